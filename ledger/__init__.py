@@ -1,0 +1,1 @@
+"""coop-ledger domain core: storage, member register, money. Never imports streamlit."""

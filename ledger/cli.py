@@ -1,0 +1,139 @@
+"""The `coop` command line: everything that runs unattended (cron, scheduled jobs).
+
+Errors meant for the user are printed as one Russian line per problem on stderr with exit code 1;
+never a traceback (set COOP_DEBUG=1 to see one).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Optional
+
+import click
+import typer
+
+from . import demo, members, users
+from .db import Database, default_path
+from .errors import InputError, LedgerError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="coop-ledger: учёт членов и взносов кооператива.")
+members_app = typer.Typer(no_args_is_help=True, help="Реестр членов.")
+users_app = typer.Typer(no_args_is_help=True, help="Пользователи приложения.")
+app.add_typer(members_app, name="members")
+app.add_typer(users_app, name="users")
+
+
+def db_of(ctx: typer.Context) -> Database:
+    return ctx.find_root().obj["db"]
+
+
+def actor() -> str:
+    return f"cli:{os.environ.get('USER') or os.environ.get('LOGNAME') or 'system'}"
+
+
+def say(text: str) -> None:
+    typer.echo(text)
+
+
+def read_input_file(path: Path) -> bytes:
+    if not path.exists():
+        raise InputError(f"{path}: файл не найден")
+    if path.is_dir():
+        raise InputError(f"{path}: это папка, а не файл")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: не удалось прочитать файл ({exc.strerror})") from None
+
+
+@app.callback()
+def root(ctx: typer.Context,
+         db: Optional[Path] = typer.Option(None, "--db", envvar="COOP_DB", help="Файл базы (по умолчанию data/coop.duckdb).")):
+    ctx.obj = {"db": Database(db or default_path())}
+
+
+@app.command("init")
+def init(ctx: typer.Context, demo_data: bool = typer.Option(False, "--demo", help="Заполнить демо-кооперативом.")):
+    """Создать базу (или обновить её схему)."""
+    db = db_of(ctx)
+    versions = db.schema_versions()
+    say(f"База {db.path}: схема версии {max(versions)}")
+    if demo_data:
+        n = demo.create_demo(db)
+        say(f"Демо-кооператив: {n} членов" if n else "В базе уже есть члены: демо-данные не добавлены")
+
+
+@members_app.command("import")
+def members_import(ctx: typer.Context, file: Path = typer.Argument(..., help=".xlsx или .csv")):
+    """Загрузить реестр членов (всё или ничего; повторная загрузка ничего не меняет)."""
+    result = members.import_register(db_of(ctx), read_input_file(file), file.name, actor=actor())
+    for w in result.warnings:
+        say(f"Предупреждение: {w}")
+    say(f"{file.name}: {result.summary()}")
+    if result.not_in_file:
+        say(f"В файле нет {result.not_in_file} членов из базы: они не изменены")
+
+
+@members_app.command("export")
+def members_export(ctx: typer.Context, file: Path = typer.Argument(..., help=".xlsx или .csv")):
+    """Выгрузить реестр членов."""
+    n = members.export_register(db_of(ctx), file, actor=actor())
+    say(f"{file}: выгружено {n} членов")
+
+
+@users_app.command("add")
+def users_add(ctx: typer.Context, login: str = typer.Argument(...),
+              role: str = typer.Option(..., "--role", help="admin | accountant | board")):
+    """Добавить пользователя; пароль спрашивается или читается из stdin."""
+    if role not in users.ROLES:
+        raise InputError(f"Роль «{role}» неизвестна; допустимы: {', '.join(users.ROLES)}")
+    if sys.stdin is not None and not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Пароль", hide_input=True, confirmation_prompt="Повторите пароль")
+    users.add_user(db_of(ctx), login, password, role, actor=actor())
+    say(f"Пользователь {login} добавлен ({users.ROLES[role]})")
+
+
+@users_app.command("list")
+def users_list(ctx: typer.Context):
+    """Список пользователей."""
+    for u in users.list_users(db_of(ctx)):
+        state = "" if u["active"] else " (отключён)"
+        say(f"{u['login']}\t{users.ROLES.get(u['role'], u['role'])}{state}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `coop` script; returns the exit code."""
+    try:
+        result = app(args=argv, prog_name="coop", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except LedgerError as exc:
+        for line in str(exc).splitlines():
+            typer.echo(f"Ошибка: {line}", err=True)
+        return 1
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        typer.echo("Прервано", err=True)
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except Exception as exc:  # a bug: the user gets one line, the developer the traceback on demand
+        if os.environ.get("COOP_DEBUG"):
+            traceback.print_exc()
+        typer.echo(f"Внутренняя ошибка ({type(exc).__name__}); запустите с COOP_DEBUG=1 для подробностей", err=True)
+        return 70
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

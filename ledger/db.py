@@ -1,0 +1,227 @@
+"""DuckDB storage: short-lived connections, one transaction per write, numbered migrations.
+
+DuckDB lets one process at a time hold a database file. The app and the `coop` CLI (run by cron while
+the accountant has the page open) therefore never keep a connection: each unit of work opens the file,
+does its work in one transaction and closes it. Opening retries while another process holds the lock
+and gives up with a clear "база занята" message after `COOP_DB_WAIT` seconds (default 15).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import random
+import re
+import threading
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+
+from .errors import DatabaseBusy, LedgerError
+
+DEFAULT_DB = Path("data/coop.duckdb")
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.(sql|py)$")
+_migrated: set[str] = set()
+_migrate_lock = threading.Lock()
+
+
+def utcnow() -> datetime:
+    """Naive UTC timestamp, as stored in TIMESTAMP columns."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def default_path() -> Path:
+    return Path(os.environ.get("COOP_DB") or DEFAULT_DB)
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc)
+    return "lock" in text.lower() and ("Conflicting lock" in text or "Could not set lock" in text)
+
+
+class Database:
+    """A DuckDB ledger file. Cheap to create; holds no connection between calls."""
+
+    def __init__(self, path: str | Path | None = None, wait_seconds: float | None = None):
+        self.path = Path(path) if path is not None else default_path()
+        if wait_seconds is None:
+            wait_seconds = float(os.environ.get("COOP_DB_WAIT", "15"))
+        self.wait_seconds = wait_seconds
+
+    # -- connections -------------------------------------------------------------------------
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + self.wait_seconds
+        delay = 0.05
+        while True:
+            try:
+                return duckdb.connect(str(self.path))
+            except duckdb.IOException as exc:
+                if not _is_lock_error(exc):
+                    raise LedgerError(f"Не удалось открыть базу {self.path}: {exc}") from None
+                if time.monotonic() >= deadline:
+                    raise DatabaseBusy(
+                        f"База занята другой программой ({self.path}); повторите попытку позже."
+                    ) from None
+                time.sleep(delay + random.uniform(0, delay))
+                delay = min(delay * 2, 1.0)
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for reading (and for writes that manage their own transaction)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = self._open()
+        try:
+            self._ensure_migrated(con)
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One write transaction: committed when the block ends, rolled back on any error."""
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            else:
+                con.execute("COMMIT")
+
+    # -- convenience -------------------------------------------------------------------------
+    def fetchall(self, sql: str, params: Any = None) -> list[tuple]:
+        with self.connect() as con:
+            return con.execute(sql, params or []).fetchall()
+
+    def fetchone(self, sql: str, params: Any = None) -> tuple | None:
+        with self.connect() as con:
+            return con.execute(sql, params or []).fetchone()
+
+    def scalar(self, sql: str, params: Any = None) -> Any:
+        row = self.fetchone(sql, params)
+        return row[0] if row else None
+
+    def df(self, sql: str, params: Any = None):
+        with self.connect() as con:
+            return con.execute(sql, params or []).df()
+
+    def records(self, sql: str, params: Any = None) -> list[dict]:
+        with self.connect() as con:
+            cur = con.execute(sql, params or [])
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    # -- migrations --------------------------------------------------------------------------
+    def _ensure_migrated(self, con: duckdb.DuckDBPyConnection) -> None:
+        key = str(self.path.resolve())
+        if key in _migrated:
+            return
+        with _migrate_lock:
+            if key not in _migrated:
+                migrate(con)
+                _migrated.add(key)
+
+    def schema_versions(self) -> list[int]:
+        return [r[0] for r in self.fetchall("SELECT version FROM schema_version ORDER BY version")]
+
+
+def available_migrations() -> list[tuple[int, str, str]]:
+    """(version, name, kind) of every migration shipped in ledger/migrations, by version."""
+    found = []
+    for entry in resources.files("ledger.migrations").iterdir():
+        m = _MIGRATION_NAME.match(entry.name)
+        if m:
+            found.append((int(m.group(1)), m.group(2), m.group(3)))
+    found.sort()
+    versions = [v for v, _, _ in found]
+    if len(versions) != len(set(versions)):
+        raise LedgerError("Две миграции с одним номером в ledger/migrations")
+    return found
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply every shipped migration the database does not have yet, each in its own transaction.
+
+    Versions are tracked as a set, not a maximum, so migrations merged from parallel work in any order
+    still all apply.
+    """
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+    )
+    have = {r[0] for r in con.execute("SELECT version FROM schema_version").fetchall()}
+    applied = []
+    for version, name, kind in available_migrations():
+        if version in have:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if kind == "sql":
+                sql = resources.files("ledger.migrations").joinpath(f"{version:04d}_{name}.sql").read_text("utf-8")
+                for statement in _split_sql(sql):
+                    con.execute(statement)
+            else:
+                module = importlib.import_module(f"ledger.migrations.{version:04d}_{name}")
+                module.migrate(con)
+            con.execute("INSERT INTO schema_version VALUES (?, ?, ?)", [version, name, utcnow()])
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+        applied.append(version)
+    return applied
+
+
+def _split_sql(sql: str) -> list[str]:
+    """Split a migration file on semicolons at line ends (no procedural SQL in migrations)."""
+    lines = [ln for ln in sql.splitlines() if not ln.strip().startswith("--")]
+    parts = re.split(r";\s*(?:\n|$)", "\n".join(lines))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _arrow_table(rows: list[dict], columns: list[str]):
+    import pyarrow as pa
+
+    return pa.table({c: pa.array([r.get(c) for r in rows]) for c in columns})
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict], columns: list[str] | None = None,
+                returning: str | None = None) -> list[tuple]:
+    """Insert many rows at once through Arrow (row-by-row INSERTs are slow in DuckDB).
+
+    Columns default to the keys of the first row; values are Python objects (str, int, Decimal, date, None).
+    """
+    if not rows:
+        return []
+    columns = columns or list(rows[0])
+    _rows_in = _arrow_table(rows, columns)  # noqa: F841  (read by DuckDB's replacement scan)
+    con.register("_rows_in", _rows_in)
+    try:
+        cols = ", ".join(columns)
+        sql = f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _rows_in"
+        if returning:
+            sql += f" RETURNING {returning}"
+        cur = con.execute(sql)
+        return cur.fetchall() if returning else []
+    finally:
+        con.unregister("_rows_in")
+
+
+def update_rows(con: duckdb.DuckDBPyConnection, table: str, keys: list[str], rows: list[dict],
+                columns: list[str], where: str = "") -> None:
+    """UPDATE many rows at once: rows carry the key columns and the new values of `columns`."""
+    if not rows:
+        return
+    con.register("_rows_up", _arrow_table(rows, keys + columns))
+    try:
+        sets = ", ".join(f"{c} = _rows_up.{c}" for c in columns)
+        cond = " AND ".join(f"{table}.{k} = _rows_up.{k}" for k in keys)
+        con.execute(f"UPDATE {table} SET {sets} FROM _rows_up WHERE {cond}" + (f" AND {where}" if where else ""))
+    finally:
+        con.unregister("_rows_up")

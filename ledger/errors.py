@@ -1,0 +1,34 @@
+"""Errors a user may see. Every message is Russian and names the file, row or field at fault."""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """Base of every error meant for the user: its str() is a readable Russian sentence."""
+
+
+class DatabaseBusy(LedgerError):
+    """The database file is held by another process for longer than we were willing to wait."""
+
+
+class InputError(LedgerError):
+    """Bad input (a file, a setting, an answer). Carries the problems found, each naming its place."""
+
+    def __init__(self, problems: list[str] | str, source: str | None = None):
+        if isinstance(problems, str):
+            problems = [problems]
+        self.problems = list(problems)
+        self.source = source
+        super().__init__(self.summary())
+
+    def summary(self, limit: int = 20) -> str:
+        shown = self.problems[:limit]
+        more = len(self.problems) - len(shown)
+        text = "\n".join(shown)
+        if more > 0:
+            text += f"\n… и ещё {more} ошибок"
+        return text
+
+
+class AccessDenied(LedgerError):
+    """The signed-in user's role does not allow the action."""

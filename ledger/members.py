@@ -1,0 +1,692 @@
+"""The member register: members, statuses with dated history, plots and co-owners; import and export."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable
+
+from . import audit, fields
+from .db import Database, insert_rows, update_rows, utcnow
+from .errors import InputError
+from .spreadsheets import Column, Header, Sheet, data_rows, find_header, read_sheet, write_table
+
+STATUSES = {
+    "applicant": "Кандидат",
+    "member": "Член",
+    "withdrawn": "Выбыл",
+    "excluded": "Исключён",
+    "deceased": "Умер",
+}
+ACTIVE_STATUSES = ("applicant", "member")
+_STATUS_WORDS = [
+    ("applicant", ("кандидат", "заявител", "претендент", "заявлени", "applicant")),
+    ("excluded", ("исключ", "excluded")),
+    ("deceased", ("умер", "скончал", "deceased")),
+    ("withdrawn", ("выбы", "вышел", "выход", "withdrawn")),
+    ("member", ("член", "пайщик", "действ", "member")),
+]
+
+# Header spellings of the register, compared after spreadsheets.normalize_header.
+REGISTER_SYNONYMS: dict[str, list[str]] = {
+    "reg_no": ["№ л/с", "Лицевой счет", "Номер члена", "л/с", "№ лс", "лицевой счёт", "номер л/с", "№ лицевого счета",
+               "номер лицевого счета", "лс", "№ члена", "членский номер", "регистрационный номер", "рег. номер"],
+    "full_name": ["ФИО", "Ф.И.О.", "Фамилия, имя, отчество", "Член товарищества", "Пайщик", "член кооператива",
+                  "член снт", "член тсн", "фамилия имя отчество", "ф и о", "фио члена", "фио собственника",
+                  "собственник", "владелец"],
+    "last_name": ["Фамилия"],
+    "first_name": ["Имя"],
+    "middle_name": ["Отчество"],
+    "plots": ["№ участка", "Участок", "номер участка", "участки", "№ уч", "уч", "номера участков", "№ участков"],
+    "area": ["Площадь", "Площадь, м2", "площадь м²", "площадь кв м", "площадь участка", "площадь участка м2",
+             "площадь, кв.м.", "площадь (м2)", "площадь м2"],
+    "cadastral_no": ["Кадастровый номер", "кад номер", "кадастровый №", "кадастровый номер участка"],
+    "share": ["Доля", "доля в праве", "доля собственности"],
+    "inn": ["ИНН", "инн члена"],
+    "phones": ["Телефон", "тел", "телефоны", "контактный телефон", "мобильный телефон", "номер телефона"],
+    "emails": ["Эл. почта", "E-mail", "email", "электронная почта", "адрес электронной почты", "e mail", "почта"],
+    "telegram_chat_id": ["Telegram", "телеграм", "telegram chat id", "чат telegram"],
+    "join_date": ["Дата вступления", "дата приема", "дата приёма", "дата приема в члены", "дата вступления в члены",
+                  "принят"],
+    "exit_date": ["Дата выхода", "дата исключения", "дата выбытия", "дата прекращения членства"],
+    "status": ["Статус", "статус члена"],
+    "address": ["Адрес", "почтовый адрес", "адрес для корреспонденции", "адрес регистрации", "адрес проживания"],
+    "notes": ["Примечание", "примечания", "комментарий"],
+}
+
+MEMBER_FIELDS = {
+    "reg_no": "Л/с", "full_name": "ФИО", "status": "Статус", "join_date": "Дата вступления",
+    "exit_date": "Дата выхода", "inn": "ИНН", "phones": "Телефоны", "emails": "Эл. почта",
+    "telegram_chat_id": "Telegram", "address": "Адрес", "notes": "Примечание",
+}
+PERSONAL_FIELDS = ("inn", "phones", "emails", "telegram_chat_id", "address")
+
+
+def parse_status(value: Any) -> str:
+    text = fields.clean_text(value).lower().replace("ё", "е")
+    if text in STATUSES:
+        return text
+    for code, words in _STATUS_WORDS:
+        if any(text.startswith(w) or w in text for w in words):
+            return code
+    raise ValueError(f"статус «{value}» неизвестен (член, кандидат, выбыл, исключён, умер)")
+
+
+def normalize_name(value: Any) -> str:
+    return re.sub(r"\s+", " ", fields.clean_text(value)).strip()
+
+
+def mask(value: str | None, keep: int = 2) -> str | None:
+    """Personal data for roles that may not see it: first and last characters only."""
+    if not value:
+        return value
+    return ", ".join(_mask_one(v.strip(), keep) for v in str(value).split(","))
+
+
+def _mask_one(text: str, keep: int) -> str:
+    if len(text) <= keep * 2:
+        return "*" * len(text)
+    return text[:keep] + "*" * (len(text) - keep * 2) + text[-keep:]
+
+
+# -- register rows ------------------------------------------------------------------------------
+
+@dataclass
+class PlotRow:
+    number: str
+    area: Decimal | None = None
+    cadastral_no: str | None = None
+    share: tuple[int, int] | None = None
+
+
+@dataclass
+class MemberRow:
+    row: int
+    reg_no: str
+    values: dict[str, Any]                 # member fields present in the file
+    plots: list[PlotRow] | None = None     # None when the file has no plot column
+    rows: list[int] = field(default_factory=list)
+
+
+@dataclass
+class RegisterFile:
+    sheet: Sheet
+    header: Header
+    members: list[MemberRow]
+    warnings: list[str]
+
+
+@dataclass
+class ImportResult:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    plots_added: int = 0
+    ownerships_closed: int = 0
+    not_in_file: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"добавлено {self.added}, изменено {self.updated}, без изменений {self.unchanged}; "
+                f"новых участков {self.plots_added}")
+
+
+def parse_register(data: bytes, name: str) -> RegisterFile:
+    """Read and validate a register file completely; raise InputError listing every bad row."""
+    sheet = read_sheet(data, name)
+    header = find_header(sheet, REGISTER_SYNONYMS, min_fields=2)
+    cols = header.columns
+    if "reg_no" not in cols:
+        raise InputError(f"{sheet.name}, строка {header.row}: нет столбца с номером л/с («№ л/с», «Лицевой счет», "
+                         f"«Номер члена»)")
+    if "full_name" not in cols and "last_name" not in cols:
+        raise InputError(f"{sheet.name}, строка {header.row}: нет столбца с ФИО («ФИО» или «Фамилия»)")
+    warnings = [f"{sheet.name}, строка {header.row}: столбец «{t}» не распознан и не загружен" for t in header.unknown]
+    problems: list[str] = []
+    by_reg: dict[str, MemberRow] = {}
+    order: list[MemberRow] = []
+    for number, rec in data_rows(sheet, header):
+        where = f"{sheet.name}, строка {number}"
+        try:
+            parsed = _parse_row(rec, cols)
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        if parsed is None:
+            continue
+        reg_no, values, plots = parsed
+        prev = by_reg.get(reg_no)
+        if prev is not None:
+            same_person = normalize_name(prev.values.get("full_name", "")).lower() == \
+                normalize_name(values.get("full_name", "")).lower()
+            if not same_person:
+                problems.append(f"{where}: л/с {reg_no} повторяется (уже в строке {prev.row})")
+                continue
+            # A member spread over several rows (a merged name cell, one plot per row): gather plots.
+            if plots:
+                prev.plots = (prev.plots or []) + plots
+            prev.rows.append(number)
+            continue
+        item = MemberRow(row=number, reg_no=reg_no, values=values, plots=plots, rows=[number])
+        by_reg[reg_no] = item
+        order.append(item)
+    if problems:
+        raise InputError(problems, source=name)
+    if not order:
+        raise InputError(f"{sheet.name}: под строкой заголовков {header.row} нет ни одного члена")
+    return RegisterFile(sheet=sheet, header=header, members=order, warnings=warnings)
+
+
+def _parse_row(rec: dict[str, Any], cols: dict[str, int]):
+    reg_no = fields.clean_text(rec.get("reg_no"))
+    if "full_name" in cols:
+        name = normalize_name(rec.get("full_name"))
+    else:
+        name = " ".join(normalize_name(rec.get(k)) for k in ("last_name", "first_name", "middle_name")
+                        if normalize_name(rec.get(k)))
+    if not reg_no and not name:
+        return None
+    if not reg_no:
+        raise ValueError("не указан номер л/с")
+    if not name:
+        raise ValueError("не указано ФИО")
+    values: dict[str, Any] = {"full_name": name}
+    errors = []
+
+    def take(key: str, parser: Callable[[Any], Any], label: str) -> None:
+        if key not in cols:
+            return
+        try:
+            values[key] = parser(rec.get(key))
+        except ValueError as exc:
+            errors.append(f"{label}: {exc}")
+
+    take("inn", fields.person_inn, "ИНН")
+    take("phones", fields.phones, "телефон")
+    take("emails", fields.emails, "эл. почта")
+    take("join_date", fields.optional_date, "дата вступления")
+    take("exit_date", fields.optional_date, "дата выхода")
+    take("status", lambda v: parse_status(v) if fields.clean_text(v) else None, "статус")
+    for key in ("telegram_chat_id", "address", "notes"):
+        take(key, lambda v: fields.clean_text(v) or None, key)
+    plots = None
+    if "plots" in cols:
+        try:
+            numbers = fields.plot_numbers(rec.get("plots"))
+            areas = fields.area_values(rec.get("area")) if "area" in cols else []
+            cadastral = [c.strip() for c in re.split(r"[;,]\s*|\s+", fields.clean_text(rec.get("cadastral_no"))) if c.strip()] \
+                if "cadastral_no" in cols else []
+            share_text = fields.clean_text(rec.get("share")) if "share" in cols else ""
+            shares = [fields.share(x) for x in share_text.split(";") if x.strip()]
+        except ValueError as exc:
+            errors.append(str(exc))
+        else:
+            if areas and len(areas) != len(numbers):
+                errors.append(f"площадей {len(areas)}, а участков {len(numbers)}: укажите площадь каждого участка "
+                              f"через «;»")
+            if cadastral and len(cadastral) != len(numbers):
+                errors.append(f"кадастровых номеров {len(cadastral)}, а участков {len(numbers)}")
+            if len(shares) > 1 and len(shares) != len(numbers):
+                errors.append(f"долей {len(shares)}, а участков {len(numbers)}")
+            elif len(shares) == 1:
+                shares = shares * len(numbers)
+            plots = [PlotRow(number=n, area=areas[i] if areas else None,
+                             cadastral_no=cadastral[i] if cadastral else None,
+                             share=shares[i] if shares else None)
+                     for i, n in enumerate(numbers)]
+    if errors:
+        raise ValueError("; ".join(errors))
+    return reg_no, values, plots
+
+
+# -- writing the register -----------------------------------------------------------------------
+
+def import_register(db: Database, data: bytes, name: str, actor: str | None = None,
+                    progress: Callable[[float, str], None] | None = None) -> ImportResult:
+    """Import a register file all-or-nothing; importing the same file again changes nothing.
+
+    Members are matched by л/с: new ones are added, changed fields are updated with a logged history,
+    plots are created or updated, and ownerships opened, re-shared or closed. All writes are set-based.
+    """
+    register = parse_register(data, name)
+    if progress:
+        progress(0.3, "Файл прочитан")
+    result = ImportResult(warnings=list(register.warnings))
+    source = f"импорт {name}"
+    today, now = date.today(), utcnow()
+    member_cols = [k for k in MEMBER_FIELDS if k != "reg_no"]
+    with db.transaction() as con:
+        cur = con.execute(f"SELECT id, reg_no, {', '.join(member_cols)} FROM members")
+        names = [d[0] for d in cur.description]
+        existing = {r[1]: dict(zip(names, r)) for r in cur.fetchall()}
+        plots = {r[1]: {"id": r[0], "area": r[2], "cadastral_no": r[3]}
+                 for r in con.execute("SELECT id, number, area, cadastral_no FROM plots").fetchall()}
+        open_owners = {(r[0], r[1]): (r[2], r[3]) for r in con.execute(
+            "SELECT member_id, plot_id, share_num, share_den FROM plot_owners WHERE owned_to IS NULL").fetchall()}
+
+        # Members: new ones, and changed fields of known ones.
+        new_rows, updates, changes, statuses = [], [], [], []
+        touched: set[int] = set()
+        for item in register.members:
+            values = item.values
+            old = existing.get(item.reg_no)
+            if old is None:
+                status = values.get("status") or ("withdrawn" if values.get("exit_date") else "member")
+                new_rows.append({**{k: values.get(k) for k in member_cols}, "reg_no": item.reg_no, "status": status,
+                                 "created_at": now, "updated_at": now})
+                continue
+            diff = {k: v for k, v in values.items()
+                    if k in member_cols and not (k == "status" and v is None) and old.get(k) != v}
+            if not diff:
+                continue
+            touched.add(old["id"])
+            updates.append({**old, **diff, "updated_at": now})
+            changes += [_change(old["id"], k, old.get(k), v, now, actor, source) for k, v in diff.items()]
+            if "status" in diff:
+                valid_from = (diff.get("exit_date") or old.get("exit_date")) \
+                    if diff["status"] not in ACTIVE_STATUSES else today
+                statuses.append({"member_id": old["id"], "status": diff["status"], "valid_from": valid_from,
+                                 "recorded_at": now, "source": source})
+        inserted = insert_rows(con, "members", new_rows, returning="id, reg_no")
+        member_ids = {reg: m["id"] for reg, m in existing.items()}
+        member_ids.update({reg: mid for mid, reg in inserted})
+        new_ids = {mid for mid, _ in inserted}
+        for row in new_rows:
+            statuses.append({"member_id": member_ids[row["reg_no"]], "status": row["status"],
+                             "valid_from": row["join_date"] if row["status"] in ACTIVE_STATUSES else row["exit_date"],
+                             "recorded_at": now, "source": source})
+        update_rows(con, "members", ["id"], updates, member_cols + ["updated_at"])
+        if progress:
+            progress(0.6, "Члены записаны")
+
+        # Plots and ownership.
+        wanted: dict[str, list[tuple[int, PlotRow, MemberRow]]] = {}
+        for item in register.members:
+            for plot in item.plots or []:
+                wanted.setdefault(plot.number, []).append((member_ids[item.reg_no], plot, item))
+        new_plots, plot_updates = [], []
+        for number, owners in wanted.items():
+            area = next((p.area for _, p, _ in owners if p.area is not None), None)
+            cad = next((p.cadastral_no for _, p, _ in owners if p.cadastral_no), None)
+            known = plots.get(number)
+            if known is None:
+                new_plots.append({"number": number, "cadastral_no": cad, "area": area, "created_at": now})
+                continue
+            area, cad = (area if area is not None else known["area"]), (cad or known["cadastral_no"])
+            if area != known["area"] or cad != known["cadastral_no"]:
+                plot_updates.append({"id": known["id"], "area": area, "cadastral_no": cad})
+                for member_id, _, _ in owners:
+                    if member_id not in new_ids:
+                        changes.append(_change(member_id, f"участок {number}",
+                                               f"{known['area']} м², {known['cadastral_no'] or ''}",
+                                               f"{area} м², {cad or ''}", now, actor, source))
+                        touched.add(member_id)
+        for plot_id, number in insert_rows(con, "plots", new_plots, returning="id, number"):
+            plots[number] = {"id": plot_id}
+        result.plots_added = len(new_plots)
+        update_rows(con, "plots", ["id"], plot_updates, ["area", "cadastral_no"])
+
+        new_owners, reshared, closed = [], [], []
+        for number, owners in wanted.items():
+            plot_id = plots[number]["id"]
+            for (member_id, _, item), share in zip(owners, _shares([(i, p) for _, p, i in owners])):
+                have = open_owners.get((member_id, plot_id))
+                if have is None:
+                    new_owners.append({"plot_id": plot_id, "member_id": member_id, "share_num": share[0],
+                                       "share_den": share[1], "owned_from": item.values.get("join_date") or today})
+                    if member_id not in new_ids:
+                        changes.append(_change(member_id, "участок", None, number, now, actor, source))
+                        touched.add(member_id)
+                elif have != share:
+                    reshared.append({"plot_id": plot_id, "member_id": member_id, "share_num": share[0],
+                                     "share_den": share[1]})
+                    changes.append(_change(member_id, f"доля в участке {number}", f"{have[0]}/{have[1]}",
+                                           f"{share[0]}/{share[1]}", now, actor, source))
+                    touched.add(member_id)
+        if "plots" in register.header.columns:
+            # Plots a listed member no longer has in the file: ownership closed, history kept.
+            listed = {(member_id, plots[number]["id"]) for number, owners in wanted.items() for member_id, _, _ in owners}
+            in_file = set(member_ids[item.reg_no] for item in register.members)
+            numbers = {v["id"]: k for k, v in plots.items()}
+            for member_id, plot_id in open_owners:
+                if member_id in in_file and (member_id, plot_id) not in listed:
+                    closed.append({"plot_id": plot_id, "member_id": member_id, "owned_to": today})
+                    changes.append(_change(member_id, "участок", numbers.get(plot_id), None, now, actor, source))
+                    touched.add(member_id)
+        insert_rows(con, "plot_owners", new_owners)
+        update_rows(con, "plot_owners", ["plot_id", "member_id"], reshared, ["share_num", "share_den"],
+                    where="plot_owners.owned_to IS NULL")
+        update_rows(con, "plot_owners", ["plot_id", "member_id"], closed, ["owned_to"],
+                    where="plot_owners.owned_to IS NULL")
+        result.ownerships_closed = len(closed)
+        insert_rows(con, "member_statuses", statuses)
+        insert_rows(con, "member_changes", changes)
+
+        listed_existing = {member_ids[i.reg_no] for i in register.members} - new_ids
+        result.added = len(new_rows)
+        result.updated = len(touched & listed_existing)
+        result.unchanged = len(listed_existing - touched)
+        result.not_in_file = len(existing) - len(listed_existing)
+        if result.added or result.updated or result.plots_added or result.ownerships_closed:
+            audit.log(con, actor, "register_imported", name, added=result.added, updated=result.updated)
+    if progress:
+        progress(1.0, "Готово")
+    return result
+
+
+def _change(member_id: int, fld: str, old: Any, new: Any, now, actor: str | None, source: str | None) -> dict:
+    return {"member_id": member_id, "field": fld, "old_value": None if old is None else str(old),
+            "new_value": None if new is None else str(new), "changed_at": now, "changed_by": actor, "source": source}
+
+
+def _shares(owners: list[tuple[MemberRow, PlotRow]]) -> list[tuple[int, int]]:
+    if len(owners) == 1:
+        return [owners[0][1].share or (1, 1)]
+    if all(p.share for _, p in owners):
+        return [p.share for _, p in owners]  # type: ignore[misc]
+    return [(1, len(owners))] * len(owners)
+
+
+def _insert_member(con, reg_no: str, values: dict[str, Any], actor: str | None) -> int:
+    now = utcnow()
+    cols = ["reg_no", "created_at", "updated_at"] + [k for k in MEMBER_FIELDS if k in values and k != "reg_no"]
+    params = [reg_no, now, now] + [values[k] for k in cols[3:]]
+    return con.execute(f"INSERT INTO members ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) RETURNING id",
+                       params).fetchone()[0]
+
+
+def _log_change(con, member_id: int, fld: str, old: Any, new: Any, actor: str | None, source: str | None) -> None:
+    con.execute("INSERT INTO member_changes (member_id, field, old_value, new_value, changed_at, changed_by, source) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [member_id, fld, None if old is None else str(old), None if new is None else str(new), utcnow(),
+                 actor, source])
+
+
+def _update_member(con, member_id: int, current: dict[str, Any], values: dict[str, Any], actor: str | None,
+                   source: str | None) -> list[str]:
+    changed = [k for k, v in values.items() if k in MEMBER_FIELDS and k != "reg_no" and current.get(k) != v]
+    if not changed:
+        return []
+    for k in changed:
+        _log_change(con, member_id, k, current.get(k), values[k], actor, source)
+    sets = ", ".join(f"{k} = ?" for k in changed)
+    con.execute(f"UPDATE members SET {sets}, updated_at = ? WHERE id = ?",
+                [values[k] for k in changed] + [utcnow(), member_id])
+    if "status" in changed:
+        status = values["status"]
+        valid_from = values.get("exit_date") or current.get("exit_date") if status not in ACTIVE_STATUSES else date.today()
+        con.execute("INSERT INTO member_statuses VALUES (?, ?, ?, ?, ?, NULL)",
+                    [member_id, status, valid_from, utcnow(), source])
+    return changed
+
+
+def _ensure_owner(con, plot_id: int, member_id: int, share: tuple[int, int], since: date, actor, source, number,
+                  log: bool = True) -> bool:
+    """Open (or re-share) the member's ownership of the plot; True when something changed."""
+    row = con.execute("SELECT share_num, share_den FROM plot_owners WHERE plot_id = ? AND member_id = ? "
+                      "AND owned_to IS NULL", [plot_id, member_id]).fetchone()
+    if row is None:
+        con.execute("INSERT INTO plot_owners VALUES (?, ?, ?, ?, ?, NULL)", [plot_id, member_id, share[0], share[1], since])
+        if log:
+            _log_change(con, member_id, "участок", None, number, actor, source)
+        return True
+    if (row[0], row[1]) != share:
+        con.execute("UPDATE plot_owners SET share_num = ?, share_den = ? WHERE plot_id = ? AND member_id = ? "
+                    "AND owned_to IS NULL", [share[0], share[1], plot_id, member_id])
+        _log_change(con, member_id, f"доля в участке {number}", f"{row[0]}/{row[1]}", f"{share[0]}/{share[1]}",
+                    actor, source)
+        return True
+    return False
+
+
+# -- single members (the card in the UI) --------------------------------------------------------
+
+def validate_member(values: dict[str, Any]) -> dict[str, Any]:
+    """Parse a member form; InputError names each bad field."""
+    out: dict[str, Any] = {}
+    problems = []
+    parsers: dict[str, Callable[[Any], Any]] = {
+        "reg_no": lambda v: fields.clean_text(v) or _raise("не указан"),
+        "full_name": lambda v: normalize_name(v) or _raise("не указано"),
+        "status": parse_status,
+        "join_date": fields.optional_date, "exit_date": fields.optional_date,
+        "inn": fields.person_inn, "phones": fields.phones, "emails": fields.emails,
+        "telegram_chat_id": lambda v: fields.clean_text(v) or None,
+        "address": lambda v: fields.clean_text(v) or None, "notes": lambda v: fields.clean_text(v) or None,
+    }
+    for key, value in values.items():
+        if key not in parsers:
+            continue
+        try:
+            out[key] = parsers[key](value)
+        except ValueError as exc:
+            problems.append(f"Поле «{MEMBER_FIELDS[key]}»: {exc}")
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def _raise(reason: str):
+    raise ValueError(reason)
+
+
+def add_member(db: Database, values: dict[str, Any], actor: str | None = None) -> int:
+    parsed = validate_member(values)
+    for key in ("reg_no", "full_name"):
+        if not parsed.get(key):
+            raise InputError(f"Поле «{MEMBER_FIELDS[key]}»: не указано")
+    parsed.setdefault("status", "member")
+    with db.transaction() as con:
+        if con.execute("SELECT 1 FROM members WHERE reg_no = ?", [parsed["reg_no"]]).fetchone():
+            raise InputError(f"Поле «Л/с»: номер {parsed['reg_no']} уже занят")
+        member_id = _insert_member(con, parsed["reg_no"], parsed, actor)
+        con.execute("INSERT INTO member_statuses VALUES (?, ?, ?, ?, ?, NULL)",
+                    [member_id, parsed["status"], parsed.get("join_date"), utcnow(), "вручную"])
+        audit.log(con, actor, "member_added", parsed["reg_no"])
+    return member_id
+
+
+def update_member(db: Database, member_id: int, values: dict[str, Any], actor: str | None = None) -> list[str]:
+    parsed = validate_member(values)
+    with db.transaction() as con:
+        cur = con.execute("SELECT * FROM members WHERE id = ?", [member_id])
+        names = [d[0] for d in cur.description]
+        row = cur.fetchone()
+        if row is None:
+            raise InputError(f"Член с id {member_id} не найден")
+        current = dict(zip(names, row))
+        if parsed.get("reg_no") and parsed["reg_no"] != current["reg_no"]:
+            if con.execute("SELECT 1 FROM members WHERE reg_no = ? AND id <> ?", [parsed["reg_no"], member_id]).fetchone():
+                raise InputError(f"Поле «Л/с»: номер {parsed['reg_no']} уже занят")
+        return _update_member(con, member_id, current, parsed, actor, "вручную")
+
+
+def set_plots(db: Database, member_id: int, plots: list[dict[str, Any]], actor: str | None = None) -> None:
+    """Replace a member's current plots: [{number, area, cadastral_no, share}] (the card's plot editor)."""
+    parsed = []
+    problems = []
+    for i, p in enumerate(plots, start=1):
+        try:
+            numbers = fields.plot_numbers(p.get("number"))
+            if len(numbers) != 1:
+                raise ValueError("укажите один номер участка")
+            areas = fields.area_values(p.get("area"))
+            parsed.append(PlotRow(numbers[0], areas[0] if areas else None,
+                                  fields.clean_text(p.get("cadastral_no")) or None, fields.share(p.get("share"))))
+        except ValueError as exc:
+            problems.append(f"Участок, строка {i}: {exc}")
+    if problems:
+        raise InputError(problems)
+    today = date.today()
+    with db.transaction() as con:
+        current = {r[1]: r[0] for r in con.execute(
+            "SELECT o.plot_id, p.number FROM plot_owners o JOIN plots p ON p.id = o.plot_id "
+            "WHERE o.member_id = ? AND o.owned_to IS NULL", [member_id]).fetchall()}
+        for p in parsed:
+            row = con.execute("SELECT id, area, cadastral_no FROM plots WHERE number = ?", [p.number]).fetchone()
+            if row is None:
+                plot_id = con.execute("INSERT INTO plots (number, cadastral_no, area, created_at) VALUES (?, ?, ?, ?) "
+                                      "RETURNING id", [p.number, p.cadastral_no, p.area, utcnow()]).fetchone()[0]
+            else:
+                plot_id = row[0]
+                if (p.area is not None and p.area != row[1]) or (p.cadastral_no and p.cadastral_no != row[2]):
+                    con.execute("UPDATE plots SET area = coalesce(?, area), cadastral_no = coalesce(?, cadastral_no) "
+                                "WHERE id = ?", [p.area, p.cadastral_no, plot_id])
+            _ensure_owner(con, plot_id, member_id, p.share or (1, 1), today, actor, "вручную", p.number)
+        for number, plot_id in current.items():
+            if number not in {p.number for p in parsed}:
+                con.execute("UPDATE plot_owners SET owned_to = ? WHERE plot_id = ? AND member_id = ? AND owned_to IS NULL",
+                            [today, plot_id, member_id])
+                _log_change(con, member_id, "участок", number, None, actor, "вручную")
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+_LIST_SQL = """
+SELECT m.id, m.reg_no, m.full_name, m.status, m.join_date, m.exit_date, m.inn, m.phones, m.emails,
+       m.telegram_chat_id, m.address, m.notes,
+       string_agg(p.number, ', ' ORDER BY p.number) AS plots,
+       sum(p.area * o.share_num / o.share_den)::DECIMAL(12,2) AS area,
+       string_agg(p.cadastral_no, '; ' ORDER BY p.number) AS cadastral_nos
+FROM members m
+LEFT JOIN plot_owners o ON o.member_id = m.id AND o.owned_to IS NULL
+LEFT JOIN plots p ON p.id = o.plot_id
+"""
+
+
+_REG_ORDER = "ORDER BY try_cast(regexp_extract(reg_no, '\\d+') AS BIGINT) NULLS LAST, reg_no"
+
+
+def reg_no_key(reg_no: str) -> tuple:
+    """Sort key of register numbers: numeric part first, so that 2 comes before 10."""
+    m = re.search(r"\d+", reg_no)
+    return (0, int(m.group()), reg_no) if m else (1, 0, reg_no)
+
+
+def list_members(db: Database, search: str = "", statuses: list[str] | None = None, plot: str = "") -> list[dict]:
+    """Members with their current plots; search by name, л/с, plot, phone or e-mail (case and ё insensitive)."""
+    where, params = [], []
+    if search.strip():
+        term = f"%{search.strip().lower().replace('ё', 'е')}%"
+        where.append("(replace(lower(m.full_name), 'ё', 'е') LIKE ? OR lower(m.reg_no) LIKE ? "
+                     "OR m.id IN (SELECT o2.member_id FROM plot_owners o2 JOIN plots p2 ON p2.id = o2.plot_id "
+                     "WHERE o2.owned_to IS NULL AND lower(p2.number) LIKE ?) "
+                     "OR coalesce(m.phones, '') LIKE ? OR coalesce(m.emails, '') LIKE ?)")
+        params += [term, term, term, term, term]
+    if statuses:
+        where.append(f"m.status IN ({', '.join('?' * len(statuses))})")
+        params += statuses
+    if plot.strip():
+        where.append("m.id IN (SELECT o3.member_id FROM plot_owners o3 JOIN plots p3 ON p3.id = o3.plot_id "
+                     "WHERE o3.owned_to IS NULL AND lower(p3.number) = ?)")
+        params.append(plot.strip().lower())
+    sql = _LIST_SQL + (" WHERE " + " AND ".join(where) if where else "") + " GROUP BY ALL"
+    sql = f"SELECT * FROM ({sql}) {_REG_ORDER}"
+    return db.records(sql, params)
+
+
+def get_member(db: Database, member_id: int) -> dict | None:
+    rows = db.records(_LIST_SQL + " WHERE m.id = ? GROUP BY ALL", [member_id])
+    return rows[0] if rows else None
+
+
+def find_by_reg_no(db: Database, reg_no: str) -> dict | None:
+    member_id = db.scalar("SELECT id FROM members WHERE reg_no = ?", [reg_no])
+    return get_member(db, member_id) if member_id is not None else None
+
+
+def member_history(db: Database, member_id: int) -> dict[str, list[dict]]:
+    return {
+        "statuses": db.records("SELECT status, valid_from, recorded_at, source FROM member_statuses "
+                               "WHERE member_id = ? ORDER BY recorded_at, valid_from", [member_id]),
+        "changes": db.records("SELECT changed_at, field, old_value, new_value, changed_by, source FROM member_changes "
+                              "WHERE member_id = ? ORDER BY id", [member_id]),
+        "plots": db.records("SELECT p.number, p.area, p.cadastral_no, o.share_num, o.share_den, o.owned_from, o.owned_to "
+                            "FROM plot_owners o JOIN plots p ON p.id = o.plot_id WHERE o.member_id = ? "
+                            "ORDER BY o.owned_to NULLS FIRST, p.number", [member_id]),
+    }
+
+
+def counts(db: Database) -> dict[str, int]:
+    return {r[0]: r[1] for r in db.fetchall("SELECT status, count(*) FROM members GROUP BY status")}
+
+
+EXPORT_COLUMNS = [
+    Column("reg_no", "№ л/с"), Column("full_name", "ФИО"), Column("status_label", "Статус"),
+    Column("join_date", "Дата вступления", "date"), Column("exit_date", "Дата выхода", "date"),
+    Column("plots", "№ участка"), Column("areas", "Площадь, м2"), Column("cadastral_nos", "Кадастровый номер"),
+    Column("shares", "Доля"),
+    Column("inn", "ИНН"), Column("phones", "Телефон"), Column("emails", "Эл. почта"),
+    Column("telegram_chat_id", "Telegram"), Column("address", "Адрес"), Column("notes", "Примечание"),
+]
+
+
+def export_rows(db: Database) -> list[dict]:
+    rows = db.records("""
+        SELECT m.*, string_agg(p.number, ', ' ORDER BY p.number) AS plots,
+               string_agg(coalesce(p.area::VARCHAR, ''), '; ' ORDER BY p.number) AS areas,
+               string_agg(coalesce(p.cadastral_no, ''), '; ' ORDER BY p.number) AS cadastral_nos,
+               string_agg(o.share_num || '/' || o.share_den, '; ' ORDER BY p.number) AS shares
+        FROM members m
+        LEFT JOIN plot_owners o ON o.member_id = m.id AND o.owned_to IS NULL
+        LEFT JOIN plots p ON p.id = o.plot_id
+        GROUP BY ALL""")
+    rows.sort(key=lambda r: reg_no_key(r["reg_no"]))
+    for r in rows:
+        r["status_label"] = STATUSES.get(r["status"], r["status"])
+        if r["areas"] and not r["areas"].replace(";", "").strip():
+            r["areas"] = None
+        if r["cadastral_nos"] and not r["cadastral_nos"].replace(";", "").strip():
+            r["cadastral_nos"] = None
+    return rows
+
+
+def export_register(db: Database, path: Path, actor: str | None = None) -> int:
+    """Write the register to .xlsx or .csv (re-importable); the export of personal data is logged."""
+    rows = export_rows(db)
+    write_table(Path(path), EXPORT_COLUMNS, rows, sheet_title="Реестр членов")
+    audit.record(db, actor, "export_personal_data", Path(path).name, rows=len(rows), what="реестр членов")
+    return len(rows)
+
+
+def attention(db: Database) -> list[tuple[str, int]]:
+    """What in the register needs the accountant's attention: (what, how many), only non-zero."""
+    row = db.fetchone("""
+        SELECT
+          count(*) FILTER (WHERE m.status IN ('member', 'applicant') AND NOT EXISTS (
+              SELECT 1 FROM plot_owners o WHERE o.member_id = m.id AND o.owned_to IS NULL)),
+          count(*) FILTER (WHERE m.status IN ('member', 'applicant') AND m.phones IS NULL AND m.emails IS NULL
+                           AND m.telegram_chat_id IS NULL),
+          count(*) FILTER (WHERE m.status = 'applicant')
+        FROM members m""")
+    items = [("Члены без участков", row[0]), ("Члены без контактов для уведомлений", row[1]),
+             ("Кандидаты, ожидающие приёма", row[2])]
+    return [(text, n) for text, n in items if n]
+
+
+def plot_totals(db: Database) -> tuple[int, Decimal]:
+    row = db.fetchone("SELECT count(*), coalesce(sum(area), 0) FROM plots WHERE id IN "
+                      "(SELECT plot_id FROM plot_owners WHERE owned_to IS NULL)")
+    return int(row[0]), Decimal(row[1])
+
+
+def export_register_bytes(db: Database, fmt: str, actor: str | None = None) -> bytes:
+    """The register as .xlsx or .csv bytes (for a download button); the export is logged."""
+    import io
+
+    from .spreadsheets import write_csv, write_xlsx
+
+    rows = export_rows(db)
+    if fmt == "xlsx":
+        buf = io.BytesIO()
+        write_xlsx(buf, EXPORT_COLUMNS, rows, sheet_title="Реестр членов")
+        data = buf.getvalue()
+    else:
+        text = io.StringIO()
+        write_csv(text, EXPORT_COLUMNS, rows)
+        data = text.getvalue().encode("utf-8")
+    audit.record(db, actor, "export_personal_data", f"реестр.{fmt}", rows=len(rows), what="реестр членов")
+    return data

@@ -1,0 +1,157 @@
+"""The member register: search, filters, member card with history, add and edit, import, export."""
+
+import streamlit as st
+
+from ledger import members
+from ledger.members import MEMBER_FIELDS, PERSONAL_FIELDS, STATUSES
+from pages import ui
+
+user = ui.guard("members")
+db = ui.db()
+editable = ui.can_edit(user)
+show_pd = ui.can_see_personal_data(user)
+
+st.title("Реестр членов")
+tab_list, tab_add, tab_import, tab_export = st.tabs(["Реестр", "Добавить члена", "Загрузка из файла", "Выгрузка"])
+
+# -- register and card --------------------------------------------------------------------------
+with tab_list:
+    c1, c2, c3 = st.columns([3, 2, 1])
+    search = c1.text_input("Поиск: ФИО, л/с, участок, телефон, e-mail", key="search")
+    statuses = c2.multiselect("Статус", list(STATUSES), format_func=STATUSES.get, key="statuses")
+    plot = c3.text_input("Участок", key="plot_filter")
+    rows = ui.attempt(lambda: members.list_members(db, search, statuses, plot)) or []
+    st.caption(f"Найдено: {len(rows)}")
+    table = [{
+        "Л/с": r["reg_no"], "ФИО": r["full_name"], "Статус": STATUSES.get(r["status"], r["status"]),
+        "Участки": r["plots"], "Площадь, м²": r["area"], "Вступил": r["join_date"],
+        "Телефоны": r["phones"] if show_pd else members.mask(r["phones"]),
+        "Эл. почта": r["emails"] if show_pd else members.mask(r["emails"]),
+    } for r in rows]
+    st.dataframe(table, hide_index=True, use_container_width=True)
+
+    if rows:
+        options = {r["id"]: f"{r['reg_no']} — {r['full_name']}" for r in rows}
+        chosen = st.selectbox("Карточка члена", list(options), format_func=options.get, index=None,
+                              placeholder="Выберите члена", key="card_member")
+        member = members.get_member(db, chosen) if chosen is not None else None
+        if member:
+            st.subheader(f"{member['full_name']}, л/с {member['reg_no']}")
+            info = {MEMBER_FIELDS[k]: (member[k] if show_pd or k not in PERSONAL_FIELDS else members.mask(member[k]))
+                    for k in MEMBER_FIELDS if k != "status"}
+            info["Статус"] = STATUSES.get(member["status"], member["status"])
+            st.table({k: [str(v) if v is not None else "—"] for k, v in info.items()})
+            history = members.member_history(db, member["id"])
+            st.markdown("**Участки**")
+            st.dataframe([{"Участок": p["number"], "Площадь, м²": p["area"], "Кадастровый номер": p["cadastral_no"],
+                           "Доля": f"{p['share_num']}/{p['share_den']}", "С": p["owned_from"], "По": p["owned_to"]}
+                          for p in history["plots"]], hide_index=True)
+            st.markdown("**История статусов**")
+            st.dataframe([{"Статус": STATUSES.get(s["status"], s["status"]), "С": s["valid_from"],
+                           "Записано": s["recorded_at"], "Источник": s["source"]} for s in history["statuses"]],
+                         hide_index=True)
+            if history["changes"]:
+                st.markdown("**Изменения**")
+                st.dataframe([{"Когда": c["changed_at"], "Поле": MEMBER_FIELDS.get(c["field"], c["field"]),
+                               "Было": c["old_value"] if show_pd or c["field"] not in PERSONAL_FIELDS else "***",
+                               "Стало": c["new_value"] if show_pd or c["field"] not in PERSONAL_FIELDS else "***",
+                               "Кто": c["changed_by"], "Источник": c["source"]} for c in history["changes"]],
+                             hide_index=True)
+            if editable:
+                with st.form(f"edit_{member['id']}"):
+                    st.markdown("**Изменить**")
+                    values = {}
+                    values["full_name"] = st.text_input("ФИО", member["full_name"])
+                    values["status"] = st.selectbox("Статус", list(STATUSES), index=list(STATUSES).index(member["status"]),
+                                                    format_func=STATUSES.get)
+                    values["join_date"] = st.text_input("Дата вступления", member["join_date"].strftime("%d.%m.%Y")
+                                                        if member["join_date"] else "")
+                    values["exit_date"] = st.text_input("Дата выхода", member["exit_date"].strftime("%d.%m.%Y")
+                                                        if member["exit_date"] else "")
+                    for key in ("inn", "phones", "emails", "telegram_chat_id", "address", "notes"):
+                        values[key] = st.text_input(MEMBER_FIELDS[key], member[key] or "")
+                    plots_text = st.text_input("Участки (через запятую)", member["plots"] or "")
+                    if st.form_submit_button("Сохранить", type="primary"):
+                        saved = ui.done(lambda: members.update_member(db, member["id"], values, actor=user["login"]))
+                        current = [p.strip() for p in (member["plots"] or "").split(",") if p.strip()]
+                        wanted = [p.strip() for p in plots_text.split(",") if p.strip()]
+                        if saved and wanted != current:
+                            saved = ui.done(lambda: members.set_plots(db, member["id"], [{"number": n} for n in wanted],
+                                                                      actor=user["login"]))
+                        if saved:
+                            st.success("Сохранено")
+                            st.rerun()
+
+# -- add ----------------------------------------------------------------------------------------
+with tab_add:
+    if not editable:
+        st.info("Добавлять членов может бухгалтер или администратор.")
+    else:
+        with st.form("add_member", clear_on_submit=False):
+            values = {
+                "reg_no": st.text_input("Номер л/с"),
+                "full_name": st.text_input("ФИО"),
+                "status": st.selectbox("Статус", list(STATUSES), format_func=STATUSES.get),
+                "join_date": st.text_input("Дата вступления (ДД.ММ.ГГГГ)"),
+                "inn": st.text_input("ИНН"),
+                "phones": st.text_input("Телефон"),
+                "emails": st.text_input("Эл. почта"),
+                "address": st.text_input("Адрес"),
+            }
+            plots_text = st.text_input("Участки (через запятую)")
+            if st.form_submit_button("Добавить", type="primary"):
+                member_id = ui.attempt(lambda: members.add_member(db, values, actor=user["login"]))
+                if member_id is not None:
+                    wanted = [p.strip() for p in plots_text.split(",") if p.strip()]
+                    if wanted:
+                        ui.done(lambda: members.set_plots(db, member_id, [{"number": n} for n in wanted],
+                                                          actor=user["login"]))
+                    st.success(f"Член л/с {values['reg_no']} добавлен")
+
+# -- import -------------------------------------------------------------------------------------
+with tab_import:
+    if not editable:
+        st.info("Загружать реестр может бухгалтер или администратор.")
+    else:
+        upload = st.file_uploader("Реестр членов (.xlsx или .csv)", type=["xlsx", "csv"], key="register_file")
+        if upload is not None:
+            data = upload.getvalue()
+            register = ui.attempt(lambda: members.parse_register(data, upload.name))
+            if register is not None:
+                header = register.header
+                st.markdown(f"Строка заголовков: **{header.row}**. Распознаны столбцы:")
+                labels = {**MEMBER_FIELDS, "last_name": "Фамилия", "first_name": "Имя", "middle_name": "Отчество",
+                          "plots": "Участки", "area": "Площадь", "cadastral_no": "Кадастровый номер", "share": "Доля"}
+                st.table({"Столбец в файле": list(header.titles.values()),
+                          "Поле реестра": [labels.get(f, f) for f in header.titles]})
+                for w in register.warnings:
+                    st.warning(w)
+                st.markdown(f"Членов в файле: **{len(register.members)}**. Первые строки:")
+                st.dataframe([{"Строка": m.row, "Л/с": m.reg_no, "ФИО": m.values.get("full_name"),
+                               "Участки": ", ".join(p.number for p in m.plots or [])}
+                              for m in register.members[:10]], hide_index=True)
+                if st.button(f"Загрузить {len(register.members)} членов", type="primary", key="do_import"):
+                    bar = st.progress(0.0, text="Загрузка…")
+                    result = ui.attempt(lambda: members.import_register(
+                        db, data, upload.name, actor=user["login"],
+                        progress=lambda f, t: bar.progress(min(f, 1.0), text=t)))
+                    if result is not None:
+                        st.success(f"Готово: {result.summary()}")
+                        if result.not_in_file:
+                            st.info(f"В файле нет {result.not_in_file} членов из базы: они не изменены.")
+
+# -- export -------------------------------------------------------------------------------------
+with tab_export:
+    if not show_pd:
+        st.info("Выгрузка реестра с персональными данными недоступна для вашей роли.")
+    else:
+        st.write("Выгрузка содержит персональные данные; каждая выгрузка записывается в журнал.")
+        fmt = st.radio("Формат", ["xlsx", "csv"], horizontal=True, key="export_fmt")
+        if st.button("Подготовить выгрузку", key="prepare_export"):
+            st.session_state["export_data"] = ui.attempt(lambda: members.export_register_bytes(db, fmt, user["login"]))
+            st.session_state["export_fmt_ready"] = fmt
+        if st.session_state.get("export_data"):
+            ready = st.session_state["export_fmt_ready"]
+            st.download_button("Скачать реестр", st.session_state["export_data"], file_name=f"реестр.{ready}",
+                               mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                               if ready == "xlsx" else "text/csv")

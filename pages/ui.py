@@ -1,0 +1,94 @@
+"""Shared bits of the Streamlit pages: the page registry, the signed-in user, role checks, messages.
+
+Pages stay thin: they call ledger/integrations and render. This module holds no business logic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, TypeVar
+
+import streamlit as st
+
+from ledger.db import Database
+from ledger.errors import LedgerError
+from ledger.users import PERSONAL_DATA_ROLES, ROLES
+
+ALL_ROLES = ("admin", "accountant", "board")
+STAFF = ("admin", "accountant")
+
+
+@dataclass(frozen=True)
+class Page:
+    key: str
+    path: str
+    title: str
+    icon: str
+    roles: tuple[str, ...]
+    section: str = "Учёт"
+
+
+# Navigation: each page is shown to, and checks, exactly these roles.
+PAGES = [
+    Page("overview", "pages/overview.py", "Обзор", ":material/home:", ALL_ROLES),
+    Page("members", "pages/members.py", "Реестр членов", ":material/groups:", STAFF),
+    Page("cooperative", "pages/cooperative.py", "Кооператив", ":material/apartment:", STAFF, "Настройки"),
+    Page("users", "pages/users.py", "Пользователи", ":material/manage_accounts:", ("admin",), "Настройки"),
+]
+_BY_KEY = {p.key: p for p in PAGES}
+
+
+def db() -> Database:
+    return Database()
+
+
+def current_user() -> dict | None:
+    return st.session_state.get("user")
+
+
+def guard(page_key: str) -> dict:
+    """The signed-in user if their role may open this page; otherwise a Russian notice and stop."""
+    user = current_user()
+    if not user:
+        st.warning("Войдите в систему, чтобы открыть эту страницу.")
+        st.stop()
+    page = _BY_KEY[page_key]
+    if user["role"] not in page.roles:
+        st.error(f"Раздел «{page.title}» недоступен для роли «{ROLES.get(user['role'], user['role'])}».")
+        st.stop()
+    return user
+
+
+def can_see_personal_data(user: dict) -> bool:
+    return user["role"] in PERSONAL_DATA_ROLES
+
+
+def can_edit(user: dict) -> bool:
+    return user["role"] in STAFF
+
+
+T = TypeVar("T")
+
+
+def attempt(action: Callable[[], T], success: str | None = None) -> T | None:
+    """Run a ledger action; a LedgerError becomes a red message (never a traceback)."""
+    try:
+        result = action()
+    except LedgerError as exc:
+        st.error(str(exc))
+        return None
+    if success:
+        st.success(success)
+    return result
+
+
+def done(action: Callable[[], object], success: str | None = None) -> bool:
+    """Like attempt, for actions that return nothing: True when it succeeded."""
+    try:
+        action()
+    except LedgerError as exc:
+        st.error(str(exc))
+        return False
+    if success:
+        st.success(success)
+    return True

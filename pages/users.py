@@ -1,0 +1,42 @@
+"""Users of the app (admin only): add, change role, disable, reset password."""
+
+import streamlit as st
+
+from ledger import users
+from pages import ui
+
+user = ui.guard("users")
+db = ui.db()
+
+st.title("Пользователи")
+accounts = ui.attempt(lambda: users.list_users(db)) or []
+st.dataframe([{"Логин": u["login"], "Роль": users.ROLES.get(u["role"], u["role"]),
+               "Активен": "да" if u["active"] else "нет", "Создан": u["created_at"],
+               "Последний вход": u["last_login_at"]} for u in accounts], hide_index=True)
+
+st.subheader("Добавить пользователя")
+with st.form("add_user", clear_on_submit=True):
+    login = st.text_input("Логин")
+    role = st.selectbox("Роль", list(users.ROLES), format_func=users.ROLES.get)
+    password = st.text_input("Пароль", type="password")
+    if st.form_submit_button("Добавить", type="primary"):
+        if ui.done(lambda: users.add_user(db, login, password, role, actor=user["login"]), f"Пользователь {login} добавлен"):
+            st.rerun()
+
+if accounts:
+    st.subheader("Изменить пользователя")
+    target = st.selectbox("Пользователь", [u["login"] for u in accounts], key="target_user")
+    chosen = next(u for u in accounts if u["login"] == target)
+    c1, c2 = st.columns(2)
+    new_role = c1.selectbox("Новая роль", list(users.ROLES), index=list(users.ROLES).index(chosen["role"]),
+                            format_func=users.ROLES.get, key="new_role")
+    if c1.button("Сменить роль", key="change_role"):
+        if ui.done(lambda: users.set_role(db, target, new_role, actor=user["login"]), "Роль изменена"):
+            st.rerun()
+    label = "Отключить" if chosen["active"] else "Включить"
+    if c2.button(label, key="toggle_active"):
+        if ui.done(lambda: users.set_active(db, target, not chosen["active"], actor=user["login"]), "Готово"):
+            st.rerun()
+    new_password = c2.text_input("Новый пароль", type="password", key="new_password")
+    if c2.button("Сменить пароль", key="change_password"):
+        ui.done(lambda: users.set_password(db, target, new_password, actor=user["login"]), "Пароль изменён")

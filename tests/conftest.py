@@ -1,0 +1,67 @@
+"""Shared fixtures: a fresh ledger per test, the demo ledger, register files built the way users make them."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ledger import demo
+from ledger.db import Database
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture
+def db_path(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "coop.duckdb"
+    monkeypatch.setenv("COOP_DB", str(path))
+    monkeypatch.setenv("COOP_DB_WAIT", "5")
+    return path
+
+
+@pytest.fixture
+def db(db_path) -> Database:
+    return Database(db_path)
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    demo.create_demo(Database(path))
+    return path
+
+
+@pytest.fixture
+def demo_db(demo_template, db_path) -> Database:
+    shutil.copy(demo_template, db_path)
+    return Database(db_path)
+
+
+def xlsx_bytes(rows: list[list], merges: list[str] = (), title: str = "Лист1") -> bytes:
+    """An .xlsx with the given rows (from A1) and merged ranges, as a user's spreadsheet would be."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = title
+    for row in rows:
+        ws.append(row)
+    for rng in merges:
+        ws.merge_cells(rng)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def make_xlsx():
+    return xlsx_bytes
+
+
+def table_dump(db: Database, table: str, order: str = "1") -> list[tuple]:
+    return db.fetchall(f"SELECT * FROM {table} ORDER BY {order}")

@@ -1,0 +1,102 @@
+"""The `coop` command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from ledger import cli, users
+from tests.conftest import xlsx_bytes
+
+
+def coop(*args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "ledger.cli", *args], input=stdin, capture_output=True, text=True)
+
+
+def test_init_demo_creates_the_demo_cooperative(db_path):
+    result = coop("--db", str(db_path), "init", "--demo")
+    assert result.returncode == 0, result.stderr
+    assert "300 членов" in result.stdout
+    again = coop("--db", str(db_path), "init", "--demo")
+    assert again.returncode == 0 and "не добавлены" in again.stdout
+
+
+def test_db_from_environment(db_path, capsys):
+    assert cli.main(["init"]) == 0
+    assert db_path.exists()
+
+
+def test_members_import_and_export(db_path, tmp_path, capsys):
+    src = tmp_path / "r.xlsx"
+    src.write_bytes(xlsx_bytes([["№ л/с", "ФИО", "Участок", "Цвет"], ["1", "Иванов Иван", "5", "x"]]))
+    assert cli.main(["members", "import", str(src)]) == 0
+    out = capsys.readouterr().out
+    assert "добавлено 1" in out and "«Цвет» не распознан" in out
+    dst = tmp_path / "out.csv"
+    assert cli.main(["members", "export", str(dst)]) == 0
+    assert "Иванов Иван" in dst.read_text("utf-8")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "r.csv: файл пуст"),
+    ("№ л/с;ФИО\n1;\n".encode("cp1251"), "r.csv, строка 2: не указано ФИО"),
+])
+def test_bad_register_exits_non_zero_with_russian_line(db_path, tmp_path, content, message):
+    src = tmp_path / "r.csv"
+    src.write_bytes(content)
+    result = coop("--db", str(db_path), "members", "import", str(src))
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_file(db_path, capsys):
+    assert cli.main(["members", "import", "/nonexistent/r.xlsx"]) == 1
+    assert "файл не найден" in capsys.readouterr().err
+
+
+def test_export_to_unknown_format(db_path, tmp_path, capsys):
+    assert cli.main(["members", "export", str(tmp_path / "r.pdf")]) == 1
+    assert "только файлы .xlsx и .csv" in capsys.readouterr().err
+
+
+def test_users_add_reads_password_from_stdin(db_path, db):
+    result = coop("--db", str(db_path), "users", "add", "olga", "--role", "accountant", stdin="секретный-пароль\n")
+    assert result.returncode == 0, result.stderr
+    assert users.authenticate(db, "olga", "секретный-пароль") == {"login": "olga", "role": "accountant"}
+    assert users.authenticate(db, "olga", "wrong-password") is None
+    dup = coop("--db", str(db_path), "users", "add", "olga", "--role", "board", stdin="другой-пароль\n")
+    assert dup.returncode == 1 and "уже есть" in dup.stderr
+
+
+def test_users_add_rejects_bad_role_and_short_password(db_path):
+    bad_role = coop("--db", str(db_path), "users", "add", "x1", "--role", "boss", stdin="длинный-пароль\n")
+    assert bad_role.returncode == 1 and "Роль «boss» неизвестна" in bad_role.stderr
+    short = coop("--db", str(db_path), "users", "add", "x2", "--role", "board", stdin="123\n")
+    assert short.returncode == 1 and "не короче" in short.stderr
+
+
+def test_password_hash_is_scrypt_and_salted(db):
+    users.add_user(db, "a1", "пароль-один", "admin")
+    users.add_user(db, "a2", "пароль-один", "board")
+    hashes = [r[0] for r in db.fetchall("SELECT password_hash FROM users ORDER BY login")]
+    assert all(h.startswith("scrypt$") for h in hashes) and hashes[0] != hashes[1]
+    assert "пароль" not in "".join(hashes)
+
+
+def test_signins_are_audited(db):
+    users.add_user(db, "a1", "пароль-один", "admin")
+    users.authenticate(db, "a1", "нет")
+    users.authenticate(db, "a1", "пароль-один")
+    actions = [r[0] for r in db.fetchall("SELECT action FROM audit_log ORDER BY id")]
+    assert actions == ["user_added", "signin_failed", "signin"]
+
+
+def test_last_admin_cannot_be_demoted(db):
+    users.add_user(db, "root", "пароль-один", "admin")
+    from ledger.errors import InputError
+
+    with pytest.raises(InputError, match="без администратора"):
+        users.set_role(db, "root", "board", actor="root")
