@@ -87,6 +87,11 @@ def authenticate(db: Database, login: str, password: str) -> dict | None:
         return {"login": row[0], "role": row[2]}
 
 
+def current_role(db: Database, login: str) -> str | None:
+    """The role of an active account, None when it is disabled or gone."""
+    return db.scalar("SELECT role FROM users WHERE login = ? AND active", [login])
+
+
 def list_users(db: Database) -> list[dict]:
     return db.records("SELECT login, role, active, created_at, last_login_at FROM users ORDER BY login")
 

@@ -18,7 +18,8 @@ tab_list, tab_add, tab_import, tab_export = st.tabs(["Реестр", "Добав
 with tab_list:
     c1, c2, c3 = st.columns([3, 2, 1])
     search = c1.text_input("Поиск: ФИО, л/с, участок, телефон, e-mail", key="search")
-    statuses = c2.multiselect("Статус", list(STATUSES), format_func=STATUSES.get, key="statuses")
+    statuses = c2.multiselect("Статус", list(STATUSES), format_func=STATUSES.get, key="statuses",
+                              placeholder="Все статусы")
     plot = c3.text_input("Участок", key="plot_filter")
     rows = ui.attempt(lambda: members.list_members(db, search, statuses, plot)) or []
     st.caption(f"Найдено: {len(rows)}")
@@ -28,7 +29,7 @@ with tab_list:
         "Телефоны": r["phones"] if show_pd else members.mask(r["phones"]),
         "Эл. почта": r["emails"] if show_pd else members.mask(r["emails"]),
     } for r in rows]
-    st.dataframe(table, hide_index=True, use_container_width=True)
+    ui.table(table)
 
     if rows:
         options = {r["id"]: f"{r['reg_no']} — {r['full_name']}" for r in rows}
@@ -43,20 +44,18 @@ with tab_list:
             st.table({k: [str(v) if v is not None else "—"] for k, v in info.items()})
             history = members.member_history(db, member["id"])
             st.markdown("**Участки**")
-            st.dataframe([{"Участок": p["number"], "Площадь, м²": p["area"], "Кадастровый номер": p["cadastral_no"],
+            ui.table([{"Участок": p["number"], "Площадь, м²": p["area"], "Кадастровый номер": p["cadastral_no"],
                            "Доля": f"{p['share_num']}/{p['share_den']}", "С": p["owned_from"], "По": p["owned_to"]}
-                          for p in history["plots"]], hide_index=True)
+                      for p in history["plots"]])
             st.markdown("**История статусов**")
-            st.dataframe([{"Статус": STATUSES.get(s["status"], s["status"]), "С": s["valid_from"],
-                           "Записано": s["recorded_at"], "Источник": s["source"]} for s in history["statuses"]],
-                         hide_index=True)
+            ui.table([{"Статус": STATUSES.get(s["status"], s["status"]), "С": s["valid_from"],
+                       "Записано": s["recorded_at"], "Источник": s["source"]} for s in history["statuses"]])
             if history["changes"]:
                 st.markdown("**Изменения**")
-                st.dataframe([{"Когда": c["changed_at"], "Поле": MEMBER_FIELDS.get(c["field"], c["field"]),
+                ui.table([{"Когда": c["changed_at"], "Поле": MEMBER_FIELDS.get(c["field"], c["field"]),
                                "Было": c["old_value"] if show_pd or c["field"] not in PERSONAL_FIELDS else "***",
                                "Стало": c["new_value"] if show_pd or c["field"] not in PERSONAL_FIELDS else "***",
-                               "Кто": c["changed_by"], "Источник": c["source"]} for c in history["changes"]],
-                             hide_index=True)
+                           "Кто": c["changed_by"], "Источник": c["source"]} for c in history["changes"]])
             if editable:
                 with st.form(f"edit_{member['id']}"):
                     st.markdown("**Изменить**")
@@ -127,9 +126,9 @@ with tab_import:
                 for w in register.warnings:
                     st.warning(w)
                 st.markdown(f"Членов в файле: **{len(register.members)}**. Первые строки:")
-                st.dataframe([{"Строка": m.row, "Л/с": m.reg_no, "ФИО": m.values.get("full_name"),
+                ui.table([{"Строка": m.row, "Л/с": m.reg_no, "ФИО": m.values.get("full_name"),
                                "Участки": ", ".join(p.number for p in m.plots or [])}
-                              for m in register.members[:10]], hide_index=True)
+                          for m in register.members[:10]])
                 if st.button(f"Загрузить {len(register.members)} членов", type="primary", key="do_import"):
                     bar = st.progress(0.0, text="Загрузка…")
                     result = ui.attempt(lambda: members.import_register(

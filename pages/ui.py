@@ -6,12 +6,14 @@ Pages stay thin: they call ledger/integrations and render. This module holds no 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from datetime import date, datetime
+from typing import Any, Callable, TypeVar
 
 import streamlit as st
 
 from ledger.db import Database
 from ledger.errors import LedgerError
+from ledger import users as users_
 from ledger.users import PERSONAL_DATA_ROLES, ROLES
 
 ALL_ROLES = ("admin", "accountant", "board")
@@ -53,6 +55,19 @@ def guard(page_key: str) -> dict:
         st.warning("Войдите в систему, чтобы открыть эту страницу.")
         st.stop()
     page = _BY_KEY[page_key]
+    try:
+        fresh = users_.current_role(db(), user["login"])
+    except LedgerError as exc:
+        st.error(str(exc))
+        st.stop()
+    if fresh is None:
+        # Disabled or removed since sign-in: the session ends now, not at the next sign-in.
+        st.session_state.pop("user", None)
+        st.warning("Учётная запись отключена. Войдите снова.")
+        st.stop()
+    if fresh != user["role"]:
+        user = {**user, "role": fresh}
+        st.session_state["user"] = user
     if user["role"] not in page.roles:
         st.error(f"Раздел «{page.title}» недоступен для роли «{ROLES.get(user['role'], user['role'])}».")
         st.stop()
@@ -65,6 +80,22 @@ def can_see_personal_data(user: dict) -> bool:
 
 def can_edit(user: dict) -> bool:
     return user["role"] in STAFF
+
+
+def _display(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%d.%m.%Y %H:%M")
+    if isinstance(value, date):
+        return value.strftime("%d.%m.%Y")
+    return value
+
+
+def table(rows: list[dict], **kwargs: Any) -> None:
+    """A read-only table with Russian date format and blanks instead of None."""
+    shown = [{k: _display(v) for k, v in r.items()} for r in rows]
+    st.dataframe(shown, hide_index=True, use_container_width=True, **kwargs)
 
 
 T = TypeVar("T")

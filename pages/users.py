@@ -10,9 +10,9 @@ db = ui.db()
 
 st.title("Пользователи")
 accounts = ui.attempt(lambda: users.list_users(db)) or []
-st.dataframe([{"Логин": u["login"], "Роль": users.ROLES.get(u["role"], u["role"]),
-               "Активен": "да" if u["active"] else "нет", "Создан": u["created_at"],
-               "Последний вход": u["last_login_at"]} for u in accounts], hide_index=True)
+ui.table([{"Логин": u["login"], "Роль": users.ROLES.get(u["role"], u["role"]),
+           "Активен": "да" if u["active"] else "нет", "Создан": u["created_at"],
+           "Последний вход": u["last_login_at"]} for u in accounts])
 
 st.subheader("Добавить пользователя")
 with st.form("add_user", clear_on_submit=True):

@@ -6,6 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ledger import members, users
+from ledger.db import Database
 from pages.ui import PAGES
 from tests.conftest import xlsx_bytes
 
@@ -13,9 +14,14 @@ TIMEOUT = 30
 
 
 def page_test(path: str, role: str | None = "accountant") -> AppTest:
+    """A page as a signed-in user of this role (the account exists in the ledger, as after sign-in)."""
     at = AppTest.from_file(f"../{path}", default_timeout=TIMEOUT)
     if role:
-        at.session_state["user"] = {"login": f"test-{role}", "role": role}
+        login = f"test-{role}"
+        db = Database()
+        if users.current_role(db, login) is None:
+            users.add_user(db, login, "пароль-для-тестов", role)
+        at.session_state["user"] = {"login": login, "role": role}
     return at
 
 
@@ -140,12 +146,26 @@ def test_cooperative_settings_validation(demo_db):
 
 
 def test_users_page_adds_user(db):
-    users.add_user(db, "root", "пароль-админа", "admin")
-    at = page_test("pages/users.py", "admin")
-    at.session_state["user"] = {"login": "root", "role": "admin"}
-    at.run()
+    at = page_test("pages/users.py", "admin").run()
     at.text_input[0].set_value("masha")
     at.text_input[1].set_value("пароль-маши-1")
     at.button[0].click().run()
     assert not at.exception
     assert "masha" in [u["login"] for u in users.list_users(db)]
+
+
+def test_disabled_account_is_signed_out_at_once(db):
+    at = page_test("pages/overview.py", "accountant")
+    users.add_user(db, "root", "пароль-админа", "admin")
+    users.set_active(db, "test-accountant", False, actor="root")
+    at.run()
+    assert "Учётная запись отключена" in texts(at)
+    assert "user" not in at.session_state
+
+
+def test_role_change_applies_without_new_sign_in(db):
+    at = page_test("pages/users.py", "admin")
+    users.add_user(db, "root", "пароль-админа", "admin")
+    users.set_role(db, "test-admin", "board", actor="root")
+    at.run()
+    assert "недоступен для роли «Правление»" in texts(at)
