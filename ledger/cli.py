@@ -15,7 +15,7 @@ from typing import Optional
 import click
 import typer
 
-from . import demo, members, users
+from . import demo, members, statements, users
 from .db import Database, default_path
 from .errors import InputError, LedgerError
 
@@ -25,6 +25,8 @@ members_app = typer.Typer(no_args_is_help=True, help="Реестр членов.
 users_app = typer.Typer(no_args_is_help=True, help="Пользователи приложения.")
 app.add_typer(members_app, name="members")
 app.add_typer(users_app, name="users")
+bank_app = typer.Typer(no_args_is_help=True, help="Банковские выписки.")
+app.add_typer(bank_app, name="bank")
 
 
 def db_of(ctx: typer.Context) -> Database:
@@ -105,6 +107,53 @@ def users_list(ctx: typer.Context):
     for u in users.list_users(db_of(ctx)):
         state = "" if u["active"] else " (отключён)"
         say(f"{u['login']}\t{users.ROLES.get(u['role'], u['role'])}{state}")
+
+
+@bank_app.command("import")
+def bank_import(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Выписки: 1С (kl_to_1c.txt), .xlsx, "
+                                                                                 ".xls, .csv, camt.053, MT940")):
+    """Загрузить выписки. Сначала проверяются все файлы: если хоть один с ошибкой, не загружается ничего."""
+    db = db_of(ctx)
+    problems: list[str] = []
+    parsed = []
+    for file in files:
+        try:
+            data = read_input_file(file)
+            parsed.append((file, data, statements.parse(db, data, file.name)))
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems + ["Ничего не загружено: исправьте файлы и повторите."])
+    for file, data, statement in parsed:
+        result = statements.import_statement(db, data, file.name, actor=actor(), parsed=statement)
+        for w in result.warnings:
+            say(f"Предупреждение: {w}")
+        period = (f", {result.period_from:%d.%m.%Y}–{result.period_to:%d.%m.%Y}"
+                  if result.period_from and result.period_to else "")
+        say(f"{file.name} ({result.format_label}{period}): {result.summary()}")
+
+
+@bank_app.command("list")
+def bank_list(ctx: typer.Context):
+    """Загруженные выписки."""
+    rows = statements.list_statements(db_of(ctx))
+    if not rows:
+        say("Выписок нет")
+    for r in rows:
+        period = f"{r['period_from']:%d.%m.%Y}–{r['period_to']:%d.%m.%Y}" if r["period_from"] and r["period_to"] else "—"
+        say(f"{r['id']}\t{r['file_name']}\t{r['format_label']}\tсчёт {r['our_account'] or '—'}\t{period}\t"
+            f"поступления {r['docs_in']} на {r['total_in']:.2f}\tсписания {r['docs_out']} на {r['total_out']:.2f}")
+
+
+@bank_app.command("delete")
+def bank_delete(ctx: typer.Context, statement_id: int = typer.Argument(..., help="Номер выписки из coop bank list"),
+                yes: bool = typer.Option(False, "--yes", help="Без вопроса")):
+    """Удалить выписку и её платежи (кроме тех, что есть и в другой загруженной выписке)."""
+    if not yes and not typer.confirm(f"Удалить выписку № {statement_id} и её платежи?"):
+        raise click.exceptions.Abort()
+    result = statements.delete_statement(db_of(ctx), statement_id, actor=actor())
+    say(f"Выписка № {statement_id} удалена: платежей удалено {result['deleted']}, "
+        f"оставлено (есть в другой выписке) {result['kept']}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -222,4 +222,168 @@ def create_demo(db: Database, n: int = 300, seed: int = 2026) -> int:
                         [number, f"50:04:0010{len(plot_ids) // 100 + 1:02d}:{len(plot_ids) + 100}", area, now]).fetchone()[0]
                 con.execute("INSERT INTO plot_owners VALUES (?, ?, ?, ?, ?, ?)",
                             [plot_ids[number], member_id, num, den, m.join_date, m.exit_date])
+    load_demo_statement(db, seed)
     return len(members)
+
+
+# -- demo bank statement --------------------------------------------------------------------------------
+
+DEMO_YEAR = 2026
+FEE_PER_SOTKA = Decimal("1000.00")        # membership fee, rubles per 100 m² a year
+PERSON_BANKS = [("044525225", "ПАО СБЕРБАНК"), ("044525974", "АО «ТБанк»"), ("044525187", "Банк ВТБ (ПАО)"),
+                ("044525593", "АО «АЛЬФА-БАНК»")]
+SBER_TRANSIT = "30232810838000000000"     # the bank's SBP settlement account, the payer of SBP transfers
+COUNTERPARTIES = [  # name, INN (first 9 digits), account body, purpose incoming/outgoing
+    ("ПАО «МТС»", "770704013", "40702810038180000001", "in", "Арендная плата за размещение антенны связи за {month} {year} г. по дог. 77/А. НДС не облагается"),
+    ("АО «Мосэнергосбыт»", "773617217", "40702810938000000002", "out", "Оплата электроэнергии по договору 55/ЭС за {month} {year} г. Без НДС"),
+    ("ООО «ЭкоЛайн»", "500703911", "40702810640000000003", "out", "Вывоз ТКО за {month} {year} г. по счету {number}. Без НДС"),
+    ("ООО «Дорстрой»", "500704217", "40702810040000000004", "out", "Оплата по договору 12-Д от 01.03.{year} за ремонт дороги. Без НДС"),
+    ("АО «Мосэнергосбыт»", "773617217", "40702810938000000002", "in", "Возврат излишне уплаченной суммы по договору 55/ЭС. Без НДС"),
+]
+MONTHS = ["январь", "февраль", "март", "апрель", "май", "июнь", "июль", "август", "сентябрь", "октябрь", "ноябрь", "декабрь"]
+
+
+def _initials(p: Person) -> str:
+    return f"{p.last} {p.first[0]}.{p.middle[0]}."
+
+
+def _person_account(reg_no: str, bik: str) -> str:
+    return account_for_bik(bik, f"408178100{int(reg_no) * 7919 % 10**11:011d}")
+
+
+def demo_payments(members: list[DemoMember], count: int | None = None, seed: int = 2026,
+                  year: int = DEMO_YEAR):
+    """Deterministic bank payments of a year for the demo members, as a real СНТ statement has them.
+
+    Members pay their fee in many ways: a purpose naming the plot and the payer ("Членский взнос за 2026 г.
+    уч. 12 Иванов И.И."), the register number ("л/с 15"), SBP transfers where only the purpose names the person
+    ("Перевод от ИВАНОВ ИВАН И."), a spouse paying for the other, in two parts, with a target fee or electricity;
+    besides there is non-member income and the cooperative's own outgoing payments. With `count` the patterns
+    repeat until that many payments (the benchmark's 100,000-document statement).
+    """
+    from .bankformats import BankPayment
+
+    rng = random.Random(seed)
+    settings = demo_settings()
+    ours, coop_inn, coop_name = settings["bank_account"], settings["inn"], settings["name"]
+    active = [m for m in members if m.status in ("member", "applicant")] or members
+    by_reg = {m.reg_no: m for m in members}
+    result: list[BankPayment] = []
+    number = 0
+
+    def day() -> date:
+        return date(year, 1, 9) + timedelta(days=rng.randrange(340))
+
+    def incoming(m: DemoMember, amount: Decimal, purpose: str, when: date, sbp: bool = False, payer: DemoMember | None = None):
+        nonlocal number
+        number += 1
+        who = payer or m
+        bik, _ = PERSON_BANKS[int(who.reg_no) % len(PERSON_BANKS)]
+        if sbp:
+            name, inn, account, bik = "ПАО СБЕРБАНК", "7707083893", SBER_TRANSIT, "044525225"
+        else:
+            p = who.person
+            name = p.full_name.upper() if int(who.reg_no) % 3 == 0 else p.full_name
+            inn, account = who.inn, _person_account(who.reg_no, bik)
+        result.append(BankPayment(
+            line=0, doc_date=when, doc_number=str(number % 900000 + 1), amount=amount, direction="in", our_account=ours,
+            payer_name=name, payer_inn=inn, payer_account=account, payer_bik=bik, payee_name=coop_name,
+            payee_inn=coop_inn, payee_account=ours, payee_bik=settings["bik"], purpose=purpose,
+            doc_kind="Платежное поручение", posted_date=when))
+
+    def other(entry, when: date):
+        nonlocal number
+        number += 1
+        name, inn9, body, direction, text = entry
+        month = MONTHS[when.month - 1]
+        account = account_for_bik("044525225", body)
+        purpose = text.format(month=month, year=year, number=number)
+        amount = Decimal(rng.randrange(1500, 60000)) + Decimal(rng.randrange(100)) / 100
+        party = dict(name=name, inn=org_inn_with_check(inn9), account=account, bik="044525225")
+        payment = BankPayment(line=0, doc_date=when, doc_number=str(number % 900000 + 1), amount=amount,
+                              direction=direction, our_account=ours, purpose=purpose, doc_kind="Платежное поручение",
+                              posted_date=when)
+        us = dict(name=coop_name, inn=coop_inn, account=ours, bik=settings["bik"])
+        payer, payee = (party, us) if direction == "in" else (us, party)
+        payment.payer_name, payment.payer_inn, payment.payer_account, payment.payer_bik = payer.values()
+        payment.payee_name, payment.payee_inn, payment.payee_account, payment.payee_bik = payee.values()
+        result.append(payment)
+
+    def bank_fee(when: date):
+        nonlocal number
+        number += 1
+        result.append(BankPayment(
+            line=0, doc_date=when, doc_number=str(number % 900000 + 1), amount=Decimal("1490.00"), direction="out",
+            our_account=ours, payer_name=coop_name, payer_inn=coop_inn, payer_account=ours, payer_bik=settings["bik"],
+            payee_name="ПАО СБЕРБАНК", payee_inn="7707083893", payee_account="70601810038002740201",
+            payee_bik="044525225", purpose=f"Комиссия за ведение счета за {MONTHS[when.month - 1]} {year} г.",
+            doc_kind="Банковский ордер", posted_date=when))
+
+    rounds = 0
+    while True:
+        for m in active:
+            if count is not None and len(result) >= count:
+                break
+            plots = m.plots or [("1", Decimal(600), (1, 1))]
+            area = sum(a for _, a, _ in plots)
+            fee = (FEE_PER_SOTKA * area / 100).quantize(Decimal("0.01"))
+            plot_text = ", ".join(n for n, _, _ in plots)
+            style = (int(m.reg_no) + rounds) % 10
+            when = day()
+            p = m.person
+            if style in (0, 1, 2):
+                incoming(m, fee, f"Членский взнос за {year} г. уч. {plot_text} {_initials(p)}", when)
+            elif style == 3:
+                incoming(m, fee, f"Оплата членских взносов л/с {m.reg_no}", when)
+            elif style == 4:
+                incoming(m, fee, f"Перевод от {p.last.upper()} {p.first.upper()} {p.middle[0].upper()}. "
+                                 f"Назначение: взнос {year}. Без НДС", when, sbp=True)
+            elif style == 5 and m.family_of and m.family_of in by_reg:
+                head = by_reg[m.family_of]
+                incoming(head, fee, f"Членский взнос {year} уч. {', '.join(n for n, _, _ in head.plots)} "
+                                    f"за {_initials(head.person)}", when, payer=m)
+            elif style == 6:
+                half = (fee / 2).quantize(Decimal("0.01"))
+                incoming(m, half, f"Членский взнос {year} (1 часть) участок {plot_text}", when)
+                incoming(m, fee - half, f"Членский взнос {year} (2 часть) участок {plot_text}",
+                         min(when + timedelta(days=60), date(year, 12, 30)))
+            elif style == 7:
+                incoming(m, Decimal("3000.00"), f"Целевой взнос на ремонт дороги {year}, участок {plot_text}", when)
+            elif style == 8:
+                incoming(m, Decimal(rng.randrange(300, 4000)) + Decimal("0.50"),
+                         f"Оплата электроэнергии уч.{plot_text} показания {rng.randrange(1000, 99999)}", when)
+            else:
+                incoming(m, fee, "Взнос", when)
+        if count is not None and len(result) >= count:
+            break
+        for month in range(1, 13):
+            when = date(year, month, 1) + timedelta(days=rng.randrange(27))
+            for entry in COUNTERPARTIES:
+                if entry[3] == "out" or month % 3 == 0:
+                    other(entry, when)
+            bank_fee(date(year, month, 28))
+        rounds += 1
+        if count is None or len(result) >= count:
+            break
+    result = result[:count] if count is not None else result
+    result.sort(key=lambda x: (x.doc_date, int(x.doc_number)))
+    return result
+
+
+def demo_statement(members: list[DemoMember] | None = None, count: int | None = None, seed: int = 2026,
+                   year: int = DEMO_YEAR, **write_options) -> bytes:
+    """The demo statement as a 1CClientBankExchange file (kl_to_1c.txt) in cp1251 with CRLF."""
+    from .bankformats import write_1c
+
+    payments = demo_payments(members if members is not None else build_members(), count, seed, year)
+    last = max(p.doc_date for p in payments)
+    return write_1c(payments, demo_settings()["bank_account"], date(year, 1, 1), last,
+                    opening=Decimal("152340.17"), **write_options)
+
+
+def load_demo_statement(db: Database, seed: int = 2026) -> int:
+    """Import the demo statement into the demo ledger; returns the number of new incoming payments."""
+    from . import statements
+
+    data = demo_statement(build_members(300, seed), seed=seed)
+    return statements.import_statement(db, data, f"kl_to_1c_{DEMO_YEAR}.txt", actor="demo").new

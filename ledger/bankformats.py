@@ -1,0 +1,1047 @@
+"""Bank statement parsers: every format Russian banks export, recognised by content, not by file name.
+
+- 1CClientBankExchange (kl_to_1c.txt) 1.01–1.03 in cp1251, cp866 (DOS), UTF-8 with or without BOM;
+- bank Excel exports (.xlsx, .xls): the Sber Business layout, VTB, and any layout whose headers match synonyms;
+- CSV exports (delimiter and encoding sniffed, decimal comma);
+- ISO 20022 camt.053 XML and SWIFT MT940.
+
+Each parser returns a ParsedStatement: payments with our account, date, number, amount (Decimal), direction,
+payer and payee requisites, purpose and the line or row in the file. Bad input raises InputError with the
+file name and the line or row; nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Callable, Iterable
+
+from . import fields
+from .errors import InputError
+from .spreadsheets import Sheet, find_header, normalize_header, read_sheet
+
+MAX_STATEMENT_BYTES = 200 * 1024 * 1024   # the upload limit (Streamlit's default is the same)
+
+FORMAT_LABELS = {
+    "1c": "1С: обмен с банком (1CClientBankExchange)",
+    "sber_xlsx": "Excel: выписка Сбербанк Бизнес",
+    "vtb_xlsx": "Excel: выписка ВТБ",
+    "xlsx": "Excel: выписка",
+    "xls": "Excel 97–2003 (.xls): выписка",
+    "csv": "CSV: выписка",
+    "camt053": "ISO 20022 camt.053 (XML)",
+    "mt940": "SWIFT MT940",
+}
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(slots=True)
+class BankPayment:
+    line: int                        # line (text formats) or row (spreadsheets) in the source file
+    doc_date: date
+    doc_number: str | None
+    amount: Decimal
+    direction: str                   # in | out (for our account)
+    our_account: str | None
+    payer_name: str | None = None
+    payer_inn: str | None = None
+    payer_account: str | None = None
+    payer_bik: str | None = None
+    payee_name: str | None = None
+    payee_inn: str | None = None
+    payee_account: str | None = None
+    payee_bik: str | None = None
+    purpose: str | None = None
+    doc_kind: str | None = None      # document kind as the bank wrote it
+    posted_date: date | None = None  # ДатаПоступило / ДатаСписано / value date
+
+    @property
+    def counterparty_account(self) -> str | None:
+        return self.payer_account if self.direction == "in" else self.payee_account
+
+
+@dataclass
+class ParsedStatement:
+    name: str
+    format: str
+    payments: list[BankPayment]
+    our_account: str | None = None
+    accounts: list[str] = field(default_factory=list)
+    period_from: date | None = None
+    period_to: date | None = None
+    opening_balance: Decimal | None = None
+    closing_balance: Decimal | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def format_label(self) -> str:
+        return FORMAT_LABELS.get(self.format, self.format)
+
+    @property
+    def incoming(self) -> int:
+        return sum(1 for p in self.payments if p.direction == "in")
+
+    @property
+    def outgoing(self) -> int:
+        return sum(1 for p in self.payments if p.direction == "out")
+
+    def total(self, direction: str) -> Decimal:
+        return sum((p.amount for p in self.payments if p.direction == direction), Decimal("0.00"))
+
+    def fill_period(self) -> None:
+        if self.payments and (self.period_from is None or self.period_to is None):
+            dates = [p.doc_date for p in self.payments]
+            self.period_from = self.period_from or min(dates)
+            self.period_to = self.period_to or max(dates)
+
+
+def parse_statement(data: bytes, name: str, default_account: str | None = None,
+                    progress: Progress | None = None) -> ParsedStatement:
+    """Recognise the format by content and parse the whole file (InputError on anything wrong)."""
+    if not data:
+        raise InputError(f"{name}: файл пуст")
+    if len(data) > MAX_STATEMENT_BYTES:
+        raise InputError(f"{name}: файл занимает {len(data) / 2**20:.0f} МБ, больше допустимых "
+                         f"{MAX_STATEMENT_BYTES // 2**20} МБ")
+    kind = detect_format(data)
+    if kind == "1c":
+        parsed = parse_1c(data, name, default_account, progress)
+    elif kind == "camt053":
+        parsed = parse_camt053(data, name)
+    elif kind == "mt940":
+        parsed = parse_mt940(data, name, default_account)
+    elif kind == "xls":
+        parsed = parse_table(read_xls(data, name), "xls", default_account)
+    elif kind == "xml":
+        raise InputError(f"{name}: это XML, но не выписка camt.053 (нет элемента BkToCstmrStmt)")
+    else:
+        sheet = read_sheet(data, name)
+        parsed = parse_table(sheet, "xlsx" if data[:2] == b"PK" else "csv", default_account)
+    parsed.fill_period()
+    if not parsed.payments:
+        parsed.warnings.append(f"{name}: в выписке нет ни одного платежа")
+    return parsed
+
+
+def detect_format(data: bytes) -> str:
+    """1c | xlsx | xls | camt053 | xml | mt940 | csv (the last one also for anything unrecognised)."""
+    head = data[:4096]
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if stripped.startswith(b"1CClientBankExchange"):
+        return "1c"
+    if head[:2] == b"PK":
+        return "xlsx"
+    if head[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        return "xls"
+    if stripped.startswith(b"<"):
+        return "camt053" if (b"BkToCstmrStmt" in data[:65536] or b"camt.053" in head) else "xml"
+    if re.search(rb"(^|[\r\n]):20:", stripped) and re.search(rb"[\r\n]:(25|60F|61):", stripped):
+        return "mt940"
+    return "csv"
+
+
+def _problem(name: str, line: int | None, text: str) -> str:
+    return f"{name}, строка {line}: {text}" if line else f"{name}: {text}"
+
+
+# -- shared field helpers --------------------------------------------------------------------------
+
+_INN_PREFIX = re.compile(r"^\s*(?:ИНН\s*)?\d{10,12}\s*[,;]?\s*", re.IGNORECASE)
+_ACCOUNT = re.compile(r"(?<!\d)\d{20}(?!\d)")
+_BIK = re.compile(r"(?<!\d)04\d{7}(?!\d)")
+_INN = re.compile(r"(?<!\d)(\d{12}|\d{10})(?!\d)")
+
+
+def _text(value: Any) -> str | None:
+    text = fields.clean_text(value)
+    return text or None
+
+
+def _digits(value: Any) -> str | None:
+    """An account, INN or BIK as digits; placeholders like "0" become None."""
+    text = fields.clean_text(value).replace(" ", "")
+    if not text or set(text) <= {"0"}:
+        return None
+    return text
+
+
+def strip_inn_prefix(name: str | None) -> str | None:
+    """"ИНН 7719617469 ОАО Крокус" and "7719617469, ООО Ромашка" → the name alone."""
+    if not name:
+        return None
+    return _text(_INN_PREFIX.sub("", name, count=1)) or _text(name)
+
+
+def join_purpose(base: str | None, lines: Iterable[str | None]) -> str | None:
+    """НазначениеПлатежа continued in НазначениеПлатежа1..n; repeats of what is already there are dropped."""
+    text = fields.clean_text(base)
+    for line in lines:
+        part = fields.clean_text(line)
+        if not part:
+            continue
+        if not text:
+            text = part
+        elif part in text:
+            continue
+        elif part.startswith(text):   # base was a truncated copy of the lines
+            text = part
+        else:
+            text = f"{text} {part}"
+    return text or None
+
+
+# -- 1CClientBankExchange -----------------------------------------------------------------------------
+
+_1C_MARKERS = ("ВерсияФормата", "Кодировка", "СекцияДокумент", "КонецФайла", "СекцияРасчСчет")
+_CHUNK = 4 * 1024 * 1024
+_UTF8_CYRILLIC = re.compile(rb"[\xd0\xd1][\x80-\xbf][\xd0\xd1][\x80-\xbf]")
+_DOC_KEYS = ("Номер", "Дата", "Сумма", "ПлательщикСчет", "ПлательщикРасчСчет", "Плательщик", "Плательщик1",
+             "ПлательщикИНН", "ПлательщикБИК", "ПолучательСчет", "ПолучательРасчСчет", "Получатель", "Получатель1",
+             "ПолучательИНН", "ПолучательБИК", "ДатаСписано", "ДатаПоступило", r"НазначениеПлатежа\d?")
+# Only the keys we keep are picked from a document (a regex per document is much faster than a loop per line).
+_DOC_LINE = re.compile(r"\n[ \t]*(%s)[ \t]*=([^\r\n]*)" % "|".join(_DOC_KEYS))
+_KEYLESS_LINE = re.compile(r"^[ \t]*[^\s=][^=\r\n]*\r?$", re.M)
+_PURPOSE_LINES = tuple(f"НазначениеПлатежа{i}" for i in range(1, 10))
+_BALANCE_KEYS = ("НачальныйОстаток", "ВсегоПоступило", "ВсегоСписано", "КонечныйОстаток")
+
+
+def _1c_encoding(data: bytes, name: str) -> tuple[str, int]:
+    """(codec, offset of the text): the bytes decide; the Кодировка line only breaks a tie."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return "utf-8", 3
+    head = data[:65536]
+    cut = head.rfind(b"\n")
+    if cut > 0 and len(data) > len(head):
+        head = head[:cut]
+    candidates = []
+    for codec in ("utf-8", "cp1251", "cp866"):
+        try:
+            text = head.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        if any(marker in text for marker in _1C_MARKERS):
+            candidates.append((codec, text))
+    if not candidates and any(m in head.decode("utf-8", errors="replace") for m in _1C_MARKERS):
+        return "utf-8", 0   # mostly UTF-8: the strict decoding names the line that is not
+    if not candidates:
+        raise InputError(f"{name}: не удалось определить кодировку файла 1С (ожидается Windows-1251, DOS-866 "
+                         f"или UTF-8): служебные строки не читаются")
+    if len(candidates) > 1:
+        declared = re.search(r"Кодировка\s*=\s*(\S+)", candidates[0][1])
+        if declared and declared.group(1).lower() == "dos":
+            return "cp866", 0
+    return candidates[0][0], 0
+
+
+class _LineCounter:
+    """Line numbers of positions in a chunk, counted forward only (positions come in increasing order)."""
+
+    __slots__ = ("text", "pos", "line")
+
+    def __init__(self, text: str, base: int):
+        self.text, self.pos, self.line = text, 0, base
+
+    def at(self, pos: int) -> int:
+        self.line += self.text.count("\n", self.pos, pos)
+        self.pos = pos
+        return self.line
+
+
+@dataclass
+class _1CState:
+    name: str
+    header: dict[str, str] = field(default_factory=dict)
+    accounts: list[str] = field(default_factory=list)
+    sections: list[dict[str, Any]] = field(default_factory=list)
+    section: dict[str, Any] | None = None
+    docs: list[tuple[int, str, dict[str, str]]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    payments: list[BankPayment] = field(default_factory=list)
+    started: bool = False
+    ended: bool = False
+    dated_docs: int = 0
+
+
+def parse_1c(data: bytes, name: str, default_account: str | None = None,
+             progress: Progress | None = None) -> ParsedStatement:
+    if b"\x00" in data:
+        line = data.count(b"\n", 0, data.find(b"\x00")) + 1
+        raise InputError(f"{name}, строка {line}: двоичные данные (нулевые байты) — это не текстовый файл 1С")
+    codec, offset = _1c_encoding(data, name)
+    st = _1CState(name=name)
+    end_marker = "КонецДокумента".encode(codec)
+    pos, line_base, total = offset, 1, len(data)
+    while pos < total:
+        end = pos + _CHUNK
+        if end >= total:
+            end = total
+        else:
+            k = data.rfind(end_marker, pos, end)
+            if k == -1:
+                k = data.find(end_marker, end)
+            nl = data.find(b"\n", k) if k != -1 else -1
+            end = total if nl == -1 else nl + 1
+        chunk = data[pos:end]
+        if codec != "utf-8" and _UTF8_CYRILLIC.search(chunk):
+            bad = _UTF8_CYRILLIC.search(chunk).start()
+            raise InputError(_problem(name, line_base + chunk.count(b"\n", 0, bad),
+                                      f"текст в UTF-8 внутри файла в кодировке {codec} — смешаны кодировки"))
+        try:
+            text = chunk.decode(codec)
+        except UnicodeDecodeError as exc:
+            line = line_base + chunk.count(b"\n", 0, exc.start)
+            raise InputError(_problem(name, line, f"байты не в кодировке {codec.upper()} — файл повреждён "
+                                                  f"или смешаны кодировки")) from None
+        _1c_chunk(st, text, line_base)
+        _1c_convert(st, default_account)
+        line_base += text.count("\n")
+        pos = end
+        if progress:
+            progress(0.6 * pos / total, "Чтение выписки…")
+    if not st.started:
+        raise InputError(f"{name}: первая строка должна быть 1CClientBankExchange")
+    if st.section is not None:
+        st.problems.append(_problem(name, st.section["line"], "секция СекцияРасчСчет не закончена (нет КонецРасчСчет)"))
+    if not st.ended:
+        st.problems.append(f"{name}: нет строки КонецФайла — файл обрезан или записан не до конца")
+    if st.problems:
+        raise InputError(st.problems, name)
+    return _1c_statement(st, default_account)
+
+
+def _1c_chunk(st: _1CState, text: str, line_base: int) -> None:
+    """Parse one chunk (it always ends at a line end, after a whole document)."""
+    pos = 0
+    n = len(text)
+    lines = _LineCounter(text, line_base)
+    while pos < n:
+        start = text.find("СекцияДокумент", pos)
+        while start > 0 and text[start - 1] not in "\n \t\ufeff":
+            start = text.find("СекцияДокумент", start + 1)
+        gap_end = n if start == -1 else text.rfind("\n", 0, start) + 1
+        if gap_end > pos:
+            _1c_lines(st, text[pos:gap_end], lines.at(pos))
+        if start == -1:
+            return
+        doc_line = lines.at(start)
+        if st.ended:
+            st.problems.append(_problem(st.name, doc_line, "документ после строки КонецФайла"))
+        if not st.started:
+            raise InputError(f"{st.name}: первая строка должна быть 1CClientBankExchange")
+        head_end = text.find("\n", start)
+        head_end = n if head_end == -1 else head_end
+        kind = text[start:head_end].partition("=")[2].strip()
+        finish = text.find("КонецДокумента", head_end)
+        while finish != -1 and text[text.rfind("\n", 0, finish) + 1:finish].strip():
+            finish = text.find("КонецДокумента", finish + 1)
+        body = text[head_end:finish if finish != -1 else n]
+        nested = body.find("СекцияДокумент")
+        if finish == -1 or nested != -1:
+            raise InputError(_problem(st.name, doc_line, "документ не закончен (нет КонецДокумента) — файл обрезан"))
+        doc = dict(_DOC_LINE.findall(body))
+        lines_in_body = body.count("\n") - 1 - body.count("\n\n") - body.count("\n\r\n")
+        keyless = _KEYLESS_LINE.search(body) if body.count("=") < lines_in_body else None
+        if keyless:
+            bad_line = doc_line + body.count("\n", 0, keyless.start())
+            st.problems.append(_problem(st.name, bad_line, f"строка «{keyless.group(0).strip()[:60]}» не по формату "
+                                                           f"1С (ожидается Ключ=Значение)"))
+        st.docs.append((doc_line, kind, doc))
+        line_end = text.find("\n", finish)
+        pos = n if line_end == -1 else line_end + 1
+
+
+def _1c_lines(st: _1CState, text: str, first_line: int) -> None:
+    """Lines outside documents: the file header, СекцияРасчСчет blocks, КонецФайла."""
+    for i, raw in enumerate(text.split("\n")):
+        line = raw.strip().lstrip("\ufeff")
+        number = first_line + i
+        if not line:
+            continue
+        if not st.started:
+            if line != "1CClientBankExchange":
+                raise InputError(f"{st.name}: первая строка должна быть 1CClientBankExchange")
+            st.started = True
+            continue
+        if st.ended:
+            st.warnings.append(_problem(st.name, number, "строки после КонецФайла пропущены"))
+            st.ended = True
+            return
+        if line == "КонецФайла":
+            st.ended = True
+            continue
+        if line == "СекцияРасчСчет":
+            st.section = {"line": number}
+            continue
+        if line == "КонецРасчСчет":
+            if st.section is None:
+                st.problems.append(_problem(st.name, number, "КонецРасчСчет без СекцияРасчСчет"))
+            else:
+                st.sections.append(st.section)
+                st.section = None
+            continue
+        if line == "КонецДокумента":
+            st.problems.append(_problem(st.name, number, "КонецДокумента без СекцияДокумент"))
+            continue
+        key, eq, value = line.partition("=")
+        if not eq:
+            st.problems.append(_problem(st.name, number, f"строка «{line[:60]}» не по формату 1С (ожидается Ключ=Значение)"))
+            continue
+        key, value = key.strip(), value.strip()
+        target = st.section if st.section is not None else st.header
+        if key == "РасчСчет" and value:
+            if value not in st.accounts:
+                st.accounts.append(value)
+            if st.section is None:
+                continue
+        target[key] = value
+        if st.section is not None:
+            st.section.setdefault("lines", {})[key] = number
+
+
+_DATES: dict[str, date] = {}
+_PLAIN_AMOUNT = re.compile(r"\d{1,15}(?:\.\d{1,2})?")
+
+
+def _date_1c(value: str | None) -> date:
+    """DD.MM.YYYY, cached (a statement has few distinct dates); anything else through fields.parse_date."""
+    value = (value or "").strip()
+    found = _DATES.get(value)
+    if found is None:
+        found = fields.parse_date(value)
+        if len(_DATES) < 10000:
+            _DATES[value] = found
+    return found
+
+
+def _amount_1c(value: str | None) -> Decimal:
+    value = (value or "").strip()
+    if _PLAIN_AMOUNT.fullmatch(value):
+        return Decimal(value).quantize(fields.KOPECK)
+    return fields.money(value)
+
+
+def _account_1c(value: str | None) -> str | None:
+    """Digits of an account, INN or BIK; empty and "0" placeholders become None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return None if value.count("0") == len(value) else value
+    return _digits(value)
+
+
+def _value(value: str | None) -> str | None:
+    return (value.strip() or None) if value else None
+
+
+def _optional_date(value: str | None) -> date | None:
+    if not value or not value.strip():
+        return None
+    try:
+        return _date_1c(value)
+    except ValueError:
+        return None
+
+
+def _1c_convert(st: _1CState, default_account: str | None) -> None:
+    """Turn the documents read so far into payments (after each chunk, so raw documents never pile up).
+
+    Our accounts come from the header and СекцияРасчСчет, which precede the documents. A document is incoming
+    when its ПолучательСчет is one of them; every other document is outgoing.
+    """
+    own = set(st.accounts) or ({default_account} if default_account else set())
+    name, payments, problems = st.name, st.payments, st.problems
+    for line, kind, d in st.docs:
+        if d.get("ДатаСписано") or d.get("ДатаПоступило"):
+            st.dated_docs += 1
+        number = d.get("Номер", "?")
+        try:
+            doc_date = _date_1c(d.get("Дата"))
+        except ValueError as exc:
+            problems.append(_problem(name, line, f"документ № {number}: поле «Дата»: {exc}"))
+            continue
+        try:
+            amount = _amount_1c(d.get("Сумма"))
+        except ValueError as exc:
+            problems.append(_problem(name, line, f"документ № {number}: поле «Сумма»: {exc}"))
+            continue
+        if amount <= 0:
+            problems.append(_problem(name, line, f"документ № {number}: сумма должна быть больше нуля"))
+            continue
+        payer_acc = _account_1c(d.get("ПлательщикСчет") or d.get("ПлательщикРасчСчет"))
+        payee_acc = _account_1c(d.get("ПолучательСчет") or d.get("ПолучательРасчСчет"))
+        incoming = payee_acc is not None and payee_acc in own
+        if incoming:
+            our = payee_acc
+        elif payer_acc in own:
+            our = payer_acc
+        else:
+            our = st.accounts[0] if st.accounts else default_account
+        posted = d.get("ДатаПоступило") if incoming else d.get("ДатаСписано")
+        continued = [d[k] for k in _PURPOSE_LINES if k in d]
+        payments.append(BankPayment(
+            line, doc_date, _value(d.get("Номер")), amount, "in" if incoming else "out", our,
+            _value(d.get("Плательщик1")) or strip_inn_prefix(d.get("Плательщик")),
+            _account_1c(d.get("ПлательщикИНН")), payer_acc, _account_1c(d.get("ПлательщикБИК")),
+            _value(d.get("Получатель1")) or strip_inn_prefix(d.get("Получатель")),
+            _account_1c(d.get("ПолучательИНН")), payee_acc, _account_1c(d.get("ПолучательБИК")),
+            join_purpose(d.get("НазначениеПлатежа"), continued) if continued else _value(d.get("НазначениеПлатежа")),
+            kind or None, _optional_date(posted) if posted else None,
+        ))
+    st.docs.clear()
+
+
+def _1c_statement(st: _1CState, default_account: str | None) -> ParsedStatement:
+    name = st.name
+    if not st.sections and st.payments and not st.dated_docs:
+        sender = st.header.get("Отправитель") or "программа бухгалтерии"
+        raise InputError(f"{name}: это платёжные поручения для отправки в банк (Отправитель={sender}), а не выписка: "
+                         f"в файле нет остатков по счёту (СекцияРасчСчет) и отметок банка о проведении. "
+                         f"Загрузите выписку, полученную из банка")
+    if not st.accounts and not default_account:
+        raise InputError(f"{name}: в файле не указан расчётный счёт (РасчСчет), и в настройках кооператива его нет")
+    parsed = ParsedStatement(
+        name=name, format="1c", payments=st.payments, our_account=st.accounts[0] if st.accounts else default_account,
+        accounts=list(st.accounts) or [default_account],
+        period_from=_optional_date(st.header.get("ДатаНачала")), period_to=_optional_date(st.header.get("ДатаКонца")),
+        warnings=list(st.warnings),
+    )
+    version = st.header.get("ВерсияФормата")
+    if version and version not in ("1.01", "1.02", "1.03"):
+        parsed.warnings.append(f"{name}: версия формата {version} (ожидается 1.01–1.03); файл прочитан как 1.03")
+    _check_1c_balances(st, parsed)
+    return parsed
+
+
+def _check_1c_balances(st: _1CState, parsed: ParsedStatement) -> None:
+    """НачальныйОстаток + ВсегоПоступило − ВсегоСписано = КонечныйОстаток, and the totals against documents."""
+    for section in st.sections:
+        values: dict[str, Decimal] = {}
+        for key in _BALANCE_KEYS:
+            if section.get(key, "") == "":
+                continue
+            try:
+                values[key] = fields.money(section[key])
+            except ValueError:
+                parsed.warnings.append(_problem(st.name, section.get("lines", {}).get(key),
+                                                f"остаток «{key}» не разобран: «{section[key]}»"))
+        account = section.get("РасчСчет")
+        where = _problem(st.name, section["line"], f"счёт {account}" if account else "остатки")
+        if account == (st.accounts[0] if st.accounts else None):
+            parsed.opening_balance = values.get("НачальныйОстаток")
+            parsed.closing_balance = values.get("КонечныйОстаток")
+        if len(values) == 4:
+            expected = values["НачальныйОстаток"] + values["ВсегоПоступило"] - values["ВсегоСписано"]
+            if expected != values["КонечныйОстаток"]:
+                parsed.warnings.append(
+                    f"{where}: остатки не сходятся: {rub(values['НачальныйОстаток'])} + {rub(values['ВсегоПоступило'])} − "
+                    f"{rub(values['ВсегоСписано'])} = {rub(expected)}, а КонечныйОстаток {rub(values['КонечныйОстаток'])}")
+        mine = [p for p in parsed.payments if p.our_account == account]
+        for key, direction, label in (("ВсегоПоступило", "in", "поступлений"), ("ВсегоСписано", "out", "списаний")):
+            if key in values:
+                got = sum((p.amount for p in mine if p.direction == direction), Decimal("0.00"))
+                if got != values[key]:
+                    parsed.warnings.append(f"{where}: сумма {label} по документам {rub(got)} не равна {key} "
+                                           f"{rub(values[key])} (выписка неполная или счета обезличены)")
+
+
+def rub(value: Decimal) -> str:
+    return f"{value:,.2f}".replace(",", " ").replace(".", ",")
+
+
+# -- spreadsheets: Sber Business, VTB, any layout with recognisable headers --------------------------
+
+TABLE_SYNONYMS: dict[str, list[str]] = {
+    "date": ["Дата", "Дата операции", "Дата проводки", "Дата документа", "Дата платежа", "Дата списания/зачисления",
+             "date"],
+    "number": ["Номер", "№ документа", "Номер документа", "№ док", "№ док.", "Номер док", "№ платежного документа",
+               "Номер платежного документа"],
+    "kind": ["Вид операции", "ВО", "Шифр операции", "Тип документа", "Вид документа"],
+    "counterparty": ["Контрагент", "Корреспондент", "Плательщик", "Наименование плательщика", "Плательщик/Получатель",
+                     "Плательщик / получатель", "Наименование контрагента", "Наименование корреспондента"],
+    "inn": ["ИНН контрагента", "ИНН", "ИНН плательщика", "ИНН корреспондента", "ИНН плательщика/получателя"],
+    "bik": ["БИК банка контрагента", "БИК", "БИК банка", "БИК банка плательщика", "БИК банка корреспондента"],
+    "account": ["Счет контрагента", "Счет плательщика", "Счет корреспондента", "Счет", "Расчетный счет контрагента",
+                "Номер счета контрагента", "Счет плательщика/получателя"],
+    "bank": ["Банк", "Банк (БИК и наименование)", "Банк контрагента", "Наименование банка"],
+    "debit": ["Дебет", "Дебет, RUR", "Дебет, руб", "Дебет, руб.", "Списание", "Расход", "Сумма по дебету",
+              "Сумма списания", "Списано", "Сумма по дебету, руб"],
+    "credit": ["Кредит", "Кредит, RUR", "Кредит, руб", "Кредит, руб.", "Поступление", "Приход", "Сумма по кредиту",
+               "Сумма поступления", "Зачислено", "Сумма по кредиту, руб"],
+    "amount": ["Сумма", "Сумма операции", "Сумма, руб", "Сумма, руб.", "Сумма RUR", "Сумма платежа"],
+    "direction": ["Направление", "Тип операции", "Приход/расход", "Дебет/Кредит", "Д/К"],
+    "purpose": ["Назначение", "Назначение платежа", "Основание", "Описание", "Детали платежа", "Комментарий",
+                "Основание операции (назначение платежа)"],
+}
+_FOOTER = re.compile(r"^(итог|всего|обороты|остаток|входящий остаток|исходящий остаток|количество операций|сальдо)")
+_PERIOD = re.compile(r"(\d{2}\.\d{2}\.\d{4})\s*(?:г\.?)?\s*(?:по|-|—|–)\s*(\d{2}\.\d{2}\.\d{4})")
+
+
+def read_xls(data: bytes, name: str) -> Sheet:
+    """The first non-empty sheet of an Excel 97–2003 workbook (xlrd), merged ranges filled like read_xlsx."""
+    import xlrd
+
+    try:
+        try:
+            book = xlrd.open_workbook(file_contents=data, formatting_info=True)
+        except NotImplementedError:
+            book = xlrd.open_workbook(file_contents=data)
+    except Exception as exc:  # xlrd raises many kinds on broken files
+        raise InputError(f"{name}: не удалось прочитать файл Excel .xls ({type(exc).__name__})") from None
+    sheets = book.sheets()
+    ws = next((s for s in sheets if s.nrows > 1), sheets[0])
+    grid: list[list[Any]] = []
+    for r in range(ws.nrows):
+        row = []
+        for c in range(ws.ncols):
+            cell = ws.cell(r, c)
+            if cell.ctype == xlrd.XL_CELL_DATE:
+                try:
+                    row.append(xlrd.xldate_as_datetime(cell.value, book.datemode))
+                except Exception:
+                    row.append(cell.value)
+            elif cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+                row.append(None)
+            else:
+                row.append(cell.value)
+        grid.append(row)
+    for r0, r1, c0, c1 in getattr(ws, "merged_cells", []):
+        top_left = grid[r0][c0]
+        for r in range(r0, r1):
+            for c in range(c0, c1):
+                grid[r][c] = top_left
+    label = name if len(sheets) == 1 else f"{name} (лист «{ws.name}»)"
+    return Sheet(name=label, rows=[(i + 1, row) for i, row in enumerate(grid)])
+
+
+def _sber_header(sheet: Sheet) -> tuple[int, int, dict[str, int]] | None:
+    """(header row, first data row, field -> column) of the Sber Business layout, or None."""
+    from .spreadsheets import HEADER_SCAN_ROWS
+
+    rows = sheet.rows[:HEADER_SCAN_ROWS + 1]
+    for i, (number, values) in enumerate(rows):
+        texts = [normalize_header(v) for v in values]
+        if "дата проводки" not in texts or "сумма по дебету" not in texts or "сумма по кредиту" not in texts:
+            continue
+        cols = {"date": texts.index("дата проводки"), "debit": texts.index("сумма по дебету"),
+                "credit": texts.index("сумма по кредиту")}
+        for fld, title in (("number", "№ документа"), ("kind", "во"), ("bank", "банк бик и наименование"),
+                           ("purpose", "назначение платежа")):
+            if normalize_header(title) in texts:
+                cols[fld] = texts.index(normalize_header(title))
+        account_cols = [j for j, t in enumerate(texts) if t == "счет"]
+        data_from = number + 1
+        if i + 1 < len(rows):
+            below = [normalize_header(v) for v in rows[i + 1][1]]
+            if "дебет" in below and "кредит" in below:
+                cols["acc_debit"], cols["acc_credit"] = below.index("дебет"), below.index("кредит")
+                data_from = rows[i + 1][0] + 1
+        if "acc_debit" not in cols and len(account_cols) >= 2:
+            cols["acc_debit"], cols["acc_credit"] = account_cols[0], account_cols[1]
+        if "acc_debit" not in cols:
+            return None
+        return number, data_from, cols
+    return None
+
+
+def _party_cell(value: Any) -> tuple[str | None, str | None, str | None]:
+    """Sber's "account\\nINN\\nname" cell → (account, INN, name)."""
+    text = "" if value is None else str(value)
+    account = inn = None
+    rest = []
+    for part in re.split(r"[\r\n]+", text):
+        part = part.strip()
+        if not part:
+            continue
+        if account is None and _ACCOUNT.fullmatch(part.replace(" ", "")):
+            account = part.replace(" ", "")
+        elif inn is None and _INN.fullmatch(part.replace(" ", "")):
+            inn = part.replace(" ", "")
+        else:
+            rest.append(part)
+    return account, inn, _text(" ".join(rest))
+
+
+def _title_info(sheet: Sheet, before_row: int) -> tuple[str | None, date | None, date | None]:
+    """Our account and period from the title rows above the header ("Выписка по счёту 40703…")."""
+    account = period_from = period_to = None
+    for number, values in sheet.rows:
+        if number >= before_row:
+            break
+        text = " ".join(fields.clean_text(v) for v in values if v is not None)
+        if account is None:
+            m = _ACCOUNT.search(text.replace(" ", "")) if "сч" in text.lower() else None
+            account = m.group(0) if m else None
+        m = _PERIOD.search(text)
+        if m and period_from is None:
+            period_from, period_to = _optional_date(m.group(1)), _optional_date(m.group(2))
+    return account, period_from, period_to
+
+
+def parse_table(sheet: Sheet, fmt: str, default_account: str | None = None) -> ParsedStatement:
+    name = sheet.name
+    sber = _sber_header(sheet)
+    if sber:
+        header_row, data_from, cols = sber
+        fmt = "sber_xlsx" if fmt == "xlsx" else fmt
+    else:
+        try:
+            header = find_header(sheet, TABLE_SYNONYMS, min_fields=3)
+        except InputError:
+            raise InputError(f"{name}: не найдена строка заголовков выписки (в первых строках нет столбцов «Дата», "
+                             f"«Сумма» или «Дебет»/«Кредит», «Назначение платежа»)") from None
+        cols = header.columns
+        header_row = data_from = header.row
+        data_from = header.row + 1
+        if "date" not in cols or not ({"amount", "debit", "credit"} & set(cols)):
+            raise InputError(f"{name}, строка {header.row}: в заголовке нет столбцов «Дата» и «Сумма» "
+                             f"(или «Дебет»/«Кредит»)")
+        titles = {normalize_header(t) for t in header.titles.values()}
+        if fmt == "xlsx" and {"дебет rur", "кредит rur", "контрагент"} <= titles:
+            fmt = "vtb_xlsx"
+    title_account, period_from, period_to = _title_info(sheet, header_row)
+    our_default = title_account or default_account
+    payments: list[BankPayment] = []
+    problems: list[str] = []
+    for number, values in sheet.rows:
+        if number < data_from:
+            continue
+        cell = {f: (values[i] if i < len(values) else None) for f, i in cols.items()}
+        texts = [fields.clean_text(v).lower() for v in values if fields.clean_text(v)]
+        if not texts:
+            continue
+        if any(_FOOTER.match(t) for t in texts[:3]):
+            continue
+        try:
+            payment = _table_payment(number, cell, cols, our_default)
+        except ValueError as exc:
+            problems.append(_problem(name, number, str(exc)))
+            continue
+        if payment is not None:
+            payments.append(payment)
+    if problems:
+        raise InputError(problems, name)
+    accounts = sorted({p.our_account for p in payments if p.our_account})
+    if not accounts and not our_default:
+        raise InputError(f"{name}: в файле не указан наш расчётный счёт, и в настройках кооператива его нет — "
+                         f"укажите расчётный счёт на странице «Кооператив»")
+    return ParsedStatement(name=name, format=fmt, payments=payments, our_account=title_account or (accounts[0] if accounts else our_default),
+                           accounts=accounts or [our_default], period_from=period_from, period_to=period_to)
+
+
+def _money_cell(value: Any, title: str) -> Decimal | None:
+    if value is None or fields.clean_text(value) in ("", "-", "—"):
+        return None
+    try:
+        return fields.money(value)
+    except ValueError as exc:
+        raise ValueError(f"столбец «{title}»: {exc}") from None
+
+
+_IN_WORDS = ("приход", "поступ", "кредит", "зачисл", "к", "c", "cr", "crdt", "+", "in")
+_OUT_WORDS = ("расход", "списан", "дебет", "д", "d", "dr", "dbit", "-", "out")
+
+
+def _table_payment(number: int, cell: dict[str, Any], cols: dict[str, int], our_default: str | None) -> BankPayment | None:
+    debit = _money_cell(cell.get("debit"), "Дебет")
+    credit = _money_cell(cell.get("credit"), "Кредит")
+    amount = _money_cell(cell.get("amount"), "Сумма")
+    raw_date = cell.get("date")
+    if debit is None and credit is None and amount is None:
+        if fields.clean_text(raw_date):
+            raise ValueError("нет суммы операции")
+        return None
+    try:
+        doc_date = fields.parse_date(raw_date)
+    except ValueError as exc:
+        raise ValueError(f"столбец «Дата»: {exc}") from None
+    if debit and credit:
+        raise ValueError("сумма указана и в дебете, и в кредите")
+    if credit:
+        direction, amount = "in", credit
+    elif debit:
+        direction, amount = "out", debit
+    elif amount is not None:
+        word = fields.clean_text(cell.get("direction")).lower()
+        if amount < 0:
+            direction, amount = "out", -amount
+        elif word and (word in _OUT_WORDS or word.startswith(_OUT_WORDS[:3])):
+            direction = "out"
+        elif word and not (word in _IN_WORDS or word.startswith(_IN_WORDS[:4])):
+            raise ValueError(f"направление «{cell.get('direction')}» не разобрано (приход или расход)")
+        else:
+            direction = "in"
+    else:
+        return None
+    if amount == 0:
+        return None
+    if amount < 0:
+        raise ValueError("отрицательная сумма в столбце дебета или кредита")
+    purpose = _text(cell.get("purpose"))
+    bank = fields.clean_text(cell.get("bank"))
+    bik = _digits(cell.get("bik")) or (_BIK.search(bank).group(0) if _BIK.search(bank) else None)
+    if "acc_debit" in cols:  # Sber: both sides in "account\nINN\nname" cells
+        debit_side = _party_cell(cell.get("acc_debit"))
+        credit_side = _party_cell(cell.get("acc_credit"))
+        ours, theirs = (credit_side, debit_side) if direction == "in" else (debit_side, credit_side)
+        our_account = ours[0] or our_default
+        other_account, other_inn, other_name = theirs
+    else:
+        our_account = our_default
+        other_account = _digits(cell.get("account"))
+        other_inn = _digits(cell.get("inn"))
+        other_name = _text(cell.get("counterparty"))
+    payment = BankPayment(line=number, doc_date=doc_date, doc_number=_text(cell.get("number")), amount=amount,
+                          direction=direction, our_account=our_account, purpose=purpose,
+                          doc_kind=_text(cell.get("kind")))
+    if direction == "in":
+        payment.payer_name, payment.payer_inn, payment.payer_account, payment.payer_bik = other_name, other_inn, other_account, bik
+        payment.payee_account = our_account
+    else:
+        payment.payee_name, payment.payee_inn, payment.payee_account, payment.payee_bik = other_name, other_inn, other_account, bik
+        payment.payer_account = our_account
+    return payment
+
+
+# -- ISO 20022 camt.053 ----------------------------------------------------------------------------------
+
+def parse_camt053(data: bytes, name: str) -> ParsedStatement:
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+                             remove_comments=True)
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        line = exc.position[0] if getattr(exc, "position", None) else None
+        raise InputError(_problem(name, line, f"XML повреждён ({exc.msg})")) from None
+
+    def find(node, path: str):
+        return node.find("{*}" + path.replace("/", "/{*}")) if node is not None else None
+
+    def text(node, path: str) -> str | None:
+        found = find(node, path)
+        return _text(found.text) if found is not None and found.text else None
+
+    payments: list[BankPayment] = []
+    problems: list[str] = []
+    accounts: list[str] = []
+    periods: list[date] = []
+    opening = closing = None
+    for stmt in root.iter("{*}Stmt"):
+        acct = find(stmt, "Acct/Id")
+        account = text(acct, "Othr/Id") or text(acct, "IBAN")
+        if account and account not in accounts:
+            accounts.append(account)
+        for tag in ("FrToDt/FrDtTm", "FrToDt/ToDtTm"):
+            d = _optional_date((text(stmt, tag) or "")[:10])
+            if d:
+                periods.append(d)
+        for bal in stmt.findall("{*}Bal"):
+            code = text(bal, "Tp/CdOrPrtry/Cd")
+            value = text(bal, "Amt")
+            if code in ("OPBD", "CLBD") and value:
+                amount = Decimal(value) * (-1 if text(bal, "CdtDbtInd") == "DBIT" else 1)
+                if code == "OPBD" and opening is None:
+                    opening = amount
+                if code == "CLBD":
+                    closing = amount
+        for entry in stmt.findall("{*}Ntry"):
+            line = entry.sourceline
+            direction = {"CRDT": "in", "DBIT": "out"}.get(text(entry, "CdtDbtInd") or "")
+            booked = text(entry, "BookgDt/Dt") or (text(entry, "BookgDt/DtTm") or "")[:10]
+            if direction is None:
+                problems.append(_problem(name, line, "у записи Ntry нет признака CdtDbtInd (CRDT или DBIT)"))
+                continue
+            try:
+                entry_date = fields.parse_date(booked)
+            except ValueError as exc:
+                problems.append(_problem(name, line, f"дата проводки BookgDt: {exc}"))
+                continue
+            value_date = _optional_date(text(entry, "ValDt/Dt") or (text(entry, "ValDt/DtTm") or "")[:10])
+            details = entry.findall("{*}NtryDtls/{*}TxDtls") or [None]
+            for tx in details:
+                src = tx if tx is not None else entry
+                raw_amount = text(tx, "Amt") or text(tx, "AmtDtls/TxAmt/Amt") if tx is not None else None
+                raw_amount = raw_amount or text(entry, "Amt")
+                try:
+                    amount = fields.money(raw_amount)
+                except ValueError as exc:
+                    problems.append(_problem(name, src.sourceline, f"сумма Amt: {exc}"))
+                    continue
+                ref = None
+                for path in ("Refs/InstrId", "Refs/EndToEndId", "Refs/TxId", "Refs/AcctSvcrRef"):
+                    candidate = text(tx, path) if tx is not None else None
+                    if candidate and candidate.upper() != "NOTPROVIDED":
+                        ref = candidate
+                        break
+                ref = ref or text(entry, "AcctSvcrRef")
+                parties = find(tx, "RltdPties") if tx is not None else None
+                agents = find(tx, "RltdAgts") if tx is not None else None
+
+                def party(role: str):
+                    node = find(parties, role)
+                    if node is not None and find(node, "Pty") is not None:
+                        node = find(node, "Pty")
+                    name_ = text(node, "Nm")
+                    inn = None
+                    for other in (node.iterfind(".//{*}Othr") if node is not None else []):
+                        scheme = (text(other, "SchmeNm/Cd") or text(other, "SchmeNm/Prtry") or "").upper()
+                        value = text(other, "Id")
+                        if value and (scheme in ("INN", "TXID") or (not scheme and _INN.fullmatch(value))):
+                            inn = value
+                            break
+                    acc_node = find(parties, f"{role}Acct/Id")
+                    account_ = text(acc_node, "Othr/Id") or text(acc_node, "IBAN")
+                    agent = find(agents, f"{role}Agt/FinInstnId")
+                    bik = text(agent, "ClrSysMmbId/MmbId") or text(agent, "BICFI") or text(agent, "BIC")
+                    return name_, _digits(inn), _digits(account_), _digits(bik)
+
+                dbtr, cdtr = party("Dbtr"), party("Cdtr")
+                purpose = " ".join(t.text.strip() for t in (tx.iterfind("{*}RmtInf/{*}Ustrd") if tx is not None else [])
+                                   if t.text) or text(entry, "AddtlNtryInf")
+                payment = BankPayment(line=src.sourceline, doc_date=entry_date, doc_number=ref, amount=amount,
+                                      direction=direction, our_account=account, purpose=_text(purpose),
+                                      posted_date=value_date, doc_kind=text(entry, "BkTxCd/Prtry/Cd"))
+                payment.payer_name, payment.payer_inn, payment.payer_account, payment.payer_bik = dbtr
+                payment.payee_name, payment.payee_inn, payment.payee_account, payment.payee_bik = cdtr
+                if direction == "in":
+                    payment.payee_account = payment.payee_account or account
+                else:
+                    payment.payer_account = payment.payer_account or account
+                payments.append(payment)
+    if not accounts and not payments:
+        raise InputError(f"{name}: в XML нет выписки (элементов Stmt)")
+    if problems:
+        raise InputError(problems, name)
+    return ParsedStatement(name=name, format="camt053", payments=payments, our_account=accounts[0] if accounts else None,
+                           accounts=accounts, period_from=min(periods) if periods else None,
+                           period_to=max(periods) if periods else None, opening_balance=opening, closing_balance=closing)
+
+
+# -- SWIFT MT940 ---------------------------------------------------------------------------------------
+
+def _decode_any(data: bytes, name: str) -> str:
+    for codec in ("utf-8-sig", "cp1251"):
+        try:
+            return data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+    raise InputError(f"{name}: не удалось определить кодировку (ожидается UTF-8 или Windows-1251)")
+
+
+def parse_mt940(data: bytes, name: str, default_account: str | None = None) -> ParsedStatement:
+    import mt940
+
+    text = _decode_any(data, name).replace("\r\n", "\n")
+    transactions = mt940.models.Transactions()
+    try:
+        transactions.parse(text)
+    except Exception as exc:  # the library raises plain exceptions on malformed tags
+        raise InputError(f"{name}: файл MT940 не разобран ({type(exc).__name__}: {str(exc)[:120]})") from None
+    account_id = fields.clean_text(transactions.data.get("account_identification"))
+    m = _ACCOUNT.search(account_id.replace(" ", ""))
+    account = m.group(0) if m else (account_id.split("/")[-1] or default_account)
+    lines = [text.count("\n", 0, mm.start()) + 1 for mm in re.finditer(r"(?m)^:61:", text)]
+    payments: list[BankPayment] = []
+    problems: list[str] = []
+    for i, tx in enumerate(transactions):
+        d = tx.data
+        line = lines[i] if i < len(lines) else None
+        amount_obj = d.get("amount")
+        if amount_obj is None or d.get("date") is None:
+            problems.append(_problem(name, line, "в строке :61: нет даты или суммы"))
+            continue
+        value = Decimal(amount_obj.amount)
+        status = d.get("status", "")
+        direction = "in" if status in ("C", "RD") else "out"
+        details = fields.clean_text(d.get("transaction_details"))
+        ref = fields.clean_text(d.get("customer_reference"))
+        inn = re.search(r"ИНН\s*(\d{10}|\d{12})\b", details)
+        payment = BankPayment(
+            line=line or 0, doc_date=date(d["date"].year, d["date"].month, d["date"].day),
+            doc_number=None if not ref or ref.upper() == "NONREF" else ref,
+            amount=abs(value).quantize(fields.KOPECK), direction=direction, our_account=account,
+            purpose=_text(details) or _text(d.get("extra_details")),
+        )
+        other_account = _ACCOUNT.search(details.replace(" ", ""))
+        if direction == "in":
+            payment.payee_account = account
+            payment.payer_inn = inn.group(1) if inn else None
+            payment.payer_account = other_account.group(0) if other_account and other_account.group(0) != account else None
+        else:
+            payment.payer_account = account
+            payment.payee_inn = inn.group(1) if inn else None
+            payment.payee_account = other_account.group(0) if other_account and other_account.group(0) != account else None
+        if payment.amount <= 0:
+            continue
+        payments.append(payment)
+    if problems:
+        raise InputError(problems, name)
+    if not account:
+        raise InputError(f"{name}: в MT940 нет счёта (:25:), и в настройках кооператива его нет")
+    opening = transactions.data.get("final_opening_balance")
+    closing = transactions.data.get("final_closing_balance")
+    return ParsedStatement(name=name, format="mt940", payments=payments, our_account=account, accounts=[account],
+                           opening_balance=Decimal(opening.amount.amount) if opening else None,
+                           closing_balance=Decimal(closing.amount.amount) if closing else None)
+
+
+# -- writing 1CClientBankExchange (demo data, benchmarks, test fixtures) --------------------------------------
+
+def _fmt_date(value: date | None) -> str:
+    return value.strftime("%d.%m.%Y") if value else ""
+
+
+def write_1c(payments: Iterable[BankPayment], account: str, period_from: date, period_to: date,
+             opening: Decimal = Decimal("0.00"), encoding: str = "cp1251", newline: str = "\r\n",
+             sender: str = "СберБизнес", bank: tuple[str, str, str] = ("044525225", "ПАО СБЕРБАНК", "30101810400000000225"),
+             version: str = "1.03") -> bytes:
+    """A statement from the bank to 1C as banks write it: header, balances, one block per document."""
+    payments = list(payments)
+    total_in = sum((p.amount for p in payments if p.direction == "in"), Decimal("0.00"))
+    total_out = sum((p.amount for p in payments if p.direction == "out"), Decimal("0.00"))
+    declared = {"cp1251": "Windows", "cp866": "DOS"}.get(encoding.replace("-", "").lower(), "Windows")
+    head = [
+        "1CClientBankExchange", f"ВерсияФормата={version}", f"Кодировка={declared}", f"Отправитель={sender}",
+        "Получатель=Бухгалтерия предприятия, редакция 3.0", f"ДатаСоздания={_fmt_date(period_to)}",
+        "ВремяСоздания=09:15:00", f"ДатаНачала={_fmt_date(period_from)}", f"ДатаКонца={_fmt_date(period_to)}",
+        f"РасчСчет={account}", "Документ=Платежное поручение", "Документ=Банковский ордер",
+        "СекцияРасчСчет", f"ДатаНачала={_fmt_date(period_from)}", f"ДатаКонца={_fmt_date(period_to)}",
+        f"РасчСчет={account}", f"НачальныйОстаток={opening:.2f}", f"ВсегоПоступило={total_in:.2f}",
+        f"ВсегоСписано={total_out:.2f}", f"КонечныйОстаток={opening + total_in - total_out:.2f}", "КонецРасчСчет",
+    ]
+    parts = [newline.join(head), newline]
+    bik, bank_name, corr = bank
+    for p in payments:
+        incoming = p.direction == "in"
+        payer_bank = (p.payer_bik or bik) if incoming else bik
+        payee_bank = bik if incoming else (p.payee_bik or bik)
+        lines = (
+            f"СекцияДокумент={p.doc_kind or 'Платежное поручение'}",
+            f"Номер={p.doc_number or ''}", f"Дата={_fmt_date(p.doc_date)}", f"Сумма={p.amount:.2f}",
+            f"ПлательщикСчет={p.payer_account or ''}",
+            f"ДатаСписано={'' if incoming else _fmt_date(p.posted_date or p.doc_date)}",
+            f"Плательщик=ИНН {p.payer_inn or ''} {p.payer_name or ''}".replace("ИНН  ", ""),
+            f"ПлательщикИНН={p.payer_inn or ''}", f"Плательщик1={p.payer_name or ''}",
+            f"ПлательщикРасчСчет={p.payer_account or ''}", f"ПлательщикБанк1={bank_name}", "ПлательщикБанк2=г. Москва",
+            f"ПлательщикБИК={payer_bank}", f"ПлательщикКорсчет={corr}",
+            f"ПолучательСчет={p.payee_account or ''}",
+            f"ДатаПоступило={_fmt_date(p.posted_date or p.doc_date) if incoming else ''}",
+            f"Получатель=ИНН {p.payee_inn or ''} {p.payee_name or ''}".replace("ИНН  ", ""),
+            f"ПолучательИНН={p.payee_inn or ''}", f"Получатель1={p.payee_name or ''}",
+            f"ПолучательРасчСчет={p.payee_account or ''}", f"ПолучательБанк1={bank_name}", "ПолучательБанк2=г. Москва",
+            f"ПолучательБИК={payee_bank}", f"ПолучательКорсчет={corr}",
+            "ВидПлатежа=", "ВидОплаты=01", "Код=0", "СтатусСоставителя=", "ПлательщикКПП=", "ПолучательКПП=",
+            "ПоказательКБК=", "ОКАТО=", "ПоказательОснования=", "ПоказательПериода=", "ПоказательНомера=",
+            "ПоказательДаты=", "ПоказательТипа=", "Очередность=5",
+            f"НазначениеПлатежа={p.purpose or ''}", "КонецДокумента",
+        )
+        parts.append(newline.join(lines))
+        parts.append(newline)
+    parts.append("КонецФайла" + newline)
+    return "".join(parts).encode(encoding)

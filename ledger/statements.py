@@ -1,0 +1,255 @@
+"""Bank statements in the ledger: import exactly once, list, delete; originals kept by content hash.
+
+Every payment gets a stable fingerprint (our account, date, number, amount, direction, the other side's
+account, purpose with spacing and case ignored, plus its ordinal among identical payments in the same file).
+The same file again, or an overlapping period in another format, therefore adds nothing. Each import is one
+transaction; payment_sources records every statement that holds a payment, so deleting one of two
+overlapping statements keeps the payments the other still holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from . import audit, cooperative
+from .bankformats import FORMAT_LABELS, BankPayment, ParsedStatement, Progress, parse_statement
+from .db import Database, utcnow
+from .errors import InputError
+
+PAYMENT_COLUMNS = ["fingerprint", "source_line", "our_account", "doc_date", "doc_number", "amount", "direction",
+                   "payer_name", "payer_inn", "payer_account", "payer_bik", "payee_name", "payee_inn",
+                   "payee_account", "payee_bik", "purpose", "doc_kind", "posted_date"]
+_WS = re.compile(r"\s+")
+
+
+@dataclass
+class ImportResult:
+    """What one file brought: new incoming, already loaded (any direction), new outgoing."""
+
+    name: str
+    format: str
+    statement_id: int | None = None
+    new: int = 0
+    already: int = 0
+    outgoing: int = 0
+    total: int = 0
+    our_account: str | None = None
+    period_from: date | None = None
+    period_to: date | None = None
+    same_file: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def format_label(self) -> str:
+        return FORMAT_LABELS.get(self.format, self.format)
+
+    def summary(self) -> str:
+        return f"{self.new} новых, {self.already} уже загружено, {self.outgoing} исходящих"
+
+
+def fingerprint_key(p: BankPayment) -> str:
+    """The identity of a payment whatever format brought it (see the module docstring)."""
+    purpose = _WS.sub("", p.purpose or "").casefold().replace("ё", "е")
+    number = (p.doc_number or "").strip().lstrip("0")
+    return "|".join((p.our_account or "", p.doc_date.isoformat(), number, f"{p.amount:.2f}", p.direction,
+                     p.counterparty_account or "", purpose))
+
+
+def fingerprints(payments: list[BankPayment]) -> list[str]:
+    """sha256 of each payment's key and its ordinal among identical keys in the same file."""
+    seen: dict[str, int] = {}
+    result = []
+    sha = hashlib.sha256
+    for p in payments:
+        key = fingerprint_key(p)
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        result.append(sha(f"{key}#{n}".encode()).hexdigest())
+    return result
+
+
+def originals_dir(db: Database) -> Path:
+    """Original files, content-addressed, next to the database file (data/originals/<sha256>)."""
+    return db.path.parent / "originals"
+
+
+def read_original(db: Database, statement_id: int) -> bytes:
+    sha = db.scalar("SELECT sha256 FROM statements WHERE id = ?", [statement_id])
+    if sha is None:
+        raise InputError(f"Выписка № {statement_id} не найдена")
+    path = originals_dir(db) / sha
+    if not path.exists():
+        raise InputError(f"Исходный файл выписки № {statement_id} не найден в {originals_dir(db)}")
+    return path.read_bytes()
+
+
+def _keep_original(db: Database, sha: str, data: bytes) -> Path | None:
+    """Write the original once; returns its path when this call created it."""
+    folder = originals_dir(db)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / sha
+    if path.exists():
+        return None
+    tmp = folder / f".{sha}.{os.getpid()}.tmp"
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return path
+
+
+def parse(db: Database, data: bytes, name: str, progress: Progress | None = None) -> ParsedStatement:
+    """Parse a statement for preview (no writes); the cooperative's account fills in where the file has none."""
+    account = cooperative.get_settings(db).get("bank_account")
+    return parse_statement(data, name, default_account=account, progress=progress)
+
+
+def _arrow_payments(payments: list[BankPayment], prints: list[str]):
+    import pyarrow as pa
+
+    def col(attr: str) -> list[Any]:
+        return [getattr(p, attr) for p in payments]
+
+    return pa.table({
+        "fingerprint": pa.array(prints, pa.string()),
+        "source_line": pa.array(col("line"), pa.int32()),
+        "our_account": pa.array(col("our_account"), pa.string()),
+        "doc_date": pa.array(col("doc_date"), pa.date32()),
+        "doc_number": pa.array(col("doc_number"), pa.string()),
+        "amount": pa.array(col("amount"), pa.decimal128(18, 2)),
+        "direction": pa.array(col("direction"), pa.string()),
+        **{c: pa.array(col(c), pa.string()) for c in PAYMENT_COLUMNS[7:16]},
+        "doc_kind": pa.array(col("doc_kind"), pa.string()),
+        "posted_date": pa.array(col("posted_date"), pa.date32()),
+    })
+
+
+def import_statement(db: Database, data: bytes, name: str, actor: str | None = None, progress: Progress | None = None,
+                     parsed: ParsedStatement | None = None) -> ImportResult:
+    """Import one statement file in one transaction: all of it or, on any error, nothing.
+
+    `parsed` may carry the result of an earlier parse() of the same bytes (the upload page's preview).
+    """
+    if parsed is None:
+        parsed = parse(db, data, name, progress)
+    sha = hashlib.sha256(data).hexdigest()
+    result = ImportResult(name=name, format=parsed.format, total=len(parsed.payments), our_account=parsed.our_account,
+                          period_from=parsed.period_from, period_to=parsed.period_to, warnings=list(parsed.warnings))
+    if progress:
+        progress(0.65, "Проверка повторов…")
+    prints = fingerprints(parsed.payments)
+    table = _arrow_payments(parsed.payments, prints)
+    created = _keep_original(db, sha, data)
+    try:
+        with db.transaction() as con:
+            known = con.execute("SELECT id, file_name FROM statements WHERE sha256 = ?", [sha]).fetchone()
+            if known:
+                result.statement_id, result.same_file, result.already = known[0], True, len(parsed.payments)
+                result.warnings.append(f"{name}: этот файл уже загружен (выписка № {known[0]}, «{known[1]}»)")
+                audit.log(con, actor, "bank_statement_import", name, same_file=True, statement_id=known[0])
+                return result
+            con.register("_bank_in", table)
+            try:
+                fresh = dict(con.execute(
+                    "SELECT direction, count(*) FROM _bank_in i WHERE NOT EXISTS "
+                    "(SELECT 1 FROM payments p WHERE p.fingerprint = i.fingerprint) GROUP BY direction").fetchall())
+                result.new, result.outgoing = fresh.get("in", 0), fresh.get("out", 0)
+                result.already = result.total - result.new - result.outgoing
+                statement_id = con.execute(
+                    "INSERT INTO statements (sha256, file_name, format, our_account, period_from, period_to, imported_at, "
+                    "imported_by, docs_total, docs_new, warnings, file_size, docs_in, docs_out, total_in, total_out, "
+                    "opening_balance, closing_balance) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "RETURNING id",
+                    [sha, name, parsed.format, parsed.our_account, parsed.period_from, parsed.period_to, utcnow(), actor,
+                     result.total, result.new + result.outgoing,
+                     json.dumps(parsed.warnings, ensure_ascii=False) if parsed.warnings else None, len(data),
+                     parsed.incoming, parsed.outgoing, parsed.total("in"), parsed.total("out"),
+                     parsed.opening_balance, parsed.closing_balance]).fetchone()[0]
+                result.statement_id = statement_id
+                if progress:
+                    progress(0.8, "Запись платежей…")
+                cols = ", ".join(PAYMENT_COLUMNS)
+                con.execute(
+                    f"INSERT INTO payments ({cols}, statement_id, created_at) SELECT {cols}, ?, ? FROM _bank_in i "
+                    f"WHERE NOT EXISTS (SELECT 1 FROM payments p WHERE p.fingerprint = i.fingerprint)",
+                    [statement_id, utcnow()])
+                con.execute("INSERT INTO payment_sources (payment_id, statement_id, source_line) "
+                            "SELECT p.id, ?, i.source_line FROM _bank_in i JOIN payments p ON p.fingerprint = i.fingerprint",
+                            [statement_id])
+            finally:
+                con.unregister("_bank_in")
+            audit.log(con, actor, "bank_statement_import", name, statement_id=statement_id, format=parsed.format,
+                      new=result.new, already=result.already, outgoing=result.outgoing)
+    except BaseException:
+        if created is not None:
+            created.unlink(missing_ok=True)
+        raise
+    if progress:
+        progress(1.0, f"Готово: {result.summary()}")
+    return result
+
+
+def delete_statement(db: Database, statement_id: int, actor: str | None = None) -> dict[str, int]:
+    """Delete a statement; its payments go with it unless another loaded statement still holds them."""
+    with db.transaction() as con:
+        row = con.execute("SELECT sha256, file_name FROM statements WHERE id = ?", [statement_id]).fetchone()
+        if row is None:
+            raise InputError(f"Выписка № {statement_id} не найдена")
+        sha, file_name = row
+        con.execute("CREATE TEMP TABLE _orphans AS SELECT DISTINCT payment_id FROM payment_sources s WHERE statement_id = ? "
+                    "AND NOT EXISTS (SELECT 1 FROM payment_sources o WHERE o.payment_id = s.payment_id "
+                    "AND o.statement_id <> ?)", [statement_id, statement_id])
+        try:
+            deleted = con.execute("SELECT count(*) FROM _orphans").fetchone()[0]
+            kept = con.execute("SELECT count(DISTINCT payment_id) FROM payment_sources WHERE statement_id = ?",
+                               [statement_id]).fetchone()[0] - deleted
+            for table, key in (("match_splits", "payment_id"), ("matches", "payment_id"), ("payments", "id")):
+                con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT payment_id FROM _orphans)")
+        finally:
+            con.execute("DROP TABLE _orphans")
+        con.execute(
+            "UPDATE payments SET statement_id = s.sid, source_line = s.line FROM ("
+            " SELECT payment_id, min(statement_id) AS sid, arg_min(source_line, statement_id) AS line"
+            " FROM payment_sources WHERE statement_id <> ? GROUP BY payment_id) s "
+            "WHERE payments.id = s.payment_id AND payments.statement_id = ?", [statement_id, statement_id])
+        con.execute("DELETE FROM payment_sources WHERE statement_id = ?", [statement_id])
+        con.execute("DELETE FROM statements WHERE id = ?", [statement_id])
+        audit.log(con, actor, "bank_statement_delete", file_name, statement_id=statement_id,
+                  payments_deleted=deleted, payments_kept=kept)
+    (originals_dir(db) / sha).unlink(missing_ok=True)
+    return {"deleted": deleted, "kept": kept}
+
+
+def list_statements(db: Database) -> list[dict]:
+    """Loaded statements, newest period first, with counts and totals of what each file contains."""
+    rows = db.records(
+        "SELECT id, file_name, format, our_account, period_from, period_to, imported_at, imported_by, docs_total, "
+        "docs_new, docs_in, docs_out, total_in, total_out, opening_balance, closing_balance, warnings, file_size "
+        "FROM statements ORDER BY period_to DESC NULLS LAST, id DESC")
+    for r in rows:
+        r["format_label"] = FORMAT_LABELS.get(r["format"], r["format"])
+        r["warnings"] = json.loads(r["warnings"]) if r["warnings"] else []
+    return rows
+
+
+def statement_payments(db: Database, statement_id: int, limit: int | None = None) -> list[dict]:
+    """Payments a statement holds, in file order."""
+    sql = ("SELECT p.id, s.source_line, p.doc_date, p.doc_number, p.amount, p.direction, p.payer_name, p.payer_inn, "
+           "p.payer_account, p.payee_name, p.purpose FROM payment_sources s JOIN payments p ON p.id = s.payment_id "
+           "WHERE s.statement_id = ? ORDER BY s.source_line")
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return db.records(sql, [statement_id])
+
+
+def payment_totals(db: Database) -> dict[str, Any]:
+    row = db.fetchone("SELECT count(*) FILTER (WHERE direction = 'in'), coalesce(sum(amount) FILTER (WHERE direction = 'in'), 0), "
+                      "count(*) FILTER (WHERE direction = 'out'), coalesce(sum(amount) FILTER (WHERE direction = 'out'), 0) "
+                      "FROM payments")
+    return {"in": row[0], "sum_in": Decimal(row[1]), "out": row[2], "sum_out": Decimal(row[3])}

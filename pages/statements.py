@@ -1,0 +1,105 @@
+"""Bank statements: upload several files, see format, period and first rows, import; the loaded list, delete."""
+
+import hashlib
+
+import streamlit as st
+
+from ledger import statements
+from ledger.bankformats import MAX_STATEMENT_BYTES, rub
+from pages import ui
+
+user = ui.guard("statements")
+db = ui.db()
+
+
+def period(r) -> str:
+    if r["period_from"] and r["period_to"]:
+        return f"{r['period_from']:%d.%m.%Y} – {r['period_to']:%d.%m.%Y}"
+    return "—"
+
+
+st.title("Банковские выписки")
+tab_upload, tab_list = st.tabs(["Загрузка", "Загруженные выписки"])
+
+# -- upload -------------------------------------------------------------------------------------------
+with tab_upload:
+    st.caption("1С (kl_to_1c.txt), Excel Сбербанк Бизнес, ВТБ и других банков (.xlsx, .xls), CSV, camt.053 (XML), "
+               f"MT940 — до {MAX_STATEMENT_BYTES // 2**20} МБ. Формат определяется по содержимому файла. "
+               "Платёж, который уже есть в базе (из этого же файла или из выписки в другом формате), "
+               "второй раз не добавляется.")
+    uploads = st.file_uploader("Файлы выписок", accept_multiple_files=True, key="statement_files")
+    cache = st.session_state.setdefault("parsed_statements", {})
+    ready = []
+    for upload in uploads or []:
+        data = upload.getvalue()
+        sha = hashlib.sha256(data).hexdigest()
+        parsed = cache.get(sha)
+        if parsed is None:
+            reading = st.progress(0.0, text=f"Чтение {upload.name}…")
+            parsed = ui.attempt(lambda: statements.parse(
+                db, data, upload.name, progress=lambda f, t: reading.progress(min(f / 0.6, 1.0), text=t)))
+            reading.empty()
+            if parsed is None:
+                continue
+            cache[sha] = parsed
+        with st.container(border=True):
+            st.markdown(f"**{upload.name}** — {parsed.format_label}")
+            st.markdown(f"Счёт **{parsed.our_account or '—'}**, период **{period(vars(parsed))}**; "
+                        f"поступлений {parsed.incoming} на {rub(parsed.total('in'))} ₽, "
+                        f"списаний {parsed.outgoing} на {rub(parsed.total('out'))} ₽")
+            for warning in parsed.warnings:
+                st.warning(warning)
+            st.dataframe([{
+                "Строка": p.line, "Дата": p.doc_date, "№": p.doc_number,
+                "Приход": rub(p.amount) if p.direction == "in" else "", "Расход": rub(p.amount) if p.direction == "out" else "",
+                "Плательщик / получатель": p.payer_name if p.direction == "in" else p.payee_name,
+                "Назначение": p.purpose,
+            } for p in parsed.payments[:10]], hide_index=True, use_container_width=True)
+            if len(parsed.payments) > 10:
+                st.caption(f"Показаны первые 10 из {len(parsed.payments)} платежей")
+        ready.append((upload.name, data, parsed))
+    if ready and st.button(f"Загрузить выписки: {len(ready)}", type="primary", key="do_import"):
+        bar = st.progress(0.0, text="Загрузка…")
+        for i, (name, data, parsed) in enumerate(ready):
+            result = ui.attempt(lambda: statements.import_statement(
+                db, data, name, actor=user["login"], parsed=parsed,
+                progress=lambda f, t: bar.progress(min((i + f) / len(ready), 1.0), text=f"{name}: {t}")))
+            if result is not None:
+                st.success(f"{name}: {result.summary()}")
+        bar.progress(1.0, text="Готово")
+        cache.clear()
+
+# -- loaded statements ------------------------------------------------------------------------------
+with tab_list:
+    notice = st.session_state.pop("statements_notice", None)
+    if notice:
+        st.success(notice)
+    rows = ui.attempt(lambda: statements.list_statements(db)) or []
+    totals = statements.payment_totals(db)
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Выписок", len(rows))
+    c2.metric("Поступления в базе", f"{rub(totals['sum_in'])} ₽", help=f"{totals['in']} платежей")
+    c3.metric("Списания в базе", f"{rub(totals['sum_out'])} ₽", help=f"{totals['out']} платежей")
+    if not rows:
+        st.info("Выписок пока нет. Загрузите их на вкладке «Загрузка».")
+    else:
+        st.dataframe([{
+            "№": r["id"], "Файл": r["file_name"], "Формат": r["format_label"], "Счёт": r["our_account"],
+            "Период": period(r), "Поступлений": r["docs_in"], "На сумму": rub(r["total_in"]),
+            "Списаний": r["docs_out"], "На сумму ": rub(r["total_out"]), "Новых платежей": r["docs_new"],
+            "Загружена": r["imported_at"], "Кем": r["imported_by"],
+        } for r in rows], hide_index=True, use_container_width=True)
+        options = {r["id"]: f"№ {r['id']} — {r['file_name']} ({period(r)})" for r in rows}
+        chosen = st.selectbox("Удалить выписку", list(options), format_func=options.get, index=None,
+                              placeholder="Выберите выписку", key="delete_statement")
+        if chosen is not None:
+            st.warning("Платежи выписки удаляются вместе с ней, кроме тех, что есть и в другой загруженной выписке; "
+                       "разнесение удалённых платежей тоже удаляется.")
+            sure = st.checkbox(f"Да, удалить {options[chosen]}", key="confirm_delete")
+            if st.button("Удалить выписку", disabled=not sure, key="do_delete"):
+                outcome = ui.attempt(lambda: statements.delete_statement(db, chosen, user["login"]))
+                if outcome is not None:
+                    st.session_state["statements_notice"] = (
+                        f"Выписка удалена: платежей удалено {outcome['deleted']}, "
+                        f"оставлено (есть в другой выписке) {outcome['kept']}")
+                    st.rerun()

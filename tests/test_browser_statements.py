@@ -1,0 +1,35 @@
+"""End to end in real headless Chromium: upload two statements of the same month, each payment lands once."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger import users
+from tests import bank_fixtures as F
+from tests.browser import chromium_page, sign_in, streamlit_server
+
+pytestmark = pytest.mark.browser
+
+
+def test_upload_statements_in_two_formats(db, db_path, tmp_path):
+    users.add_user(db, "olga", "пароль-бухгалтера", "accountant")
+    one = tmp_path / "kl_to_1c.txt"
+    one.write_bytes(F.kl_to_1c())
+    two = tmp_path / "sber.xlsx"
+    two.write_bytes(F.sber_xlsx())
+    with streamlit_server(db_path) as url, chromium_page() as page:
+        sign_in(page, url, "olga", "пароль-бухгалтера")
+        page.get_by_role("link", name="Банковские выписки").click()
+        page.locator("input[type=file]").set_input_files([str(one), str(two)])
+        page.get_by_text("Excel: выписка Сбербанк Бизнес").wait_for()
+        page.get_by_text("1С: обмен с банком (1CClientBankExchange)").wait_for()
+        page.get_by_role("button", name="Загрузить выписки: 2").click()
+        page.get_by_text("kl_to_1c.txt: 3 новых, 0 уже загружено, 2 исходящих").wait_for()
+        page.get_by_text("sber.xlsx: 0 новых, 5 уже загружено, 0 исходящих").wait_for()
+        page.screenshot(path=str(tmp_path / "imported.png"), full_page=True)
+        page.get_by_role("tab", name="Загруженные выписки").click()
+        page.get_by_text("Поступления в базе").wait_for()
+        page.get_by_text("13 234,56 ₽", exact=True).wait_for()
+        page.screenshot(path=str(tmp_path / "list.png"), full_page=True)
+    assert db.scalar("SELECT count(*) FROM payments") == 5
+    assert db.scalar("SELECT count(*) FROM statements") == 2

@@ -1,0 +1,38 @@
+"""The bank statements page under AppTest (uploads are covered by the browser test)."""
+
+from __future__ import annotations
+
+from ledger import statements
+from tests import bank_fixtures as F
+from tests.test_pages import page_test, texts
+
+
+def test_list_shows_loaded_statements_with_totals(db):
+    statements.import_statement(db, F.kl_to_1c(), "kl_to_1c.txt")
+    at = page_test("pages/statements.py", "accountant").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["Файл"]) == ["kl_to_1c.txt"]
+    assert list(table["Поступлений"]) == [3]
+    assert list(table["На сумму"]) == ["13 234,56"]
+    assert at.metric[0].value == "1"
+    assert at.metric[1].value == "13 234,56 ₽"
+
+
+def test_delete_needs_confirmation(db):
+    first = statements.import_statement(db, F.kl_to_1c(), "kl_to_1c.txt")
+    at = page_test("pages/statements.py", "admin").run()
+    at.selectbox(key="delete_statement").set_value(first.statement_id).run()
+    assert at.button(key="do_delete").disabled
+    at.checkbox(key="confirm_delete").check().run()
+    at.button(key="do_delete").click().run()
+    assert not at.exception
+    assert "платежей удалено 5" in texts(at)
+    assert statements.list_statements(db) == []
+    assert db.scalar("SELECT count(*) FROM payments") == 0
+
+
+def test_empty_list(db):
+    at = page_test("pages/statements.py", "accountant").run()
+    assert not at.exception
+    assert "Выписок пока нет" in texts(at)
