@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable
 
 from . import fields
 from .errors import InputError
-from .spreadsheets import Sheet, find_header, normalize_header, read_sheet
+from .spreadsheets import Sheet, _decode_text, find_header, normalize_header, read_sheet
 
 MAX_STATEMENT_BYTES = 200 * 1024 * 1024   # the upload limit (Streamlit's default is the same)
 
@@ -63,11 +63,25 @@ class BankPayment:
         return self.payer_account if self.direction == "in" else self.payee_account
 
 
+PAYMENT_FIELDS = ["line", "doc_date", "doc_number", "amount", "direction", "our_account", "payer_name", "payer_inn",
+                  "payer_account", "payer_bik", "payee_name", "payee_inn", "payee_account", "payee_bik", "purpose",
+                  "doc_kind", "posted_date"]
+
+
+def payment_schema():
+    import pyarrow as pa
+
+    types = {"line": pa.int32(), "doc_date": pa.date32(), "amount": pa.decimal128(18, 2), "posted_date": pa.date32()}
+    return pa.schema([(f, types.get(f, pa.string())) for f in PAYMENT_FIELDS])
+
+
 @dataclass
 class ParsedStatement:
+    """A parsed statement. Payments are a list (small files) or an Arrow table (the columnar 1C reader)."""
+
     name: str
     format: str
-    payments: list[BankPayment]
+    items: list[BankPayment] | None = None
     our_account: str | None = None
     accounts: list[str] = field(default_factory=list)
     period_from: date | None = None
@@ -75,27 +89,71 @@ class ParsedStatement:
     opening_balance: Decimal | None = None
     closing_balance: Decimal | None = None
     warnings: list[str] = field(default_factory=list)
+    table: Any = None
 
     @property
     def format_label(self) -> str:
         return FORMAT_LABELS.get(self.format, self.format)
 
     @property
+    def payments(self) -> list[BankPayment]:
+        if self.items is None:
+            self.items = [BankPayment(**row) for row in self.table.to_pylist()] if self.table is not None else []
+        return self.items
+
+    def head(self, n: int) -> list[BankPayment]:
+        if self.items is None and self.table is not None:
+            return [BankPayment(**row) for row in self.table.slice(0, n).to_pylist()]
+        return self.payments[:n]
+
+    def to_table(self):
+        """The payments as an Arrow table (PAYMENT_FIELDS), the shape the import writes."""
+        if self.table is None:
+            import pyarrow as pa
+
+            items = self.payments
+            self.table = pa.table({f: [getattr(p, f) for p in items] for f in PAYMENT_FIELDS}, schema=payment_schema())
+        return self.table
+
+    def __len__(self) -> int:
+        return len(self.items) if self.items is not None else (self.table.num_rows if self.table is not None else 0)
+
+    def sums(self) -> dict[tuple[str | None, str], tuple[int, Decimal]]:
+        """(our account, direction) → (count, total)."""
+        result: dict[tuple[str | None, str], tuple[int, Decimal]] = {}
+        if self.items is None and self.table is not None:
+            grouped = self.table.group_by(["our_account", "direction"]).aggregate([("amount", "sum"), ("amount", "count")])
+            for row in grouped.to_pylist():
+                result[(row["our_account"], row["direction"])] = (row["amount_count"], row["amount_sum"].quantize(fields.KOPECK))
+            return result
+        for p in self.payments:
+            n, total = result.get((p.our_account, p.direction), (0, Decimal("0.00")))
+            result[(p.our_account, p.direction)] = (n + 1, total + p.amount)
+        return result
+
+    @property
     def incoming(self) -> int:
-        return sum(1 for p in self.payments if p.direction == "in")
+        return sum(n for (_, d), (n, _) in self.sums().items() if d == "in")
 
     @property
     def outgoing(self) -> int:
-        return sum(1 for p in self.payments if p.direction == "out")
+        return sum(n for (_, d), (n, _) in self.sums().items() if d == "out")
 
     def total(self, direction: str) -> Decimal:
-        return sum((p.amount for p in self.payments if p.direction == direction), Decimal("0.00"))
+        return sum((t for (_, d), (_, t) in self.sums().items() if d == direction), Decimal("0.00"))
 
     def fill_period(self) -> None:
-        if self.payments and (self.period_from is None or self.period_to is None):
-            dates = [p.doc_date for p in self.payments]
-            self.period_from = self.period_from or min(dates)
-            self.period_to = self.period_to or max(dates)
+        if len(self) and (self.period_from is None or self.period_to is None):
+            if self.items is None:
+                import pyarrow.compute as pc
+
+                bounds = pc.min_max(self.table["doc_date"]).as_py()
+                low, high = bounds["min"], bounds["max"]
+            else:
+                dates = [p.doc_date for p in self.items]
+                low, high = min(dates), max(dates)
+            self.period_from = self.period_from or low
+            self.period_to = self.period_to or high
 
 
 def parse_statement(data: bytes, name: str, default_account: str | None = None,
@@ -121,7 +179,7 @@ def parse_statement(data: bytes, name: str, default_account: str | None = None,
         sheet = read_sheet(data, name)
         parsed = parse_table(sheet, "xlsx" if data[:2] == b"PK" else "csv", default_account)
     parsed.fill_period()
-    if not parsed.payments:
+    if not len(parsed):
         parsed.warnings.append(f"{name}: в выписке нет ни одного платежа")
     return parsed
 
@@ -196,8 +254,7 @@ def join_purpose(base: str | None, lines: Iterable[str | None]) -> str | None:
 # -- 1CClientBankExchange -----------------------------------------------------------------------------
 
 _1C_MARKERS = ("ВерсияФормата", "Кодировка", "СекцияДокумент", "КонецФайла", "СекцияРасчСчет")
-_CHUNK = 4 * 1024 * 1024
-_UTF8_CYRILLIC = re.compile(rb"[\xd0\xd1][\x80-\xbf][\xd0\xd1][\x80-\xbf]")
+_CHUNK = 1024 * 1024
 _DOC_KEYS = ("Номер", "Дата", "Сумма", "ПлательщикСчет", "ПлательщикРасчСчет", "Плательщик", "Плательщик1",
              "ПлательщикИНН", "ПлательщикБИК", "ПолучательСчет", "ПолучательРасчСчет", "Получатель", "Получатель1",
              "ПолучательИНН", "ПолучательБИК", "ДатаСписано", "ДатаПоступило", r"НазначениеПлатежа\d?")
@@ -261,18 +318,63 @@ class _1CState:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     payments: list[BankPayment] = field(default_factory=list)
+    table: Any = None
     started: bool = False
     ended: bool = False
+    trailing: bool = False
     dated_docs: int = 0
+
+
+COLUMNAR_MIN_BYTES = 256 * 1024   # smaller files go straight to the line-by-line reader
 
 
 def parse_1c(data: bytes, name: str, default_account: str | None = None,
              progress: Progress | None = None) -> ParsedStatement:
+    """A 1CClientBankExchange file. Big files are read column-wise (Arrow); whenever that reader meets anything
+    unusual it gives up and the line-by-line reader, which names every problem, reads the file instead."""
     if b"\x00" in data:
         line = data.count(b"\n", 0, data.find(b"\x00")) + 1
         raise InputError(f"{name}, строка {line}: двоичные данные (нулевые байты) — это не текстовый файл 1С")
     codec, offset = _1c_encoding(data, name)
+    if len(data) >= COLUMNAR_MIN_BYTES:
+        parsed = _1c_columnar(data, name, codec, offset, default_account, progress)
+        if parsed is not None:
+            return parsed
     st = _1CState(name=name)
+    for text, line_base in _1c_chunks(data, name, codec, offset, progress):
+        _1c_chunk(st, text, line_base)
+        _1c_convert(st, default_account)
+    _1c_finish(st)
+    return _1c_statement(st, default_account)
+
+
+def _1c_finish(st: _1CState) -> None:
+    name = st.name
+    if not st.started:
+        raise InputError(f"{name}: первая строка должна быть 1CClientBankExchange")
+    if st.section is not None:
+        st.problems.append(_problem(name, st.section["line"], "секция СекцияРасчСчет не закончена (нет КонецРасчСчет)"))
+    if not st.ended:
+        st.problems.append(f"{name}: нет строки КонецФайла — файл обрезан или записан не до конца")
+    if st.problems:
+        raise InputError(st.problems, name)
+
+
+def _utf8_cyrillic_at(chunk: bytes) -> int | None:
+    """Offset of two UTF-8 Cyrillic letters in a row (never seen in cp1251/cp866 text), or None."""
+    import numpy as np
+
+    a = np.frombuffer(chunk, np.uint8)
+    if len(a) < 4:
+        return None
+    lead = (a & 0xFE) == 0xD0
+    cont = (a & 0xC0) == 0x80
+    hits = np.flatnonzero(lead[:-3] & cont[1:-2] & lead[2:-1] & cont[3:])
+    return int(hits[0]) if len(hits) else None
+
+
+def _1c_chunks(data: bytes, name: str, codec: str, offset: int, progress: Progress | None):
+    """(text, number of its first line) for pieces of about _CHUNK bytes, each ending after a КонецДокумента."""
     end_marker = "КонецДокумента".encode(codec)
     pos, line_base, total = offset, 1, len(data)
     while pos < total:
@@ -286,31 +388,22 @@ def parse_1c(data: bytes, name: str, default_account: str | None = None,
             nl = data.find(b"\n", k) if k != -1 else -1
             end = total if nl == -1 else nl + 1
         chunk = data[pos:end]
-        if codec != "utf-8" and _UTF8_CYRILLIC.search(chunk):
-            bad = _UTF8_CYRILLIC.search(chunk).start()
-            raise InputError(_problem(name, line_base + chunk.count(b"\n", 0, bad),
-                                      f"текст в UTF-8 внутри файла в кодировке {codec} — смешаны кодировки"))
+        if codec != "utf-8":
+            bad = _utf8_cyrillic_at(chunk)
+            if bad is not None:
+                raise InputError(_problem(name, line_base + chunk.count(b"\n", 0, bad),
+                                          f"текст в UTF-8 внутри файла в кодировке {codec} — смешаны кодировки"))
         try:
             text = chunk.decode(codec)
         except UnicodeDecodeError as exc:
             line = line_base + chunk.count(b"\n", 0, exc.start)
             raise InputError(_problem(name, line, f"байты не в кодировке {codec.upper()} — файл повреждён "
                                                   f"или смешаны кодировки")) from None
-        _1c_chunk(st, text, line_base)
-        _1c_convert(st, default_account)
+        yield text, line_base
         line_base += text.count("\n")
         pos = end
         if progress:
             progress(0.6 * pos / total, "Чтение выписки…")
-    if not st.started:
-        raise InputError(f"{name}: первая строка должна быть 1CClientBankExchange")
-    if st.section is not None:
-        st.problems.append(_problem(name, st.section["line"], "секция СекцияРасчСчет не закончена (нет КонецРасчСчет)"))
-    if not st.ended:
-        st.problems.append(f"{name}: нет строки КонецФайла — файл обрезан или записан не до конца")
-    if st.problems:
-        raise InputError(st.problems, name)
-    return _1c_statement(st, default_account)
 
 
 def _1c_chunk(st: _1CState, text: str, line_base: int) -> None:
@@ -357,49 +450,52 @@ def _1c_chunk(st: _1CState, text: str, line_base: int) -> None:
 def _1c_lines(st: _1CState, text: str, first_line: int) -> None:
     """Lines outside documents: the file header, СекцияРасчСчет blocks, КонецФайла."""
     for i, raw in enumerate(text.split("\n")):
-        line = raw.strip().lstrip("\ufeff")
-        number = first_line + i
-        if not line:
-            continue
-        if not st.started:
-            if line != "1CClientBankExchange":
-                raise InputError(f"{st.name}: первая строка должна быть 1CClientBankExchange")
-            st.started = True
-            continue
-        if st.ended:
+        _1c_line(st, raw.strip().lstrip("\ufeff"), first_line + i)
+
+
+def _1c_line(st: _1CState, line: str, number: int) -> None:
+    if not line:
+        return
+    if not st.started:
+        if line != "1CClientBankExchange":
+            raise InputError(f"{st.name}: первая строка должна быть 1CClientBankExchange")
+        st.started = True
+        return
+    if st.ended:
+        if not st.trailing:
             st.warnings.append(_problem(st.name, number, "строки после КонецФайла пропущены"))
-            st.ended = True
+            st.trailing = True
+        return
+    if line == "КонецФайла":
+        st.ended = True
+        return
+    if line == "СекцияРасчСчет":
+        st.section = {"line": number}
+        return
+    if line == "КонецРасчСчет":
+        if st.section is None:
+            st.problems.append(_problem(st.name, number, "КонецРасчСчет без СекцияРасчСчет"))
+        else:
+            st.sections.append(st.section)
+            st.section = None
+        return
+    if line == "КонецДокумента":
+        st.problems.append(_problem(st.name, number, "КонецДокумента без СекцияДокумент"))
+        return
+    key, eq, value = line.partition("=")
+    if not eq:
+        st.problems.append(_problem(st.name, number, f"строка «{line[:60]}» не по формату 1С (ожидается Ключ=Значение)"))
+        return
+    key, value = key.strip(), value.strip()
+    target = st.section if st.section is not None else st.header
+    if key == "РасчСчет" and value:
+        if value not in st.accounts:
+            st.accounts.append(value)
+        if st.section is None:
             return
-        if line == "КонецФайла":
-            st.ended = True
-            continue
-        if line == "СекцияРасчСчет":
-            st.section = {"line": number}
-            continue
-        if line == "КонецРасчСчет":
-            if st.section is None:
-                st.problems.append(_problem(st.name, number, "КонецРасчСчет без СекцияРасчСчет"))
-            else:
-                st.sections.append(st.section)
-                st.section = None
-            continue
-        if line == "КонецДокумента":
-            st.problems.append(_problem(st.name, number, "КонецДокумента без СекцияДокумент"))
-            continue
-        key, eq, value = line.partition("=")
-        if not eq:
-            st.problems.append(_problem(st.name, number, f"строка «{line[:60]}» не по формату 1С (ожидается Ключ=Значение)"))
-            continue
-        key, value = key.strip(), value.strip()
-        target = st.section if st.section is not None else st.header
-        if key == "РасчСчет" and value:
-            if value not in st.accounts:
-                st.accounts.append(value)
-            if st.section is None:
-                continue
-        target[key] = value
-        if st.section is not None:
-            st.section.setdefault("lines", {})[key] = number
+    target[key] = value
+    if st.section is not None:
+        st.section.setdefault("lines", {})[key] = number
 
 
 _DATES: dict[str, date] = {}
@@ -489,7 +585,7 @@ def _1c_convert(st: _1CState, default_account: str | None) -> None:
             _account_1c(d.get("ПлательщикИНН")), payer_acc, _account_1c(d.get("ПлательщикБИК")),
             _value(d.get("Получатель1")) or strip_inn_prefix(d.get("Получатель")),
             _account_1c(d.get("ПолучательИНН")), payee_acc, _account_1c(d.get("ПолучательБИК")),
-            join_purpose(d.get("НазначениеПлатежа"), continued) if continued else _value(d.get("НазначениеПлатежа")),
+            join_purpose(d.get("НазначениеПлатежа"), continued),
             kind or None, _optional_date(posted) if posted else None,
         ))
     st.docs.clear()
@@ -497,7 +593,7 @@ def _1c_convert(st: _1CState, default_account: str | None) -> None:
 
 def _1c_statement(st: _1CState, default_account: str | None) -> ParsedStatement:
     name = st.name
-    if not st.sections and st.payments and not st.dated_docs:
+    if not st.sections and (st.payments or st.table is not None) and not st.dated_docs:
         sender = st.header.get("Отправитель") or "программа бухгалтерии"
         raise InputError(f"{name}: это платёжные поручения для отправки в банк (Отправитель={sender}), а не выписка: "
                          f"в файле нет остатков по счёту (СекцияРасчСчет) и отметок банка о проведении. "
@@ -505,7 +601,8 @@ def _1c_statement(st: _1CState, default_account: str | None) -> ParsedStatement:
     if not st.accounts and not default_account:
         raise InputError(f"{name}: в файле не указан расчётный счёт (РасчСчет), и в настройках кооператива его нет")
     parsed = ParsedStatement(
-        name=name, format="1c", payments=st.payments, our_account=st.accounts[0] if st.accounts else default_account,
+        name=name, format="1c", items=None if st.table is not None else st.payments, table=st.table,
+        our_account=st.accounts[0] if st.accounts else default_account,
         accounts=list(st.accounts) or [default_account],
         period_from=_optional_date(st.header.get("ДатаНачала")), period_to=_optional_date(st.header.get("ДатаКонца")),
         warnings=list(st.warnings),
@@ -540,10 +637,10 @@ def _check_1c_balances(st: _1CState, parsed: ParsedStatement) -> None:
                 parsed.warnings.append(
                     f"{where}: остатки не сходятся: {rub(values['НачальныйОстаток'])} + {rub(values['ВсегоПоступило'])} − "
                     f"{rub(values['ВсегоСписано'])} = {rub(expected)}, а КонечныйОстаток {rub(values['КонечныйОстаток'])}")
-        mine = [p for p in parsed.payments if p.our_account == account]
+        sums = parsed.sums()
         for key, direction, label in (("ВсегоПоступило", "in", "поступлений"), ("ВсегоСписано", "out", "списаний")):
             if key in values:
-                got = sum((p.amount for p in mine if p.direction == direction), Decimal("0.00"))
+                got = sums.get((account, direction), (0, Decimal("0.00")))[1]
                 if got != values[key]:
                     parsed.warnings.append(f"{where}: сумма {label} по документам {rub(got)} не равна {key} "
                                            f"{rub(values[key])} (выписка неполная или счета обезличены)")
@@ -551,6 +648,168 @@ def _check_1c_balances(st: _1CState, parsed: ParsedStatement) -> None:
 
 def rub(value: Decimal) -> str:
     return f"{value:,.2f}".replace(",", " ").replace(".", ",")
+
+
+# -- the columnar 1C reader (big files) -----------------------------------------------------------------------
+
+_WANTED_1C = ("Номер", "Дата", "Сумма", "ПлательщикСчет", "ПлательщикРасчСчет", "Плательщик", "Плательщик1",
+              "ПлательщикИНН", "ПлательщикБИК", "ПолучательСчет", "ПолучательРасчСчет", "Получатель", "Получатель1",
+              "ПолучательИНН", "ПолучательБИК", "ДатаСписано", "ДатаПоступило", "НазначениеПлатежа") + _PURPOSE_LINES
+_WS_RE2 = r"[\s\x{00A0}]+"
+_INN_PREFIX_RE2 = r"^(?i:ИНН\s*)?\d{10,12}\s*[,;]?\s*"
+
+
+class _Unusual(Exception):
+    """The columnar reader met something only the line-by-line reader explains well."""
+
+
+def _1c_columnar(data: bytes, name: str, codec: str, offset: int, default_account: str | None,
+                 progress: Progress | None) -> ParsedStatement | None:
+    """Read documents with Arrow compute (C++), not a Python loop per line; None means "use the other reader"."""
+    import pyarrow as pa
+
+    st = _1CState(name=name)
+    tables = []
+    try:
+        for text, line_base in _1c_chunks(data, name, codec, offset, progress):
+            raw = _1c_columnar_chunk(st, text, line_base)
+            if raw.num_rows:   # the header and sections come first, so our accounts are known by now
+                tables.append(_1c_columnar_payments(st, raw, default_account))
+        if not st.started or st.section is not None or not st.ended or st.problems:
+            return None
+        st.table = pa.concat_tables(tables) if tables else None
+    except _Unusual:
+        return None
+    if st.table is None:
+        return None
+    return _1c_statement(st, default_account)
+
+
+def _1c_columnar_chunk(st: _1CState, text: str, line_base: int):
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    raw = text.encode("utf-8")
+    newlines = np.flatnonzero(np.frombuffer(raw, np.uint8) == 10)
+    bounds = [np.zeros(1, np.int64), newlines + 1]
+    if not len(newlines) or newlines[-1] != len(raw) - 1:
+        bounds.append(np.array([len(raw)], np.int64))
+    offsets = np.concatenate(bounds).astype(np.int64)
+    n = len(offsets) - 1
+    lines = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(raw))
+    stripped = pc.utf8_trim_whitespace(lines)
+    parts = pc.split_pattern(stripped, "=", max_splits=1)
+    part_offsets = parts.offsets.to_numpy()
+    has_eq = np.diff(part_offsets) == 2
+    flat = parts.values
+    keys = pc.utf8_trim_whitespace(flat.take(pa.array(part_offsets[:-1])))
+    value_at = np.where(has_eq, part_offsets[:-1] + 1, 0)
+    values = pc.utf8_trim_whitespace(flat.take(pa.array(value_at)))
+    encoded = keys.dictionary_encode()
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    code_of = {k: i for i, k in enumerate(encoded.dictionary.to_pylist())}
+
+    def is_key(key: str):
+        c = code_of.get(key)
+        return codes == c if c is not None else np.zeros(n, dtype=bool)
+
+    starts = is_key("СекцияДокумент") & has_eq
+    ends = is_key("КонецДокумента") & ~has_eq
+    first, last = np.flatnonzero(starts), np.flatnonzero(ends)
+    if len(first) != len(last) or (len(first) and (np.any(first >= last) or np.any(last[:-1] >= first[1:]))):
+        raise _Unusual()
+    opened = np.cumsum(starts) - np.cumsum(ends) + ends
+    inside = opened == 1
+    blank = pc.equal(pc.utf8_length(stripped), 0).to_numpy(zero_copy_only=False)
+    if np.any(inside & ~has_eq & ~starts & ~ends & ~blank):
+        raise _Unusual()
+    for i in np.flatnonzero(~inside & ~blank):
+        _1c_line(st, stripped[int(i)].as_py().lstrip("\ufeff"), line_base + int(i))
+        if st.ended and len(first) and i < last[-1] or (len(first) and not st.started):
+            raise _Unusual()
+    if len(first) and not st.started:
+        raise _Unusual()
+    doc_of_line = np.cumsum(starts) - 1
+    ndocs = len(first)
+    columns = {"line": pa.array(line_base + first, pa.int32()), "kind": values.take(pa.array(first))}
+    for key in _WANTED_1C:
+        where = np.flatnonzero(inside & has_eq & is_key(key))
+        pick = np.full(ndocs, -1, dtype=np.int64)
+        pick[doc_of_line[where]] = where
+        columns[key] = values.take(pa.array(pick, mask=pick < 0))
+    return pa.table(columns)
+
+
+def _1c_columnar_payments(st: _1CState, raw, default_account: str | None):
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    null = pa.scalar(None, pa.large_string())
+
+    def nz(a):
+        return pc.if_else(pc.equal(a, ""), null, a)
+
+    def digits(a):
+        a = nz(pc.replace_substring(a, " ", ""))
+        return pc.if_else(pc.match_substring_regex(a, "^0+$"), null, a)
+
+    def collapse(a):
+        return nz(pc.utf8_trim_whitespace(pc.replace_substring_regex(a, _WS_RE2, " ")))
+
+    def day(a):
+        return pc.cast(pc.strptime(a, format="%d.%m.%Y", unit="s", error_is_null=True), pa.date32())
+
+    doc_date = day(raw["Дата"])
+    amounts = raw["Сумма"]
+    if doc_date.null_count or amounts.null_count or \
+            not pc.all(pc.match_substring_regex(amounts, r"^\d{1,15}(\.\d{1,2})?$")).as_py():
+        raise _Unusual()
+    amount = pc.cast(amounts, pa.decimal128(18, 2))
+    if pc.any(pc.less_equal(amount, pa.scalar(Decimal("0.00"), pa.decimal128(18, 2)))).as_py():
+        raise _Unusual()
+    own = st.accounts or ([default_account] if default_account else [])
+    own_set = pa.array(own, pa.large_string())
+    payer_acc = digits(pc.coalesce(nz(raw["ПлательщикСчет"]), nz(raw["ПлательщикРасчСчет"])))
+    payee_acc = digits(pc.coalesce(nz(raw["ПолучательСчет"]), nz(raw["ПолучательРасчСчет"])))
+    incoming = pc.fill_null(pc.is_in(payee_acc, value_set=own_set), False)
+    payer_ours = pc.fill_null(pc.is_in(payer_acc, value_set=own_set), False)
+    fallback = pa.scalar(st.accounts[0] if st.accounts else default_account, pa.large_string())
+    our = pc.if_else(incoming, payee_acc, pc.if_else(payer_ours, payer_acc, fallback))
+    posted_raw = pc.if_else(incoming, raw["ДатаПоступило"], raw["ДатаСписано"])
+    dated = pc.or_(pc.fill_null(pc.greater(pc.utf8_length(raw["ДатаСписано"]), 0), False),
+                   pc.fill_null(pc.greater(pc.utf8_length(raw["ДатаПоступило"]), 0), False))
+    st.dated_docs += pc.sum(pc.cast(dated, pa.int64())).as_py() or 0
+
+    def name(first_col, full_col):
+        plain = collapse(full_col)
+        stripped = collapse(pc.replace_substring_regex(full_col, _INN_PREFIX_RE2, "", max_replacements=1))
+        return pc.coalesce(nz(first_col), stripped, plain)
+
+    purpose = collapse(raw["НазначениеПлатежа"])
+    continued = np.zeros(raw.num_rows, dtype=bool)
+    for key in _PURPOSE_LINES:
+        continued |= pc.fill_null(pc.greater(pc.utf8_length(raw[key]), 0), False).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(continued)
+    if len(rows):
+        texts = purpose.to_pylist()
+        bases = raw["НазначениеПлатежа"].take(pa.array(rows)).to_pylist()
+        parts = {key: raw[key].take(pa.array(rows)).to_pylist() for key in _PURPOSE_LINES}
+        for j, row in enumerate(rows):
+            texts[row] = join_purpose(bases[j], [parts[key][j] for key in _PURPOSE_LINES if parts[key][j] is not None])
+        purpose = pa.array(texts, pa.large_string())
+    columns = {
+        "line": raw["line"], "doc_date": doc_date, "doc_number": nz(raw["Номер"]), "amount": amount,
+        "direction": pc.if_else(incoming, "in", "out"), "our_account": our,
+        "payer_name": name(raw["Плательщик1"], raw["Плательщик"]), "payer_inn": digits(raw["ПлательщикИНН"]),
+        "payer_account": payer_acc, "payer_bik": digits(raw["ПлательщикБИК"]),
+        "payee_name": name(raw["Получатель1"], raw["Получатель"]), "payee_inn": digits(raw["ПолучательИНН"]),
+        "payee_account": payee_acc, "payee_bik": digits(raw["ПолучательБИК"]),
+        "purpose": purpose, "doc_kind": nz(raw["kind"]), "posted_date": day(posted_raw),
+    }
+    schema = payment_schema()
+    return pa.table([pc.cast(columns[f.name], f.type) for f in schema], schema=schema)
 
 
 # -- spreadsheets: Sber Business, VTB, any layout with recognisable headers --------------------------
@@ -729,7 +988,7 @@ def parse_table(sheet: Sheet, fmt: str, default_account: str | None = None) -> P
     if not accounts and not our_default:
         raise InputError(f"{name}: в файле не указан наш расчётный счёт, и в настройках кооператива его нет — "
                          f"укажите расчётный счёт на странице «Кооператив»")
-    return ParsedStatement(name=name, format=fmt, payments=payments, our_account=title_account or (accounts[0] if accounts else our_default),
+    return ParsedStatement(name=name, format=fmt, items=payments, our_account=title_account or (accounts[0] if accounts else our_default),
                            accounts=accounts or [our_default], period_from=period_from, period_to=period_to)
 
 
@@ -918,26 +1177,17 @@ def parse_camt053(data: bytes, name: str) -> ParsedStatement:
         raise InputError(f"{name}: в XML нет выписки (элементов Stmt)")
     if problems:
         raise InputError(problems, name)
-    return ParsedStatement(name=name, format="camt053", payments=payments, our_account=accounts[0] if accounts else None,
+    return ParsedStatement(name=name, format="camt053", items=payments, our_account=accounts[0] if accounts else None,
                            accounts=accounts, period_from=min(periods) if periods else None,
                            period_to=max(periods) if periods else None, opening_balance=opening, closing_balance=closing)
 
 
 # -- SWIFT MT940 ---------------------------------------------------------------------------------------
 
-def _decode_any(data: bytes, name: str) -> str:
-    for codec in ("utf-8-sig", "cp1251"):
-        try:
-            return data.decode(codec)
-        except UnicodeDecodeError:
-            continue
-    raise InputError(f"{name}: не удалось определить кодировку (ожидается UTF-8 или Windows-1251)")
-
-
 def parse_mt940(data: bytes, name: str, default_account: str | None = None) -> ParsedStatement:
     import mt940
 
-    text = _decode_any(data, name).replace("\r\n", "\n")
+    text = _decode_text(data, name).replace("\r\n", "\n")
     transactions = mt940.models.Transactions()
     try:
         transactions.parse(text)
@@ -986,7 +1236,7 @@ def parse_mt940(data: bytes, name: str, default_account: str | None = None) -> P
         raise InputError(f"{name}: в MT940 нет счёта (:25:), и в настройках кооператива его нет")
     opening = transactions.data.get("final_opening_balance")
     closing = transactions.data.get("final_closing_balance")
-    return ParsedStatement(name=name, format="mt940", payments=payments, our_account=account, accounts=[account],
+    return ParsedStatement(name=name, format="mt940", items=payments, our_account=account, accounts=[account],
                            opening_balance=Decimal(opening.amount.amount) if opening else None,
                            closing_balance=Decimal(closing.amount.amount) if closing else None)
 
@@ -995,6 +1245,15 @@ def parse_mt940(data: bytes, name: str, default_account: str | None = None) -> P
 
 def _fmt_date(value: date | None) -> str:
     return value.strftime("%d.%m.%Y") if value else ""
+
+
+def _party_1c(role: str, date_key: str, date_value: str, name: str | None, inn: str | None, account: str | None,
+              bik: str, bank_name: str, corr: str) -> tuple[str, ...]:
+    """The payer's or payee's lines of a 1C document, in the order banks write them."""
+    return (f"{role}Счет={account or ''}", f"{date_key}={date_value}",
+            f"{role}=ИНН {inn or ''} {name or ''}".replace("ИНН  ", ""), f"{role}ИНН={inn or ''}",
+            f"{role}1={name or ''}", f"{role}РасчСчет={account or ''}", f"{role}Банк1={bank_name}",
+            f"{role}Банк2=г. Москва", f"{role}БИК={bik}", f"{role}Корсчет={corr}")
 
 
 def write_1c(payments: Iterable[BankPayment], account: str, period_from: date, period_to: date,
@@ -1019,23 +1278,14 @@ def write_1c(payments: Iterable[BankPayment], account: str, period_from: date, p
     bik, bank_name, corr = bank
     for p in payments:
         incoming = p.direction == "in"
-        payer_bank = (p.payer_bik or bik) if incoming else bik
-        payee_bank = bik if incoming else (p.payee_bik or bik)
+        booked = _fmt_date(p.posted_date or p.doc_date)
         lines = (
             f"СекцияДокумент={p.doc_kind or 'Платежное поручение'}",
             f"Номер={p.doc_number or ''}", f"Дата={_fmt_date(p.doc_date)}", f"Сумма={p.amount:.2f}",
-            f"ПлательщикСчет={p.payer_account or ''}",
-            f"ДатаСписано={'' if incoming else _fmt_date(p.posted_date or p.doc_date)}",
-            f"Плательщик=ИНН {p.payer_inn or ''} {p.payer_name or ''}".replace("ИНН  ", ""),
-            f"ПлательщикИНН={p.payer_inn or ''}", f"Плательщик1={p.payer_name or ''}",
-            f"ПлательщикРасчСчет={p.payer_account or ''}", f"ПлательщикБанк1={bank_name}", "ПлательщикБанк2=г. Москва",
-            f"ПлательщикБИК={payer_bank}", f"ПлательщикКорсчет={corr}",
-            f"ПолучательСчет={p.payee_account or ''}",
-            f"ДатаПоступило={_fmt_date(p.posted_date or p.doc_date) if incoming else ''}",
-            f"Получатель=ИНН {p.payee_inn or ''} {p.payee_name or ''}".replace("ИНН  ", ""),
-            f"ПолучательИНН={p.payee_inn or ''}", f"Получатель1={p.payee_name or ''}",
-            f"ПолучательРасчСчет={p.payee_account or ''}", f"ПолучательБанк1={bank_name}", "ПолучательБанк2=г. Москва",
-            f"ПолучательБИК={payee_bank}", f"ПолучательКорсчет={corr}",
+            *_party_1c("Плательщик", "ДатаСписано", "" if incoming else booked, p.payer_name, p.payer_inn,
+                       p.payer_account, (p.payer_bik or bik) if incoming else bik, bank_name, corr),
+            *_party_1c("Получатель", "ДатаПоступило", booked if incoming else "", p.payee_name, p.payee_inn,
+                       p.payee_account, bik if incoming else (p.payee_bik or bik), bank_name, corr),
             "ВидПлатежа=", "ВидОплаты=01", "Код=0", "СтатусСоставителя=", "ПлательщикКПП=", "ПолучательКПП=",
             "ПоказательКБК=", "ОКАТО=", "ПоказательОснования=", "ПоказательПериода=", "ПоказательНомера=",
             "ПоказательДаты=", "ПоказательТипа=", "Очередность=5",

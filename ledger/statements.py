@@ -1,7 +1,8 @@
 """Bank statements in the ledger: import exactly once, list, delete; originals kept by content hash.
 
 Every payment gets a stable fingerprint (our account, date, number, amount, direction, the other side's
-account, purpose with spacing and case ignored, plus its ordinal among identical payments in the same file).
+account, purpose with spacing and case ignored, plus its ordinal among identical payments in the same file),
+computed set-based in DuckDB.
 The same file again, or an overlapping period in another format, therefore adds nothing. Each import is one
 transaction; payment_sources records every statement that holds a payment, so deleting one of two
 overlapping statements keeps the payments the other still holds.
@@ -12,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -20,14 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from . import audit, cooperative
-from .bankformats import FORMAT_LABELS, BankPayment, ParsedStatement, Progress, parse_statement
+from .bankformats import FORMAT_LABELS, PAYMENT_FIELDS, ParsedStatement, Progress, parse_statement
 from .db import Database, utcnow
 from .errors import InputError
 
-PAYMENT_COLUMNS = ["fingerprint", "source_line", "our_account", "doc_date", "doc_number", "amount", "direction",
-                   "payer_name", "payer_inn", "payer_account", "payer_bik", "payee_name", "payee_inn",
-                   "payee_account", "payee_bik", "purpose", "doc_kind", "posted_date"]
-_WS = re.compile(r"\s+")
 
 
 @dataclass
@@ -55,25 +51,39 @@ class ImportResult:
         return f"{self.new} новых, {self.already} уже загружено, {self.outgoing} исходящих"
 
 
-def fingerprint_key(p: BankPayment) -> str:
-    """The identity of a payment whatever format brought it (see the module docstring)."""
-    purpose = _WS.sub("", p.purpose or "").casefold().replace("ё", "е")
-    number = (p.doc_number or "").strip().lstrip("0")
-    return "|".join((p.our_account or "", p.doc_date.isoformat(), number, f"{p.amount:.2f}", p.direction,
-                     p.counterparty_account or "", purpose))
+# The identity of a payment whatever format brought it: our account, date, number without leading zeros, amount,
+# direction, the other side's account, the purpose without spaces and case (ё = е), and the payment's ordinal
+# among identical keys in the same file (two equal transfers on one day stay two payments).
+_PURPOSE_SQL = ("replace(replace(replace(replace(replace(coalesce(purpose, ''), ' ', ''), chr(160), ''), "
+                "chr(9), ''), chr(10), ''), chr(13), '')")
+_KEY_SQL = f"""concat_ws('|', coalesce(our_account, ''), strftime(doc_date, '%Y-%m-%d'),
+    ltrim(trim(coalesce(doc_number, '')), '0'), CAST(amount AS VARCHAR), direction,
+    coalesce(CASE WHEN direction = 'in' THEN payer_account ELSE payee_account END, ''),
+    replace(lower({_PURPOSE_SQL}), 'ё', 'е'))"""
+FINGERPRINT_SQL = f"""
+    SELECT ord, line, direction,
+           sha256(k || '#' || CAST(row_number() OVER (PARTITION BY k ORDER BY ord) - 1 AS VARCHAR)) AS fingerprint
+    FROM (SELECT ord, line, direction, {_KEY_SQL} AS k FROM _bank_arrow)"""
 
 
-def fingerprints(payments: list[BankPayment]) -> list[str]:
-    """sha256 of each payment's key and its ordinal among identical keys in the same file."""
-    seen: dict[str, int] = {}
-    result = []
-    sha = hashlib.sha256
-    for p in payments:
-        key = fingerprint_key(p)
-        n = seen.get(key, 0)
-        seen[key] = n + 1
-        result.append(sha(f"{key}#{n}".encode()).hexdigest())
-    return result
+IMPORT_MEMORY_LIMIT = "256MB"
+
+
+def fingerprint_table(con, table) -> None:
+    """Register the payments (Arrow, PAYMENT_FIELDS) as _bank_arrow and their fingerprints as the temp table
+    _bank_fp (ord, line, direction, fingerprint, new); the caller drops them with forget_table()."""
+    import numpy as np
+    import pyarrow as pa
+
+    con.execute(f"SET memory_limit = '{IMPORT_MEMORY_LIMIT}'")   # big statements spill instead of swelling
+    con.register("_bank_arrow", table.append_column("ord", pa.array(np.arange(table.num_rows, dtype=np.int64))))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _bank_fp AS SELECT f.*, NOT EXISTS (SELECT 1 FROM payments p "
+                f"WHERE p.fingerprint = f.fingerprint) AS new FROM ({FINGERPRINT_SQL}) f")
+
+
+def forget_table(con) -> None:
+    con.execute("DROP TABLE IF EXISTS _bank_fp")
+    con.unregister("_bank_arrow")
 
 
 def originals_dir(db: Database) -> Path:
@@ -110,26 +120,6 @@ def parse(db: Database, data: bytes, name: str, progress: Progress | None = None
     return parse_statement(data, name, default_account=account, progress=progress)
 
 
-def _arrow_payments(payments: list[BankPayment], prints: list[str]):
-    import pyarrow as pa
-
-    def col(attr: str) -> list[Any]:
-        return [getattr(p, attr) for p in payments]
-
-    return pa.table({
-        "fingerprint": pa.array(prints, pa.string()),
-        "source_line": pa.array(col("line"), pa.int32()),
-        "our_account": pa.array(col("our_account"), pa.string()),
-        "doc_date": pa.array(col("doc_date"), pa.date32()),
-        "doc_number": pa.array(col("doc_number"), pa.string()),
-        "amount": pa.array(col("amount"), pa.decimal128(18, 2)),
-        "direction": pa.array(col("direction"), pa.string()),
-        **{c: pa.array(col(c), pa.string()) for c in PAYMENT_COLUMNS[7:16]},
-        "doc_kind": pa.array(col("doc_kind"), pa.string()),
-        "posted_date": pa.array(col("posted_date"), pa.date32()),
-    })
-
-
 def import_statement(db: Database, data: bytes, name: str, actor: str | None = None, progress: Progress | None = None,
                      parsed: ParsedStatement | None = None) -> ImportResult:
     """Import one statement file in one transaction: all of it or, on any error, nothing.
@@ -139,26 +129,24 @@ def import_statement(db: Database, data: bytes, name: str, actor: str | None = N
     if parsed is None:
         parsed = parse(db, data, name, progress)
     sha = hashlib.sha256(data).hexdigest()
-    result = ImportResult(name=name, format=parsed.format, total=len(parsed.payments), our_account=parsed.our_account,
+    result = ImportResult(name=name, format=parsed.format, total=len(parsed), our_account=parsed.our_account,
                           period_from=parsed.period_from, period_to=parsed.period_to, warnings=list(parsed.warnings))
     if progress:
         progress(0.65, "Проверка повторов…")
-    prints = fingerprints(parsed.payments)
-    table = _arrow_payments(parsed.payments, prints)
+    table = parsed.to_table()
     created = _keep_original(db, sha, data)
     try:
         with db.transaction() as con:
             known = con.execute("SELECT id, file_name FROM statements WHERE sha256 = ?", [sha]).fetchone()
             if known:
-                result.statement_id, result.same_file, result.already = known[0], True, len(parsed.payments)
+                result.statement_id, result.same_file, result.already = known[0], True, len(parsed)
                 result.warnings.append(f"{name}: этот файл уже загружен (выписка № {known[0]}, «{known[1]}»)")
                 audit.log(con, actor, "bank_statement_import", name, same_file=True, statement_id=known[0])
                 return result
-            con.register("_bank_in", table)
+            fingerprint_table(con, table)
             try:
                 fresh = dict(con.execute(
-                    "SELECT direction, count(*) FROM _bank_in i WHERE NOT EXISTS "
-                    "(SELECT 1 FROM payments p WHERE p.fingerprint = i.fingerprint) GROUP BY direction").fetchall())
+                    "SELECT direction, count(*) FROM _bank_fp WHERE new GROUP BY direction").fetchall())
                 result.new, result.outgoing = fresh.get("in", 0), fresh.get("out", 0)
                 result.already = result.total - result.new - result.outgoing
                 statement_id = con.execute(
@@ -174,16 +162,17 @@ def import_statement(db: Database, data: bytes, name: str, actor: str | None = N
                 result.statement_id = statement_id
                 if progress:
                     progress(0.8, "Запись платежей…")
-                cols = ", ".join(PAYMENT_COLUMNS)
+                cols = [f for f in PAYMENT_FIELDS if f != "line"]
                 con.execute(
-                    f"INSERT INTO payments ({cols}, statement_id, created_at) SELECT {cols}, ?, ? FROM _bank_in i "
-                    f"WHERE NOT EXISTS (SELECT 1 FROM payments p WHERE p.fingerprint = i.fingerprint)",
+                    f"INSERT INTO payments (fingerprint, source_line, {', '.join(cols)}, statement_id, created_at) "
+                    f"SELECT f.fingerprint, a.line, {', '.join('a.' + c for c in cols)}, ?, ? "
+                    f"FROM _bank_arrow a JOIN _bank_fp f ON f.ord = a.ord WHERE f.new ORDER BY a.ord",
                     [statement_id, utcnow()])
                 con.execute("INSERT INTO payment_sources (payment_id, statement_id, source_line) "
-                            "SELECT p.id, ?, i.source_line FROM _bank_in i JOIN payments p ON p.fingerprint = i.fingerprint",
+                            "SELECT p.id, ?, f.line FROM _bank_fp f JOIN payments p ON p.fingerprint = f.fingerprint",
                             [statement_id])
             finally:
-                con.unregister("_bank_in")
+                forget_table(con)
             audit.log(con, actor, "bank_statement_import", name, statement_id=statement_id, format=parsed.format,
                       new=result.new, already=result.already, outgoing=result.outgoing)
     except BaseException:

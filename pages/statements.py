@@ -54,9 +54,9 @@ with tab_upload:
                 "Приход": rub(p.amount) if p.direction == "in" else "", "Расход": rub(p.amount) if p.direction == "out" else "",
                 "Плательщик / получатель": p.payer_name if p.direction == "in" else p.payee_name,
                 "Назначение": p.purpose,
-            } for p in parsed.payments[:10]], hide_index=True, use_container_width=True)
-            if len(parsed.payments) > 10:
-                st.caption(f"Показаны первые 10 из {len(parsed.payments)} платежей")
+            } for p in parsed.head(10)], hide_index=True, use_container_width=True)
+            if len(parsed) > 10:
+                st.caption(f"Показаны первые 10 из {len(parsed)} платежей")
         ready.append((upload.name, data, parsed))
     if ready and st.button(f"Загрузить выписки: {len(ready)}", type="primary", key="do_import"):
         bar = st.progress(0.0, text="Загрузка…")

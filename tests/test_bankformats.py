@@ -309,3 +309,66 @@ def test_demo_statement_roundtrip():
     assert len(parsed.payments) == len(payments)
     assert [(p.doc_date, p.amount, p.direction, p.purpose) for p in parsed.payments] == \
            [(p.doc_date, p.amount, p.direction, p.purpose) for p in payments]
+
+
+# -- the columnar reader for big 1C files gives exactly what the line-by-line reader gives --------------------
+
+def _both_readers(data: bytes, monkeypatch, default_account=None):
+    monkeypatch.setattr(bankformats, "COLUMNAR_MIN_BYTES", 10**12)
+    slow = parse_statement(data, "x.txt", default_account)
+    monkeypatch.setattr(bankformats, "COLUMNAR_MIN_BYTES", 0)
+    fast = parse_statement(data, "x.txt", default_account)
+    return slow, fast
+
+
+@pytest.mark.parametrize("variant", ["cp1251", "utf8", "bom", "cp866", "demo", "demo_utf8"])
+def test_columnar_reader_equals_line_reader(variant, monkeypatch):
+    from ledger import demo
+
+    data = {"cp1251": F.kl_to_1c(), "utf8": F.kl_to_1c("utf-8", "\n"), "bom": F.kl_to_1c("utf-8", "\r\n", True),
+            "cp866": F.kl_to_1c("cp866"), "demo": demo.demo_statement(),
+            "demo_utf8": demo.demo_statement(encoding="utf-8", newline="\n")}[variant]
+    slow, fast = _both_readers(data, monkeypatch)
+    assert slow.table is None and fast.table is not None and fast.items is None   # each reader really ran
+    assert fast.payments == slow.payments
+    assert (fast.period_from, fast.period_to, fast.our_account, fast.warnings, fast.opening_balance) == \
+           (slow.period_from, slow.period_to, slow.our_account, slow.warnings, slow.opening_balance)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_columnar_reader_on_real_samples(name, monkeypatch):
+    data = (SAMPLES / name).read_bytes()
+    try:
+        slow, fast = _both_readers(data, monkeypatch)
+    except InputError as err:
+        assert name in PAYMENT_ORDERS, err
+        return
+    assert fast.payments == slow.payments
+    assert fast.warnings == slow.warnings
+
+
+def test_columnar_reader_leaves_bad_files_to_the_line_reader(monkeypatch):
+    monkeypatch.setattr(bankformats, "COLUMNAR_MIN_BYTES", 0)
+    data = F.kl_to_1c().replace(b"=1234.56", b"=12x4.56")
+    with pytest.raises(InputError) as err:
+        parse_statement(data, "bad.txt")
+    assert "bad.txt, строка 42" in str(err.value)
+    cut = F.kl_to_1c()[:1500]
+    with pytest.raises(InputError):
+        parse_statement(cut, "cut.txt")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(F.KL_TO_1C.format(declared="Windows").splitlines(keepends=True)), max_size=60),
+       st.binary(max_size=50))
+def test_columnar_reader_on_shuffled_lines(lines, junk):
+    """Forced onto small files, the columnar reader also ends in a result or InputError, never anything else."""
+    saved = bankformats.COLUMNAR_MIN_BYTES
+    bankformats.COLUMNAR_MIN_BYTES = 0
+    try:
+        parse_statement(("1CClientBankExchange\r\n" + "".join(lines)).encode("cp1251") + junk, "fuzz.txt",
+                        default_account=F.OUR)
+    except InputError:
+        pass
+    finally:
+        bankformats.COLUMNAR_MIN_BYTES = saved
