@@ -254,7 +254,7 @@ def join_purpose(base: str | None, lines: Iterable[str | None]) -> str | None:
 # -- 1CClientBankExchange -----------------------------------------------------------------------------
 
 _1C_MARKERS = ("ВерсияФормата", "Кодировка", "СекцияДокумент", "КонецФайла", "СекцияРасчСчет")
-_CHUNK = 1024 * 1024
+_CHUNK = 2 * 1024 * 1024
 _DOC_KEYS = ("Номер", "Дата", "Сумма", "ПлательщикСчет", "ПлательщикРасчСчет", "Плательщик", "Плательщик1",
              "ПлательщикИНН", "ПлательщикБИК", "ПолучательСчет", "ПолучательРасчСчет", "Получатель", "Получатель1",
              "ПолучательИНН", "ПолучательБИК", "ДатаСписано", "ДатаПоступило", r"НазначениеПлатежа\d?")
@@ -756,7 +756,9 @@ def _1c_columnar_payments(st: _1CState, raw, default_account: str | None):
         return pc.if_else(pc.match_substring_regex(a, "^0+$"), null, a)
 
     def collapse(a):
-        return nz(pc.utf8_trim_whitespace(pc.replace_substring_regex(a, _WS_RE2, " ")))
+        if pc.any(pc.match_substring_regex(a, r"\s\s|[^ \S]|\x{00A0}")).as_py():   # else nothing to collapse
+            a = pc.replace_substring_regex(a, _WS_RE2, " ")
+        return nz(pc.utf8_trim_whitespace(a))
 
     def day(a):
         return pc.cast(pc.strptime(a, format="%d.%m.%Y", unit="s", error_is_null=True), pa.date32())
@@ -783,9 +785,12 @@ def _1c_columnar_payments(st: _1CState, raw, default_account: str | None):
     st.dated_docs += pc.sum(pc.cast(dated, pa.int64())).as_py() or 0
 
     def name(first_col, full_col):
+        first_col = nz(first_col)
+        if not first_col.null_count:
+            return first_col
         plain = collapse(full_col)
         stripped = collapse(pc.replace_substring_regex(full_col, _INN_PREFIX_RE2, "", max_replacements=1))
-        return pc.coalesce(nz(first_col), stripped, plain)
+        return pc.coalesce(first_col, stripped, plain)
 
     purpose = collapse(raw["НазначениеПлатежа"])
     continued = np.zeros(raw.num_rows, dtype=bool)

@@ -49,12 +49,12 @@ with tab_upload:
                         f"списаний {parsed.outgoing} на {rub(parsed.total('out'))} ₽")
             for warning in parsed.warnings:
                 st.warning(warning)
-            st.dataframe([{
+            ui.table([{
                 "Строка": p.line, "Дата": p.doc_date, "№": p.doc_number,
                 "Приход": rub(p.amount) if p.direction == "in" else "", "Расход": rub(p.amount) if p.direction == "out" else "",
                 "Плательщик / получатель": p.payer_name if p.direction == "in" else p.payee_name,
                 "Назначение": p.purpose,
-            } for p in parsed.head(10)], hide_index=True, use_container_width=True)
+            } for p in parsed.head(10)])
             if len(parsed) > 10:
                 st.caption(f"Показаны первые 10 из {len(parsed)} платежей")
         ready.append((upload.name, data, parsed))
@@ -83,12 +83,12 @@ with tab_list:
     if not rows:
         st.info("Выписок пока нет. Загрузите их на вкладке «Загрузка».")
     else:
-        st.dataframe([{
+        ui.table([{
             "№": r["id"], "Файл": r["file_name"], "Формат": r["format_label"], "Счёт": r["our_account"],
             "Период": period(r), "Поступлений": r["docs_in"], "На сумму": rub(r["total_in"]),
             "Списаний": r["docs_out"], "На сумму ": rub(r["total_out"]), "Новых платежей": r["docs_new"],
             "Загружена": r["imported_at"], "Кем": r["imported_by"],
-        } for r in rows], hide_index=True, use_container_width=True)
+        } for r in rows])
         options = {r["id"]: f"№ {r['id']} — {r['file_name']} ({period(r)})" for r in rows}
         chosen = st.selectbox("Удалить выписку", list(options), format_func=options.get, index=None,
                               placeholder="Выберите выписку", key="delete_statement")

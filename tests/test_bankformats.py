@@ -321,12 +321,17 @@ def _both_readers(data: bytes, monkeypatch, default_account=None):
     return slow, fast
 
 
-@pytest.mark.parametrize("variant", ["cp1251", "utf8", "bom", "cp866", "demo", "demo_utf8"])
+@pytest.mark.parametrize("variant", ["cp1251", "utf8", "bom", "cp866", "spaces", "demo", "demo_utf8"])
 def test_columnar_reader_equals_line_reader(variant, monkeypatch):
     from ledger import demo
 
     data = {"cp1251": F.kl_to_1c(), "utf8": F.kl_to_1c("utf-8", "\n"), "bom": F.kl_to_1c("utf-8", "\r\n", True),
             "cp866": F.kl_to_1c("cp866"), "demo": demo.demo_statement(),
+            "spaces": F.kl_to_1c().replace("Членский взнос л/с 15".encode("cp1251"),
+                                           "Членский  взнос\tл/с\xa015".encode("cp1251"))
+                                  .replace("Плательщик1=ПАО".encode("cp1251"), "Плательщик1= ПАО  ".encode("cp1251"))
+                                  .replace("Получатель=ИНН 7736520080 АО".encode("cp1251"),
+                                           "Получатель=ИНН 7736520080   АО\t".encode("cp1251")),
             "demo_utf8": demo.demo_statement(encoding="utf-8", newline="\n")}[variant]
     slow, fast = _both_readers(data, monkeypatch)
     assert slow.table is None and fast.table is not None and fast.items is None   # each reader really ran
