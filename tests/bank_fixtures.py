@@ -276,3 +276,31 @@ def mt940() -> bytes:
         lines.append(f":86:{p.purpose} ИНН {p.inn or '-'} {p.name} счет {p.account}")
     lines.append(":62F:C260131RUB6744,56")
     return ("\r\n".join(lines) + "\r\n-\r\n").encode("utf-8")
+
+
+def vtb_xls() -> bytes:
+    """The VTB layout saved as Excel 97–2003 (.xls): a merged title, real date cells, numbers."""
+    import io
+
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    ws = book.add_sheet("Выписка")
+    ws.write_merge(0, 0, 0, 3, f"Выписка по счету {OUR}")
+    ws.write(1, 0, "Период: 01.01.2026 - 31.01.2026")
+    header = ["Дата", "Номер", "Вид операции", "Контрагент", "ИНН контрагента", "БИК банка контрагента",
+              "Счет контрагента", "Дебет, RUR", "Кредит, RUR", "Назначение"]
+    for c, title in enumerate(header):
+        ws.write(3, c, title)
+    dates = xlwt.easyxf(num_format_str="DD.MM.YYYY")
+    for r, p in enumerate(PAYMENTS, start=4):
+        ws.write(r, 0, p.doc_date, dates)
+        values = [p.number, "Платежное поручение", p.name, p.inn or "", p.bik, p.account,
+                  float(p.amount) if p.direction == "out" else "", float(p.amount) if p.direction == "in" else "",
+                  p.purpose]
+        for c, value in enumerate(values, start=1):
+            ws.write(r, c, value)
+    ws.write(len(PAYMENTS) + 4, 0, "ИТОГО ЗА ДЕНЬ")
+    buf = io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()

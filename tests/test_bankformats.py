@@ -377,3 +377,16 @@ def test_columnar_reader_on_shuffled_lines(lines, junk):
         pass
     finally:
         bankformats.COLUMNAR_MIN_BYTES = saved
+
+
+def test_xls():
+    data = F.vtb_xls()
+    assert bankformats.detect_format(data) == "xls"
+    parsed = parse_statement(data, "vtb.xls")
+    assert parsed.format == "xls"
+    assert (parsed.period_from.isoformat(), parsed.period_to.isoformat()) == ("2026-01-01", "2026-01-31")
+    assert_matches_fixture(parsed)
+
+
+def test_broken_xls():
+    assert ".xls" in _error(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600, "old.xls")
