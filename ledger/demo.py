@@ -222,7 +222,7 @@ def create_demo(db: Database, n: int = 300, seed: int = 2026) -> int:
                         [number, f"50:04:0010{len(plot_ids) // 100 + 1:02d}:{len(plot_ids) + 100}", area, now]).fetchone()[0]
                 con.execute("INSERT INTO plot_owners VALUES (?, ?, ?, ?, ?, ?)",
                             [plot_ids[number], member_id, num, den, m.join_date, m.exit_date])
-    load_demo_statement(db, seed)
+    load_demo_statement(db, seed, members)
     return len(members)
 
 
@@ -381,9 +381,9 @@ def demo_statement(members: list[DemoMember] | None = None, count: int | None = 
                     opening=Decimal("152340.17"), **write_options)
 
 
-def load_demo_statement(db: Database, seed: int = 2026) -> int:
+def load_demo_statement(db: Database, seed: int = 2026, members: list[DemoMember] | None = None) -> int:
     """Import the demo statement into the demo ledger; returns the number of new incoming payments."""
     from . import statements
 
-    data = demo_statement(build_members(300, seed), seed=seed)
+    data = demo_statement(members if members is not None else build_members(300, seed), seed=seed)
     return statements.import_statement(db, data, f"kl_to_1c_{DEMO_YEAR}.txt", actor="demo").new
