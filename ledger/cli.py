@@ -15,7 +15,7 @@ from typing import Optional
 import click
 import typer
 
-from . import demo, members, statements, users
+from . import demo, matching, members, statements, users
 from .db import Database, default_path
 from .errors import InputError, LedgerError
 
@@ -27,6 +27,8 @@ app.add_typer(members_app, name="members")
 app.add_typer(users_app, name="users")
 bank_app = typer.Typer(no_args_is_help=True, help="Банковские выписки.")
 app.add_typer(bank_app, name="bank")
+matches_app = typer.Typer(no_args_is_help=True, help="Разнесение платежей по членам.")
+app.add_typer(matches_app, name="matches")
 
 
 def db_of(ctx: typer.Context) -> Database:
@@ -154,6 +156,20 @@ def bank_delete(ctx: typer.Context, statement_id: int = typer.Argument(..., help
     result = statements.delete_statement(db_of(ctx), statement_id, actor=actor())
     say(f"Выписка № {statement_id} удалена: платежей удалено {result['deleted']}, "
         f"оставлено (есть в другой выписке) {result['kept']}")
+@app.command("match")
+def match(ctx: typer.Context):
+    """Разнести платежи: решить каждый входящий платёж, который ещё не решил человек."""
+    s = matching.match_payments(db_of(ctx), actor=actor())
+    say(f"Платежей разобрано: {s['total']}: автоматически {s['auto']}, предложено {s['suggested']}, "
+        f"не разнесено {s['unmatched']}; решений бухгалтера не тронуто: {s['manual']}; "
+        f"запомнено счетов плательщиков: {s['links']}")
+
+
+@matches_app.command("export")
+def matches_export(ctx: typer.Context, file: Path = typer.Argument(..., help=".xlsx или .csv")):
+    """Выгрузить разнесение: строка на каждый входящий платёж."""
+    n = matching.export_matches(db_of(ctx), file, actor=actor())
+    say(f"{file}: выгружено {n} платежей")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,6 +35,7 @@ PAGES = [
     Page("overview", "pages/overview.py", "Обзор", ":material/home:", ALL_ROLES),
     Page("members", "pages/members.py", "Реестр членов", ":material/groups:", STAFF),
     Page("statements", "pages/statements.py", "Банковские выписки", ":material/account_balance:", STAFF),
+    Page("matching", "pages/matching.py", "Разнесение платежей", ":material/rule:", STAFF),
     Page("cooperative", "pages/cooperative.py", "Кооператив", ":material/apartment:", STAFF, "Настройки"),
     Page("users", "pages/users.py", "Пользователи", ":material/manage_accounts:", ("admin",), "Настройки"),
 ]

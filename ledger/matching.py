@@ -1,0 +1,664 @@
+"""Payment matching: whose payment is it, how sure, and why.
+
+How it works
+- The register is turned into key tables: register number (л/с), current plots, INN, payer accounts and
+  INNs learned from earlier decisions, and name keys ("иванова|мария|петровна", "иванова|м|п", ...).
+- Each payment is read once (ledger.purpose): the numbers, names and markers it contains become keys.
+- Payments and members meet only through joins on those keys (pandas merges), never in a Python loop
+  over payments x members. What a payment says is then weighed per payment over its few candidates.
+- Precision first: `auto` only when every identifying mention of the payment agrees on one member (the
+  purpose's mentions outweigh the payer's: people pay for relatives), the payer is not an organisation and
+  the purpose is not non-member income. Namesakes, co-owners, two members in one purpose and
+  л/с-vs-plot conflicts are `suggested` with ranked candidates.
+- Sure matches and accountant decisions teach payer links (account / INN -> member); links learned in a
+  run serve the other payments of the same run (a second pass over the payments they concern).
+- Manual decisions (status `manual`) are never touched by `match_payments`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from . import audit, fields
+from .db import Database, insert_rows, utcnow
+from .errors import InputError, LedgerError
+from .purpose import NameVocab, PaymentReader, Reading, fold, person_account, plot_key, reg_key, split_name
+from .spreadsheets import Column, write_table
+
+STATUSES = {"auto": "Автоматически", "suggested": "Предложено", "unmatched": "Не разнесено", "manual": "Вручную"}
+MACHINE = "matcher"
+AUTO_MIN = 0.8
+
+# signal -> (weight, Russian description); names: weight by kind, lower with a typo.
+WEIGHTS = {"ls": 0.92, "plot": 0.85, "inn": 0.95, "account": 0.9, "full": 0.88, "sii": 0.8, "fpi": 0.75,
+           "sf": 0.55, "si": 0.4, "s": 0.3, "family": 0.6}
+SHARED_FACTOR = 0.6          # a key several members share (co-owners, namesakes, a family account)
+FUZZY_FACTOR = 0.95
+STRONG = frozenset({"ls", "plot", "inn", "account", "full", "fpi"})   # identifying mentions (and sii, no typo)
+NAME_KINDS = ("full", "sii", "fpi", "sf", "si", "s")
+NAME_TEXT = {"full": "ФИО", "sii": "фамилия и инициалы", "fpi": "имя, отчество и первая буква фамилии",
+             "sf": "фамилия и имя", "si": "фамилия и инициал", "s": "только фамилия"}
+MAX_SURNAME_ONLY = 3        # a bare surname is a candidate key only when at most this many members have it
+MAX_SURNAME_FIRST = 6
+
+
+def member_inns(con) -> pd.DataFrame:
+    """(member_id, inn) of members with an INN. The one place that reads members.inn (it may get encrypted)."""
+    return con.execute("SELECT id AS member_id, inn FROM members WHERE inn IS NOT NULL AND inn <> ''").df()
+
+
+# -- the register as key tables -----------------------------------------------------------------
+
+@dataclass
+class Register:
+    reg: pd.DataFrame          # value, member_id
+    plots: pd.DataFrame        # value, member_id
+    inns: pd.DataFrame         # value, member_id
+    links: pd.DataFrame        # kind, value, member_id (learned payer links, not blocked)
+    blocked: set[tuple]        # (kind, value, member_id) the accountant rejected
+    names: pd.DataFrame        # kind, value, member_id
+    vocab: NameVocab
+    plot_set: set[str]
+    reg_no: dict[int, str]
+    full_name: dict[int, str]
+    inn_of: dict[int, str]
+    family: dict[int, list[int]] = field(default_factory=dict)
+
+
+def load_register(con) -> Register:
+    members = con.execute("SELECT id, reg_no, full_name, address FROM members").df()
+    plots = con.execute(
+        "SELECT p.number, o.member_id FROM plot_owners o JOIN plots p ON p.id = o.plot_id WHERE o.owned_to IS NULL"
+    ).df()
+    inns = member_inns(con)
+    links = con.execute("SELECT kind, value, member_id, blocked FROM payer_links").df()
+    blocked = set(zip(*[links[links["blocked"]][c].tolist() for c in ("kind", "value", "member_id")]))
+    links = links[~links["blocked"]][["kind", "value", "member_id"]]
+    vocab = NameVocab()
+    name_rows: list[tuple[str, str, int]] = []
+    family_key: dict[int, tuple] = {}
+    for mid, full_name, address in zip(members["id"].tolist(), members["full_name"].tolist(),
+                                       members["address"].tolist()):
+        s, f, p = split_name(full_name)
+        vocab.add(s, f, p)
+        rows = [("s", s)]
+        if f:
+            rows += [("sf", f"{s}|{f}"), ("si", f"{s}|{f[0]}")]
+        if f and p:
+            rows += [("full", f"{s}|{f}|{p}"), ("sii", f"{s}|{f[0]}|{p[0]}"), ("fpi", f"{f}|{p}|{s[0]}")]
+        name_rows += [(k, v, mid) for k, v in rows]
+        if address:
+            family_key[mid] = (fold(re.sub(r"\W+", " ", address)).strip(), re.sub(r"(а|ая)$", "", s))
+    names = pd.DataFrame(name_rows, columns=["kind", "value", "member_id"]).drop_duplicates()
+    counts = names.groupby(["kind", "value"])["member_id"].transform("size")
+    names = names[~(((names["kind"] == "s") & (counts > MAX_SURNAME_ONLY)) |
+                    (names["kind"].isin(["sf", "si"]) & (counts > MAX_SURNAME_FIRST)))]
+    by_address: dict[str, list[int]] = defaultdict(list)
+    for mid, key in family_key.items():
+        by_address[key[0]].append(mid)
+    # Relatives: members at the same address (at most a household), those with the same surname first.
+    family = {mid: sorted((o for o in by_address[key[0]] if o != mid),
+                          key=lambda o: (family_key[o][1] != key[1], o))
+              for mid, key in family_key.items() if len(by_address[key[0]]) <= 8}
+    reg = pd.DataFrame({"value": [reg_key(r) for r in members["reg_no"].tolist()], "member_id": members["id"]})
+    return Register(
+        reg=reg,
+        plots=pd.DataFrame({"value": [plot_key(n) for n in plots["number"].tolist()],
+                            "member_id": plots["member_id"]}).drop_duplicates(),
+        inns=inns.rename(columns={"inn": "value"})[["value", "member_id"]],
+        links=links,
+        blocked=blocked,
+        names=names,
+        vocab=vocab,
+        plot_set={plot_key(n) for n in plots["number"].tolist()},
+        reg_no=dict(zip(members["id"].tolist(), members["reg_no"].tolist())),
+        full_name=dict(zip(members["id"].tolist(), members["full_name"].tolist())),
+        inn_of=dict(zip(inns["member_id"].tolist(), inns["inn"].tolist())),
+        family={k: v for k, v in family.items() if v},
+    )
+
+
+# -- evidence -----------------------------------------------------------------------------------
+
+def _mentions(payments: pd.DataFrame, readings: list[Reading]) -> pd.DataFrame:
+    """One row per key a payment mentions: pidx, signal, side, value, mention, fuzzy."""
+    rows: list[tuple] = []
+    for pidx, r, inn, account in zip(range(len(readings)), readings, payments["payer_inn"].tolist(),
+                                     payments["payer_account"].tolist()):
+        for v in r.register_numbers:
+            rows.append((pidx, "ls", "purpose", v, f"ls:{v}", False))
+        for v in r.plots:
+            rows.append((pidx, "plot", "purpose", v, f"plot:{v}", False))
+        if r.payer_kind == "person":
+            if inn and len(inn) == 12:
+                rows.append((pidx, "inn", "payer", inn, f"inn:{inn}", False))
+            if person_account(account):
+                rows.append((pidx, "account", "payer", account, f"account:{account}", False))
+        for v in r.inns:
+            if v != inn:
+                rows.append((pidx, "inn", "payer", v, f"inn:{v}", False))
+        for side, kind, key, fuzzy, pos in r.names:
+            rows.append((pidx, kind, side, key, f"name:{side}:{pos}", fuzzy))
+    return pd.DataFrame(rows, columns=["pidx", "signal", "side", "value", "mention", "fuzzy"])
+
+
+def _evidence(mentions: pd.DataFrame, reg: Register, links: pd.DataFrame) -> pd.DataFrame:
+    """Mentions joined to members by key: pidx, member_id, signal, side, value, mention, fuzzy."""
+    parts = []
+    tables = {"ls": reg.reg, "plot": reg.plots}
+    for signal, table in tables.items():
+        m = mentions[mentions["signal"] == signal]
+        parts.append(m.merge(table, on="value"))
+    inn_keys = pd.concat([reg.inns, links[links["kind"] == "inn"][["value", "member_id"]]]).drop_duplicates()
+    parts.append(mentions[mentions["signal"] == "inn"].merge(inn_keys, on="value"))
+    acc = links[links["kind"] == "account"][["value", "member_id"]].drop_duplicates()
+    parts.append(mentions[mentions["signal"] == "account"].merge(acc, on="value"))
+    names = mentions[mentions["signal"].isin(NAME_KINDS)]
+    parts.append(names.merge(reg.names.rename(columns={"kind": "signal"}), on=["signal", "value"]))
+    ev = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else \
+        pd.DataFrame(columns=list(mentions.columns) + ["member_id"])
+    return ev.sort_values(["pidx"], kind="stable")
+
+
+@dataclass
+class Decision:
+    status: str
+    member_id: int | None
+    confidence: float
+    reason: str
+    candidates: list[dict]
+    learn: bool = False      # a sure match whose payer account / INN may be remembered
+
+
+def _describe(signal: str, side: str, value: str, fuzzy: bool, shared: bool) -> str:
+    if signal == "ls":
+        text = f"л/с {value} в назначении"
+    elif signal == "plot":
+        text = f"участок {value} в назначении" + (" (совладельцы)" if shared else "")
+    elif signal == "inn":
+        text = "ИНН плательщика" + (" (у нескольких членов)" if shared else "")
+    elif signal == "account":
+        text = "счёт плательщика уже платил за этого члена" + (" (и за других)" if shared else "")
+    elif signal == "family":
+        text = "родственник плательщика (тот же адрес)"
+    else:
+        where = "плательщика" if side == "payer" else "в назначении"
+        text = f"{NAME_TEXT[signal]} {where} совпадает" + (" (с опечаткой)" if fuzzy else "") + \
+            (" (тёзки)" if shared else "")
+    return text
+
+
+def _combine(weights: Iterable[float]) -> float:
+    rest = 1.0
+    for w in weights:
+        rest *= 1.0 - w
+    return 1.0 - rest
+
+
+def _settle(sets: list[set[int]]) -> tuple[str, set[int]]:
+    if not sets:
+        return "none", set()
+    inter = set.intersection(*sets)
+    if len(inter) == 1:
+        return "one", inter
+    if not inter:
+        return "conflict", set().union(*sets)
+    return "many", inter
+
+
+def _decide(rows: list[tuple], reading: Reading, reg: Register) -> Decision:
+    """Weigh one payment's evidence rows (member_id, signal, side, value, mention, fuzzy)."""
+    sizes: dict[str, set[int]] = {}
+    for row in rows:
+        sizes.setdefault(row[4], set()).add(row[0])
+    per_member: dict[int, dict[str, tuple]] = {}
+    ident: dict[tuple[str, str], set[int]] = {}
+    weak_purpose_members: set[int] = set()
+    for member_id, signal, side, value, mention, fuzzy in rows:
+        shared = len(sizes[mention]) > 1
+        w = WEIGHTS[signal]
+        if shared:
+            w *= SHARED_FACTOR
+        if fuzzy:
+            w = min(w * FUZZY_FACTOR, WEIGHTS["sf"]) if signal == "sii" else w * FUZZY_FACTOR
+        key = signal + side
+        mine = per_member.setdefault(member_id, {})
+        if key not in mine or w > mine[key][0]:
+            mine[key] = (w, signal, side, value, fuzzy, shared)
+        if signal in STRONG or (signal == "sii" and not fuzzy):
+            where = side if signal in NAME_KINDS or signal in ("ls", "plot") else "payer"
+            ident.setdefault((where, mention), set()).add(member_id)
+        elif side == "purpose" and signal in NAME_KINDS:
+            weak_purpose_members.add(member_id)
+    scores = {m: _combine(e[0] for e in v.values()) for m, v in per_member.items()}
+
+    purpose_sets = [m for (side, _), m in ident.items() if side == "purpose"]
+    payer_sets = [m for (side, _), m in ident.items() if side == "payer"]
+    p_state, p_members = _settle(purpose_sets)
+    q_state, q_members = _settle(payer_sets)
+    chosen: int | None = None
+    note = ""
+    via_payer = False
+    if p_state == "one":
+        chosen = next(iter(p_members))
+    elif p_state == "many":
+        if q_state == "one" and q_members <= p_members:
+            chosen = next(iter(q_members))
+        else:
+            note = "в назначении подходят несколько членов (совладельцы или тёзки): выберите"
+    elif p_state == "conflict":
+        kinds = {m.split(":")[0] for (side, m) in ident if side == "purpose"}
+        if kinds == {"plot"} or kinds == {"name"}:
+            note = "в назначении несколько членов или участков: нужно разделить"
+        else:
+            note = "конфликт: л/с, участок или ФИО в назначении указывают на разных членов"
+    elif q_state == "one":
+        chosen = next(iter(q_members))
+        via_payer = True
+        if weak_purpose_members and chosen not in weak_purpose_members:
+            note = "в назначении упомянут другой человек"
+            chosen = None
+        elif reading.relative:
+            note = "платят за родственника: выберите, за кого"
+            relatives = reg.family.get(chosen, [])
+            for rank, rel in enumerate(relatives):
+                per_member.setdefault(rel, {})["familypayer"] = (WEIGHTS["family"] - 0.05 * rank, "family", "payer",
+                                                                 "", False, False)
+                scores[rel] = _combine(e[0] for e in per_member[rel].values())
+            if relatives:
+                per_member[chosen] = {k: (e[0] * 0.2,) + e[1:] for k, e in per_member[chosen].items()}
+                scores[chosen] = _combine(e[0] for e in per_member[chosen].values())
+            chosen = None
+    elif q_state == "many":
+        note = "подходят несколько членов (тёзки): выберите"
+    elif q_state == "conflict":
+        note = "ИНН, счёт или ФИО плательщика указывают на разных членов"
+
+    def reason_of(mid: int) -> str:
+        entries = sorted(per_member[mid].values(), key=lambda e: -e[0])
+        return "; ".join(_describe(*e[1:]) for e in entries)
+
+    ranked = sorted(per_member, key=lambda m: (-scores[m], m))[:3]
+    if chosen is not None and chosen not in ranked[:1]:
+        ranked = [chosen] + [m for m in ranked if m != chosen][:2]
+    candidates = [{"member_id": int(m), "confidence": round(scores[m], 4), "reason": reason_of(m)} for m in ranked]
+    blockers = []
+    if reading.payer_kind == "org":
+        blockers.append("плательщик — организация")
+    if reading.non_member:
+        blockers.append("назначение похоже на доход не от членов (возврат, проценты, субсидия)")
+    if chosen is not None and not blockers and scores[chosen] >= AUTO_MIN:
+        reason = candidates[0]["reason"]
+        if not via_payer and any(m for m in payer_sets if chosen not in m):
+            reason += "; платил другой человек"
+        return Decision("auto", int(chosen), round(scores[chosen], 4), reason, candidates,
+                        learn=reading.payer_kind == "person")
+    if not ranked or (reading.payer_kind == "org" and p_state == "none") or (
+            reading.non_member and p_state == "none" and q_state == "none"):
+        reason = "; ".join(blockers) or "в платеже нет л/с, участка, ИНН или ФИО члена"
+        return Decision("unmatched", None, 0.0, reason, candidates)
+    top = ranked[0]
+    total = sum(scores[m] for m in ranked) or 1.0
+    conf = min(0.79, scores[top] * scores[top] / total)
+    reason = "; ".join([x for x in [note] + blockers if x] + [candidates[0]["reason"]])
+    return Decision("suggested", int(top), round(conf, 4), reason, candidates)
+
+
+def _decide_all(mentions: pd.DataFrame, readings: list[Reading], reg: Register, links: pd.DataFrame,
+                only: list[int] | None = None) -> dict[int, Decision]:
+    if only is not None:
+        mentions = mentions[mentions["pidx"].isin(only)]
+    ev = _evidence(mentions, reg, links)
+    by_payment: dict[int, list[tuple]] = defaultdict(list)
+    cols = [ev[c].tolist() for c in ("pidx", "member_id", "signal", "side", "value", "mention", "fuzzy")]
+    for pidx, *rest in zip(*cols):
+        by_payment[pidx].append(tuple(rest))
+    result = {}
+    for pidx in (only if only is not None else range(len(readings))):
+        result[pidx] = _decide(by_payment.get(pidx, []), readings[pidx], reg)
+    return result
+
+
+# -- running the matcher ------------------------------------------------------------------------
+
+_PAYMENT_COLUMNS = "p.id, p.doc_date, p.payer_name, p.payer_inn, p.payer_account, p.purpose"
+
+
+def match_payments(db: Database, actor: str | None = None, payment_ids: list[int] | None = None) -> dict[str, int]:
+    """Decide every incoming payment no person has decided yet (or only `payment_ids`); one transaction.
+
+    Returns counts: total, auto, suggested, unmatched, manual (left as decided), links (learned).
+    """
+    with db.transaction() as con:
+        where = "p.direction = 'in' AND (m.status IS NULL OR m.status <> 'manual')"
+        params: list[Any] = []
+        if payment_ids is not None:
+            con.register("_wanted", pd.DataFrame({"id": pd.Series(list(payment_ids), dtype="int64")}))
+            where += " AND p.id IN (SELECT id FROM _wanted)"
+        payments = con.execute(
+            f"SELECT {_PAYMENT_COLUMNS} FROM payments p LEFT JOIN matches m ON m.payment_id = p.id "
+            f"WHERE {where} ORDER BY p.doc_date, p.id", params).df()
+        manual = con.execute("SELECT count(*) FROM matches WHERE status = 'manual'").fetchone()[0]
+        summary = {"total": len(payments), "auto": 0, "suggested": 0, "unmatched": 0, "manual": manual, "links": 0}
+        if payments.empty:
+            return summary
+        for col in ("payer_name", "payer_inn", "payer_account", "purpose"):
+            payments[col] = payments[col].astype(object).where(payments[col].notna(), None)
+        reg = load_register(con)
+        reader = PaymentReader(reg.vocab, reg.plot_set)
+        readings = reader.read_all(list(zip(payments["payer_name"].tolist(), payments["payer_inn"].tolist(),
+                                            payments["purpose"].tolist())))
+        mentions = _mentions(payments, readings)
+        decisions = _decide_all(mentions, readings, reg, reg.links)
+
+        # Links learned from this run's sure matches serve its other payments too.
+        new_links = _learned_links(payments, decisions, reg)
+        if len(new_links):
+            links = pd.concat([reg.links, new_links[["kind", "value", "member_id"]]]).drop_duplicates()
+            touched = set(new_links["value"])
+            again = [i for i, (inn, acc) in enumerate(zip(payments["payer_inn"].tolist(),
+                                                         payments["payer_account"].tolist()))
+                     if decisions[i].status != "auto" and (inn in touched or acc in touched)]
+            if again:
+                decisions.update(_decide_all(mentions, readings, reg, links, only=again))
+                new_links = _learned_links(payments, decisions, reg)
+        now = utcnow()
+        ids = payments["id"].tolist()
+        rows = [{"payment_id": int(ids[i]), "status": d.status, "member_id": d.member_id,
+                 "confidence": d.confidence, "reason": d.reason,
+                 "candidates": json.dumps(d.candidates, ensure_ascii=False), "decided_by": MACHINE, "decided_at": now}
+                for i, d in decisions.items()]
+        con.register("_decided", pd.DataFrame({"payment_id": pd.Series(ids, dtype="int64")}))
+        con.execute("DELETE FROM matches WHERE status <> 'manual' AND payment_id IN (SELECT payment_id FROM _decided)")
+        con.unregister("_decided")
+        insert_rows(con, "matches", rows)
+        if len(new_links):
+            summary["links"] = _store_links(con, new_links, "auto", actor)
+        for d in decisions.values():
+            summary[d.status] += 1
+        audit.log(con, actor, "match_payments", None, **{k: v for k, v in summary.items()})
+    return summary
+
+
+def _learned_links(payments: pd.DataFrame, decisions: dict[int, Decision], reg: Register) -> pd.DataFrame:
+    """(kind, value, member_id, payment_id) from sure matches of people's accounts and INNs."""
+    rows = []
+    ids, inns, accounts = payments["id"].tolist(), payments["payer_inn"].tolist(), payments["payer_account"].tolist()
+    for i, d in decisions.items():
+        if d.status != "auto" or not d.learn:
+            continue
+        if person_account(accounts[i]) and ("account", accounts[i], d.member_id) not in reg.blocked:
+            rows.append(("account", accounts[i], d.member_id, ids[i]))
+        if inns[i] and len(inns[i]) == 12 and reg.inn_of.get(d.member_id) != inns[i] and \
+                ("inn", inns[i], d.member_id) not in reg.blocked:
+            rows.append(("inn", inns[i], d.member_id, ids[i]))
+    frame = pd.DataFrame(rows, columns=["kind", "value", "member_id", "payment_id"])
+    return frame.drop_duplicates(["kind", "value", "member_id"])
+
+
+def _store_links(con, links: pd.DataFrame, source: str, actor: str | None) -> int:
+    """Insert links not known yet (blocked ones stay blocked); returns how many were added."""
+    con.register("_links", links)
+    try:
+        fresh = con.execute(
+            "SELECT l.kind, l.value, l.member_id, l.payment_id FROM _links l LEFT JOIN payer_links k "
+            "ON k.kind = l.kind AND k.value = l.value AND k.member_id = l.member_id WHERE k.kind IS NULL").df()
+    finally:
+        con.unregister("_links")
+    now = utcnow()
+    insert_rows(con, "payer_links", [
+        {"kind": k, "value": v, "member_id": int(m), "source": source, "payment_id": int(p) if p is not None else None,
+         "blocked": False, "created_at": now, "created_by": actor}
+        for k, v, m, p in zip(fresh["kind"], fresh["value"], fresh["member_id"], fresh["payment_id"])])
+    return len(fresh)
+
+
+# -- accountant decisions -----------------------------------------------------------------------
+
+def _payment(con, payment_id: int) -> dict:
+    cur = con.execute("SELECT p.id, p.amount, p.direction, p.payer_name, p.payer_inn, p.payer_account, "
+                      "m.status, m.member_id FROM payments p LEFT JOIN matches m ON m.payment_id = p.id "
+                      "WHERE p.id = ?", [payment_id])
+    row = cur.fetchone()
+    if row is None:
+        raise InputError(f"Платёж {payment_id} не найден")
+    rec = dict(zip([d[0] for d in cur.description], row))
+    if rec["direction"] != "in":
+        raise InputError(f"Платёж {payment_id} — списание, его не разносят по членам")
+    return rec
+
+
+def _member(con, member_id: int) -> tuple[int, str]:
+    row = con.execute("SELECT id, reg_no FROM members WHERE id = ?", [member_id]).fetchone()
+    if row is None:
+        raise InputError(f"Член с кодом {member_id} не найден")
+    return row
+
+
+def _set_manual(con, payment_id: int, member_id: int | None, confidence: float, reason: str, actor: str) -> None:
+    now = utcnow()
+    updated = con.execute(
+        "UPDATE matches SET status = 'manual', member_id = ?, confidence = ?, reason = ?, decided_by = ?, "
+        "decided_at = ? WHERE payment_id = ? RETURNING payment_id",
+        [member_id, confidence, reason, actor, now, payment_id]).fetchall()
+    if not updated:
+        con.execute("INSERT INTO matches (payment_id, status, member_id, confidence, reason, candidates, decided_by, "
+                    "decided_at) VALUES (?, 'manual', ?, ?, ?, '[]', ?, ?)",
+                    [payment_id, member_id, confidence, reason, actor, now])
+
+
+def _log_decision(con, payment_id: int, action: str, member_id: int | None, actor: str, before: dict,
+                  **details: Any) -> None:
+    details = {"before_status": before.get("status"), "before_member": before.get("member_id"), **details}
+    con.execute("INSERT INTO match_decisions (payment_id, action, member_id, details, decided_by, decided_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [payment_id, action, member_id, json.dumps(details, ensure_ascii=False, default=str), actor, utcnow()])
+    audit.log(con, actor, f"match_{action}", f"payment:{payment_id}", member_id=member_id)
+
+
+def _teach(con, pay: dict, member_ids: list[int], actor: str) -> None:
+    """An accountant's decision links the payer's own account / INN to the member(s); undoes a block."""
+    from .purpose import read_payer
+
+    if read_payer(pay["payer_name"], pay["payer_inn"]).kind != "person":
+        return
+    keys = []
+    if person_account(pay["payer_account"]):
+        keys.append(("account", pay["payer_account"]))
+    if pay["payer_inn"] and len(pay["payer_inn"]) == 12:
+        keys.append(("inn", pay["payer_inn"]))
+    for kind, value in keys:
+        for mid in member_ids:
+            con.execute("DELETE FROM payer_links WHERE kind = ? AND value = ? AND member_id = ?", [kind, value, mid])
+            con.execute("INSERT INTO payer_links VALUES (?, ?, ?, 'manual', ?, FALSE, ?, ?)",
+                        [kind, value, mid, pay["id"], utcnow(), actor])
+
+
+def confirm(db: Database, payment_id: int, member_id: int, actor: str) -> None:
+    """The accountant says whose payment it is (the suggested member or another one)."""
+    with db.transaction() as con:
+        _confirm(con, payment_id, member_id, actor)
+
+
+def _confirm(con, payment_id: int, member_id: int, actor: str) -> None:
+    pay = _payment(con, payment_id)
+    _, reg_no = _member(con, member_id)
+    con.execute("DELETE FROM match_splits WHERE payment_id = ?", [payment_id])
+    other = pay["member_id"] is not None and pay["member_id"] != member_id
+    _set_manual(con, payment_id, member_id, 1.0,
+                f"л/с {reg_no}: " + ("выбран другой член бухгалтером" if other else "подтверждено бухгалтером"), actor)
+    _teach(con, pay, [member_id], actor)
+    _log_decision(con, payment_id, "confirm", member_id, actor, pay)
+
+
+def confirm_many(db: Database, payment_ids: list[int], actor: str) -> int:
+    """Bulk confirm: each payment to the member the matcher proposed; one transaction. Returns the count."""
+    with db.transaction() as con:
+        count = 0
+        for pid in payment_ids:
+            pay = _payment(con, pid)
+            if pay["status"] == "manual":
+                continue
+            if pay["member_id"] is None:
+                raise InputError(f"Платёж {pid}: нет предложенного члена — выберите члена вручную")
+            _confirm(con, pid, int(pay["member_id"]), actor)
+            count += 1
+    return count
+
+
+def reject(db: Database, payment_id: int, actor: str, note: str | None = None) -> None:
+    """Not a member's payment (or not the proposed member's): decided as nobody's; the payer link is blocked."""
+    with db.transaction() as con:
+        pay = _payment(con, payment_id)
+        con.execute("DELETE FROM match_splits WHERE payment_id = ?", [payment_id])
+        _set_manual(con, payment_id, None, 0.0, "отклонено бухгалтером" + (f": {note}" if note else ""), actor)
+        if pay["member_id"] is not None:
+            for kind, value in (("account", pay["payer_account"]), ("inn", pay["payer_inn"])):
+                if value:
+                    con.execute("DELETE FROM payer_links WHERE kind = ? AND value = ? AND member_id = ?",
+                                [kind, value, pay["member_id"]])
+                    con.execute("INSERT INTO payer_links VALUES (?, ?, ?, 'manual', ?, TRUE, ?, ?)",
+                                [kind, value, pay["member_id"], payment_id, utcnow(), actor])
+        _log_decision(con, payment_id, "reject", None, actor, pay, note=note)
+
+
+def split(db: Database, payment_id: int, parts: list[tuple[int, Any]], actor: str) -> None:
+    """Divide one payment among members; the amounts must add up to the payment exactly."""
+    with db.transaction() as con:
+        pay = _payment(con, payment_id)
+        problems = []
+        amounts: list[tuple[int, str, Decimal]] = []
+        for i, (member_id, amount) in enumerate(parts, start=1):
+            try:
+                value = fields.money(amount)
+            except ValueError as exc:
+                problems.append(f"Часть {i}: {exc}")
+                continue
+            if value <= 0:
+                problems.append(f"Часть {i}: сумма должна быть больше нуля")
+            row = con.execute("SELECT reg_no FROM members WHERE id = ?", [member_id]).fetchone()
+            if row is None:
+                problems.append(f"Часть {i}: член с кодом {member_id} не найден")
+                continue
+            amounts.append((int(member_id), row[0], value))
+        if len(parts) < 2:
+            problems.append("Для разделения нужны хотя бы два члена")
+        if len({m for m, _, _ in amounts}) != len(amounts):
+            problems.append("Один член указан дважды")
+        total = sum((a for _, _, a in amounts), Decimal("0"))
+        if not problems and total != pay["amount"]:
+            problems.append(f"Сумма частей {total:.2f} не равна сумме платежа {pay['amount']:.2f}")
+        if problems:
+            raise InputError(problems, f"платёж {payment_id}")
+        con.execute("DELETE FROM match_splits WHERE payment_id = ?", [payment_id])
+        insert_rows(con, "match_splits", [{"payment_id": payment_id, "member_id": m, "amount": a}
+                                          for m, _, a in amounts])
+        text = "; ".join(f"л/с {r} — {a:.2f}" for _, r, a in amounts)
+        _set_manual(con, payment_id, None, 1.0, f"разделён бухгалтером: {text}", actor)
+        _teach(con, pay, [m for m, _, _ in amounts], actor)
+        _log_decision(con, payment_id, "split", None, actor, pay,
+                      parts=[{"member_id": m, "amount": f"{a:.2f}"} for m, _, a in amounts])
+
+
+def reopen(db: Database, payment_id: int, actor: str) -> None:
+    """Undo a person's decision: the payment goes back to the matcher and is decided again."""
+    with db.transaction() as con:
+        pay = _payment(con, payment_id)
+        con.execute("DELETE FROM match_splits WHERE payment_id = ?", [payment_id])
+        con.execute("DELETE FROM matches WHERE payment_id = ?", [payment_id])
+        _log_decision(con, payment_id, "reopen", None, actor, pay)
+    match_payments(db, actor, [payment_id])
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+def counters(db: Database) -> dict[str, int]:
+    """Incoming payments by status; 'new' are those the matcher has not seen yet."""
+    rows = db.fetchall("SELECT coalesce(m.status, 'new'), count(*) FROM payments p "
+                       "LEFT JOIN matches m ON m.payment_id = p.id WHERE p.direction = 'in' GROUP BY 1")
+    result = {k: 0 for k in ("auto", "suggested", "unmatched", "manual", "new")}
+    result.update({k: v for k, v in rows})
+    return result
+
+
+def review_queue(db: Database, statuses: Iterable[str] = ("suggested", "unmatched"), search: str = "",
+                 limit: int = 500) -> list[dict]:
+    """Payments waiting for a person: suggested first, then unmatched; newest first within each.
+
+    Each row has the payment, the decision and `candidates` with reg_no and full_name of each member.
+    """
+    statuses = [s for s in statuses if s in STATUSES]
+    if not statuses:
+        return []
+    sql = ("SELECT p.id AS payment_id, p.doc_date, p.doc_number, p.amount, p.payer_name, p.payer_account, "
+           "p.purpose, m.status, m.member_id, m.confidence, m.reason, m.candidates "
+           "FROM payments p JOIN matches m ON m.payment_id = p.id WHERE p.direction = 'in' AND m.status IN "
+           f"({', '.join('?' for _ in statuses)})")
+    params: list[Any] = list(statuses)
+    if search.strip():
+        sql += " AND (lower(p.payer_name) LIKE ? OR lower(p.purpose) LIKE ? OR p.doc_number = ?)"
+        like = f"%{search.strip().lower()}%"
+        params += [like, like, search.strip()]
+    sql += " ORDER BY CASE m.status WHEN 'suggested' THEN 0 WHEN 'unmatched' THEN 1 ELSE 2 END, p.doc_date DESC, " \
+           "p.id DESC LIMIT ?"
+    params.append(limit)
+    rows = db.records(sql, params)
+    ids = {c["member_id"] for r in rows for c in json.loads(r["candidates"] or "[]")}
+    names = {}
+    if ids:
+        names = {r[0]: (r[1], r[2]) for r in db.fetchall(
+            f"SELECT id, reg_no, full_name FROM members WHERE id IN ({', '.join(str(int(i)) for i in ids)})")}
+    for r in rows:
+        cands = json.loads(r["candidates"] or "[]")
+        for c in cands:
+            c["reg_no"], c["full_name"] = names.get(c["member_id"], ("?", "?"))
+        r["candidates"] = cands
+    return rows
+
+
+def decisions_log(db: Database, payment_id: int) -> list[dict]:
+    return db.records("SELECT action, member_id, details, decided_by, decided_at FROM match_decisions "
+                      "WHERE payment_id = ? ORDER BY id", [payment_id])
+
+
+EXPORT_COLUMNS = [Column("doc_number", "doc_number"), Column("doc_date", "doc_date"),
+                  Column("amount", "amount", "money"), Column("payer", "payer", width=40),
+                  Column("purpose", "purpose", width=60), Column("member_id", "member_id"),
+                  Column("status", "status"), Column("confidence", "confidence"), Column("reason", "reason", width=60)]
+
+
+def export_rows(db: Database) -> list[dict]:
+    rows = db.records(
+        "SELECT p.doc_number, p.doc_date, p.amount, p.payer_name AS payer, p.purpose, m.status, m.confidence, "
+        "m.reason, mem.reg_no, (SELECT string_agg(x.reg_no, '; ' ORDER BY x.reg_no) FROM match_splits s "
+        "  JOIN members x ON x.id = s.member_id WHERE s.payment_id = p.id AND m.status = 'manual') AS split_regs "
+        "FROM payments p LEFT JOIN matches m ON m.payment_id = p.id LEFT JOIN members mem ON mem.id = m.member_id "
+        "WHERE p.direction = 'in' ORDER BY p.doc_date, p.id")
+    for r in rows:
+        r["doc_date"] = r["doc_date"].isoformat() if r["doc_date"] else None
+        r["member_id"] = r.pop("reg_no") or r.pop("split_regs") or None
+        r.pop("split_regs", None)
+        r["confidence"] = f"{r['confidence']:.4f}" if r["confidence"] is not None else None
+    return rows
+
+
+def export_matches(db: Database, path: str | Path, actor: str | None = None) -> int:
+    """One row per incoming payment, whatever its status (.csv or .xlsx); the export is logged (payer names)."""
+    path = Path(path)
+    if path.suffix.lower() not in (".csv", ".xlsx"):
+        raise InputError(f"{path.name}: поддерживаются только файлы .xlsx и .csv")
+    rows = export_rows(db)
+    try:
+        write_table(path, EXPORT_COLUMNS, rows, sheet_title="Разнесение", csv_header="key")
+    except OSError as exc:
+        raise LedgerError(f"{path}: не удалось записать файл ({exc.strerror})") from None
+    audit.record(db, actor, "export_personal_data", str(path.name), what="matches", rows=len(rows))
+    return len(rows)

@@ -1,0 +1,96 @@
+"""The matching page under AppTest: counters, queue, one-click confirm, another member, split, bulk, reject."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from ledger import matching
+from tests.test_matching import coop, pay  # noqa: F401  (fixture and helper)
+from tests.test_pages import page_test, texts
+
+
+def metrics(at) -> dict:
+    return {m.label: m.value for m in at.metric}
+
+
+def button(at, label_start: str):
+    return next(b for b in at.button if b.label.startswith(label_start))
+
+
+def test_counters_and_queue_order(db, coop):  # noqa: F811
+    pay(db, "л/с 12", day=1)
+    namesake = pay(db, "Взнос", payer="Кузнецова Анна Павловна", day=2)
+    pay(db, "Перевод", payer="Морозов И.О.", day=3)
+    at = page_test("pages/matching.py").run()
+    assert not at.exception
+    assert metrics(at)["Новые"] == "3"
+    button(at, "Разнести новые").click().run()
+    assert not at.exception
+    got = metrics(at)
+    assert (got["Автоматически"], got["Предложено"], got["Не разнесено"]) == ("1", "1", "1")
+    table = at.dataframe[0].value
+    assert list(table["Статус"]) == ["Предложено", "Не разнесено"]
+    assert "тёзки" in table["Причина"][0]
+    assert db.scalar("SELECT status FROM matches WHERE payment_id = ?", [namesake]) == "suggested"
+
+
+def test_one_click_confirm_of_a_candidate(db, coop):  # noqa: F811
+    pid = pay(db, "Взнос", payer="Кузнецова Анна Павловна")
+    matching.match_payments(db)
+    at = page_test("pages/matching.py").run()
+    at.selectbox(key="queue_payment").set_value(pid).run()
+    assert "Кузнецова Анна Павловна" in texts(at)
+    at.button(key=f"confirm_{pid}_{coop['8']}").click().run()
+    assert not at.exception
+    assert db.fetchone("SELECT status, member_id, decided_by FROM matches WHERE payment_id = ?", [pid]) == \
+        ("manual", coop["8"], "test-accountant")
+
+
+def test_member_search_and_another_member(db, coop):  # noqa: F811
+    pid = pay(db, "Перевод", payer="Морозов И.О.")
+    matching.match_payments(db)
+    at = page_test("pages/matching.py").run()
+    at.selectbox(key="queue_payment").set_value(pid).run()
+    at.text_input(key="member_search").set_value("Сидоров").run()
+    at.selectbox(key="member_pick").set_value(coop["1234"]).run()
+    at.button(key="confirm_other").click().run()
+    assert not at.exception
+    assert db.fetchone("SELECT status, member_id FROM matches WHERE payment_id = ?", [pid]) == ("manual", coop["1234"])
+
+
+def test_split_dialog(db, coop):  # noqa: F811
+    pid = pay(db, "Взносы уч. 45, 3-15", amount="5000.00")
+    matching.match_payments(db)
+    at = page_test("pages/matching.py").run()
+    at.selectbox(key="queue_payment").set_value(pid).run()
+    at.text_input(key="split_reg_0").set_value("1")
+    at.text_input(key="split_amount_0").set_value("3000")
+    at.text_input(key="split_reg_1").set_value("12")
+    at.text_input(key="split_amount_1").set_value("1000")
+    button(at, "Разделить").click().run()
+    assert "не равна сумме платежа" in texts(at)
+    assert db.scalar("SELECT count(*) FROM match_splits") == 0
+    at.text_input(key="split_amount_1").set_value("2000")
+    button(at, "Разделить").click().run()
+    assert not at.exception
+    assert sorted(db.fetchall("SELECT member_id, amount FROM match_splits")) == \
+        sorted([(coop["1"], Decimal("3000.00")), (coop["12"], Decimal("2000.00"))])
+
+
+def test_bulk_confirm_of_the_filtered_set_and_reject(db, coop):  # noqa: F811
+    a = pay(db, "Взнос", payer="Кузнецова Анна Павловна", day=1)
+    b = pay(db, "взнос за участок 20", payer="Морозов И.О.", day=2)
+    c = pay(db, "Перевод", payer="Морозов И.О.", day=3)
+    matching.match_payments(db)
+    at = page_test("pages/matching.py").run()
+    at.text_input(key="queue_search").set_value("кузнецова").run()
+    button(at, "Подтвердить предложенных").click().run()
+    assert not at.exception
+    assert db.scalar("SELECT status FROM matches WHERE payment_id = ?", [a]) == "manual"
+    assert db.scalar("SELECT status FROM matches WHERE payment_id = ?", [b]) == "suggested"
+    at.text_input(key="queue_search").set_value("").run()
+    at.selectbox(key="queue_payment").set_value(c).run()
+    at.text_input(key="reject_note").set_value("ошибочный перевод").run()
+    at.button(key="reject").click().run()
+    assert db.fetchone("SELECT status, member_id, reason FROM matches WHERE payment_id = ?", [c]) == \
+        ("manual", None, "отклонено бухгалтером: ошибочный перевод")
