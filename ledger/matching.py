@@ -22,6 +22,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -129,7 +130,7 @@ def load_register(con) -> Register:
 # -- evidence -----------------------------------------------------------------------------------
 
 def _mentions(payments: pd.DataFrame, readings: list[Reading]) -> pd.DataFrame:
-    """One row per key a payment mentions: pidx, signal, side, value, mention, fuzzy."""
+    """One row per key a payment mentions: pidx (position in the run), signal, side, value, mention, fuzzy."""
     rows: list[tuple] = []
     for pidx, r, inn, account in zip(range(len(readings)), readings, payments["payer_inn"].tolist(),
                                      payments["payer_account"].tolist()):
@@ -178,6 +179,7 @@ class Decision:
     learn: bool = False      # a sure match whose payer account / INN may be remembered
 
 
+@lru_cache(maxsize=100_000)
 def _describe(signal: str, side: str, value: str, fuzzy: bool, shared: bool) -> str:
     if signal == "ls":
         text = f"л/с {value} в назначении"
@@ -314,6 +316,7 @@ def _decide(rows: list[tuple], reading: Reading, reg: Register) -> Decision:
 
 def _decide_all(mentions: pd.DataFrame, readings: list[Reading], reg: Register, links: pd.DataFrame,
                 only: list[int] | None = None) -> dict[int, Decision]:
+    """Decisions of all payments (or only those listed), by position in the run."""
     if only is not None:
         mentions = mentions[mentions["pidx"].isin(only)]
     ev = _evidence(mentions, reg, links)
@@ -321,10 +324,8 @@ def _decide_all(mentions: pd.DataFrame, readings: list[Reading], reg: Register, 
     cols = [ev[c].tolist() for c in ("pidx", "member_id", "signal", "side", "value", "mention", "fuzzy")]
     for pidx, *rest in zip(*cols):
         by_payment[pidx].append(tuple(rest))
-    result = {}
-    for pidx in (only if only is not None else range(len(readings))):
-        result[pidx] = _decide(by_payment.get(pidx, []), readings[pidx], reg)
-    return result
+    wanted = only if only is not None else range(len(readings))
+    return {pidx: _decide(by_payment.get(pidx, []), readings[pidx], reg) for pidx in wanted}
 
 
 # -- running the matcher ------------------------------------------------------------------------
@@ -332,33 +333,44 @@ def _decide_all(mentions: pd.DataFrame, readings: list[Reading], reg: Register, 
 _PAYMENT_COLUMNS = "p.id, p.doc_date, p.payer_name, p.payer_inn, p.payer_account, p.purpose"
 
 
+def _undecided(con, payment_ids: list[int] | None) -> pd.DataFrame:
+    where = "p.direction = 'in' AND (m.status IS NULL OR m.status <> 'manual')"
+    if payment_ids is not None:
+        con.register("_wanted", pd.DataFrame({"id": pd.Series(list(payment_ids), dtype="int64")}))
+        where += " AND p.id IN (SELECT id FROM _wanted)"
+    payments = con.execute(
+        f"SELECT {_PAYMENT_COLUMNS} FROM payments p LEFT JOIN matches m ON m.payment_id = p.id "
+        f"WHERE {where} ORDER BY p.doc_date, p.id").df()
+    for col in ("payer_name", "payer_inn", "payer_account", "purpose"):
+        payments[col] = payments[col].astype(object).where(payments[col].notna(), None)
+    return payments
+
+
+def _read_and_decide(payments: pd.DataFrame, reg: Register) -> tuple[dict[int, Decision], pd.DataFrame,
+                                                                      list[Reading]]:
+    """Read every payment and decide it with the payer links known before this run."""
+    reader = PaymentReader(reg.vocab, reg.plot_set)
+    readings = reader.read_all(list(zip(payments["payer_name"].tolist(), payments["payer_inn"].tolist(),
+                                        payments["purpose"].tolist())))
+    mentions = _mentions(payments, readings)
+    return _decide_all(mentions, readings, reg, reg.links), mentions, readings
+
+
 def match_payments(db: Database, actor: str | None = None, payment_ids: list[int] | None = None) -> dict[str, int]:
-    """Decide every incoming payment no person has decided yet (or only `payment_ids`); one transaction.
+    """Decide every incoming payment no person has decided yet (or only `payment_ids`).
 
-    Returns counts: total, auto, suggested, unmatched, manual (left as decided), links (learned).
+    The payments are read and weighed without holding the database; the decisions are written in one
+    transaction, which keeps any decision a person made meanwhile. Returns counts: total, auto,
+    suggested, unmatched, manual (decided by people, left as they are), links (payer links learned).
     """
-    with db.transaction() as con:
-        where = "p.direction = 'in' AND (m.status IS NULL OR m.status <> 'manual')"
-        params: list[Any] = []
-        if payment_ids is not None:
-            con.register("_wanted", pd.DataFrame({"id": pd.Series(list(payment_ids), dtype="int64")}))
-            where += " AND p.id IN (SELECT id FROM _wanted)"
-        payments = con.execute(
-            f"SELECT {_PAYMENT_COLUMNS} FROM payments p LEFT JOIN matches m ON m.payment_id = p.id "
-            f"WHERE {where} ORDER BY p.doc_date, p.id", params).df()
-        manual = con.execute("SELECT count(*) FROM matches WHERE status = 'manual'").fetchone()[0]
-        summary = {"total": len(payments), "auto": 0, "suggested": 0, "unmatched": 0, "manual": manual, "links": 0}
-        if payments.empty:
-            return summary
-        for col in ("payer_name", "payer_inn", "payer_account", "purpose"):
-            payments[col] = payments[col].astype(object).where(payments[col].notna(), None)
-        reg = load_register(con)
-        reader = PaymentReader(reg.vocab, reg.plot_set)
-        readings = reader.read_all(list(zip(payments["payer_name"].tolist(), payments["payer_inn"].tolist(),
-                                            payments["purpose"].tolist())))
-        mentions = _mentions(payments, readings)
-        decisions = _decide_all(mentions, readings, reg, reg.links)
-
+    with db.connect() as con:
+        payments = _undecided(con, payment_ids)
+        reg = load_register(con) if len(payments) else None
+    summary = {"total": len(payments), "auto": 0, "suggested": 0, "unmatched": 0, "manual": 0, "links": 0}
+    new_links = pd.DataFrame(columns=["kind", "value", "member_id", "payment_id"])
+    decisions: dict[int, Decision] = {}
+    if len(payments):
+        decisions, mentions, readings = _read_and_decide(payments, reg)
         # Links learned from this run's sure matches serve its other payments too.
         new_links = _learned_links(payments, decisions, reg)
         if len(new_links):
@@ -370,21 +382,27 @@ def match_payments(db: Database, actor: str | None = None, payment_ids: list[int
             if again:
                 decisions.update(_decide_all(mentions, readings, reg, links, only=again))
                 new_links = _learned_links(payments, decisions, reg)
-        now = utcnow()
-        ids = payments["id"].tolist()
+    ids = payments["id"].tolist()
+    now = utcnow()
+    with db.transaction() as con:
+        con.register("_decided", pd.DataFrame({"payment_id": pd.Series(ids, dtype="int64")}))
+        decided_meanwhile = {r[0] for r in con.execute(
+            "SELECT payment_id FROM matches WHERE status = 'manual' AND payment_id IN "
+            "(SELECT payment_id FROM _decided)").fetchall()}
+        con.execute("DELETE FROM matches WHERE status <> 'manual' AND payment_id IN (SELECT payment_id FROM _decided)")
+        con.unregister("_decided")
         rows = [{"payment_id": int(ids[i]), "status": d.status, "member_id": d.member_id,
                  "confidence": d.confidence, "reason": d.reason,
                  "candidates": json.dumps(d.candidates, ensure_ascii=False), "decided_by": MACHINE, "decided_at": now}
-                for i, d in decisions.items()]
-        con.register("_decided", pd.DataFrame({"payment_id": pd.Series(ids, dtype="int64")}))
-        con.execute("DELETE FROM matches WHERE status <> 'manual' AND payment_id IN (SELECT payment_id FROM _decided)")
-        con.unregister("_decided")
+                for i, d in decisions.items() if ids[i] not in decided_meanwhile]
         insert_rows(con, "matches", rows)
         if len(new_links):
             summary["links"] = _store_links(con, new_links, "auto", actor)
-        for d in decisions.values():
-            summary[d.status] += 1
-        audit.log(con, actor, "match_payments", None, **{k: v for k, v in summary.items()})
+        for r in rows:
+            summary[r["status"]] += 1
+        summary["total"] = len(rows)
+        summary["manual"] = con.execute("SELECT count(*) FROM matches WHERE status = 'manual'").fetchone()[0]
+        audit.log(con, actor, "match_payments", None, **summary)
     return summary
 
 

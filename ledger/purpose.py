@@ -22,7 +22,7 @@ _LS = re.compile(
     r"(?<![а-яёa-z])(?:л\s?[/\\.|-]?\s?с(?:ч(?:[её]т\w*)?)?\.?|лиц(?:ев\w*|\.)?\s*сч(?:[её]т\w*|\.)?"
     r"|номер\s+члена|членский\s+номер|№\s*члена)"
     r"\s*(?:№|n|#|:|-)?\s*(\d{1,8})(?!\d)(?![.,]\d)(?!\s*(?:руб|р\.|₽|коп))",
-    re.IGNORECASE,
+    0,
 )
 
 # уч. 45, участок № 45, уч-к 45а, УЧАСТОК 3-15, участки 12, 13 и 14, уч.№45, гараж 7, бокс 12
@@ -32,34 +32,36 @@ _PLOT_NUM = (r"\d{1,5}(?:(?:[а-еa-e]|\s[а-г])(?![а-яёa-z]))?"
              r"(?:\s?[-/]\s?\d{1,5}(?:[а-еa-e](?![а-яёa-z]))?)?")
 _PLOTS = re.compile(
     _PLOT_MARK + r"\s*(?:№|n(?![a-z])|#|номер)?\s*(" + _PLOT_NUM + r"(?:\s*(?:,|;|\+|\bи\b)\s*№?\s*" + _PLOT_NUM + r")*)",
-    re.IGNORECASE,
+    0,
 )
-_ONE_PLOT = re.compile(_PLOT_NUM, re.IGNORECASE)
-_YEAR_AFTER = re.compile(r"\s*(?:г\b|г\.|год)", re.IGNORECASE)
+_ONE_PLOT = re.compile(_PLOT_NUM)
+_YEAR_AFTER = re.compile(r"\s*(?:г\b|г\.|год)")
 _INN = re.compile(r"(?<!\d)(\d{12})(?!\d)")
 _DIGIT = re.compile(r"\d")
+_NUMBERS = re.compile("|".join(f"(?:{p.pattern})" for p in (_LS, _PLOTS, _INN)))
+_DIGITS = re.compile(r"\d+")
 
 # -- markers ------------------------------------------------------------------------------------
 
 _NON_MEMBER = re.compile(
     r"процент|капитализ|субсид|возврат|грант|компенсац|депозит|вознагражд|кэшб|cashback|страхов|дивиденд",
-    re.IGNORECASE)
+    0)
 _RELATIVE = re.compile(
     r"\bза\s+(?:сво\w+\s+)?(?:мужа|жену|супруг\w*|сына|дочь|дочку|маму|мать|отца|папу|брата|сестру|бабушку|дедушку"
     r"|т[её]щу|свекровь|свекра|тестя|внука|внучку|родител\w*|соседа|соседку|тётю|тетю|дядю|зятя|невестку)\b",
-    re.IGNORECASE)
+    0)
 _ORG = re.compile(
-    r"(?<![а-яёa-z])(?:ООО|АО|ПАО|ЗАО|ОАО|НАО|ФГУП|ГУП|МУП|УФК|ГКУ|МКУ|ГБУ|МБУ|ФГБУ|АНО|НКО|ТСН|СНТ|ТСЖ|ЖСК|ГСК|ПАО"
-    r"|LLC|LTD|общество|администрац\w*|министерств\w*|казначейств\w*|фонд\w*|управлени\w*|департамент\w*"
+    r"(?<![а-яёa-z])(?:ооо|ао|пао|зао|оао|нао|фгуп|гуп|муп|уфк|гку|мку|гбу|мбу|фгбу|ано|нко|тсн|снт|тсж|жск|гск"
+    r"|llc|ltd|общество|администрац\w*|министерств\w*|казначейств\w*|фонд\w*|управлени\w*|департамент\w*"
     r"|комитет\w*|инспекц\w*|филиал\w*|отделени\w*|банк\w*|bank)(?![а-яёa-z])",
-    re.IGNORECASE)
-_BANK = re.compile(r"банк|bank|сбер|тинькофф|т-банк|втб|альфа|почта банк|озон банк|яндекс банк", re.IGNORECASE)
+    0)
+_BANK = re.compile(r"банк|bank|сбер|тинькофф|т-банк|втб|альфа")
 # Accounts of people (40817 current, 40820 non-residents, 423 deposits) and sole traders (40802).
 PERSON_ACCOUNT_PREFIXES = ("40817", "40820", "423", "40802")
 
 # -- names --------------------------------------------------------------------------------------
 
-_WORD = re.compile(r"[A-Za-zА-Яа-яЁё]+(?:-[A-Za-zА-Яа-яЁё]+)*\.?|\d+|//|[,;:()«»\"]")
+_WORD = re.compile(r"[a-zа-яё]+(?:-[a-zа-яё]+)*|\d+|//|[,;:()«»\"]")   # on folded text
 # Words of purposes that are never names (also kept out of typo correction).
 STOP_WORDS = frozenset("""
 за от по для и в на с к о об у до из без при г гг год года году годы взнос взноса взносы взносов членский членские
@@ -115,12 +117,13 @@ def reg_key(reg_no: str) -> str:
 # -- numbers in a purpose -----------------------------------------------------------------------
 
 def register_numbers(text: str) -> list[str]:
-    return list(dict.fromkeys(reg_key(m.group(1)) for m in _LS.finditer(text)))
+    return list(dict.fromkeys(reg_key(m.group(1)) for m in _LS.finditer(fold(text))))
 
 
 def plot_numbers(text: str, known: set[str] | frozenset[str] = frozenset()) -> list[str]:
     """Plot numbers after a plot word; "12-13" is one plot when the register has it, else 12 and 13."""
     found: list[str] = []
+    text = fold(text)
     for m in _PLOTS.finditer(text):
         listed = m.group(1)
         for one in _ONE_PLOT.finditer(listed):
@@ -145,7 +148,7 @@ def without_numbers(text: str) -> str:
     """The text with register numbers, plots and INNs cut out (so "л/с" never reads as initials Л. С.)."""
     if _DIGIT.search(text) is None:
         return text
-    return _INN.sub(" , ", _PLOTS.sub(" , ", _LS.sub(" , ", text)))
+    return _NUMBERS.sub(" , ", fold(text))
 
 
 def inns_in(text: str) -> list[str]:
@@ -153,11 +156,12 @@ def inns_in(text: str) -> list[str]:
 
 
 def is_non_member_income(purpose: str) -> bool:
-    return bool(_NON_MEMBER.search(purpose))
+    return bool(_NON_MEMBER.search(fold(purpose)))
 
 
 def pays_for_relative(purpose: str) -> bool:
-    return ("за" in purpose or "ЗА" in purpose or "За" in purpose) and bool(_RELATIVE.search(purpose))
+    purpose = fold(purpose)
+    return "за" in purpose and bool(_RELATIVE.search(purpose))
 
 
 def person_account(account: str | None) -> bool:
@@ -173,16 +177,19 @@ class Payer:
 
 def read_payer(name: str | None, inn: str | None) -> Payer:
     text = fields.clean_text(name)
-    parts = [p.strip() for p in text.split("//") if p.strip()]
-    if len(parts) > 1:          # "ПАО СБЕРБАНК//ИВАНОВ ИВАН ИВАНОВИЧ//адрес": a bank pays for a person
-        return Payer("agent", [p for p in parts[1:] if not _ORG.search(p) and not re.search(r"\d", p)])
-    if text and _BANK.search(text) and _ORG.search(text):
+    if not text:
+        return Payer("org" if inn and len(inn) == 10 else "person", [])
+    low = fold(text)
+    if "//" in text:
+        parts = [p.strip() for p in text.split("//") if p.strip()]
+        if len(parts) > 1:      # "ПАО СБЕРБАНК//ИВАНОВ ИВАН ИВАНОВИЧ//адрес": a bank pays for a person
+            return Payer("agent", [p for p in parts[1:] if not _ORG.search(fold(p)) and not _DIGIT.search(p)])
+    org = _ORG.search(low) is not None
+    if org and _BANK.search(low):
         return Payer("agent", [])
-    if (inn and len(inn) == 10) or (text and _ORG.search(text)):
-        return Payer("org", [])
-    if re.match(r"^\s*(?:ИП|индивидуальный предприниматель)\s", text, flags=re.IGNORECASE):
-        return Payer("org", [])      # a business: may be a member, but never decided on its name alone
-    return Payer("person", [text] if text else [])
+    if org or (inn and len(inn) == 10) or low.startswith(("ип ", "индивидуальный предприниматель ")):
+        return Payer("org", [])      # a business (an ИП too: may be a member, never decided on its name alone)
+    return Payer("person", [text])
 
 
 # -- names --------------------------------------------------------------------------------------
@@ -317,15 +324,10 @@ class NameReader:
                                       True)
 
 
-def words_of(text: str) -> list[str]:
-    """Folded words, lone numbers and separators of a text ("И.И." gives two one-letter words)."""
-    return [w[:-1] if w[-1] == "." else w for w in _WORD.findall(fold(text))] if text else []
-
-
-def name_words(text: str) -> tuple[str, ...]:
-    """words_of for reading names: every number becomes "0" (numbers only separate names), so the
-    countless purposes that differ only in numbers share one cached reading."""
-    return tuple("0" if w[0].isdigit() else w for w in words_of(text))
+def name_words(folded: str) -> tuple[str, ...]:
+    """Words of a folded text for reading names; every number becomes "0" (numbers only separate names),
+    so the countless purposes that differ only in numbers share one cached reading."""
+    return tuple(_WORD.findall(_DIGITS.sub("0", folded)))
 
 
 def name_hypotheses(tokens: list[Token | None], side_of: list[str]) -> list[tuple[str, str, str, bool, int]]:
@@ -415,6 +417,7 @@ class PaymentReader:
         self.names = NameReader(vocab)
         self.plots = plots
         self._segment_names: dict[tuple[str, tuple[str, ...]], list] = {}
+        self.anchors: frozenset[str] = frozenset()
 
     def read_all(self, texts: list[tuple[str | None, str | None, str | None]]) -> list[Reading]:
         """Read many payments (payer name, payer INN, purpose): every distinct word and segment once."""
@@ -426,22 +429,25 @@ class PaymentReader:
             payer = payers.get(key)
             if payer is None:
                 payer = payers[key] = read_payer(name, inn)
-            purpose = purpose or ""
-            segs = [("payer", name_words(part)) for part in payer.name_parts]
-            segs.append(("purpose", name_words(without_numbers(purpose))))
+            low = fold(purpose) if purpose else ""
+            segs = [("payer", name_words(fold(part))) for part in payer.name_parts]
+            segs.append(("purpose", name_words(without_numbers(low))))
             for _, ws in segs:
                 words.update(ws)
-            split.append((payer, segs, purpose))
+            split.append((payer, segs, low))
         words = {w for w in words if w[0].isalpha()}
         for w in words:
             self.names.exact(w)
         self.names.correct_typos(words)
-        return [self._reading(payer, segs, purpose) for payer, segs, purpose in split]
+        self.anchors = frozenset(w for w in words if (t := self.names.exact(w)).surnames or t.firsts)
+        return [self._reading(payer, segs, low) for payer, segs, low in split]
 
     def read(self, payer_name: str | None, payer_inn: str | None, purpose: str | None) -> Reading:
         return self.read_all([(payer_name, payer_inn, purpose)])[0]
 
     def _names(self, side: str, words: tuple[str, ...]) -> list:
+        if self.anchors.isdisjoint(words):      # no word that may be a member's surname or first name
+            return []
         key = (side, words)
         found = self._segment_names.get(key)
         if found is None:

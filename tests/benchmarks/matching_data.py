@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from ledger import demo
 from ledger.db import Database, insert_rows, utcnow
+from ledger.demo import Person
 
 BANKS = [("ПАО СБЕРБАНК", "7707083893", "30232810838000000000"), ("АО \"ТИНЬКОФФ БАНК\"", "7710140679",
          "30232810100000000004"), ("Банк ВТБ (ПАО)", "7702070139", "30232810300000000001"),
@@ -112,14 +113,6 @@ def typo(word: str, rng: random.Random) -> str:
     if word[pos].isupper():
         new = new.upper()
     return word[:pos] + new + word[pos + 1:]
-
-
-@dataclass
-class Person:
-    last: str
-    first: str
-    middle: str
-    female: bool
 
 
 def render(p: Person, style: str, case: str = "nomn") -> str:
