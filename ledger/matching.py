@@ -169,13 +169,13 @@ def _evidence(mentions: pd.DataFrame, reg: Register, links: pd.DataFrame) -> pd.
     return ev.sort_values(["pidx"], kind="stable")
 
 
-@dataclass
+@dataclass(slots=True)
 class Decision:
     status: str
     member_id: int | None
     confidence: float
     reason: str
-    candidates: list[dict]
+    candidates: str          # JSON [{member_id, confidence, reason}], best first
     learn: bool = False      # a sure match whose payer account / INN may be remembered
 
 
@@ -291,14 +291,16 @@ def _decide(rows: list[tuple], reading: Reading, reg: Register) -> Decision:
     ranked = sorted(per_member, key=lambda m: (-scores[m], m))[:3]
     if chosen is not None and chosen not in ranked[:1]:
         ranked = [chosen] + [m for m in ranked if m != chosen][:2]
-    candidates = [{"member_id": int(m), "confidence": round(scores[m], 4), "reason": reason_of(m)} for m in ranked]
+    reasons = [reason_of(m) for m in ranked]
+    candidates = json.dumps([{"member_id": int(m), "confidence": round(scores[m], 4), "reason": r}
+                             for m, r in zip(ranked, reasons)], ensure_ascii=False)
     blockers = []
     if reading.payer_kind == "org":
         blockers.append("плательщик — организация")
     if reading.non_member:
         blockers.append("назначение похоже на доход не от членов (возврат, проценты, субсидия)")
     if chosen is not None and not blockers and scores[chosen] >= AUTO_MIN:
-        reason = candidates[0]["reason"]
+        reason = reasons[0]
         if not via_payer and any(m for m in payer_sets if chosen not in m):
             reason += "; платил другой человек"
         return Decision("auto", int(chosen), round(scores[chosen], 4), reason, candidates,
@@ -310,7 +312,7 @@ def _decide(rows: list[tuple], reading: Reading, reg: Register) -> Decision:
     top = ranked[0]
     total = sum(scores[m] for m in ranked) or 1.0
     conf = min(0.79, scores[top] * scores[top] / total)
-    reason = "; ".join([x for x in [note] + blockers if x] + [candidates[0]["reason"]])
+    reason = "; ".join([x for x in [note] + blockers if x] + reasons[:1])
     return Decision("suggested", int(top), round(conf, 4), reason, candidates)
 
 
@@ -393,7 +395,7 @@ def match_payments(db: Database, actor: str | None = None, payment_ids: list[int
         con.unregister("_decided")
         rows = [{"payment_id": int(ids[i]), "status": d.status, "member_id": d.member_id,
                  "confidence": d.confidence, "reason": d.reason,
-                 "candidates": json.dumps(d.candidates, ensure_ascii=False), "decided_by": MACHINE, "decided_at": now}
+                 "candidates": d.candidates, "decided_by": MACHINE, "decided_at": now}
                 for i, d in decisions.items() if ids[i] not in decided_meanwhile]
         insert_rows(con, "matches", rows)
         if len(new_links):

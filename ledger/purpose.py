@@ -120,10 +120,11 @@ def register_numbers(text: str) -> list[str]:
     return list(dict.fromkeys(reg_key(m.group(1)) for m in _LS.finditer(fold(text))))
 
 
-def plot_numbers(text: str, known: set[str] | frozenset[str] = frozenset()) -> list[str]:
+def plot_numbers(text: str, known: set[str] | frozenset[str] = frozenset(), folded: bool = False) -> list[str]:
     """Plot numbers after a plot word; "12-13" is one plot when the register has it, else 12 and 13."""
     found: list[str] = []
-    text = fold(text)
+    if not folded:
+        text = fold(text)
     for m in _PLOTS.finditer(text):
         listed = m.group(1)
         for one in _ONE_PLOT.finditer(listed):
@@ -148,7 +149,7 @@ def without_numbers(text: str) -> str:
     """The text with register numbers, plots and INNs cut out (so "л/с" never reads as initials Л. С.)."""
     if _DIGIT.search(text) is None:
         return text
-    return _NUMBERS.sub(" , ", fold(text))
+    return _NUMBERS.sub(" , ", text.lower())
 
 
 def inns_in(text: str) -> list[str]:
@@ -217,7 +218,7 @@ def split_name(full_name: str) -> tuple[str, str, str]:
     return words[0], words[1], " ".join(w for w in words[2:] if w)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Token:
     text: str                # folded
     surnames: frozenset      # member surnames this word may be
@@ -226,6 +227,7 @@ class Token:
     initial: str | None      # a lone letter ("И." or "I")
     fuzzy: bool              # keys found only through a one-letter correction
     wordlike: bool           # an unknown word that may still be a name (its first letter serves as an initial)
+    letter: str | None = None   # what the word gives as an initial: the lone letter, or an unknown word's first
 
 
 _MORPH = None
@@ -277,7 +279,7 @@ class NameReader:
     def _read(self, word: str) -> Token:
         if len(word) == 1:
             initial = word if re.match(r"[а-я]", word) else _LAT_INITIAL.get(word)
-            return Token(word, frozenset(), frozenset(), frozenset(), initial, False, False)
+            return Token(word, frozenset(), frozenset(), frozenset(), initial, False, False, initial)
         if word in STOP_WORDS:
             return Token(word, frozenset(), frozenset(), frozenset(), None, False, False)
         v = self.vocab
@@ -288,7 +290,8 @@ class NameReader:
             forms = word_forms(word)
             s, f, p = frozenset(forms & v.surnames), frozenset(forms & v.firsts), frozenset(forms & v.patronymics)
         wordlike = not (s or f or p) and len(word) >= 3 and "-" not in word
-        return Token(word, s, f, p, None, False, wordlike)
+        letter = word[0] if re.match(r"[а-я]", word) and (wordlike or f or p) else None
+        return Token(word, s, f, p, None, False, wordlike, letter)
 
     def correct_typos(self, words: set[str]) -> None:
         """One-letter corrections for unknown words of 5+ letters, all at once (rapidfuzz, no Python pair loop)."""
@@ -321,7 +324,7 @@ class NameReader:
             keys = found[w]
             if keys["s"] or keys["f"] or keys["p"]:
                 self.cache[w] = Token(w, frozenset(keys["s"]), frozenset(keys["f"]), frozenset(keys["p"]), None, True,
-                                      True)
+                                      True, w[0])
 
 
 def name_words(folded: str) -> tuple[str, ...]:
@@ -340,21 +343,18 @@ def name_hypotheses(tokens: list[Token | None], side_of: list[str]) -> list[tupl
     """
     out = []
     n = len(tokens)
+    tokens = [None, None] + tokens + [None, None]      # positions shift by 2: no bounds checks below
+    side_of = ["", ""] + side_of + ["", ""]
 
     def tok(i):
-        return tokens[i] if 0 <= i < n else None
+        return tokens[i]
 
     def initial_of(t: Token | None) -> str | None:
-        if t is None:
-            return None
-        if t.initial:
-            return t.initial
-        if t.wordlike and re.match(r"[а-я]", t.text):
-            return t.text[0]
-        return None
+        return t.letter if t is not None else None
 
-    for i, t in enumerate(tokens):
-        if t is None:
+    for i in range(2, n + 2):
+        t = tokens[i]
+        if t is None or not (t.surnames or t.firsts):
             continue
         side = side_of[i]
         if t.surnames:
@@ -392,13 +392,13 @@ def name_hypotheses(tokens: list[Token | None], side_of: list[str]) -> list[tupl
         elif t.firsts:
             tb, tc = tok(i + 1), tok(i + 2)
             if tb is not None and tc is not None and tb.patronymics and tc.initial and \
-                    side_of[i + 1] == side_of[i + 2] == side:
+                    side_of[i + 1] == side_of[i + 2] == side:  # noqa: E127
                 out += [(side, "fpi", f"{f}|{p}|{tc.initial}", t.fuzzy or tb.fuzzy, i)
                         for f in t.firsts for p in tb.patronymics]
     return out
 
 
-@dataclass
+@dataclass(slots=True)
 class Reading:
     """What one payment says."""
     register_numbers: list[str]
@@ -451,35 +451,35 @@ class PaymentReader:
         key = (side, words)
         found = self._segment_names.get(key)
         if found is None:
-            tokens: list[Token | None] = []
-            sides: list[str] = []
-            current = side
-            for w in words:
-                if not w[0].isalpha():
-                    tokens.append(None)
-                    sides.append(current)
-                    continue
-                if side == "purpose":
+            cache = self.names.cache
+            tokens = [cache.get(w) for w in words]          # None for numbers and separators
+            if side == "purpose" and not _FIO_BEFORE.isdisjoint(words):
+                sides, current = [], side
+                for w in words:
                     if w in _FIO_BEFORE:
                         current = "payer"
                     elif w in _FIO_AFTER_RESET:
                         current = "purpose"
-                tokens.append(self.names.exact(w))
-                sides.append(current)
+                    sides.append(current)
+            else:
+                sides = [side] * len(words)
             found = self._segment_names[key] = name_hypotheses(tokens, sides)
         return found
 
     def _reading(self, payer: Payer, segs, purpose: str) -> Reading:
+        """purpose: folded."""
         names = []
         for i, (side, words) in enumerate(segs):
-            names += [(s, kind, key, fuzzy, i * 1000 + pos) for s, kind, key, fuzzy, pos in self._names(side, words)]
-        has_digits = _DIGIT.search(purpose) is not None
+            found = self._names(side, words)
+            if found:
+                names += [(s, kind, key, fuzzy, i * 1000 + pos) for s, kind, key, fuzzy, pos in found]
+        digits = _DIGIT.search(purpose) is not None
         return Reading(
-            register_numbers=register_numbers(purpose) if has_digits else [],
-            plots=plot_numbers(purpose, self.plots) if has_digits else [],
-            inns=inns_in(purpose) if has_digits else [],
+            register_numbers=list(dict.fromkeys(reg_key(m.group(1)) for m in _LS.finditer(purpose))) if digits else [],
+            plots=plot_numbers(purpose, self.plots, folded=True) if digits else [],
+            inns=inns_in(purpose) if digits else [],
             names=names,
             payer_kind=payer.kind,
-            relative=pays_for_relative(purpose),
-            non_member=is_non_member_income(purpose),
+            relative="за" in purpose and _RELATIVE.search(purpose) is not None,
+            non_member=_NON_MEMBER.search(purpose) is not None,
         )
