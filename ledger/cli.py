@@ -15,7 +15,7 @@ from typing import Optional
 import click
 import typer
 
-from . import demo, matching, members, statements, users
+from . import accruals, debts, demo, fields, matching, members, statements, tariffs, users
 from .db import Database, default_path
 from .errors import InputError, LedgerError
 
@@ -29,6 +29,8 @@ bank_app = typer.Typer(no_args_is_help=True, help="Банковские выпи
 app.add_typer(bank_app, name="bank")
 matches_app = typer.Typer(no_args_is_help=True, help="Разнесение платежей по членам.")
 app.add_typer(matches_app, name="matches")
+tariffs_app = typer.Typer(no_args_is_help=True, help="Взносы (тарифы) и ключевая ставка.")
+app.add_typer(tariffs_app, name="tariffs")
 
 
 def db_of(ctx: typer.Context) -> Database:
@@ -170,6 +172,66 @@ def matches_export(ctx: typer.Context, file: Path = typer.Argument(..., help=".x
     """Выгрузить разнесение: строка на каждый входящий платёж."""
     n = matching.export_matches(db_of(ctx), file, actor=actor())
     say(f"{file}: выгружено {n} платежей")
+def option_date(value: str, option: str):
+    try:
+        return fields.parse_date(value)
+    except ValueError as exc:
+        raise InputError(f"Параметр {option}: {exc} (ожидается ГГГГ-ММ-ДД или ДД.ММ.ГГГГ)") from None
+
+
+@tariffs_app.command("load")
+def tariffs_load(ctx: typer.Context, file: Path = typer.Argument(..., help="Файл тарифов .toml")):
+    """Загрузить взносы из файла TOML (всё или ничего; взносы с тем же кодом заменяются)."""
+    added, changed = tariffs.load_tariffs(db_of(ctx), read_input_file(file), file.name, actor=actor())
+    say(f"{file.name}: новых взносов {added}, изменено {changed}")
+
+
+@tariffs_app.command("list")
+def tariffs_list(ctx: typer.Context):
+    """Список взносов."""
+    for c in tariffs.contributions(db_of(ctx)):
+        say(f"{c.code}\t{c.name}\t{c.rate} ₽ {tariffs.BASES[c.basis]}\t"
+            f"{tariffs.PERIODS.get(c.period or '', 'разовый')}\tпеня: {tariffs.PENALTY_KINDS[c.penalty.kind]}")
+
+
+@tariffs_app.command("key-rate")
+def tariffs_key_rate(ctx: typer.Context,
+                     valid_from: Optional[str] = typer.Argument(None, help="С какой даты действует ставка"),
+                     rate: Optional[str] = typer.Argument(None, help="Ставка, % годовых, например 16.5")):
+    """Показать историю ключевой ставки или добавить (изменить) ставку с даты."""
+    db = db_of(ctx)
+    if valid_from is not None:
+        if rate is None:
+            raise InputError("Укажите ставку: coop tariffs key-rate ДАТА СТАВКА")
+        tariffs.set_key_rate(db, option_date(valid_from, "ДАТА"), rate, actor=actor())
+    for r in tariffs.key_rates(db):
+        say(f"{r['valid_from']:%d.%m.%Y}\t{r['rate']} %")
+
+
+@app.command("accrue")
+def accrue(ctx: typer.Context, through: str = typer.Option(..., "--through", help="Начислить всё со сроком до этой даты")):
+    """Начислить взносы со сроком оплаты по дату включительно (повторный запуск ничего не добавляет)."""
+    result = accruals.accrue(db_of(ctx), option_date(through, "--through"), actor=actor())
+    say(result.summary())
+
+
+@app.command("debts")
+def debts_report(ctx: typer.Context, as_of: str = typer.Option(..., "--as-of", help="На какую дату"),
+                 out: Path = typer.Option(..., "--out", help="Файл .csv или .xlsx")):
+    """Долги по членам и взносам на дату (основной долг, пени)."""
+    n = debts.export_debts(db_of(ctx), option_date(as_of, "--as-of"), out, actor=actor())
+    say(f"{out}: {n} строк")
+
+
+@app.command("statement")
+def statement(ctx: typer.Context, member_id: str = typer.Argument(..., help="Номер л/с члена"),
+              date_from: str = typer.Option(..., "--from", help="Начало периода"),
+              date_to: str = typer.Option(..., "--to", help="Конец периода"),
+              out: Path = typer.Option(..., "--out", help="Файл .xlsx или .pdf")):
+    """Акт сверки с членом за период."""
+    s = debts.write_statement(db_of(ctx), member_id, option_date(date_from, "--from"), option_date(date_to, "--to"),
+                              out, actor=actor())
+    say(f"{out}: сальдо на начало {accruals.fmt_money(s.opening)}, на конец {accruals.fmt_money(s.closing)}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,9 +10,10 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from . import cooperative, fields
-from .db import Database, utcnow
+from .db import Database, insert_rows, utcnow
 
 MALE_SURNAMES = [
     "Иванов", "Петров", "Сидоров", "Смирнов", "Кузнецов", "Попов", "Васильев", "Соколов", "Михайлов", "Новиков",
@@ -196,10 +197,59 @@ def demo_settings() -> dict[str, str]:
     return values
 
 
-def create_demo(db: Database, n: int = 300, seed: int = 2026) -> int:
-    """Fill an empty database with the demo cooperative; returns the number of members."""
+DEMO_TARIFFS = Path(__file__).resolve().parent.parent / "data" / "demo-tariffs.toml"
+
+
+def create_demo(db: Database, n: int = 300, seed: int = 2026, through: date | None = None) -> int:
+    """Fill an empty database with the demo cooperative, its tariffs, charges and payments; returns members."""
     if db.scalar("SELECT count(*) FROM members"):
         return 0
+    count = _create_members(db, n, seed)
+    from . import accruals, tariffs
+
+    tariffs.load_tariffs(db, DEMO_TARIFFS.read_bytes(), DEMO_TARIFFS.name, actor="demo")
+    through = through or date.today()
+    accruals.accrue(db, through, actor="demo")
+    demo_payments(db, through, seed)
+    return count
+
+
+def demo_payments(db: Database, through: date, seed: int = 2026) -> int:
+    """Payments for the demo charges (only into a ledger without payments): most on time, some late, some never."""
+    if db.scalar("SELECT count(*) FROM payments"):
+        return 0
+    rng = random.Random(seed)
+    charges = db.fetchall("SELECT c.member_id, c.contribution, c.due_date, c.amount, m.full_name, c.period_start "
+                          "FROM charges c JOIN members m ON m.id = c.member_id ORDER BY c.id")
+    habits: dict[int, float] = {}
+    payments, matches = [], []
+    now = utcnow()
+    words = {"member": "Членский взнос за {year} г.", "garbage": "Вывоз мусора за {month:02d}.{year}",
+             "road": "Целевой взнос на дорогу"}
+    for member_id, code, due, amount, name, period_start in charges:
+        habit = habits.setdefault(member_id, rng.choice([0.97, 0.95, 0.9, 0.8, 0.5, 0.0]))
+        if rng.random() >= habit:
+            continue
+        day = due + timedelta(days=rng.choice([-20, -5, -1, 0, 3, 15, 40, 120]))
+        if day > through:
+            continue
+        pay = amount if rng.random() < 0.9 else (amount / 2).quantize(Decimal("0.01"))
+        purpose = words[code].format(year=period_start.year, month=period_start.month) \
+            if rng.random() < 0.8 else "Оплата взносов"
+        number = len(payments) + 1
+        payments.append({"fingerprint": f"demo-{number}", "doc_date": day, "doc_number": str(number),
+                         "amount": pay, "direction": "in", "payer_name": name, "purpose": purpose, "created_at": now})
+        matches.append({"fingerprint": f"demo-{number}", "status": "auto", "member_id": member_id,
+                        "confidence": Decimal(1), "reason": "демо", "decided_at": now})
+    with db.transaction() as con:
+        ids = dict((fp, pid) for pid, fp in insert_rows(con, "payments", payments, returning="id, fingerprint"))
+        for m in matches:
+            m["payment_id"] = ids[m.pop("fingerprint")]
+        insert_rows(con, "matches", matches)
+    return len(payments)
+
+
+def _create_members(db: Database, n: int, seed: int) -> int:
     cooperative.save_settings(db, demo_settings(), actor="demo")
     members = build_members(n, seed)
     now = utcnow()

@@ -1,0 +1,567 @@
+"""Accruals, penalties and the allocation of members' payments to charges.
+
+Accrual (`accrue`) writes every charge due up to a date, once (each charge has an accrual key), set-based
+in SQL with exact integer arithmetic in kopecks, rounded half up per charge.
+
+Allocation is a pure function of the ledger (charges with corrections, `member_payments`, contributions,
+key rates). It is kept as a cache in `allocations` / `charge_state`, recomputed by `refresh` for every
+member whose inputs changed (a fingerprint per member) — so a confirmed, moved or split match is picked up
+the next time anything reads debts. Rules (issue 5):
+1. money whose purpose designates one contribution (by its keywords) pays only that contribution's charges,
+   oldest due date first;
+2. other money pays all open charges, oldest due date first, ties by contribution code;
+3. money beyond the principal due on the payment date pays the penalties accrued by then (oldest charge
+   first), and the rest becomes an advance (a designated one stays in its contribution), applied to charges
+   on their due dates (the contribution's own advance first, then the general one).
+On one day, charges falling due take advances first, then that day's payments are applied in id order.
+
+Penalty of a charge: for each day D from due + grace + 1 through the as-of date, the daily rate × the
+principal still unpaid at the end of D; summed exactly, rounded half up to kopecks per charge.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from . import audit, fields
+from .db import Database, insert_rows, utcnow
+from .errors import InputError
+from .tariffs import Contribution, contributions
+
+DAY0 = date(1990, 1, 1).toordinal()       # first day of the penalty calendars
+DAYS = (date(2100, 1, 1).toordinal() - DAY0)
+ORDINAL_SQL = "(date_diff('day', DATE '0001-01-01', {col}) + 1)"  # Python's date.toordinal() in SQL
+
+
+# -- periods and accrual ------------------------------------------------------------------------
+
+def _add_months(d: date, months: int) -> date:
+    m = d.month - 1 + months
+    return date(d.year + m // 12, m % 12 + 1, 1)
+
+
+def periods(c: Contribution, through: date) -> list[tuple[date, date, date]]:
+    """(period_start, period_end, due) of every period of c whose due date is not after `through`.
+
+    Periods are calendar months, quarters or years, from the one containing c.start; a one-off contribution
+    has the single "period" of its due date.
+    """
+    if c.kind == "one_off":
+        due = date.fromisoformat(c.due)
+        return [(due, due, due)] if due <= through else []
+    step = {"month": 1, "quarter": 3, "year": 12}[c.period]
+    if c.period == "year":
+        start = date(c.start.year, 1, 1)
+    else:
+        start = date(c.start.year, (c.start.month - 1) // step * step + 1, 1)
+    result = []
+    last = min(through, c.end) if c.end else through
+    while start <= last:
+        end = _add_months(start, step) - timedelta(days=1)
+        due = c.due_date(start)
+        if due <= through:
+            result.append((start, end, due))
+        start = _add_months(start, step)
+    return result
+
+
+# Liability of members (basis member) and of owners (plot bases): exact kopecks, half up, set-based.
+# Intervals are [from, to): join_date/owned_from inclusive, exit_date/owned_to exclusive. A member who joins
+# after the period's due date owes his share from the day he joins (the due date moves to that day).
+# One charge per member, contribution, ownership record and period.
+_ACCRUE_SQL = """
+WITH liable AS (
+    SELECT m.id AS member_id, NULL::BIGINT AS plot_id, 1::HUGEINT AS num, 1::HUGEINT AS den, NULL::DECIMAL(12,2) AS area,
+           coalesce(m.join_date, DATE '1900-01-01') AS l_from, coalesce(m.exit_date, DATE '2999-12-31') AS l_to,
+           'member' AS basis, NULL::DATE AS own_from
+    FROM members m WHERE m.status <> 'applicant'
+    UNION ALL
+    SELECT m.id, o.plot_id, o.share_num, o.share_den, p.area,
+           greatest(coalesce(m.join_date, DATE '1900-01-01'), coalesce(o.owned_from, DATE '1900-01-01')),
+           least(coalesce(m.exit_date, DATE '2999-12-31'), coalesce(o.owned_to, DATE '2999-12-31')),
+           'plot', o.owned_from
+    FROM members m JOIN plot_owners o ON o.member_id = m.id JOIN plots p ON p.id = o.plot_id
+    WHERE m.status <> 'applicant'
+), periods AS (SELECT * FROM _periods_in),
+overlap AS (
+    SELECT c.code, c.basis, c.rate, l.member_id, l.plot_id, l.num, l.den, l.area, l.own_from, pr.period_start,
+           pr.period_end, greatest(pr.due_date, l.l_from) AS due_date, pr.one_off,
+           (date_diff('day', pr.period_start, pr.period_end) + 1) AS period_days,
+           CASE WHEN pr.one_off THEN (CASE WHEN pr.due_date >= l.l_from AND pr.due_date < l.l_to THEN 1 ELSE 0 END)
+                ELSE greatest(0, date_diff('day',
+                        greatest(pr.period_start, l.l_from, c.start_date),
+                        least(pr.period_end + 1, l.l_to, coalesce(c.end_date + 1, DATE '2999-12-31')))) END AS days
+    FROM periods pr JOIN contributions c ON c.code = pr.code
+    JOIN liable l ON (l.basis = 'member') = (c.basis = 'member')
+), priced AS (
+    SELECT *, CASE WHEN one_off THEN 1 ELSE period_days END AS pdays,
+           CAST(rate * 10000 AS HUGEINT) * days * num
+             * CASE WHEN basis = 'plot_area' THEN CAST(coalesce(area, 0) * 100 AS HUGEINT) ELSE 100 END AS numer
+    FROM overlap WHERE days > 0
+), amounts AS (
+    -- rubles = numer / (10^4 * 100 * pdays * den), so kopecks = numer / (10^4 * pdays * den), rounded half up
+    SELECT *, days * num AS share_days, (2 * numer + 10000 * pdays * den) // (2 * 10000 * pdays * den) AS kop
+    FROM priced
+)
+SELECT member_id, code AS contribution, plot_id, period_start, period_end, due_date,
+       (kop::DECIMAL(38,0) / 100)::DECIMAL(18,2) AS amount, 'accrual' AS kind,
+       rate::VARCHAR || ' ₽'
+         || CASE WHEN basis = 'plot_area' THEN ' × ' || area::VARCHAR || ' м²' ELSE '' END
+         || CASE WHEN den <> 1 OR share_days <> pdays
+                 THEN ' × ' || share_days::VARCHAR || '/' || (pdays * den)::VARCHAR || ' (доля × дни)' ELSE '' END
+         AS basis_note,
+       code || '|' || member_id::VARCHAR || '|' || coalesce(plot_id::VARCHAR, '-') || '|'
+         || coalesce(own_from::VARCHAR, '') || '|' || period_start::VARCHAR AS accrual_key
+FROM amounts WHERE kop > 0
+"""
+
+
+@dataclass
+class AccrualResult:
+    added: int
+    amount: Decimal
+    by_contribution: dict[str, tuple[int, Decimal]]
+
+    def summary(self) -> str:
+        if not self.added:
+            return "новых начислений нет"
+        parts = ", ".join(f"{code}: {n} на {fmt_money(s)} ₽" for code, (n, s) in sorted(self.by_contribution.items()))
+        return f"начислено {self.added} на {fmt_money(self.amount)} ₽ ({parts})"
+
+
+def fmt_money(value) -> str:
+    return f"{Decimal(value):,.2f}".replace(",", " ").replace(".", ",")
+
+
+def accrue(db: Database, through: date, actor: str | None = None) -> AccrualResult:
+    """Create every charge due up to `through` that does not exist yet (running it again adds nothing)."""
+    with db.transaction() as con:
+        items = contributions(con)
+        rows = [{"code": c.code, "period_start": ps, "period_end": pe, "due_date": due, "one_off": c.kind == "one_off"}
+                for c in items for ps, pe, due in periods(c, through)]
+        if not rows:
+            audit.log(con, actor, "accrue", through.isoformat(), added=0)
+            return AccrualResult(0, Decimal(0), {})
+        import pyarrow as pa
+
+        _periods_in = pa.table({k: pa.array([r[k] for r in rows]) for k in rows[0]})  # noqa: F841
+        con.register("_periods_in", _periods_in)
+        try:
+            now = utcnow()
+            added = con.execute(
+                f"INSERT INTO charges (member_id, contribution, plot_id, period_start, period_end, due_date, amount, "
+                f"kind, basis_note, accrual_key, created_at, created_by) "
+                f"SELECT n.*, ?, ? FROM ({_ACCRUE_SQL}) n "
+                f"WHERE NOT EXISTS (SELECT 1 FROM charges x WHERE x.accrual_key = n.accrual_key) "
+                f"RETURNING contribution, amount", [now, actor]).fetchall()
+        finally:
+            con.unregister("_periods_in")
+        by: dict[str, tuple[int, Decimal]] = {}
+        for code, amount in added:
+            n, s = by.get(code, (0, Decimal(0)))
+            by[code] = (n + 1, s + amount)
+        total = sum((s for _, s in by.values()), Decimal(0))
+        audit.log(con, actor, "accrue", through.isoformat(), added=len(added), amount=str(total))
+    return AccrualResult(len(added), total, by)
+
+
+def add_manual_charge(db: Database, member_id: int, contribution: str, amount: Any, due: date, reason: str,
+                      actor: str | None = None) -> int:
+    """A one-off charge entered by hand; the reason is required and the entry is logged."""
+    problems = []
+    try:
+        value = fields.money(amount)
+        if value <= 0:
+            problems.append("Поле «Сумма»: должна быть больше нуля")
+    except ValueError as exc:
+        problems.append(f"Поле «Сумма»: {exc}")
+    if not (reason or "").strip():
+        problems.append("Поле «Основание»: укажите причину начисления")
+    if problems:
+        raise InputError(problems)
+    with db.transaction() as con:
+        _check_member_and_contribution(con, member_id, contribution)
+        charge_id = con.execute(
+            "INSERT INTO charges (member_id, contribution, period_start, period_end, due_date, amount, kind, reason, "
+            "created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, 'manual', ?, ?, ?) RETURNING id",
+            [member_id, contribution, due, due, due, value, reason.strip(), utcnow(), actor]).fetchone()[0]
+        audit.log(con, actor, "charge_added", str(charge_id), member_id=member_id, contribution=contribution,
+                  amount=str(value), due=due.isoformat(), reason=reason.strip())
+    return charge_id
+
+
+def correct_charge(db: Database, charge_id: int, delta: Any, reason: str, actor: str | None = None) -> None:
+    """Change a charge by `delta` (negative reduces it) with a reason; the charge cannot go below zero."""
+    problems = []
+    try:
+        value = fields.money(delta)
+        if value == 0:
+            problems.append("Поле «Изменение»: не может быть нулём")
+    except ValueError as exc:
+        problems.append(f"Поле «Изменение»: {exc}")
+    if not (reason or "").strip():
+        problems.append("Поле «Основание»: укажите причину корректировки")
+    if problems:
+        raise InputError(problems)
+    with db.transaction() as con:
+        row = con.execute("SELECT amount, member_id FROM charges_effective WHERE id = ?", [charge_id]).fetchone()
+        if row is None:
+            raise InputError(f"Начисление №{charge_id} не найдено")
+        if row[0] + value < 0:
+            raise InputError(f"Поле «Изменение»: начисление №{charge_id} на {fmt_money(row[0])} ₽ нельзя уменьшить "
+                             f"на {fmt_money(-value)} ₽")
+        con.execute("INSERT INTO charge_corrections (charge_id, delta, reason, created_at, created_by) "
+                    "VALUES (?, ?, ?, ?, ?)", [charge_id, value, reason.strip(), utcnow(), actor])
+        audit.log(con, actor, "charge_corrected", str(charge_id), member_id=row[1], delta=str(value),
+                  reason=reason.strip())
+
+
+def _check_member_and_contribution(con, member_id: int, contribution: str) -> None:
+    if not con.execute("SELECT 1 FROM members WHERE id = ?", [member_id]).fetchone():
+        raise InputError(f"Член с id {member_id} не найден")
+    if not con.execute("SELECT 1 FROM contributions WHERE code = ?", [contribution]).fetchone():
+        raise InputError(f"Взнос «{contribution}» не найден")
+
+
+def member_charges(db: Database, member_id: int) -> list[dict]:
+    return db.records("SELECT c.*, p.number AS plot FROM charges_effective c LEFT JOIN plots p ON p.id = c.plot_id "
+                      "WHERE c.member_id = ? ORDER BY c.due_date, c.contribution, c.id", [member_id])
+
+
+# -- penalty schedules --------------------------------------------------------------------------
+
+@dataclass
+class Schedule:
+    """How one contribution's penalty accrues: step weights by day of delay over a calendar of day rates.
+
+    The exact penalty in kopecks of an unpaid principal u (kopecks) over days [a, b] inside step i is
+    u * m_i * (K[b] - K[a-1]) / Q, where K is the cumulative day rate (in hundredths) of the calendar.
+    """
+    steps: list[tuple[int, int]]     # (first day of delay, multiplier m), increasing
+    q: int                           # common divisor
+    cum: np.ndarray                  # K: cumulative day rates from DAY0 (int64), index = ordinal - DAY0 + 1
+
+    @property
+    def first(self) -> int:
+        return self.steps[0][0] if self.steps else 10**9
+
+    def exact(self, due: int, a: int, b: int, u: int) -> int:
+        """Numerator (× Q) of the penalty on u kopecks unpaid at the end of each day a..b (ordinals)."""
+        total = 0
+        for i, (start_n, m) in enumerate(self.steps):
+            lo = max(a, due + start_n)
+            hi = b if i + 1 == len(self.steps) else min(b, due + self.steps[i + 1][0] - 1)
+            if lo <= hi and m:
+                total += u * m * int(self.cum[hi - DAY0 + 1] - self.cum[lo - DAY0])
+        return total
+
+    def kopecks(self, numerator: int) -> int:
+        return (2 * numerator + self.q) // (2 * self.q)
+
+
+def _calendar(c: Contribution, rates: list[tuple[date, Decimal]]) -> np.ndarray:
+    """Day rates in hundredths from DAY0: 100 per day (daily_percent) or the key rate × 100 (key_rate)."""
+    p = c.penalty
+    day = np.zeros(DAYS, dtype=np.int64)
+    if p.kind == "daily_percent":
+        day[:] = 100
+    elif p.kind == "key_rate":
+        for i, (since, rate) in enumerate(rates):
+            lo = max(since.toordinal() - DAY0, 0)
+            hi = rates[i + 1][0].toordinal() - DAY0 if i + 1 < len(rates) else DAYS
+            day[lo:hi] = int(rate * 100)
+        if p.cap_rate is not None and p.cap_from and p.cap_to:
+            lo, hi = p.cap_from.toordinal() - DAY0, p.cap_to.toordinal() - DAY0 + 1
+            day[lo:hi] = np.minimum(day[lo:hi], int(p.cap_rate * 100))
+    for a, b in p.moratoriums:
+        day[max(a.toordinal() - DAY0, 0):b.toordinal() - DAY0 + 1] = 0
+    cum = np.zeros(DAYS + 1, dtype=np.int64)
+    np.cumsum(day, out=cum[1:])
+    return cum
+
+
+def schedule(c: Contribution, rates: list[tuple[date, Decimal]]) -> Schedule:
+    p = c.penalty
+    first = p.grace_days + 1
+    if p.kind == "daily_percent" and p.rate:
+        # per day u * rate/100; K counts 100 per day: u * rn/rd/100 * K/100 = u * rn * K / (rd * 10^4)
+        r = Fraction(p.rate)
+        return Schedule([(first, r.numerator)], r.denominator * 10_000, _calendar(c, rates))
+    if p.kind == "key_rate":
+        # housing rule: 1/300 of the key rate per day from day 31 of the delay, 1/130 from day 91;
+        # K is the key rate in hundredths of a percent: u * K/10^4 * (13 or 30)/3900
+        steps = [(max(31, first), 13), (max(91, first), 30)]
+        if first > 91:
+            steps = [(first, 30)]
+        return Schedule(steps, 10_000 * 3900, _calendar(c, rates))
+    return Schedule([], 1, np.zeros(DAYS + 1, dtype=np.int64))
+
+
+def schedules(con) -> dict[str, Schedule]:
+    rates = [(r[0], r[1]) for r in con.execute("SELECT valid_from, rate FROM key_rates ORDER BY valid_from").fetchall()]
+    return {c.code: schedule(c, rates) for c in contributions(con)}
+
+
+def penalty_of(sched: Schedule, due: int, amount: int, paid: list[tuple[int, int]], through: int) -> int:
+    """Penalty in kopecks of one charge through a day: `paid` is [(day, kopecks)] in day order."""
+    unpaid, start, numer = amount, due + 1, 0
+    for day, kop in paid:
+        if day > through:
+            break
+        if day > start and unpaid > 0:
+            numer += sched.exact(due, start, day - 1, unpaid)
+        unpaid -= kop
+        start = max(start, day)
+    if unpaid > 0 and through >= start:
+        numer += sched.exact(due, start, through, unpaid)
+    return sched.kopecks(numer)
+
+
+def penalties_vectorised(scheds: dict[str, Schedule], code: np.ndarray, due: np.ndarray, a: np.ndarray,
+                         b: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Exact numerators of many segments at once (the same arithmetic as Schedule.exact)."""
+    numer = np.zeros(len(code), dtype=np.int64)
+    for c, s in scheds.items():
+        sel = np.nonzero(code == c)[0]
+        if not len(sel) or not s.steps:
+            continue
+        d, aa, bb, uu = due[sel], a[sel], b[sel], u[sel]
+        part = np.zeros(len(sel), dtype=np.int64)
+        for i, (start_n, m) in enumerate(s.steps):
+            lo = np.maximum(aa, d + start_n)
+            hi = bb if i + 1 == len(s.steps) else np.minimum(bb, d + s.steps[i + 1][0] - 1)
+            ok = (lo <= hi) & (uu > 0)
+            k = s.cum[np.clip(hi - DAY0 + 1, 0, DAYS)] - s.cum[np.clip(lo - DAY0, 0, DAYS)]
+            part += np.where(ok, uu * m * k, 0)
+        numer[sel] = part
+    return numer
+
+
+# -- allocation ---------------------------------------------------------------------------------
+
+# Which contribution a payment's purpose designates: exactly one contribution's keyword must occur.
+DESIGNATION_SQL = """
+SELECT mp.payment_id, mp.member_id,
+       CASE WHEN count(DISTINCT k.code) = 1 THEN min(k.code) END AS designated
+FROM member_payments mp
+LEFT JOIN (SELECT code, unnest(from_json(keywords, '["VARCHAR"]')) AS kw FROM contributions) k
+  ON k.kw <> '' AND contains(replace(lower(coalesce(mp.purpose, '')), 'ё', 'е'), k.kw)
+GROUP BY mp.payment_id, mp.member_id
+"""
+
+_FINGERPRINT_SQL = f"""
+SELECT member_id, bit_xor(h) AS fp FROM (
+    SELECT member_id, hash(id, contribution, due_date, amount) AS h FROM charges_effective
+    UNION ALL
+    SELECT mp.member_id, hash(mp.payment_id, mp.amount, mp.paid_on, d.designated, 'p')
+    FROM member_payments mp JOIN ({DESIGNATION_SQL}) d USING (payment_id, member_id)
+) GROUP BY member_id
+"""
+
+
+def _params_fingerprint(con) -> str:
+    row = con.execute(
+        "SELECT (SELECT bit_xor(hash(code, name, kind, basis, rate, period, due, start_date, end_date, keywords, "
+        "penalty_kind, penalty_rate, grace_days, cap_rate, cap_from, cap_to, moratoriums)) FROM contributions)::VARCHAR"
+        " || '/' || (SELECT bit_xor(hash(valid_from, rate)) FROM key_rates)::VARCHAR").fetchone()
+    return str(row[0])
+
+
+def refresh(db: Database, force: bool = False) -> int:
+    """Recompute the allocation of every member whose charges, payments or tariffs changed; returns how many."""
+    with db.transaction() as con:
+        return refresh_in(con, force)
+
+
+def refresh_in(con, force: bool = False) -> int:
+    params = _params_fingerprint(con)
+    old = con.execute("SELECT value FROM ledger_meta WHERE key = 'allocation_params'").fetchone()
+    if old is None or old[0] != params:
+        force = True
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _fp AS {_FINGERPRINT_SQL}")
+    if force:
+        con.execute("CREATE OR REPLACE TEMP TABLE _stale AS SELECT member_id FROM _fp "
+                    "UNION SELECT member_id FROM allocation_inputs")
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE _stale AS "
+                    "SELECT coalesce(f.member_id, a.member_id) AS member_id FROM _fp f "
+                    "FULL JOIN allocation_inputs a ON a.member_id = f.member_id "
+                    "WHERE f.fp IS DISTINCT FROM a.fingerprint")
+    stale = con.execute("SELECT count(*) FROM _stale").fetchone()[0]
+    if stale:
+        _allocate(con, schedules(con))
+        for table in ("allocations", "charge_state", "allocation_inputs"):
+            con.execute(f"DELETE FROM {table} WHERE member_id IN (SELECT member_id FROM _stale)")
+        con.execute("INSERT INTO allocations SELECT * FROM _alloc_out")
+        con.execute("INSERT INTO charge_state SELECT * FROM _state_out")
+        con.execute("INSERT INTO allocation_inputs SELECT member_id, fp FROM _fp "
+                    "WHERE member_id IN (SELECT member_id FROM _stale)")
+        con.execute("DROP TABLE _alloc_out")
+        con.execute("DROP TABLE _state_out")
+    con.execute("INSERT OR REPLACE INTO ledger_meta VALUES ('allocation_params', ?)", [params])
+    con.execute("DROP TABLE _stale")
+    con.execute("DROP TABLE _fp")
+    return stale
+
+
+def _allocate(con, scheds: dict[str, Schedule]) -> None:
+    """Run the allocation for the members in _stale; results go to temp tables _alloc_out and _state_out."""
+    import pyarrow as pa
+
+    charges = con.execute(f"""
+        SELECT c.member_id, c.id, c.contribution, {ORDINAL_SQL.format(col='c.due_date')} AS due,
+               CAST(c.amount * 100 AS BIGINT) AS kop
+        FROM charges_effective c JOIN _stale s USING (member_id)
+        ORDER BY c.member_id, c.due_date, c.contribution, c.id""").fetchnumpy()
+    payments = con.execute(f"""
+        SELECT mp.member_id, mp.payment_id, {ORDINAL_SQL.format(col='mp.paid_on')} AS day,
+               CAST(mp.amount * 100 AS BIGINT) AS kop, coalesce(d.designated, '') AS designated
+        FROM member_payments mp JOIN ({DESIGNATION_SQL}) d USING (payment_id, member_id)
+        JOIN _stale s ON s.member_id = mp.member_id
+        WHERE mp.amount > 0
+        ORDER BY mp.member_id, mp.paid_on, mp.payment_id""").fetchnumpy()
+    c_cols = list(zip(*(charges[k].tolist() for k in ("id", "contribution", "due", "kop"))))
+    p_cols = list(zip(*(payments[k].tolist() for k in ("payment_id", "day", "kop")),
+                      (x or None for x in payments["designated"].tolist())))
+    c_bounds, p_bounds = _bounds(charges["member_id"]), _bounds(payments["member_id"])
+    out: list[list] = [[], [], [], [], [], []]
+    state: list[list] = [[], [], [], []]
+    for member in sorted(set(c_bounds) | set(p_bounds)):
+        c0, c1 = c_bounds.get(member, (0, 0))
+        p0, p1 = p_bounds.get(member, (0, 0))
+        _allocate_member(member, c_cols[c0:c1], p_cols[p0:p1], scheds, out, state)
+    epoch = date(1970, 1, 1).toordinal()
+    as_date = lambda days: pa.array([None if d is None else d - epoch for d in days], pa.int32()).cast(pa.date32())  # noqa: E731
+    alloc = pa.table({
+        "member_id": pa.array(out[0], pa.int64()), "charge_id": pa.array(out[1], pa.int64()),
+        "payment_id": pa.array(out[2], pa.int64()), "amount": pa.array(out[3], pa.int64()),
+        "applied_on": as_date(out[4]), "kind": pa.array(out[5], pa.string())})
+    st = pa.table({
+        "charge_id": pa.array(state[0], pa.int64()), "member_id": pa.array(state[1], pa.int64()),
+        "paid_off_on": as_date(state[2]), "final_penalty": pa.array(state[3], pa.int64())})
+    con.register("_alloc_arrow", alloc)
+    con.register("_state_arrow", st)
+    con.execute("CREATE OR REPLACE TEMP TABLE _alloc_out AS SELECT member_id, charge_id, payment_id, "
+                "(amount::DECIMAL(38,0) / 100)::DECIMAL(18,2) AS amount, applied_on, kind FROM _alloc_arrow")
+    con.execute("CREATE OR REPLACE TEMP TABLE _state_out AS SELECT charge_id, member_id, paid_off_on, "
+                "(final_penalty::DECIMAL(38,0) / 100)::DECIMAL(18,2) AS final_penalty FROM _state_arrow")
+    con.unregister("_alloc_arrow")
+    con.unregister("_state_arrow")
+
+
+def _bounds(sorted_ids: np.ndarray) -> dict[int, tuple[int, int]]:
+    if not len(sorted_ids):
+        return {}
+    ids = np.asarray(sorted_ids)
+    starts = np.concatenate(([0], np.nonzero(ids[1:] != ids[:-1])[0] + 1))
+    ends = np.concatenate((starts[1:], [len(ids)]))
+    return {int(ids[s]): (int(s), int(e)) for s, e in zip(starts, ends)}
+
+
+def _allocate_member(member: int, charges: list[tuple], payments: list[tuple], scheds: dict[str, Schedule],
+                     out: list[list], state: list[list]) -> None:
+    """The rules for one member. charges: (id, code, due, kop) by due, code, id; payments: (id, day, kop, code)."""
+    n = len(charges)
+    unpaid = [c[3] for c in charges]
+    paid_log: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    paid_off: list[int | None] = [None] * n
+    penalty: list[int] = [0] * n
+    pen_left: dict[int, int] = {}            # charge index -> penalty still to pay (charges paid in full)
+    by_code: dict[str, list[int]] = {}
+    for i, c in enumerate(charges):
+        by_code.setdefault(c[1], []).append(i)
+    ptr_code = {code: 0 for code in by_code}
+    ptr_all = 0
+    fallen = 0                               # charges[:fallen] are due
+    adv_general: deque = deque()
+    adv_code: dict[str, deque] = {}
+    o_member, o_charge, o_payment, o_amount, o_day, o_kind = out
+
+    def emit(i: int, pid: int, kop: int, day: int, kind: str) -> None:
+        o_member.append(member)
+        o_charge.append(charges[i][0])
+        o_payment.append(pid)
+        o_amount.append(kop)
+        o_day.append(day)
+        o_kind.append(kind)
+
+    def pay(i: int, pid: int, money: int, day: int) -> int:
+        take = min(money, unpaid[i])
+        if take <= 0:
+            return 0
+        unpaid[i] -= take
+        paid_log[i].append((day, take))
+        emit(i, pid, take, day, "principal")
+        if unpaid[i] == 0:
+            paid_off[i] = day
+            cid, code, due, kop = charges[i]
+            s = scheds.get(code)
+            if s is not None and s.steps and day > due + s.first - 1:
+                penalty[i] = penalty_of(s, due, kop, paid_log[i], day)
+                if penalty[i]:
+                    pen_left[i] = penalty[i]
+        return take
+
+    def fall_due(i: int) -> None:
+        day, code = charges[i][2], charges[i][1]
+        if unpaid[i] == 0:
+            paid_off[i] = day
+            return
+        for queue in (adv_code.get(code), adv_general):
+            while queue and unpaid[i] > 0:
+                entry = queue[0]
+                entry[1] -= pay(i, entry[0], entry[1], day)
+                if entry[1] == 0:
+                    queue.popleft()
+
+    for pid, day, money, code in payments:
+        while fallen < n and charges[fallen][2] <= day:
+            fall_due(fallen)
+            fallen += 1
+        if code is not None and code in by_code:
+            idx = by_code[code]
+            j = ptr_code[code]
+            while money > 0 and j < len(idx) and idx[j] < fallen:
+                money -= pay(idx[j], pid, money, day)
+                if unpaid[idx[j]] == 0:
+                    j += 1
+            ptr_code[code] = j
+        elif code is None:
+            while ptr_all < fallen and unpaid[ptr_all] == 0:
+                ptr_all += 1
+            j = ptr_all
+            while money > 0 and j < fallen:
+                if unpaid[j]:
+                    money -= pay(j, pid, money, day)
+                j += 1
+        if money > 0 and pen_left:
+            for i in sorted(pen_left):
+                if code is not None and charges[i][1] != code:
+                    continue
+                take = min(money, pen_left[i])
+                emit(i, pid, take, day, "penalty")
+                money -= take
+                pen_left[i] -= take
+                if not pen_left[i]:
+                    del pen_left[i]
+                if not money:
+                    break
+        if money > 0:
+            queue = adv_general if code is None else adv_code.setdefault(code, deque())
+            queue.append([pid, money])
+    while fallen < n:
+        fall_due(fallen)
+        fallen += 1
+    s_charge, s_member, s_day, s_pen = state
+    for i, c in enumerate(charges):
+        s_charge.append(c[0])
+        s_member.append(member)
+        s_day.append(paid_off[i])
+        s_pen.append(penalty[i] if paid_off[i] is not None else None)
