@@ -172,20 +172,27 @@ def accrue(db: Database, through: date, actor: str | None = None) -> AccrualResu
     return AccrualResult(len(added), total, by)
 
 
+def _amount_and_reason(amount: Any, reason: str, label: str, positive: bool, what: str) -> Decimal:
+    """A hand-entered sum with its required reason; InputError names the form fields."""
+    problems = []
+    value = Decimal(0)
+    try:
+        value = fields.money(amount)
+        if (value <= 0) if positive else (value == 0):
+            problems.append(f"Поле «{label}»: " + ("должна быть больше нуля" if positive else "не может быть нулём"))
+    except ValueError as exc:
+        problems.append(f"Поле «{label}»: {exc}")
+    if not (reason or "").strip():
+        problems.append(f"Поле «Основание»: укажите причину {what}")
+    if problems:
+        raise InputError(problems)
+    return value
+
+
 def add_manual_charge(db: Database, member_id: int, contribution: str, amount: Any, due: date, reason: str,
                       actor: str | None = None) -> int:
     """A one-off charge entered by hand; the reason is required and the entry is logged."""
-    problems = []
-    try:
-        value = fields.money(amount)
-        if value <= 0:
-            problems.append("Поле «Сумма»: должна быть больше нуля")
-    except ValueError as exc:
-        problems.append(f"Поле «Сумма»: {exc}")
-    if not (reason or "").strip():
-        problems.append("Поле «Основание»: укажите причину начисления")
-    if problems:
-        raise InputError(problems)
+    value = _amount_and_reason(amount, reason, "Сумма", True, "начисления")
     with db.transaction() as con:
         _check_member_and_contribution(con, member_id, contribution)
         charge_id = con.execute(
@@ -199,17 +206,7 @@ def add_manual_charge(db: Database, member_id: int, contribution: str, amount: A
 
 def correct_charge(db: Database, charge_id: int, delta: Any, reason: str, actor: str | None = None) -> None:
     """Change a charge by `delta` (negative reduces it) with a reason; the charge cannot go below zero."""
-    problems = []
-    try:
-        value = fields.money(delta)
-        if value == 0:
-            problems.append("Поле «Изменение»: не может быть нулём")
-    except ValueError as exc:
-        problems.append(f"Поле «Изменение»: {exc}")
-    if not (reason or "").strip():
-        problems.append("Поле «Основание»: укажите причину корректировки")
-    if problems:
-        raise InputError(problems)
+    value = _amount_and_reason(delta, reason, "Изменение", False, "корректировки")
     with db.transaction() as con:
         row = con.execute("SELECT amount, member_id FROM charges_effective WHERE id = ?", [charge_id]).fetchone()
         if row is None:
@@ -326,10 +323,11 @@ def penalty_of(sched: Schedule, due: int, amount: int, paid: list[tuple[int, int
 
 def penalties_vectorised(scheds: dict[str, Schedule], code: np.ndarray, due: np.ndarray, a: np.ndarray,
                          b: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Exact numerators of many segments at once (the same arithmetic as Schedule.exact)."""
+    """Exact numerators of many segments at once (the same arithmetic as Schedule.exact); `code` holds the
+    position of each segment's contribution in `scheds`."""
     numer = np.zeros(len(code), dtype=np.int64)
-    for c, s in scheds.items():
-        sel = np.nonzero(code == c)[0]
+    for index, s in enumerate(scheds.values()):
+        sel = np.nonzero(code == index)[0]
         if not len(sel) or not s.steps:
             continue
         d, aa, bb, uu = due[sel], a[sel], b[sel], u[sel]
@@ -346,32 +344,48 @@ def penalties_vectorised(scheds: dict[str, Schedule], code: np.ndarray, due: np.
 
 # -- allocation ---------------------------------------------------------------------------------
 
-# Which contribution a payment's purpose designates: exactly one contribution's keyword must occur.
-DESIGNATION_SQL = """
-SELECT mp.payment_id, mp.member_id,
-       CASE WHEN count(DISTINCT k.code) = 1 THEN min(k.code) END AS designated
-FROM member_payments mp
-LEFT JOIN (SELECT code, unnest(from_json(keywords, '["VARCHAR"]')) AS kw FROM contributions) k
-  ON k.kw <> '' AND contains(replace(lower(coalesce(mp.purpose, '')), 'ё', 'е'), k.kw)
-GROUP BY mp.payment_id, mp.member_id
-"""
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
-_FINGERPRINT_SQL = f"""
+
+def designated_payments_sql(con) -> str:
+    """member_payments with `designated`: the contribution whose keywords occur in the purpose, when exactly one
+    contribution's do (otherwise NULL: the money is not designated). Built as plain column expressions."""
+    items = [(c.code, c.keywords) for c in contributions(con) if c.keywords]
+    if not items:
+        return "SELECT mp.*, NULL::VARCHAR AS designated FROM member_payments mp"
+    flags = ["(" + " OR ".join(f"contains(t, {_literal(k)})" for k in words) + ")" for _, words in items]
+    count = " + ".join(f"{f}::INT" for f in flags)
+    which = "CASE " + " ".join(f"WHEN {f} THEN {_literal(code)}" for f, (code, _) in zip(flags, items)) + " END"
+    return (f"SELECT payment_id, member_id, amount, paid_on, purpose, CASE WHEN {count} = 1 THEN {which} END "
+            f"AS designated FROM (SELECT mp.*, replace(lower(coalesce(mp.purpose, '')), 'ё', 'е') AS t "
+            f"FROM member_payments mp)")
+
+
+def _member_fingerprints_sql(con) -> str:
+    return f"""
 SELECT member_id, bit_xor(h) AS fp FROM (
     SELECT member_id, hash(id, contribution, due_date, amount) AS h FROM charges_effective
     UNION ALL
-    SELECT mp.member_id, hash(mp.payment_id, mp.amount, mp.paid_on, d.designated, 'p')
-    FROM member_payments mp JOIN ({DESIGNATION_SQL}) d USING (payment_id, member_id)
+    SELECT member_id, hash(payment_id, amount, paid_on, designated, 'p') FROM ({designated_payments_sql(con)})
 ) GROUP BY member_id
 """
 
 
-def _params_fingerprint(con) -> str:
-    row = con.execute(
-        "SELECT (SELECT bit_xor(hash(code, name, kind, basis, rate, period, due, start_date, end_date, keywords, "
-        "penalty_kind, penalty_rate, grace_days, cap_rate, cap_from, cap_to, moratoriums)) FROM contributions)::VARCHAR"
-        " || '/' || (SELECT bit_xor(hash(valid_from, rate)) FROM key_rates)::VARCHAR").fetchone()
-    return str(row[0])
+def ledger_stamp(con) -> str:
+    """A cheap stamp of everything the allocation reads: when it is unchanged, so is the allocation."""
+    return con.execute("""
+        SELECT concat_ws('/',
+            (SELECT count(*) || ':' || coalesce(bit_xor(hash(id, doc_date, amount, purpose)), 0) FROM payments),
+            (SELECT count(*) || ':' || coalesce(bit_xor(hash(payment_id, status, member_id)), 0) FROM matches),
+            (SELECT count(*) || ':' || coalesce(bit_xor(hash(payment_id, member_id, amount)), 0) FROM match_splits),
+            (SELECT count(*) || ':' || coalesce(bit_xor(hash(id, member_id, contribution, due_date, amount)), 0)
+             FROM charges),
+            (SELECT count(*) || ':' || coalesce(bit_xor(hash(id, charge_id, delta)), 0) FROM charge_corrections),
+            (SELECT coalesce(bit_xor(hash(code, name, kind, basis, rate, period, due, start_date, end_date, keywords,
+                    penalty_kind, penalty_rate, grace_days, cap_rate, cap_from, cap_to, moratoriums)), 0)
+             FROM contributions),
+            (SELECT coalesce(bit_xor(hash(valid_from, rate)), 0) FROM key_rates))""").fetchone()[0]
 
 
 def refresh(db: Database, force: bool = False) -> int:
@@ -381,11 +395,15 @@ def refresh(db: Database, force: bool = False) -> int:
 
 
 def refresh_in(con, force: bool = False) -> int:
-    params = _params_fingerprint(con)
-    old = con.execute("SELECT value FROM ledger_meta WHERE key = 'allocation_params'").fetchone()
-    if old is None or old[0] != params:
+    stamp = ledger_stamp(con)
+    old_stamp = con.execute("SELECT value FROM ledger_meta WHERE key = 'allocation_stamp'").fetchone()
+    if not force and old_stamp is not None and old_stamp[0] == stamp:
+        return 0
+    params = stamp.rsplit("/", 2)[1:]
+    old = old_stamp[0].rsplit("/", 2)[1:] if old_stamp else None
+    if old != params:  # tariffs or key rates changed: every member's penalties may have
         force = True
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _fp AS {_FINGERPRINT_SQL}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _fp AS {_member_fingerprints_sql(con)}")
     if force:
         con.execute("CREATE OR REPLACE TEMP TABLE _stale AS SELECT member_id FROM _fp "
                     "UNION SELECT member_id FROM allocation_inputs")
@@ -405,7 +423,7 @@ def refresh_in(con, force: bool = False) -> int:
                     "WHERE member_id IN (SELECT member_id FROM _stale)")
         con.execute("DROP TABLE _alloc_out")
         con.execute("DROP TABLE _state_out")
-    con.execute("INSERT OR REPLACE INTO ledger_meta VALUES ('allocation_params', ?)", [params])
+    con.execute("INSERT OR REPLACE INTO ledger_meta VALUES ('allocation_stamp', ?)", [stamp])
     con.execute("DROP TABLE _stale")
     con.execute("DROP TABLE _fp")
     return stale
@@ -422,9 +440,8 @@ def _allocate(con, scheds: dict[str, Schedule]) -> None:
         ORDER BY c.member_id, c.due_date, c.contribution, c.id""").fetchnumpy()
     payments = con.execute(f"""
         SELECT mp.member_id, mp.payment_id, {ORDINAL_SQL.format(col='mp.paid_on')} AS day,
-               CAST(mp.amount * 100 AS BIGINT) AS kop, coalesce(d.designated, '') AS designated
-        FROM member_payments mp JOIN ({DESIGNATION_SQL}) d USING (payment_id, member_id)
-        JOIN _stale s ON s.member_id = mp.member_id
+               CAST(mp.amount * 100 AS BIGINT) AS kop, coalesce(mp.designated, '') AS designated
+        FROM ({designated_payments_sql(con)}) mp JOIN _stale s ON s.member_id = mp.member_id
         WHERE mp.amount > 0
         ORDER BY mp.member_id, mp.paid_on, mp.payment_id""").fetchnumpy()
     c_cols = list(zip(*(charges[k].tolist() for k in ("id", "contribution", "due", "kop"))))
@@ -432,7 +449,7 @@ def _allocate(con, scheds: dict[str, Schedule]) -> None:
                       (x or None for x in payments["designated"].tolist())))
     c_bounds, p_bounds = _bounds(charges["member_id"]), _bounds(payments["member_id"])
     out: list[list] = [[], [], [], [], [], []]
-    state: list[list] = [[], [], [], []]
+    state: list[list] = [[], [], [], [], []]
     for member in sorted(set(c_bounds) | set(p_bounds)):
         c0, c1 = c_bounds.get(member, (0, 0))
         p0, p1 = p_bounds.get(member, (0, 0))
@@ -445,13 +462,14 @@ def _allocate(con, scheds: dict[str, Schedule]) -> None:
         "applied_on": as_date(out[4]), "kind": pa.array(out[5], pa.string())})
     st = pa.table({
         "charge_id": pa.array(state[0], pa.int64()), "member_id": pa.array(state[1], pa.int64()),
-        "paid_off_on": as_date(state[2]), "final_penalty": pa.array(state[3], pa.int64())})
+        "paid_off_on": as_date(state[2]), "final_penalty": pa.array(state[3], pa.int64()),
+        "settled_on": as_date(state[4])})
     con.register("_alloc_arrow", alloc)
     con.register("_state_arrow", st)
     con.execute("CREATE OR REPLACE TEMP TABLE _alloc_out AS SELECT member_id, charge_id, payment_id, "
                 "(amount::DECIMAL(38,0) / 100)::DECIMAL(18,2) AS amount, applied_on, kind FROM _alloc_arrow")
     con.execute("CREATE OR REPLACE TEMP TABLE _state_out AS SELECT charge_id, member_id, paid_off_on, "
-                "(final_penalty::DECIMAL(38,0) / 100)::DECIMAL(18,2) AS final_penalty FROM _state_arrow")
+                "(final_penalty::DECIMAL(38,0) / 100)::DECIMAL(18,2) AS final_penalty, settled_on FROM _state_arrow")
     con.unregister("_alloc_arrow")
     con.unregister("_state_arrow")
 
@@ -473,6 +491,7 @@ def _allocate_member(member: int, charges: list[tuple], payments: list[tuple], s
     paid_log: list[list[tuple[int, int]]] = [[] for _ in range(n)]
     paid_off: list[int | None] = [None] * n
     penalty: list[int] = [0] * n
+    settled: list[int | None] = [None] * n   # the day principal and penalty were both paid
     pen_left: dict[int, int] = {}            # charge index -> penalty still to pay (charges paid in full)
     by_code: dict[str, list[int]] = {}
     for i, c in enumerate(charges):
@@ -507,12 +526,14 @@ def _allocate_member(member: int, charges: list[tuple], payments: list[tuple], s
                 penalty[i] = penalty_of(s, due, kop, paid_log[i], day)
                 if penalty[i]:
                     pen_left[i] = penalty[i]
+            if not penalty[i]:
+                settled[i] = day
         return take
 
     def fall_due(i: int) -> None:
         day, code = charges[i][2], charges[i][1]
         if unpaid[i] == 0:
-            paid_off[i] = day
+            paid_off[i] = settled[i] = day
             return
         for queue in (adv_code.get(code), adv_general):
             while queue and unpaid[i] > 0:
@@ -551,6 +572,7 @@ def _allocate_member(member: int, charges: list[tuple], payments: list[tuple], s
                 pen_left[i] -= take
                 if not pen_left[i]:
                     del pen_left[i]
+                    settled[i] = day
                 if not money:
                     break
         if money > 0:
@@ -559,9 +581,10 @@ def _allocate_member(member: int, charges: list[tuple], payments: list[tuple], s
     while fallen < n:
         fall_due(fallen)
         fallen += 1
-    s_charge, s_member, s_day, s_pen = state
+    s_charge, s_member, s_day, s_pen, s_settled = state
     for i, c in enumerate(charges):
         s_charge.append(c[0])
         s_member.append(member)
         s_day.append(paid_off[i])
         s_pen.append(penalty[i] if paid_off[i] is not None else None)
+        s_settled.append(settled[i])

@@ -43,6 +43,8 @@ def _member_filter(member_ids: list[int] | None, col: str = "member_id") -> str:
 def _open_penalties(con, as_of: date, member_ids: list[int] | None) -> None:
     """Temp table _open_pen(charge_id, penalty): penalty accrued through as_of of charges not paid off by then."""
     scheds = accruals.schedules(con)
+    codes = list(scheds)
+    code_list = "[" + ", ".join(accruals._literal(c) for c in codes) + "]" if codes else "[]::VARCHAR[]"
     seg = con.execute(f"""
         WITH open AS (
             SELECT c.id, c.contribution, c.due_date, c.amount FROM charges_effective c
@@ -56,24 +58,21 @@ def _open_penalties(con, as_of: date, member_ids: list[int] | None) -> None:
             SELECT a.charge_id, a.applied_on, sum(a.amount) FROM allocations a JOIN open o ON o.id = a.charge_id
             WHERE a.kind = 'principal' AND a.applied_on <= $1 GROUP BY ALL
         )
-        SELECT p.charge_id, o.contribution AS code, {ORDINAL_SQL.format(col='o.due_date')} AS due,
-               {ORDINAL_SQL.format(col='p.start')} AS a,
+        SELECT p.charge_id, list_position({code_list}, o.contribution) - 1 AS code,
+               {ORDINAL_SQL.format(col='o.due_date')} AS due, {ORDINAL_SQL.format(col='p.start')} AS a,
                coalesce({ORDINAL_SQL.format(col='lead(p.start) OVER w')} - 1, {ORDINAL_SQL.format(col='$1')}) AS b,
                CAST((o.amount - sum(p.amt) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) * 100 AS BIGINT) AS u
         FROM pts p JOIN open o ON o.id = p.charge_id
         WINDOW w AS (PARTITION BY p.charge_id ORDER BY p.start, p.amt)
+        ORDER BY p.charge_id
     """, [as_of]).fetchnumpy()
-    ids = seg["charge_id"]
-    numer = accruals.penalties_vectorised(scheds, seg["code"].astype(object), seg["due"], seg["a"], seg["b"], seg["u"])
+    ids, code = seg["charge_id"], seg["code"]
+    numer = accruals.penalties_vectorised(scheds, code, seg["due"], seg["a"], seg["b"], seg["u"])
     if len(ids):
-        uniq, inv = np.unique(ids, return_inverse=True)
-        sums = np.zeros(len(uniq), dtype=np.int64)
-        np.add.at(sums, inv, numer)
-        first = np.zeros(len(uniq), dtype=np.int64)
-        first[inv] = np.arange(len(ids))
-        codes = seg["code"][first]
-        q = np.array([scheds[c].q for c in codes], dtype=np.int64)
-        kop = (2 * sums + q) // (2 * q)
+        starts = np.concatenate(([0], np.nonzero(ids[1:] != ids[:-1])[0] + 1))
+        sums = np.add.reduceat(numer, starts)
+        q = np.array([scheds[c].q for c in codes], dtype=np.int64)[code[starts]]
+        uniq, kop = ids[starts], (2 * sums + q) // (2 * q)
     else:
         uniq, kop = np.array([], dtype=np.int64), np.array([], dtype=np.int64)
     import pyarrow as pa
@@ -85,25 +84,30 @@ def _open_penalties(con, as_of: date, member_ids: list[int] | None) -> None:
 
 
 def positions(con, as_of: date, member_ids: list[int] | None = None) -> None:
-    """Temp table _pos: every charge as of a date — unpaid principal, penalty accrued and paid."""
+    """Temp table _pos: every charge not yet settled (principal and penalty paid) as of a date, with its unpaid
+    principal, penalty accrued and penalty paid."""
     accruals.refresh_in(con)
     _open_penalties(con, as_of, member_ids)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _pos AS
+        WITH c AS (
+            SELECT c.* FROM charges_effective c LEFT JOIN charge_state s ON s.charge_id = c.id
+            WHERE (s.settled_on IS NULL OR s.settled_on > $1) {_member_filter(member_ids, 'c.member_id')}
+        )
         SELECT c.id AS charge_id, c.member_id, c.contribution, c.plot_id, c.due_date, c.amount,
                (c.amount - coalesce(pp.paid, 0))::DECIMAL(18,2) AS unpaid,
                (CASE WHEN c.due_date >= $1 THEN 0
                      WHEN s.paid_off_on <= $1 THEN coalesce(s.final_penalty, 0)
                      ELSE coalesce(op.penalty, 0) END)::DECIMAL(18,2) AS penalty_accrued,
                coalesce(pp.pen_paid, 0)::DECIMAL(18,2) AS penalty_paid
-        FROM charges_effective c
+        FROM c
         LEFT JOIN charge_state s ON s.charge_id = c.id
         LEFT JOIN _open_pen op ON op.charge_id = c.id
-        LEFT JOIN (SELECT charge_id, sum(amount) FILTER (WHERE kind = 'principal') AS paid,
-                          sum(amount) FILTER (WHERE kind = 'penalty') AS pen_paid
-                   FROM allocations WHERE applied_on <= $1 {_member_filter(member_ids)} GROUP BY charge_id) pp
+        LEFT JOIN (SELECT a.charge_id, sum(a.amount) FILTER (WHERE a.kind = 'principal') AS paid,
+                          sum(a.amount) FILTER (WHERE a.kind = 'penalty') AS pen_paid
+                   FROM allocations a SEMI JOIN c ON c.id = a.charge_id
+                   WHERE a.applied_on <= $1 GROUP BY a.charge_id) pp
                ON pp.charge_id = c.id
-        WHERE TRUE {_member_filter(member_ids, 'c.member_id')}
     """, [as_of])
 
 
@@ -172,10 +176,11 @@ def export_debts(db: Database, as_of: date, path: Path, actor: str | None = None
 def snapshot(db: Database, as_of: date) -> None:
     """Keep the dashboard aggregates for as_of up to date with the ledger (recomputed only when it changed)."""
     with db.transaction() as con:
-        changed = accruals.refresh_in(con)
-        stamp = f"{as_of.isoformat()}|{_ledger_stamp(con)}"
+        accruals.refresh_in(con)
+        current = con.execute("SELECT value FROM ledger_meta WHERE key = 'allocation_stamp'").fetchone()
+        stamp = f"{as_of.isoformat()}|{current[0] if current else ''}"
         old = con.execute("SELECT value FROM ledger_meta WHERE key = 'debt_snapshot'").fetchone()
-        if old and old[0] == stamp and not changed:
+        if old and old[0] == stamp:
             return
         _debts_in(con, as_of)
         con.execute("DELETE FROM debt_snapshot")
@@ -184,17 +189,12 @@ def snapshot(db: Database, as_of: date) -> None:
         con.execute("DELETE FROM collection_snapshot")
         con.execute("""
             INSERT INTO collection_snapshot
-            SELECT $1, date_trunc('month', c.due_date)::DATE, sum(c.amount), sum(c.amount - c.unpaid)
-            FROM _pos c WHERE c.due_date <= $1 GROUP BY ALL""", [as_of])
+            SELECT $1, c.month, c.charged, c.charged - coalesce(u.unpaid, 0) FROM
+                (SELECT date_trunc('month', due_date)::DATE AS month, sum(amount) AS charged FROM charges_effective
+                 WHERE due_date <= $1 GROUP BY ALL) c
+            LEFT JOIN (SELECT date_trunc('month', due_date)::DATE AS month, sum(unpaid) AS unpaid FROM _pos
+                       WHERE due_date <= $1 GROUP BY ALL) u USING (month)""", [as_of])
         con.execute("INSERT OR REPLACE INTO ledger_meta VALUES ('debt_snapshot', ?)", [stamp])
-
-
-def _ledger_stamp(con) -> str:
-    """Changes when charges, corrections or allocations change (the allocation follows the payments)."""
-    row = con.execute("SELECT (SELECT count(*) || ':' || coalesce(max(id), 0) FROM charges) || '/' || "
-                      "(SELECT count(*) || ':' || coalesce(max(id), 0) FROM charge_corrections) || '/' || "
-                      "(SELECT bit_xor(fingerprint) FROM allocation_inputs)::VARCHAR").fetchone()
-    return row[0]
 
 
 @dataclass
@@ -304,8 +304,13 @@ class Statement:
 def _balance(con, member_id: int, day: date) -> tuple[Decimal, dict[str, Decimal]]:
     """Charges due by day + penalty accrued through day − payments by day; and the penalty per contribution."""
     positions(con, day, [member_id])
-    penalty = {r[0]: r[1] for r in con.execute(
-        "SELECT contribution, sum(penalty_accrued) FROM _pos GROUP BY contribution").fetchall()}
+    penalty = {r[0]: r[1] for r in con.execute("""
+        SELECT contribution, sum(p) FROM (
+            SELECT contribution, penalty_accrued AS p FROM _pos
+            UNION ALL
+            SELECT c.contribution, s.final_penalty FROM charge_state s JOIN charges c ON c.id = s.charge_id
+            WHERE s.member_id = $1 AND s.settled_on <= $2)
+        GROUP BY contribution""", [member_id, day]).fetchall()}
     charged = con.execute("SELECT coalesce(sum(amount), 0) FROM charges_effective WHERE member_id = ? AND due_date <= ?",
                           [member_id, day]).fetchone()[0]
     paid = con.execute("SELECT coalesce(sum(amount), 0) FROM member_payments WHERE member_id = ? AND paid_on <= ?",

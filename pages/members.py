@@ -56,6 +56,8 @@ with tab_list:
                                "Было": c["old_value"] if show_pd or c["field"] not in PERSONAL_FIELDS else "***",
                                "Стало": c["new_value"] if show_pd or c["field"] not in PERSONAL_FIELDS else "***",
                            "Кто": c["changed_by"], "Источник": c["source"]} for c in history["changes"]])
+            with st.expander("Акт сверки"):
+                ui.statement_downloads(db, member, user)
             if editable:
                 with st.form(f"edit_{member['id']}"):
                     st.markdown("**Изменить**")

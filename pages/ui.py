@@ -36,6 +36,8 @@ PAGES = [
     Page("members", "pages/members.py", "Реестр членов", ":material/groups:", STAFF),
     Page("statements", "pages/statements.py", "Банковские выписки", ":material/account_balance:", STAFF),
     Page("matching", "pages/matching.py", "Разнесение платежей", ":material/rule:", STAFF),
+    Page("accruals", "pages/accruals.py", "Начисления", ":material/request_quote:", STAFF),
+    Page("dashboard", "pages/dashboard.py", "Долги", ":material/monitoring:", ALL_ROLES),
     Page("cooperative", "pages/cooperative.py", "Кооператив", ":material/apartment:", STAFF, "Настройки"),
     Page("users", "pages/users.py", "Пользователи", ":material/manage_accounts:", ("admin",), "Настройки"),
 ]
@@ -113,6 +115,30 @@ def attempt(action: Callable[[], T], success: str | None = None) -> T | None:
     if success:
         st.success(success)
     return result
+
+
+def statement_downloads(db: Database, member: dict, user: dict) -> None:
+    """The member card's акт сверки: a period and .xlsx / PDF downloads (each logged as a personal-data export)."""
+    from datetime import date
+
+    from ledger import audit, debts
+
+    c1, c2 = st.columns(2)
+    start = c1.date_input("С", value=date.today().replace(month=1, day=1), format="DD.MM.YYYY", key="st_from")
+    end = c2.date_input("По", value=date.today(), format="DD.MM.YYYY", key="st_to")
+    s = attempt(lambda: debts.statement(db, member["id"], start, end))
+    if s is None:
+        return
+    st.caption(f"Сальдо на начало {s.opening:,.2f} ₽, начислено {s.charged:,.2f} ₽, пени {s.penalties:,.2f} ₽, "
+               f"оплачено {s.paid:,.2f} ₽, сальдо на конец {s.closing:,.2f} ₽".replace(",", " "))
+    name = f"акт-сверки-{member['reg_no']}-{end:%Y%m%d}"
+    log = lambda: audit.record(db, user["login"], "export_personal_data", name,  # noqa: E731
+                               what=f"акт сверки л/с {member['reg_no']}")
+    d1, d2 = st.columns(2)
+    d1.download_button("Акт сверки .xlsx", debts.statement_xlsx(s), file_name=f"{name}.xlsx", key="st_xlsx",
+                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", on_click=log)
+    d2.download_button("Акт сверки PDF", debts.statement_pdf(s), file_name=f"{name}.pdf", key="st_pdf",
+                       mime="application/pdf", on_click=log)
 
 
 def done(action: Callable[[], object], success: str | None = None) -> bool:

@@ -77,12 +77,13 @@ CREATE TABLE allocations (
     kind       VARCHAR NOT NULL                     -- principal|penalty
 );
 
--- Per charge: the day it was paid in full and its final penalty (computed with the allocation).
+-- Per charge: the day it was paid in full, its final penalty, and the day nothing was left (penalty paid too).
 CREATE TABLE charge_state (
     charge_id     BIGINT PRIMARY KEY,
     member_id     BIGINT NOT NULL,
     paid_off_on   DATE,
-    final_penalty DECIMAL(18,2)
+    final_penalty DECIMAL(18,2),
+    settled_on    DATE
 );
 
 -- What each member's allocation was computed from (a fingerprint of charges and payments).

@@ -1,0 +1,155 @@
+"""Accruals and tariffs: contributions (file or form), running the accrual, manual charges and corrections
+with a reason, the key-rate history; every change is logged."""
+
+import json
+from datetime import date
+
+import pandas as pd
+import streamlit as st
+
+from ledger import accruals, audit, members, tariffs
+from ledger.accruals import fmt_money
+from pages import ui
+
+user = ui.guard("accruals")
+db = ui.db()
+actor = user["login"]
+
+st.title("Начисления")
+tab_tariffs, tab_accrue, tab_manual, tab_key, tab_log = st.tabs(
+    ["Взносы", "Начислить", "Ручные начисления", "Ключевая ставка", "Журнал"])
+
+# -- contributions ------------------------------------------------------------------------------
+with tab_tariffs:
+    items = ui.attempt(lambda: tariffs.contributions(db)) or []
+    st.dataframe(pd.DataFrame([{
+        "Код": c.code, "Название": c.name, "Вид": tariffs.KINDS[c.kind], "База": tariffs.BASES[c.basis],
+        "Ставка, ₽": c.rate, "Период": tariffs.PERIODS.get(c.period or "", "—"), "Срок": c.due,
+        "Начало": c.start, "Окончание": c.end, "Слова в назначении": ", ".join(c.keywords),
+        "Пеня": tariffs.PENALTY_KINDS[c.penalty.kind]} for c in items]), hide_index=True, width="stretch")
+
+    upload = st.file_uploader("Загрузить взносы из файла .toml", type=["toml"], key="tariff_file")
+    if upload is not None and st.button("Загрузить файл", key="load_tariffs"):
+        result = ui.attempt(lambda: tariffs.load_tariffs(db, upload.getvalue(), upload.name, actor=actor))
+        if result:
+            st.success(f"Загружено: новых {result[0]}, изменено {result[1]}")
+
+    st.markdown("**Добавить или изменить взнос**")
+    codes = [c.code for c in items]
+    editing = st.selectbox("Взнос", ["(новый)"] + codes, key="edit_code")
+    current = tariffs.as_form(next(c for c in items if c.code == editing)) if editing != "(новый)" else {
+        "code": "", "name": "", "kind": "periodic", "basis": "member", "rate": "", "period": "year", "due": "",
+        "start": date.today().replace(month=1, day=1).isoformat(), "end": "", "keywords": [],
+        "penalty": {"kind": "none", "grace_days": 0}}
+    with st.form(f"contribution_{editing}"):
+        c1, c2, c3 = st.columns(3)
+        values = {
+            "code": c1.text_input("Код (латиницей)", current["code"]),
+            "name": c2.text_input("Название", current["name"]),
+            "kind": c3.selectbox("Вид", list(tariffs.KINDS), list(tariffs.KINDS).index(current["kind"]),
+                                 format_func=tariffs.KINDS.get),
+            "basis": c1.selectbox("База", list(tariffs.BASES), list(tariffs.BASES).index(current["basis"]),
+                                  format_func=tariffs.BASES.get),
+            "rate": c2.text_input("Ставка, ₽ за единицу базы", current["rate"]),
+            "period": c3.selectbox("Период", list(tariffs.PERIODS),
+                                   list(tariffs.PERIODS).index(current.get("period") or "year"),
+                                   format_func=tariffs.PERIODS.get),
+            "due": c1.text_input("Срок оплаты (год: ММ-ДД, квартал: М-ДД, месяц: ДД, разовый: ГГГГ-ММ-ДД)",
+                                 current["due"]),
+            "start": c2.text_input("Начало (ГГГГ-ММ-ДД)", current["start"]),
+            "end": c3.text_input("Окончание (необязательно)", current["end"]),
+        }
+        keywords = st.text_input("Слова в назначении платежа, через запятую", ", ".join(current["keywords"]))
+        penalty = current["penalty"]
+        p1, p2, p3 = st.columns(3)
+        penalty_kind = p1.selectbox("Пеня", list(tariffs.PENALTY_KINDS),
+                                    list(tariffs.PENALTY_KINDS).index(penalty["kind"]),
+                                    format_func=tariffs.PENALTY_KINDS.get)
+        penalty_rate = p2.text_input("% в день (для «% в день»)", penalty.get("rate", ""))
+        grace = p3.number_input("Льготных дней", min_value=0, value=int(penalty.get("grace_days", 0)), step=1)
+        q1, q2, q3 = st.columns(3)
+        cap_rate = q1.text_input("Ограничение ставки, % годовых", penalty.get("cap_rate", ""))
+        cap_from = q2.text_input("Ограничение с (ГГГГ-ММ-ДД)", penalty.get("cap_from", ""))
+        cap_to = q3.text_input("Ограничение по", penalty.get("cap_to", ""))
+        moratoriums = st.text_input("Мораторий, окна через «;»: ГГГГ-ММ-ДД..ГГГГ-ММ-ДД",
+                                    "; ".join(f"{a}..{b}" for a, b in penalty.get("moratoriums", [])))
+        if st.form_submit_button("Сохранить взнос", type="primary"):
+            if values["kind"] == "one_off":
+                values["period"] = None
+            values["keywords"] = [k.strip() for k in keywords.split(",") if k.strip()]
+            values["penalty"] = {"kind": penalty_kind, "grace_days": int(grace), "rate": penalty_rate or None,
+                                 "cap_rate": cap_rate or None, "cap_from": cap_from or None, "cap_to": cap_to or None,
+                                 "moratoriums": [w.split("..") for w in moratoriums.split(";") if w.strip()]}
+            values["penalty"] = {k: v for k, v in values["penalty"].items() if v is not None}
+            if ui.done(lambda: tariffs.save_contribution_form(db, values, actor=actor), "Взнос сохранён"):
+                st.rerun()
+
+# -- accrue -------------------------------------------------------------------------------------
+with tab_accrue:
+    st.write("Создаёт все начисления со сроком оплаты по выбранную дату включительно. Повторный запуск ничего "
+             "не добавляет; вступившим и выбывшим в середине периода начисляется пропорционально дням.")
+    through = st.date_input("Начислить по дату", value=date.today(), format="DD.MM.YYYY", key="through")
+    if st.button("Начислить", type="primary", key="run_accrue"):
+        result = ui.attempt(lambda: accruals.accrue(db, through, actor=actor))
+        if result is not None:
+            st.success(f"Готово: {result.summary()}")
+
+# -- manual charges and corrections -------------------------------------------------------------
+with tab_manual:
+    reg_no = st.text_input("Номер л/с члена", key="manual_reg_no")
+    found = members.find_by_reg_no(db, reg_no.strip()) if reg_no.strip() else None
+    if reg_no.strip() and found is None:
+        st.warning(f"Член с л/с {reg_no} не найден")
+    if found:
+        st.markdown(f"**{found['full_name']}**, л/с {found['reg_no']}")
+        charges = accruals.member_charges(db, found["id"])
+        st.dataframe(pd.DataFrame([{"№": c["id"], "Взнос": c["contribution"], "Срок": c["due_date"],
+                                    "Сумма, ₽": c["amount"], "Исходная, ₽": c["original_amount"],
+                                    "Как рассчитано / основание": c["reason"] or c["basis_note"],
+                                    "Участок": c["plot"]} for c in charges]), hide_index=True, width="stretch")
+        codes = [c.code for c in tariffs.contributions(db)]
+        with st.form("manual_charge"):
+            st.markdown("**Разовое начисление**")
+            m1, m2, m3 = st.columns(3)
+            code = m1.selectbox("Взнос", codes)
+            amount = m2.text_input("Сумма, ₽")
+            due = m3.date_input("Срок оплаты", value=date.today(), format="DD.MM.YYYY")
+            reason = st.text_input("Основание (обязательно)")
+            if st.form_submit_button("Начислить"):
+                ui.attempt(lambda: accruals.add_manual_charge(db, found["id"], code, amount, due, reason, actor=actor),
+                           "Начисление добавлено")
+        if charges:
+            with st.form("correction"):
+                st.markdown("**Корректировка начисления**")
+                k1, k2 = st.columns(2)
+                charge_id = k1.selectbox("Начисление №", [c["id"] for c in charges])
+                delta = k2.text_input("Изменение, ₽ (минус — уменьшить)")
+                why = st.text_input("Основание корректировки (обязательно)")
+                if st.form_submit_button("Скорректировать"):
+                    ui.done(lambda: accruals.correct_charge(db, charge_id, delta, why, actor=actor),
+                            "Корректировка записана")
+
+# -- key rate -----------------------------------------------------------------------------------
+with tab_key:
+    st.write("Ключевая ставка Банка России (для пени по ЖК РФ: 1/300 с 31-го дня просрочки, 1/130 с 91-го).")
+    rates = tariffs.key_rates(db)
+    st.dataframe(pd.DataFrame([{"С даты": r["valid_from"], "Ставка, %": r["rate"], "Изменил": r["updated_by"]}
+                               for r in reversed(rates)]), hide_index=True, width="stretch", height=250)
+    with st.form("key_rate"):
+        r1, r2 = st.columns(2)
+        since = r1.date_input("Действует с", value=date.today(), format="DD.MM.YYYY")
+        rate = r2.text_input("Ставка, % годовых")
+        if st.form_submit_button("Сохранить ставку"):
+            if ui.done(lambda: tariffs.set_key_rate(db, since, rate, actor=actor), "Ставка сохранена"):
+                st.rerun()
+
+# -- log ----------------------------------------------------------------------------------------
+with tab_log:
+    actions = {"accrue": "начисление", "charge_added": "разовое начисление", "charge_corrected": "корректировка",
+               "tariffs_saved": "взносы изменены", "key_rate_set": "ключевая ставка"}
+    entries = [e for e in audit.entries(db, limit=2000) if e["action"] in actions][:200]
+    st.dataframe(pd.DataFrame([{"Когда (UTC)": e["happened_at"], "Кто": e["actor"], "Что": actions[e["action"]],
+                                "Объект": e["target"], "Подробности": _details}
+                               for e in entries for _details in [json.loads(e["details"] or "{}")]]).astype(str)
+                 if entries else pd.DataFrame(), hide_index=True, width="stretch")
+    st.caption(f"Всего начислено в базе: {fmt_money(db.scalar('SELECT coalesce(sum(amount), 0) FROM charges_effective'))} ₽")

@@ -1,0 +1,107 @@
+"""AppTest of the accruals page, the debt dashboard and the statement in the member card (every role is also
+covered by tests/test_pages.py's role checks)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from ledger import audit, debts, members
+from tests.test_pages import page_test, texts
+
+
+def test_dashboard_for_the_board_hides_full_names(demo_db):
+    at = page_test("pages/dashboard.py", "board").run()
+    assert not at.exception, at.exception
+    total = debts.totals(debts.dashboard(demo_db, date.today()).rows)
+    assert at.metric[0].value.replace("\xa0", " ") == f"{total['principal'] + total['penalty']:,.2f}".replace(",", " ").replace(".", ",")
+    assert int(at.metric[3].value) == total["debtors"] > 0
+    debtors = at.dataframe[-1].value
+    full = {m["reg_no"]: m["full_name"] for m in members.list_members(demo_db)}
+    for reg_no, shown in zip(debtors["Л/с"], debtors["Член"]):
+        assert shown != full[reg_no] and shown == debts.short_name(full[reg_no])
+    assert len(at.get("vega_lite_chart")) == 3  # by contribution, by aging, collection by month
+
+
+def test_dashboard_filters_and_drill_down(demo_db):
+    at = page_test("pages/dashboard.py", "accountant").run()
+    at.multiselect(key="f_contribution").set_value(["garbage"]).run()
+    assert not at.exception
+    table = at.dataframe[0].value  # debt by contribution
+    assert list(table["Взнос"]) == ["Вывоз мусора"]
+    top = debts.by_member(debts.dashboard(demo_db, date.today()).filtered(["garbage"]))[0]
+    at.selectbox(key="drill_member").set_value(top["member_id"]).run()
+    assert not at.exception
+    assert any(top["full_name"] in m.value for m in at.markdown)
+    assert "Движение за год" in texts(at)
+
+
+def test_dashboard_filter_by_plot(demo_db):
+    at = page_test("pages/dashboard.py", "admin").run()
+    at.text_input(key="f_plot").set_value("no-such-plot").run()
+    assert not at.exception
+    assert at.metric[3].value == "0"
+
+
+def test_accruals_page_runs_the_accrual_once(demo_db):
+    before = demo_db.scalar("SELECT count(*) FROM charges")
+    at = page_test("pages/accruals.py", "accountant").run()
+    assert not at.exception, at.exception
+    at.button(key="run_accrue").click().run()
+    assert not at.exception
+    assert "новых начислений нет" in texts(at)
+    assert demo_db.scalar("SELECT count(*) FROM charges") == before
+
+
+def test_accruals_page_manual_charge_needs_a_reason(demo_db):
+    at = page_test("pages/accruals.py", "accountant").run()
+    at.text_input(key="manual_reg_no").set_value("5").run()
+    amount = next(t for t in at.text_input if t.label == "Сумма, ₽")
+    amount.set_value("750")
+    next(b for b in at.button if b.label == "Начислить" and b.key != "run_accrue").click().run()
+    assert "Поле «Основание»" in texts(at)
+    reason = next(t for t in at.text_input if t.label == "Основание (обязательно)")
+    reason.set_value("Ремонт шлагбаума")
+    next(b for b in at.button if b.label == "Начислить" and b.key != "run_accrue").click().run()
+    assert not at.exception
+    member_id = members.find_by_reg_no(demo_db, "5")["id"]
+    row = demo_db.fetchone("SELECT amount, reason, created_by FROM charges WHERE kind = 'manual' AND member_id = ?",
+                           [member_id])
+    assert row == (Decimal("750.00"), "Ремонт шлагбаума", "test-accountant")
+    assert any(e["action"] == "charge_added" for e in audit.entries(demo_db))
+
+
+def test_accruals_page_saves_a_contribution_and_reports_bad_fields(demo_db):
+    at = page_test("pages/accruals.py", "admin").run()
+    form = {t.label: t for t in at.text_input}
+    form["Код (латиницей)"].set_value("water")
+    form["Название"].set_value("Вода")
+    form["Ставка, ₽ за единицу базы"].set_value("abc")
+    form["Срок оплаты (год: ММ-ДД, квартал: М-ДД, месяц: ДД, разовый: ГГГГ-ММ-ДД)"].set_value("07-01")
+    next(b for b in at.button if b.label == "Сохранить взнос").click().run()
+    assert "поле «rate»: «abc» не число" in texts(at)
+    form = {t.label: t for t in at.text_input}
+    form["Ставка, ₽ за единицу базы"].set_value("150")
+    next(b for b in at.button if b.label == "Сохранить взнос").click().run()
+    assert not at.exception
+    assert demo_db.scalar("SELECT rate FROM contributions WHERE code = 'water'") == Decimal("150")
+
+
+def test_accruals_page_key_rate(demo_db):
+    at = page_test("pages/accruals.py", "accountant").run()
+    next(t for t in at.text_input if t.label == "Ставка, % годовых").set_value("15,5")
+    next(b for b in at.button if b.label == "Сохранить ставку").click().run()
+    assert not at.exception
+    assert demo_db.scalar("SELECT rate FROM key_rates WHERE valid_from = ?", [date.today()]) == Decimal("15.50")
+
+
+@pytest.mark.parametrize("role", ["admin", "accountant"])
+def test_member_card_statement(demo_db, role):
+    target = members.find_by_reg_no(demo_db, "5")
+    at = page_test("pages/members.py", role).run()
+    at.selectbox(key="card_member").set_value(target["id"]).run()
+    assert not at.exception, at.exception
+    s = debts.statement(demo_db, target["id"], date.today().replace(month=1, day=1), date.today())
+    assert f"сальдо на конец {s.closing:,.2f} ₽".replace(",", " ") in texts(at)
