@@ -227,13 +227,14 @@ def demo_payments(db: Database, through: date, seed: int = 2026) -> int:
     words = {"member": "Членский взнос за {year} г.", "garbage": "Вывоз мусора за {month:02d}.{year}",
              "road": "Целевой взнос на дорогу"}
     for member_id, code, due, amount, name, period_start in charges:
-        habit = habits.setdefault(member_id, rng.choice([0.97, 0.95, 0.9, 0.8, 0.5, 0.0]))
+        habit = habits.setdefault(member_id, rng.choices([1.0, 0.97, 0.9, 0.6, 0.0], [55, 20, 12, 8, 5])[0])
         if rng.random() >= habit:
             continue
-        day = due + timedelta(days=rng.choice([-20, -5, -1, 0, 3, 15, 40, 120]))
+        late = [-20, -10, -5, -1, 0] if habit == 1.0 else [-20, -10, -5, -1, 0, 0, 3, 15, 40, 120]
+        day = due + timedelta(days=rng.choice(late))
         if day > through:
             continue
-        pay = amount if rng.random() < 0.9 else (amount / 2).quantize(Decimal("0.01"))
+        pay = amount if habit > 0.95 or rng.random() < 0.8 else (amount / 2).quantize(Decimal("0.01"))
         purpose = words[code].format(year=period_start.year, month=period_start.month) \
             if rng.random() < 0.8 else "Оплата взносов"
         number = len(payments) + 1

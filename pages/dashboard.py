@@ -6,6 +6,7 @@ may see personal data (admin, accountant), whose downloads are logged.
 """
 
 from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 import altair as alt
 import pandas as pd
@@ -28,14 +29,27 @@ data = ui.attempt(lambda: debts.dashboard(db, as_of))
 if data is None:
     st.stop()
 chosen_codes = c2.multiselect("Взнос", list(data.contributions), format_func=lambda c: data.contributions.get(c, c),
-                              key="f_contribution")
-plot = c3.text_input("Участок", key="f_plot")
-statuses = c4.multiselect("Статус", list(STATUSES), format_func=STATUSES.get, key="f_status")
+                              key="f_contribution", placeholder="все взносы")
+plot = c3.text_input("Участок", key="f_plot", placeholder="все")
+statuses = c4.multiselect("Статус", list(STATUSES), format_func=STATUSES.get, key="f_status", placeholder="все")
 rows = data.filtered(chosen_codes, plot, statuses)
 
 
 def name(full_name: str) -> str:
     return full_name if full_names else debts.short_name(full_name)
+
+
+def rubles(value) -> str:
+    """Whole rubles for the big numbers: 1 234 568."""
+    return f"{Decimal(value).quantize(Decimal(1), ROUND_HALF_UP):,}".replace(",", "\u202f")
+
+
+def show(columns: list[Column], table: list[dict]) -> None:
+    """A table on screen with money as 1 234,56."""
+    frame = pd.DataFrame([{c.title: (fmt_money(r[c.key]) if c.kind == "money" and r[c.key] is not None else r[c.key])
+                           for c in columns} for r in table], columns=[c.title for c in columns])
+    st.dataframe(frame, hide_index=True, width="stretch",
+                 column_config={c.title: st.column_config.TextColumn(c.title) for c in columns if c.kind == "money"})
 
 
 def download(label: str, columns: list[Column], table: list[dict], file: str, key: str, personal: bool = False) -> None:
@@ -49,11 +63,12 @@ def download(label: str, columns: list[Column], table: list[dict], file: str, ke
 
 t = debts.totals(rows)
 m1, m2, m3, m4, m5 = st.columns(5)
-m1.metric("Долг всего, ₽", fmt_money(t["principal"] + t["penalty"]))
-m2.metric("Основной долг, ₽", fmt_money(t["principal"]))
-m3.metric("Пени, ₽", fmt_money(t["penalty"]))
+m1.metric("Долг всего, ₽", rubles(t["principal"] + t["penalty"]))
+m2.metric("Основной долг, ₽", rubles(t["principal"]))
+m3.metric("Пени, ₽", rubles(t["penalty"]))
 m4.metric("Должников", t["debtors"])
-m5.metric("Срок исковой давности, ₽", fmt_money(t["time_barred"]), help="Основной долг, просроченный более 3 лет")
+m5.metric("Давность > 3 лет, ₽", rubles(t["time_barred"]),
+          help="Основной долг, просроченный более 3 лет: срок исковой давности")
 st.caption(f"На {as_of:%d.%m.%Y}. Начислено, но срок ещё не наступил: {fmt_money(t['not_due'])} ₽.")
 
 left, right = st.columns(2)
@@ -69,8 +84,7 @@ with left:
     contribution_columns = [Column("name", "Взнос"), Column("principal", "Основной долг", "money"),
                             Column("penalty", "Пени", "money"), Column("total", "Всего", "money"),
                             Column("debtors", "Должников", "int")]
-    st.dataframe(pd.DataFrame([{c.title: r[c.key] for c in contribution_columns} for r in per_contribution]),
-                 hide_index=True, width="stretch")
+    show(contribution_columns, per_contribution)
     download("долг по взносам", contribution_columns, per_contribution, "долг-по-взносам.xlsx", "dl_contribution")
 with right:
     st.subheader("По срокам просрочки")
@@ -80,8 +94,7 @@ with right:
         x=alt.X("Срок:N", sort=alt.SortField("Порядок"), title=None), y=alt.Y("₽:Q"),
         tooltip=["Срок", alt.Tooltip("₽:Q", format=",.2f")]), width="stretch")
     aging_columns = [Column("bucket", "Срок просрочки"), Column("amount", "Основной долг", "money")]
-    st.dataframe(pd.DataFrame([{c.title: r[c.key] for c in aging_columns} for r in aging]), hide_index=True,
-                 width="stretch")
+    show(aging_columns, aging)
     download("долг по срокам", aging_columns, aging, "долг-по-срокам.xlsx", "dl_aging")
 
 st.subheader("Собираемость по месяцам")
@@ -109,9 +122,8 @@ debtor_columns = [Column("reg_no", "Л/с"), Column("name", "ФИО" if full_nam
                   Column("status_label", "Статус"), Column("principal", "Основной долг", "money"),
                   Column("penalty", "Пени", "money"), Column("total", "Всего", "money"),
                   Column("oldest_due", "Самый ранний срок", "date"), Column("time_barred", "Давность > 3 лет", "money")]
-st.caption(f"Должников: {len(debtors)}; первые 20 по сумме долга.")
-st.dataframe(pd.DataFrame([{c.title: d[c.key] for c in debtor_columns} for d in debtors[:20]]), hide_index=True,
-             width="stretch")
+st.caption(f"С долгом или неоплаченными пенями: {len(debtors)}; первые 20 по сумме.")
+show(debtor_columns, debtors[:20])
 download("должников", debtor_columns, debtors, "должники.xlsx", "dl_debtors", personal=True)
 
 # -- drill-down ---------------------------------------------------------------------------------
@@ -122,18 +134,16 @@ if debtors:
     if chosen is not None:
         detail = [r for r in data.rows if r["member_id"] == chosen]
         st.markdown(f"**{options[chosen]}**")
-        st.dataframe(pd.DataFrame([{"Взнос": data.contributions.get(r["contribution"], r["contribution"]),
-                                    "Основной долг": r["principal"], "Пени": r["penalty"],
-                                    "Срок не наступил": r["not_due"], "Самый ранний срок": r["oldest_due"]}
-                                   for r in detail]), hide_index=True, width="stretch")
+        show([Column("name", "Взнос"), Column("principal", "Основной долг", "money"), Column("penalty", "Пени", "money"),
+              Column("not_due", "Срок не наступил", "money"), Column("oldest_due", "Самый ранний срок", "date")],
+             [{**r, "name": data.contributions.get(r["contribution"], r["contribution"])} for r in detail])
         s = ui.attempt(lambda: debts.statement(db, chosen, as_of - timedelta(days=365), as_of))
         if s is not None:
             st.caption(f"Движение за год: сальдо на {s.date_from:%d.%m.%Y} {fmt_money(s.opening)} ₽, "
                        f"на {s.date_to:%d.%m.%Y} {fmt_money(s.closing)} ₽")
-            st.dataframe(pd.DataFrame([{"Дата": r["day"], "Документ": r["document"],
-                                        "Содержание": r["text"] if full_names else r["text"].split(":")[0],
-                                        "Начислено": r["charged"], "Оплачено": r["paid"]} for r in s.lines]),
-                         hide_index=True, width="stretch")
+            show([Column("day", "Дата", "date"), Column("document", "Документ"), Column("text", "Содержание"),
+                  Column("charged", "Начислено", "money"), Column("paid", "Оплачено", "money")],
+                 [{**r, "text": r["text"] if full_names else r["text"].split(":")[0]} for r in s.lines])
         if ui.can_edit(user) and st.button("Открыть карточку члена", key="open_card"):
             st.session_state["card_member"] = chosen
             st.switch_page("pages/members.py")
