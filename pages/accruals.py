@@ -4,7 +4,6 @@ with a reason, the key-rate history; every change is logged."""
 import json
 from datetime import date
 
-import pandas as pd
 import streamlit as st
 
 from ledger import accruals, audit, members, tariffs
@@ -22,11 +21,11 @@ tab_tariffs, tab_accrue, tab_manual, tab_key, tab_log = st.tabs(
 # -- contributions ------------------------------------------------------------------------------
 with tab_tariffs:
     items = ui.attempt(lambda: tariffs.contributions(db)) or []
-    st.dataframe(pd.DataFrame([{
+    ui.table([{
         "Код": c.code, "Название": c.name, "Вид": tariffs.KINDS[c.kind], "База": tariffs.BASES[c.basis],
         "Ставка, ₽": c.rate, "Период": tariffs.PERIODS.get(c.period or "", "—"), "Срок": c.due,
         "Начало": c.start, "Окончание": c.end, "Слова в назначении": ", ".join(c.keywords),
-        "Пеня": tariffs.PENALTY_KINDS[c.penalty.kind]} for c in items]), hide_index=True, width="stretch")
+        "Пеня": tariffs.PENALTY_KINDS[c.penalty.kind]} for c in items])
 
     upload = st.file_uploader("Загрузить взносы из файла .toml", type=["toml"], key="tariff_file")
     if upload is not None and st.button("Загрузить файл", key="load_tariffs"):
@@ -103,10 +102,10 @@ with tab_manual:
     if found:
         st.markdown(f"**{found['full_name']}**, л/с {found['reg_no']}")
         charges = accruals.member_charges(db, found["id"])
-        st.dataframe(pd.DataFrame([{"№": c["id"], "Взнос": c["contribution"], "Срок": c["due_date"],
-                                    "Сумма, ₽": c["amount"], "Исходная, ₽": c["original_amount"],
-                                    "Как рассчитано / основание": c["reason"] or c["basis_note"],
-                                    "Участок": c["plot"]} for c in charges]), hide_index=True, width="stretch")
+        ui.table([{"№": c["id"], "Взнос": c["contribution"], "Срок": c["due_date"], "Сумма, ₽": fmt_money(c["amount"]),
+                   "Исходная, ₽": fmt_money(c["original_amount"]),
+                   "Как рассчитано / основание": c["reason"] or c["basis_note"], "Участок": c["plot"]}
+                  for c in charges])
         codes = [c.code for c in tariffs.contributions(db)]
         with st.form("manual_charge"):
             st.markdown("**Разовое начисление**")
@@ -133,8 +132,8 @@ with tab_manual:
 with tab_key:
     st.write("Ключевая ставка Банка России (для пени по ЖК РФ: 1/300 с 31-го дня просрочки, 1/130 с 91-го).")
     rates = tariffs.key_rates(db)
-    st.dataframe(pd.DataFrame([{"С даты": r["valid_from"], "Ставка, %": r["rate"], "Изменил": r["updated_by"]}
-                               for r in reversed(rates)]), hide_index=True, width="stretch", height=250)
+    ui.table([{"С даты": r["valid_from"], "Ставка, %": r["rate"], "Изменил": r["updated_by"]} for r in reversed(rates)],
+             height=250)
     with st.form("key_rate"):
         r1, r2 = st.columns(2)
         since = r1.date_input("Действует с", value=date.today(), format="DD.MM.YYYY")
@@ -148,8 +147,7 @@ with tab_log:
     actions = {"accrue": "начисление", "charge_added": "разовое начисление", "charge_corrected": "корректировка",
                "tariffs_saved": "взносы изменены", "key_rate_set": "ключевая ставка"}
     entries = [e for e in audit.entries(db, limit=2000) if e["action"] in actions][:200]
-    st.dataframe(pd.DataFrame([{"Когда (UTC)": e["happened_at"], "Кто": e["actor"], "Что": actions[e["action"]],
-                                "Объект": e["target"], "Подробности": _details}
-                               for e in entries for _details in [json.loads(e["details"] or "{}")]]).astype(str)
-                 if entries else pd.DataFrame(), hide_index=True, width="stretch")
+    ui.table([{"Когда (UTC)": e["happened_at"], "Кто": e["actor"], "Что": actions[e["action"]], "Объект": e["target"],
+               "Подробности": ", ".join(f"{k}: {v}" for k, v in json.loads(e["details"] or "{}").items())}
+              for e in entries])
     st.caption(f"Всего начислено в базе: {fmt_money(db.scalar('SELECT coalesce(sum(amount), 0) FROM charges_effective'))} ₽")

@@ -46,8 +46,15 @@ def rubles(value) -> str:
 
 def show(columns: list[Column], table: list[dict]) -> None:
     """A table on screen with money as 1 234,56."""
-    frame = pd.DataFrame([{c.title: (fmt_money(r[c.key]) if c.kind == "money" and r[c.key] is not None else r[c.key])
-                           for c in columns} for r in table], columns=[c.title for c in columns])
+    def cell(value, kind: str):
+        if value is None:
+            return ""
+        if kind == "money":
+            return fmt_money(value)
+        return value.strftime("%d.%m.%Y") if kind == "date" else value
+
+    frame = pd.DataFrame([{c.title: cell(r[c.key], c.kind) for c in columns} for r in table],
+                         columns=[c.title for c in columns])
     st.dataframe(frame, hide_index=True, width="stretch",
                  column_config={c.title: st.column_config.TextColumn(c.title) for c in columns if c.kind == "money"})
 
