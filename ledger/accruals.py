@@ -244,6 +244,7 @@ class Schedule:
     steps: list[tuple[int, int]]     # (first day of delay, multiplier m), increasing
     q: int                           # common divisor
     cum: np.ndarray                  # K: cumulative day rates from DAY0 (int64), index = ordinal - DAY0 + 1
+    _cum_list: list[int] | None = None
 
     @property
     def first(self) -> int:
@@ -251,12 +252,16 @@ class Schedule:
 
     def exact(self, due: int, a: int, b: int, u: int) -> int:
         """Numerator (× Q) of the penalty on u kopecks unpaid at the end of each day a..b (ordinals)."""
+        cum = self._cum_list
+        if cum is None:
+            cum = self._cum_list = self.cum.tolist()  # plain ints: indexing a list is faster one by one
         total = 0
-        for i, (start_n, m) in enumerate(self.steps):
+        steps = self.steps
+        for i, (start_n, m) in enumerate(steps):
             lo = max(a, due + start_n)
-            hi = b if i + 1 == len(self.steps) else min(b, due + self.steps[i + 1][0] - 1)
+            hi = b if i + 1 == len(steps) else min(b, due + steps[i + 1][0] - 1)
             if lo <= hi and m:
-                total += u * m * int(self.cum[hi - DAY0 + 1] - self.cum[lo - DAY0])
+                total += u * m * (cum[hi - DAY0 + 1] - cum[lo - DAY0])
         return total
 
     def kopecks(self, numerator: int) -> int:
@@ -512,12 +517,17 @@ def _allocate_member(member: int, charges: list[tuple], payments: list[tuple], s
         o_kind.append(kind)
 
     def pay(i: int, pid: int, money: int, day: int) -> int:
-        take = min(money, unpaid[i])
+        take = money if money < unpaid[i] else unpaid[i]
         if take <= 0:
             return 0
         unpaid[i] -= take
         paid_log[i].append((day, take))
-        emit(i, pid, take, day, "principal")
+        o_member.append(member)
+        o_charge.append(charges[i][0])
+        o_payment.append(pid)
+        o_amount.append(take)
+        o_day.append(day)
+        o_kind.append("principal")
         if unpaid[i] == 0:
             paid_off[i] = day
             cid, code, due, kop = charges[i]

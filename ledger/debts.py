@@ -20,7 +20,7 @@ import numpy as np
 from . import accruals, audit, cooperative
 from .accruals import ORDINAL_SQL, fmt_money
 from .db import Database
-from .errors import InputError
+from .errors import InputError, LedgerError
 from .spreadsheets import Column, write_table, xlsx_bytes
 
 BUCKETS = [("not_due", "срок не наступил"), ("b0_30", "1–30 дней"), ("b31_90", "31–90 дней"),
@@ -40,23 +40,20 @@ def _member_filter(member_ids: list[int] | None, col: str = "member_id") -> str:
     return f" AND {col} IN ({', '.join(str(int(m)) for m in member_ids) or 'NULL'})"
 
 
-def _open_penalties(con, as_of: date, member_ids: list[int] | None) -> None:
-    """Temp table _open_pen(charge_id, penalty): penalty accrued through as_of of charges not paid off by then."""
+def _open_penalties(con, as_of: date) -> None:
+    """Temp table _open_pen(charge_id, penalty): penalty accrued through as_of of the overdue charges in _open
+    (not paid off by then), from their principal payments in _paid_days."""
     scheds = accruals.schedules(con)
     codes = list(scheds)
     code_list = "[" + ", ".join(accruals._literal(c) for c in codes) + "]" if codes else "[]::VARCHAR[]"
     seg = con.execute(f"""
         WITH open AS (
-            SELECT c.id, c.contribution, c.due_date, c.amount FROM charges_effective c
-            LEFT JOIN charge_state s ON s.charge_id = c.id
-            WHERE c.due_date < $1 AND (s.paid_off_on IS NULL OR s.paid_off_on > $1)
-              AND c.contribution IN (SELECT code FROM contributions WHERE penalty_kind <> 'none')
-              {_member_filter(member_ids, 'c.member_id')}
+            SELECT * FROM _open WHERE due_date < $1
+              AND contribution IN (SELECT code FROM contributions WHERE penalty_kind <> 'none')
         ), pts AS (
             SELECT id AS charge_id, due_date + 1 AS start, 0::DECIMAL(18,2) AS amt FROM open
             UNION ALL
-            SELECT a.charge_id, a.applied_on, sum(a.amount) FROM allocations a JOIN open o ON o.id = a.charge_id
-            WHERE a.kind = 'principal' AND a.applied_on <= $1 GROUP BY ALL
+            SELECT charge_id, applied_on, amount FROM _paid_days SEMI JOIN open ON open.id = _paid_days.charge_id
         )
         SELECT p.charge_id, list_position({code_list}, o.contribution) - 1 AS code,
                {ORDINAL_SQL.format(col='o.due_date')} AS due, {ORDINAL_SQL.format(col='p.start')} AS a,
@@ -87,32 +84,43 @@ def positions(con, as_of: date, member_ids: list[int] | None = None) -> None:
     """Temp table _pos: every charge not yet settled (principal and penalty paid) as of a date, with its unpaid
     principal, penalty accrued and penalty paid."""
     accruals.refresh_in(con)
-    _open_penalties(con, as_of, member_ids)
+    # charges not settled by the date; of them, those not paid off (_open) and their principal payments by day
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _unsettled AS
+        SELECT c.id, c.member_id, c.contribution, c.plot_id, c.due_date, c.amount, s.paid_off_on, s.final_penalty
+        FROM charges_effective c LEFT JOIN charge_state s ON s.charge_id = c.id
+        WHERE (s.settled_on IS NULL OR s.settled_on > $1) {_member_filter(member_ids, 'c.member_id')}""", [as_of])
+    con.execute("CREATE OR REPLACE TEMP TABLE _open AS SELECT * FROM _unsettled "
+                "WHERE paid_off_on IS NULL OR paid_off_on > $1", [as_of])
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _paid_days AS
+        SELECT a.charge_id, a.applied_on, sum(a.amount) AS amount FROM allocations a SEMI JOIN _open o ON o.id = a.charge_id
+        WHERE a.kind = 'principal' AND a.applied_on <= $1 GROUP BY ALL""", [as_of])
+    _open_penalties(con, as_of)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _pos AS
-        WITH c AS (
-            SELECT c.* FROM charges_effective c LEFT JOIN charge_state s ON s.charge_id = c.id
-            WHERE (s.settled_on IS NULL OR s.settled_on > $1) {_member_filter(member_ids, 'c.member_id')}
+        WITH paid AS (
+            SELECT charge_id, sum(amount) AS paid FROM _paid_days GROUP BY charge_id
+        ), pen AS (
+            SELECT charge_id, sum(amount) AS pen_paid FROM allocations
+            WHERE kind = 'penalty' AND applied_on <= $1 {_member_filter(member_ids)} GROUP BY charge_id
         )
         SELECT c.id AS charge_id, c.member_id, c.contribution, c.plot_id, c.due_date, c.amount,
-               (c.amount - coalesce(pp.paid, 0))::DECIMAL(18,2) AS unpaid,
+               (CASE WHEN c.paid_off_on <= $1 THEN 0 ELSE c.amount - coalesce(paid.paid, 0) END)::DECIMAL(18,2)
+                   AS unpaid,
                (CASE WHEN c.due_date >= $1 THEN 0
-                     WHEN s.paid_off_on <= $1 THEN coalesce(s.final_penalty, 0)
+                     WHEN c.paid_off_on <= $1 THEN coalesce(c.final_penalty, 0)
                      ELSE coalesce(op.penalty, 0) END)::DECIMAL(18,2) AS penalty_accrued,
-               coalesce(pp.pen_paid, 0)::DECIMAL(18,2) AS penalty_paid
-        FROM c
-        LEFT JOIN charge_state s ON s.charge_id = c.id
+               coalesce(pen.pen_paid, 0)::DECIMAL(18,2) AS penalty_paid
+        FROM _unsettled c
         LEFT JOIN _open_pen op ON op.charge_id = c.id
-        LEFT JOIN (SELECT a.charge_id, sum(a.amount) FILTER (WHERE a.kind = 'principal') AS paid,
-                          sum(a.amount) FILTER (WHERE a.kind = 'penalty') AS pen_paid
-                   FROM allocations a SEMI JOIN c ON c.id = a.charge_id
-                   WHERE a.applied_on <= $1 GROUP BY a.charge_id) pp
-               ON pp.charge_id = c.id
+        LEFT JOIN paid ON paid.charge_id = c.id
+        LEFT JOIN pen ON pen.charge_id = c.id
     """, [as_of])
 
 
 _DEBTS_SQL = """
-SELECT member_id, contribution,
+SELECT member_id, contribution, plot_id,
        sum(unpaid) FILTER (WHERE due_date < $1)::DECIMAL(18,2) AS principal,
        sum(penalty_accrued - penalty_paid)::DECIMAL(18,2) AS penalty,
        coalesce(sum(unpaid) FILTER (WHERE due_date >= $1), 0)::DECIMAL(18,2) AS not_due,
@@ -126,15 +134,20 @@ SELECT member_id, contribution,
        coalesce(sum(unpaid) FILTER (WHERE due_date < $2), 0)::DECIMAL(18,2) AS time_barred
 FROM _pos
 WHERE unpaid <> 0 OR penalty_accrued <> penalty_paid
-GROUP BY member_id, contribution
+GROUP BY member_id, contribution, plot_id
 """
+_SUMMED = ("principal", "penalty", "not_due", "b0_30", "b31_90", "b91_180", "b181_365", "b365", "time_barred")
 
 
 def _debts_in(con, as_of: date, member_ids: list[int] | None = None) -> None:
-    """Temp table _debts: per member and contribution as of a date (see _DEBTS_SQL)."""
+    """Temp tables _debts_plot (per member, contribution and plot; see _DEBTS_SQL) and _debts (per member and
+    contribution) as of a date."""
     positions(con, as_of, member_ids)
     barred = _years_before(as_of, TIME_BARRED_YEARS)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _debts AS {_DEBTS_SQL}", [as_of, barred])
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _debts_plot AS {_DEBTS_SQL}", [as_of, barred])
+    sums = ", ".join(f"sum({c})::DECIMAL(18,2) AS {c}" for c in _SUMMED)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _debts AS SELECT member_id, contribution, {sums}, "
+                f"min(oldest_due) AS oldest_due FROM _debts_plot GROUP BY member_id, contribution")
 
 
 def _years_before(d: date, years: int) -> date:
@@ -184,8 +197,9 @@ def snapshot(db: Database, as_of: date) -> None:
             return
         _debts_in(con, as_of)
         con.execute("DELETE FROM debt_snapshot")
-        con.execute("INSERT INTO debt_snapshot SELECT $1, member_id, contribution, coalesce(principal, 0), penalty, "
-                    "not_due, oldest_due, b0_30, b31_90, b91_180, b181_365, b365, time_barred FROM _debts", [as_of])
+        con.execute("INSERT INTO debt_snapshot SELECT $1, member_id, contribution, plot_id, coalesce(principal, 0), "
+                    "penalty, not_due, oldest_due, b0_30, b31_90, b91_180, b181_365, b365, time_barred "
+                    "FROM _debts_plot", [as_of])
         con.execute("DELETE FROM collection_snapshot")
         con.execute("""
             INSERT INTO collection_snapshot
@@ -200,7 +214,7 @@ def snapshot(db: Database, as_of: date) -> None:
 @dataclass
 class Dashboard:
     as_of: date
-    rows: list[dict]                       # member × contribution debts with member details
+    rows: list[dict]                       # member × contribution × plot debts with member details
     collection: list[dict]                 # month, charged, paid, rate
     contributions: dict[str, str] = field(default_factory=dict)
 
@@ -211,8 +225,10 @@ class Dashboard:
         if statuses:
             rows = [r for r in rows if r["status"] in statuses]
         if plot.strip():
+            # charges of that plot, and charges per member (no plot) of its current owners
             wanted = plot.strip().lower()
-            rows = [r for r in rows if wanted in [p.strip() for p in (r["plots"] or "").lower().split(",")]]
+            rows = [r for r in rows if (r["plot"] or "").lower() == wanted or (
+                r["plot"] is None and wanted in [p.strip() for p in (r["plots"] or "").lower().split(",")])]
         return rows
 
 
@@ -220,10 +236,13 @@ def dashboard(db: Database, as_of: date) -> Dashboard:
     """Aggregates for the board's dashboard, read from the snapshot (refreshed first when the ledger changed)."""
     snapshot(db, as_of)
     rows = db.records("""
-        SELECT d.*, (d.principal + d.penalty)::DECIMAL(18,2) AS total, m.reg_no, m.full_name, m.status, m.id AS mid,
-               (SELECT string_agg(p.number, ', ' ORDER BY p.number) FROM plot_owners o JOIN plots p ON p.id = o.plot_id
-                WHERE o.member_id = m.id AND o.owned_to IS NULL) AS plots
+        SELECT d.*, (d.principal + d.penalty)::DECIMAL(18,2) AS total, m.reg_no, m.full_name, m.status,
+               pl.number AS plot, o.plots
         FROM debt_snapshot d JOIN members m ON m.id = d.member_id
+        LEFT JOIN plots pl ON pl.id = d.plot_id
+        LEFT JOIN (SELECT o.member_id, string_agg(p.number, ', ' ORDER BY p.number) AS plots FROM plot_owners o
+                   JOIN plots p ON p.id = o.plot_id WHERE o.owned_to IS NULL GROUP BY o.member_id) o
+               ON o.member_id = m.id
         WHERE d.principal <> 0 OR d.penalty <> 0 OR d.not_due <> 0""")
     collection = db.records("SELECT month, charged, paid, CASE WHEN charged > 0 THEN paid / charged END AS rate "
                             "FROM collection_snapshot ORDER BY month")
@@ -252,6 +271,22 @@ def by_contribution(rows: list[dict], names: dict[str, str]) -> list[dict]:
         if r["principal"] > 0:
             a["debtors"].add(r["member_id"])
     return [{**a, "debtors": len(a["debtors"]), "total": a["principal"] + a["penalty"]} for a in acc.values()]
+
+
+def by_plot(rows: list[dict]) -> list[dict]:
+    """Debts of plot-based charges per plot (charges per member have no plot), largest first."""
+    acc: dict[str, dict] = {}
+    for r in rows:
+        if r["plot"] is None:
+            continue
+        a = acc.setdefault(r["plot"], {"plot": r["plot"], "principal": Decimal(0), "penalty": Decimal(0), "owners": set()})
+        a["principal"] += r["principal"]
+        a["penalty"] += r["penalty"]
+        a["owners"].add(r["reg_no"])
+    result = [{**a, "owners": ", ".join(sorted(a["owners"])), "total": a["principal"] + a["penalty"]}
+              for a in acc.values() if a["principal"] + a["penalty"] > 0]
+    result.sort(key=lambda a: (-a["total"], a["plot"]))
+    return result
 
 
 def by_bucket(rows: list[dict]) -> list[dict]:
@@ -365,7 +400,8 @@ def statement(db: Database, member_id: int, date_from: date, date_to: date) -> S
     paid = sum((r["paid"] for r in lines if r["paid"] is not None), Decimal(0))
     closing = opening + charged + penalties - paid
     if closing != closing_check:  # the two ways of counting must agree; anything else is a bug
-        raise AssertionError(f"statement mismatch: {closing} != {closing_check}")
+        raise LedgerError(f"Акт сверки не сходится: сальдо по строкам {fmt_money(closing)} ₽, по остаткам "
+                          f"{fmt_money(closing_check)} ₽ — сообщите разработчикам")
     settings = cooperative.get_settings(db)
     return Statement(member, date_from, date_to, opening, lines, charged, paid, penalties, closing,
                      coop_name=settings.get("name") or "")

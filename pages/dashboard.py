@@ -104,6 +104,14 @@ with right:
     show(aging_columns, aging)
     download("долг по срокам", aging_columns, aging, "долг-по-срокам.xlsx", "dl_aging")
 
+st.subheader("По участкам")
+per_plot = debts.by_plot(rows)
+plot_columns = [Column("plot", "Участок"), Column("owners", "Л/с владельцев"), Column("principal", "Основной долг", "money"),
+                Column("penalty", "Пени", "money"), Column("total", "Всего", "money")]
+st.caption(f"Участков с долгом по взносам с участка или с м²: {len(per_plot)}; первые 20 по сумме.")
+show(plot_columns, per_plot[:20])
+download("долг по участкам", plot_columns, per_plot, "долг-по-участкам.xlsx", "dl_plots")
+
 st.subheader("Собираемость по месяцам")
 st.caption("Оплачено ÷ начислено по взносам со сроком оплаты в этом месяце (все взносы, без фильтров).")
 recent = [c for c in data.collection if c["month"] >= as_of.replace(day=1) - timedelta(days=730)]

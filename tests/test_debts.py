@@ -12,7 +12,7 @@ from decimal import Decimal
 import openpyxl
 import pypdf
 
-from ledger import cli, debts
+from ledger import accruals, cli, debts
 from tests.ledger_builders import charge, load, member, pay, tariff
 
 D = Decimal
@@ -152,3 +152,21 @@ def test_cli_bad_input_is_one_russian_line(db_path, tmp_path):
 def test_cli_key_rate(db_path, capsys):
     assert cli.main(["tariffs", "key-rate", "01.01.2031", "12,5"]) == 0
     assert "01.01.2031\t12.50 %" in capsys.readouterr().out
+
+
+def test_debts_per_plot_with_co_owners(db):
+    load(db, tariff(code="road", basis="plot", rate="5000", kind="one_off", period=None, due="2025-09-01", start=""),
+         tariff(code="member", rate="1000"))
+    member(db, 1, plots=[("5", "600", (1, 2)), ("6", "400", (1, 1))])
+    member(db, 2, plots=[("5", "600", (1, 2))])
+    accruals.accrue(db, date(2025, 12, 31))
+    pay(db, 2, date(2025, 8, 1), "3500")     # member 2: 1000 membership + 2500 road (his half of plot 5)
+    d = debts.dashboard(db, date(2025, 10, 1))
+    assert [(p["plot"], p["owners"], p["principal"]) for p in debts.by_plot(d.rows)] == [
+        ("6", "1", D("5000.00")), ("5", "1", D("2500.00"))]
+    # filter by plot 5: its road charge of member 1 and the per-member charge of both owners' membership
+    assert sorted((r["reg_no"], r["contribution"], r["principal"]) for r in d.filtered(plot="5")) == [
+        ("1", "member", D("1000.00")), ("1", "road", D("2500.00"))]
+    assert debts.debts(db, date(2025, 10, 1))[0]["principal"] == D("1000.00")
+    assert [(r["contribution"], r["principal"]) for r in debts.debts(db, date(2025, 10, 1))] == [
+        ("member", D("1000.00")), ("road", D("7500.00"))]

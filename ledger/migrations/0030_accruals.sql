@@ -97,11 +97,12 @@ CREATE TABLE ledger_meta (
     value VARCHAR
 );
 
--- Debts per member and contribution as of a date, kept for the dashboard (see ledger/debts.py).
+-- Debts per member, contribution and plot as of a date, kept for the dashboard (see ledger/debts.py).
 CREATE TABLE debt_snapshot (
     as_of        DATE NOT NULL,
     member_id    BIGINT NOT NULL,
     contribution VARCHAR NOT NULL,
+    plot_id      BIGINT,
     principal    DECIMAL(18,2) NOT NULL,
     penalty      DECIMAL(18,2) NOT NULL,
     not_due      DECIMAL(18,2) NOT NULL,
