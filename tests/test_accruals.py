@@ -332,3 +332,33 @@ def test_penalties_agree_with_day_by_day_counting(db, seed):
     for code, rule in (("member", key_rate), ("daily", lambda day, n: Decimal("0.001"))):
         expected = brute_force_penalty(amounts[code], due, sorted(paid[code]), as_of, rule)
         assert got.get(code, D(0)) + got_paid.get(code, D(0)) == expected, code
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_allocation_conserves_money(db, seed):
+    """Random ledgers: no charge is paid beyond its amount, no payment spends more than it has, designated money
+    stays in its contribution, and the statement's closing balance is charges + penalties − payments."""
+    rng = random.Random(seed)
+    two_contributions(db, DAILY)
+    member(db, 2)
+    for m in (1, 2):
+        for _ in range(12):
+            charge(db, m, rng.choice(["member", "garbage"]), date(2025, 1, 1) + timedelta(days=rng.randrange(300)),
+                   str(rng.randrange(100, 2000)))
+        for _ in range(8):
+            pay(db, m, date(2025, 1, 1) + timedelta(days=rng.randrange(330)), str(rng.randrange(100, 3000)),
+                rng.choice(["членский", "мусор", "оплата", ""]))
+    accruals.refresh(db)
+    assert db.fetchall("""SELECT a.charge_id FROM allocations a JOIN charges c ON c.id = a.charge_id
+                          WHERE a.kind = 'principal' GROUP BY a.charge_id, c.amount HAVING sum(a.amount) > c.amount""") == []
+    assert db.fetchall("""SELECT a.payment_id FROM allocations a JOIN payments p ON p.id = a.payment_id
+                          GROUP BY a.payment_id, p.amount HAVING sum(a.amount) > p.amount""") == []
+    assert db.fetchall("""SELECT a.payment_id FROM allocations a JOIN payments p ON p.id = a.payment_id
+                          JOIN charges c ON c.id = a.charge_id
+                          WHERE (p.purpose = 'членский' AND c.contribution <> 'member')
+                             OR (p.purpose = 'мусор' AND c.contribution <> 'garbage')""") == []
+    for m in (1, 2):
+        s = debts.statement(db, m, date(2025, 1, 1), date(2025, 12, 31))
+        charged = db.scalar("SELECT sum(amount) FROM charges WHERE member_id = ?", [m])
+        paid = db.scalar("SELECT sum(amount) FROM member_payments WHERE member_id = ?", [m])
+        assert s.opening == 0 and s.closing == charged + s.penalties - paid
