@@ -210,13 +210,14 @@ def create_demo(db: Database, n: int = 300, seed: int = 2026, through: date | No
     tariffs.load_tariffs(db, DEMO_TARIFFS.read_bytes(), DEMO_TARIFFS.name, actor="demo")
     through = through or date.today()
     accruals.accrue(db, through, actor="demo")
-    demo_payments(db, through, seed)
+    demo_matched_payments(db, min(through, date(DEMO_YEAR, 1, 1) - timedelta(days=1)), seed)
     return count
 
 
-def demo_payments(db: Database, through: date, seed: int = 2026) -> int:
-    """Payments for the demo charges (only into a ledger without payments): most on time, some late, some never."""
-    if db.scalar("SELECT count(*) FROM payments"):
+def demo_matched_payments(db: Database, through: date, seed: int = 2026) -> int:
+    """Matched payments for the demo charges of the years before the demo bank statement (whose payments the
+    matcher attributes): most on time, some late, some never. Only into a ledger without matched payments."""
+    if db.scalar("SELECT count(*) FROM member_payments"):
         return 0
     rng = random.Random(seed)
     charges = db.fetchall("SELECT c.member_id, c.contribution, c.due_date, c.amount, m.full_name, c.period_start "
@@ -238,9 +239,9 @@ def demo_payments(db: Database, through: date, seed: int = 2026) -> int:
         purpose = words[code].format(year=period_start.year, month=period_start.month) \
             if rng.random() < 0.8 else "Оплата взносов"
         number = len(payments) + 1
-        payments.append({"fingerprint": f"demo-{number}", "doc_date": day, "doc_number": str(number),
+        payments.append({"fingerprint": f"demo-history-{number}", "doc_date": day, "doc_number": str(number),
                          "amount": pay, "direction": "in", "payer_name": name, "purpose": purpose, "created_at": now})
-        matches.append({"fingerprint": f"demo-{number}", "status": "auto", "member_id": member_id,
+        matches.append({"fingerprint": f"demo-history-{number}", "status": "auto", "member_id": member_id,
                         "confidence": Decimal(1), "reason": "демо", "decided_at": now})
     with db.transaction() as con:
         ids = dict((fp, pid) for pid, fp in insert_rows(con, "payments", payments, returning="id, fingerprint"))
