@@ -1,0 +1,26 @@
+"""End to end in real headless Chromium: the board opens the debt dashboard of the demo cooperative."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from ledger import debts, users
+from tests.browser import chromium_page, sign_in, streamlit_server
+
+pytestmark = pytest.mark.browser
+
+
+def test_board_sees_the_debt_dashboard(demo_db, db_path, tmp_path):
+    users.add_user(demo_db, "board1", "пароль-правления", "board")
+    debtors = debts.totals(debts.dashboard(demo_db, date.today()).rows)["debtors"]
+    with streamlit_server(db_path) as url, chromium_page() as page:
+        sign_in(page, url, "board1", "пароль-правления")
+        assert page.get_by_role("link", name="Начисления").count() == 0  # not for the board
+        page.get_by_role("link", name="Долги").click()
+        page.get_by_text("Собираемость по месяцам").wait_for()
+        metric = page.locator("[data-testid=stMetric]").filter(has_text="Должников")
+        assert metric.locator("[data-testid=stMetricValue]").inner_text() == str(debtors)
+        assert page.locator("[data-testid=stVegaLiteChart]").count() == 3
+        page.screenshot(path=str(tmp_path / "dashboard.png"))
