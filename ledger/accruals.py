@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from . import audit, fields
-from .db import Database, insert_rows, utcnow
+from .db import Database, utcnow
 from .errors import InputError
 from .tariffs import Contribution, contributions
 
