@@ -205,12 +205,13 @@ def create_demo(db: Database, n: int = 300, seed: int = 2026, through: date | No
     if db.scalar("SELECT count(*) FROM members"):
         return 0
     count = _create_members(db, n, seed)
-    from . import accruals, tariffs
+    from . import accruals, matching, tariffs
 
     tariffs.load_tariffs(db, DEMO_TARIFFS.read_bytes(), DEMO_TARIFFS.name, actor="demo")
     through = through or date.today()
     accruals.accrue(db, through, actor="demo")
     demo_matched_payments(db, min(through, date(DEMO_YEAR, 1, 1) - timedelta(days=1)), seed)
+    matching.match_payments(db, actor="demo")  # the demo statement's payments, as the accountant would run it
     return count
 
 
