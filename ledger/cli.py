@@ -31,6 +31,14 @@ matches_app = typer.Typer(no_args_is_help=True, help="Разнесение пл�
 app.add_typer(matches_app, name="matches")
 tariffs_app = typer.Typer(no_args_is_help=True, help="Взносы (тарифы) и ключевая ставка.")
 app.add_typer(tariffs_app, name="tariffs")
+integrations_app = typer.Typer(no_args_is_help=True, help="Интеграции: банки, каналы, подпись, отчётность, копии.")
+vault_app = typer.Typer(no_args_is_help=True, help="Хранилище секретов.")
+audit_app = typer.Typer(no_args_is_help=True, help="Журнал действий.")
+monitoring_app = typer.Typer(no_args_is_help=True, help="Мониторинг интеграций и оповещения.")
+app.add_typer(integrations_app, name="integrations")
+app.add_typer(vault_app, name="vault")
+app.add_typer(audit_app, name="audit")
+app.add_typer(monitoring_app, name="monitoring")
 
 
 def db_of(ctx: typer.Context) -> Database:
@@ -68,6 +76,9 @@ def init(ctx: typer.Context, demo_data: bool = typer.Option(False, "--demo", hel
     db = db_of(ctx)
     versions = db.schema_versions()
     say(f"База {db.path}: схема версии {max(versions)}")
+    sealed = members.seal_plaintext(db)
+    if sealed:
+        say(f"Персональные данные {sealed} членов зашифрованы")
     if demo_data:
         n = demo.create_demo(db)
         say(f"Демо-кооператив: {n} членов" if n else "В базе уже есть члены: демо-данные не добавлены")
@@ -172,6 +183,8 @@ def matches_export(ctx: typer.Context, file: Path = typer.Argument(..., help=".x
     """Выгрузить разнесение: строка на каждый входящий платёж."""
     n = matching.export_matches(db_of(ctx), file, actor=actor())
     say(f"{file}: выгружено {n} платежей")
+
+
 def option_date(value: str, option: str):
     try:
         return fields.parse_date(value)
@@ -232,6 +245,167 @@ def statement(ctx: typer.Context, member_id: str = typer.Argument(..., help="Н�
     s = debts.write_statement(db_of(ctx), member_id, option_date(date_from, "--from"), option_date(date_to, "--to"),
                               out, actor=actor())
     say(f"{out}: сальдо на начало {accruals.fmt_money(s.opening)}, на конец {accruals.fmt_money(s.closing)}")
+
+
+# -- integrations, vault, audit, monitoring --------------------------------------------------------
+
+@integrations_app.command("list")
+def integrations_list(ctx: typer.Context):
+    """Все интеграции: вид, включена ли, расписание."""
+    from integrations import registry
+
+    for row in registry.overview(db_of(ctx)):
+        if row["error"]:
+            say(f"{row['name']}\t—\tне загружается: {row['error']}")
+            continue
+        state = "включена" if row["enabled"] else "отключена"
+        extra = f"\tкаждые {row['interval_minutes']} мин" if row["interval_minutes"] else ""
+        missing = f"\tнужны пакеты: {', '.join(row['missing'])}" if row["missing"] else ""
+        say(f"{row['name']}\t{row['kind_label']}\t{row['title']}\t{state}{extra}{missing}")
+
+
+@integrations_app.command("enable")
+def integrations_enable(ctx: typer.Context, name: str = typer.Argument(...)):
+    """Включить интеграцию (все обязательные параметры должны быть заданы)."""
+    from integrations import registry
+
+    registry.set_enabled(db_of(ctx), name, True, actor=actor())
+    say(f"{name}: включена")
+
+
+@integrations_app.command("disable")
+def integrations_disable(ctx: typer.Context, name: str = typer.Argument(...)):
+    """Отключить интеграцию (настройки сохраняются)."""
+    from integrations import registry
+
+    registry.set_enabled(db_of(ctx), name, False, actor=actor())
+    say(f"{name}: отключена")
+
+
+@integrations_app.command("configure")
+def integrations_configure(ctx: typer.Context, name: str = typer.Argument(...),
+                           pairs: list[str] = typer.Argument(..., metavar="KEY=VALUE…",
+                                                             help="секрет: KEY=@- (значение читается из stdin)")):
+    """Задать параметры; пустое значение (KEY=) удаляет параметр."""
+    from integrations import registry
+
+    cls = registry.integration_class(name)
+    secret_keys = {f.key for f in cls.fields if f.secret}
+    values: dict[str, str] = {}
+    problems = []
+    from_stdin = [p.partition("=")[0] for p in pairs if p.partition("=")[2] == "@-"]
+    if len(from_stdin) > 1:
+        raise InputError(f"Из stdin можно прочитать только один параметр, а указаны: {', '.join(from_stdin)}")
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            problems.append(f"«{pair.split('=')[0]}»: нужно KEY=VALUE")
+            continue
+        if value == "@-":
+            value = sys.stdin.read() if sys.stdin is not None else ""
+            field = next((f for f in cls.fields if f.key == key), None)
+            if field is None or field.type != "pem":
+                value = value.rstrip("\r\n")
+        elif key in secret_keys and value:
+            problems.append(f"{name}: секрет «{key}» нельзя передавать в командной строке; укажите {key}=@- "
+                            f"и подайте значение на stdin")
+            continue
+        values[key] = value
+    if problems:
+        raise InputError(problems)
+    changed = registry.configure(db_of(ctx), name, values, actor=actor())
+    say(f"{name}: сохранено ({', '.join(changed)})")
+
+
+@integrations_app.command("show")
+def integrations_show(ctx: typer.Context, name: str = typer.Argument(...)):
+    """Параметры интеграции; секреты скрыты."""
+    from integrations import registry
+
+    db = db_of(ctx)
+    say(f"{name}: {'включена' if registry.is_enabled(db, name) else 'отключена'}")
+    for key, label, shown in registry.show(db, name):
+        say(f"{key}\t{shown}\t# {label}")
+
+
+@integrations_app.command("schedule")
+def integrations_schedule(ctx: typer.Context, name: str = typer.Argument(...),
+                          every: Optional[int] = typer.Option(None, "--every", help="интервал в минутах; без него — снять")):
+    """Запускать интеграцию по расписанию (командой coop integrations run из cron)."""
+    from integrations import registry
+
+    registry.set_schedule(db_of(ctx), name, every, actor=actor())
+    say(f"{name}: " + (f"каждые {every} мин" if every else "без расписания"))
+
+
+@integrations_app.command("check")
+def integrations_check(ctx: typer.Context, name: str = typer.Argument(...)):
+    """Проверить настройки интеграции безвредным обращением к сервису."""
+    from integrations import registry
+
+    say(f"{name}: {registry.check(db_of(ctx), name, actor())}")
+
+
+@integrations_app.command("run")
+def integrations_run(ctx: typer.Context, name: Optional[str] = typer.Argument(None, help="без имени — все, чей срок настал")):
+    """Выполнить интеграцию (банк — загрузить новые выписки); для cron."""
+    from integrations import registry
+
+    db = db_of(ctx)
+    results = [registry.run(db, name, actor())] if name else registry.run_due(db, actor())
+    for line in results:
+        say(line)
+    if not results:
+        say("Нечего запускать")
+    return 1 if any(": ошибка:" in line for line in results) else 0
+
+
+@vault_app.command("rotate")
+def vault_rotate(ctx: typer.Context):
+    """Перешифровать все секреты и персональные данные новым мастер-ключом."""
+    from . import vault
+
+    done = vault.rotate(db_of(ctx), actor=actor())
+    say("Мастер-ключ заменён; перешифровано: " + ", ".join(f"{k} {v}" for k, v in done.items()))
+    if os.environ.get(vault.ENV_KEY):
+        say(f"Теперь задайте {vault.ENV_KEY} равным прежнему {vault.ENV_NEW_KEY}")
+
+
+@audit_app.command("export")
+def audit_export(ctx: typer.Context, file: Path = typer.Argument(..., help=".xlsx или .csv")):
+    """Выгрузить журнал действий."""
+    from . import audit
+
+    n = audit.export(db_of(ctx), file, exported_by=actor())
+    say(f"{file}: выгружено {n} записей")
+
+
+@audit_app.command("verify")
+def audit_verify(ctx: typer.Context):
+    """Проверить, что записи журнала не изменялись и не удалялись."""
+    from . import audit
+
+    bad = audit.verify_chain(db_of(ctx))
+    if bad:
+        raise LedgerError(f"Журнал изменён: нарушена цепочка в записях {', '.join(map(str, bad[:20]))}")
+    say("Журнал цел")
+
+
+@monitoring_app.command("alerts")
+def monitoring_alerts(ctx: typer.Context, send: bool = typer.Option(False, "--send",
+                                                                     help="отправить новые оповещения администратору")):
+    """Текущие оповещения; с --send — разослать их через включённый канал."""
+    from integrations import monitoring
+
+    db = db_of(ctx)
+    alerts = monitoring.alerts(db)
+    for a in alerts:
+        say(f"{a.level}\t{a.text}")
+    if not alerts:
+        say("Оповещений нет")
+    if send:
+        say(f"Отправлено оповещений: {monitoring.notify_admin(db, alerts, actor())}")
 
 
 def main(argv: list[str] | None = None) -> int:

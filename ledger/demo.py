@@ -276,6 +276,9 @@ def _create_members(db: Database, n: int, seed: int) -> int:
                 con.execute("INSERT INTO plot_owners VALUES (?, ?, ?, ?, ?, ?)",
                             [plot_ids[number], member_id, num, den, m.join_date, m.exit_date])
     load_demo_statement(db, seed, members)
+    from .members import seal_plaintext
+
+    seal_plaintext(db)  # personal data is stored encrypted (152-ФЗ)
     return len(members)
 
 

@@ -52,8 +52,10 @@ MAX_SURNAME_FIRST = 6
 
 
 def member_inns(con) -> pd.DataFrame:
-    """(member_id, inn) of members with an INN. The one place that reads members.inn (it may get encrypted)."""
-    return con.execute("SELECT id AS member_id, inn FROM members WHERE inn IS NOT NULL AND inn <> ''").df()
+    """(member_id, inn) of members with an INN. The one place that reads members.inn (stored encrypted)."""
+    from .members import member_inns as decrypted_member_inns
+
+    return decrypted_member_inns(con)
 
 
 # -- the register as key tables -----------------------------------------------------------------

@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
-from . import audit, fields
+from . import audit, fields, vault
 from .db import Database, insert_rows, update_rows, utcnow
 from .errors import InputError
 from .spreadsheets import Column, Header, Sheet, data_rows, find_header, read_sheet, write_table
@@ -63,6 +63,98 @@ MEMBER_FIELDS = {
     "telegram_chat_id": "Telegram", "address": "Адрес", "notes": "Примечание",
 }
 PERSONAL_FIELDS = ("inn", "phones", "emails", "telegram_chat_id", "address")
+# Stored encrypted at field level (152-ФЗ): AES-256-GCM tokens under the vault's master key. Every public
+# function here takes and returns plaintext; only this module sees the tokens.
+ENCRYPTED_FIELDS = ("inn", "phones", "emails")
+
+
+def _seal(key: vault.MasterKey, fld: str, value: Any, table: str = "members") -> Any:
+    return vault.encrypt_field(key, value, f"{table}.{fld}") if fld in ENCRYPTED_FIELDS and value else value
+
+
+def _unseal(key: vault.MasterKey, fld: str, value: Any, table: str = "members") -> Any:
+    return vault.decrypt_field(key, value, f"{table}.{fld}") if fld in ENCRYPTED_FIELDS and value else value
+
+
+def _sealed(key: vault.MasterKey, row: dict[str, Any]) -> dict[str, Any]:
+    return {k: _seal(key, k, v) for k, v in row.items()}
+
+
+def _open_rows(key: vault.MasterKey, rows: list[dict]) -> list[dict]:
+    for r in rows:
+        for fld in ENCRYPTED_FIELDS:
+            if r.get(fld):
+                r[fld] = vault.decrypt_field(key, r[fld], f"members.{fld}")
+    return rows
+
+
+def _seal_changes(key: vault.MasterKey, changes: list[dict]) -> list[dict]:
+    for c in changes:
+        if c["field"] in ENCRYPTED_FIELDS:
+            c["old_value"] = _seal(key, c["field"], c["old_value"], "member_changes")
+            c["new_value"] = _seal(key, c["field"], c["new_value"], "member_changes")
+    return changes
+
+
+def _reencrypt(con, old: vault.MasterKey, new: vault.MasterKey) -> int:
+    """Vault rotation step: members' encrypted fields and their change history under the new key."""
+    cols = ", ".join(ENCRYPTED_FIELDS)
+    rows = [{"id": r[0], **{f: _seal(new, f, _unseal(old, f, v)) for f, v in zip(ENCRYPTED_FIELDS, r[1:])}}
+            for r in con.execute(f"SELECT id, {cols} FROM members").fetchall()]
+    update_rows(con, "members", ["id"], rows, list(ENCRYPTED_FIELDS))
+    changes = [{"id": r[0], "old_value": _seal(new, r[1], _unseal(old, r[1], r[2], "member_changes"), "member_changes"),
+                "new_value": _seal(new, r[1], _unseal(old, r[1], r[3], "member_changes"), "member_changes")}
+               for r in con.execute("SELECT id, field, old_value, new_value FROM member_changes WHERE field IN "
+                                    f"({', '.join('?' * len(ENCRYPTED_FIELDS))})", list(ENCRYPTED_FIELDS)).fetchall()]
+    update_rows(con, "member_changes", ["id"], changes, ["old_value", "new_value"])
+    return len(rows)
+
+
+vault.register_reencryptor("members", _reencrypt)
+
+
+def seal_plaintext(db: Database) -> int:
+    """Encrypt personal data still stored in the clear (ledgers made before field encryption); rows done."""
+    where = " OR ".join(f"({f} IS NOT NULL AND {f} <> '' AND NOT starts_with({f}, 'v1:'))" for f in ENCRYPTED_FIELDS)
+    if not db.scalar(f"SELECT count(*) FROM members WHERE {where}") and not db.scalar(
+            "SELECT count(*) FROM member_changes WHERE field IN ('inn', 'phones', 'emails') AND "
+            "(NOT starts_with(coalesce(old_value, 'v1:'), 'v1:') OR NOT starts_with(coalesce(new_value, 'v1:'), 'v1:'))"):
+        return 0
+    key = vault.master_key(db)
+    with db.transaction() as con:
+        return _reencrypt(con, key, key)
+
+
+def personal_data(db: Database) -> dict[int, dict[str, str | None]]:
+    """Decrypted INN, phones and e-mail of every member by id (for matching payments to members)."""
+    key = vault.master_key(db)
+    rows = db.records(f"SELECT id, {', '.join(ENCRYPTED_FIELDS)} FROM members")
+    return {r.pop("id"): r for r in _open_rows(key, rows)}
+
+
+def key_of_connection(con) -> vault.MasterKey:
+    """The master key of the ledger an open connection belongs to (for readers that only hold a connection)."""
+    path = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()[0]
+    return vault.master_key(Database(path))
+
+
+def member_inns(con):
+    """DataFrame (member_id, inn) of members with an INN, decrypted — for payment matching."""
+    df = con.execute("SELECT id AS member_id, inn FROM members WHERE inn IS NOT NULL AND inn <> ''").df()
+    if len(df):
+        key = key_of_connection(con)
+        df["inn"] = [vault.decrypt_field(key, v, "members.inn") for v in df["inn"].tolist()]
+    return df
+
+
+def log_reveal(db: Database, actor: str | None, target: str, rows: int) -> None:
+    """A user was shown members' personal data unmasked (152-ФЗ: every reveal is logged)."""
+    audit.record(db, actor, "personal_data_revealed", target, rows=rows)
+
+
+def find_by_inn(db: Database, inn: str) -> list[dict]:
+    """Members with this INN (decrypt-then-compare; INN is stored encrypted)."""
+    return [get_member(db, mid) for mid, pd in personal_data(db).items() if pd["inn"] == inn]
 
 
 def parse_status(value: Any) -> str:
@@ -258,10 +350,11 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
     source = f"импорт {name}"
     today, now = date.today(), utcnow()
     member_cols = [k for k in MEMBER_FIELDS if k != "reg_no"]
+    key = vault.master_key(db)
     with db.transaction() as con:
         cur = con.execute(f"SELECT id, reg_no, {', '.join(member_cols)} FROM members")
         names = [d[0] for d in cur.description]
-        existing = {r[1]: dict(zip(names, r)) for r in cur.fetchall()}
+        existing = {r["reg_no"]: r for r in _open_rows(key, [dict(zip(names, r)) for r in cur.fetchall()])}
         plots = {r[1]: {"id": r[0], "area": r[2], "cadastral_no": r[3]}
                  for r in con.execute("SELECT id, number, area, cadastral_no FROM plots").fetchall()}
         open_owners = {(r[0], r[1]): (r[2], r[3]) for r in con.execute(
@@ -283,14 +376,14 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
             if not diff:
                 continue
             touched.add(old["id"])
-            updates.append({**old, **diff, "updated_at": now})
+            updates.append(_sealed(key, {**old, **diff, "updated_at": now}))
             changes += [_change(old["id"], k, old.get(k), v, now, actor, source) for k, v in diff.items()]
             if "status" in diff:
                 valid_from = (diff.get("exit_date") or old.get("exit_date")) \
                     if diff["status"] not in ACTIVE_STATUSES else today
                 statuses.append({"member_id": old["id"], "status": diff["status"], "valid_from": valid_from,
                                  "recorded_at": now, "source": source})
-        inserted = insert_rows(con, "members", new_rows, returning="id, reg_no")
+        inserted = insert_rows(con, "members", [_sealed(key, r) for r in new_rows], returning="id, reg_no")
         member_ids = {reg: m["id"] for reg, m in existing.items()}
         member_ids.update({reg: mid for mid, reg in inserted})
         new_ids = {mid for mid, _ in inserted}
@@ -363,7 +456,7 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
                     where="plot_owners.owned_to IS NULL")
         result.ownerships_closed = len(closed)
         insert_rows(con, "member_statuses", statuses)
-        insert_rows(con, "member_changes", changes)
+        insert_rows(con, "member_changes", _seal_changes(key, changes))
 
         listed_existing = {member_ids[i.reg_no] for i in register.members} - new_ids
         result.added = len(new_rows)
@@ -406,15 +499,17 @@ def _log_change(con, member_id: int, fld: str, old: Any, new: Any, actor: str | 
 
 
 def _update_member(con, member_id: int, current: dict[str, Any], values: dict[str, Any], actor: str | None,
-                   source: str | None) -> list[str]:
+                   source: str | None, key: vault.MasterKey) -> list[str]:
+    """current and values are plaintext; personal fields are written encrypted."""
     changed = [k for k, v in values.items() if k in MEMBER_FIELDS and k != "reg_no" and current.get(k) != v]
     if not changed:
         return []
     for k in changed:
-        _log_change(con, member_id, k, current.get(k), values[k], actor, source)
+        _log_change(con, member_id, k, _seal(key, k, current.get(k), "member_changes"),
+                    _seal(key, k, values[k], "member_changes"), actor, source)
     sets = ", ".join(f"{k} = ?" for k in changed)
     con.execute(f"UPDATE members SET {sets}, updated_at = ? WHERE id = ?",
-                [values[k] for k in changed] + [utcnow(), member_id])
+                [_seal(key, k, values[k]) for k in changed] + [utcnow(), member_id])
     if "status" in changed:
         status = values["status"]
         valid_from = values.get("exit_date") or current.get("exit_date") if status not in ACTIVE_STATUSES else date.today()
@@ -479,10 +574,11 @@ def add_member(db: Database, values: dict[str, Any], actor: str | None = None) -
         if not parsed.get(key):
             raise InputError(f"Поле «{MEMBER_FIELDS[key]}»: не указано")
     parsed.setdefault("status", "member")
+    key = vault.master_key(db)
     with db.transaction() as con:
         if con.execute("SELECT 1 FROM members WHERE reg_no = ?", [parsed["reg_no"]]).fetchone():
             raise InputError(f"Поле «Л/с»: номер {parsed['reg_no']} уже занят")
-        member_id = _insert_member(con, parsed["reg_no"], parsed, actor)
+        member_id = _insert_member(con, parsed["reg_no"], _sealed(key, parsed), actor)
         con.execute("INSERT INTO member_statuses VALUES (?, ?, ?, ?, ?, NULL)",
                     [member_id, parsed["status"], parsed.get("join_date"), utcnow(), "вручную"])
         audit.log(con, actor, "member_added", parsed["reg_no"])
@@ -491,17 +587,18 @@ def add_member(db: Database, values: dict[str, Any], actor: str | None = None) -
 
 def update_member(db: Database, member_id: int, values: dict[str, Any], actor: str | None = None) -> list[str]:
     parsed = validate_member(values)
+    key = vault.master_key(db)
     with db.transaction() as con:
         cur = con.execute("SELECT * FROM members WHERE id = ?", [member_id])
         names = [d[0] for d in cur.description]
         row = cur.fetchone()
         if row is None:
             raise InputError(f"Член с id {member_id} не найден")
-        current = dict(zip(names, row))
+        current = _open_rows(key, [dict(zip(names, row))])[0]
         if parsed.get("reg_no") and parsed["reg_no"] != current["reg_no"]:
             if con.execute("SELECT 1 FROM members WHERE reg_no = ? AND id <> ?", [parsed["reg_no"], member_id]).fetchone():
                 raise InputError(f"Поле «Л/с»: номер {parsed['reg_no']} уже занят")
-        return _update_member(con, member_id, current, parsed, actor, "вручную")
+        return _update_member(con, member_id, current, parsed, actor, "вручную", key)
 
 
 def set_plots(db: Database, member_id: int, plots: list[dict[str, Any]], actor: str | None = None) -> None:
@@ -569,13 +666,20 @@ def reg_no_key(reg_no: str) -> tuple:
 def list_members(db: Database, search: str = "", statuses: list[str] | None = None, plot: str = "") -> list[dict]:
     """Members with their current plots; search by name, л/с, plot, phone or e-mail (case and ё insensitive)."""
     where, params = [], []
+    key = vault.master_key(db)
     if search.strip():
-        term = f"%{search.strip().lower().replace('ё', 'е')}%"
+        plain = search.strip().lower().replace('ё', 'е')
+        term = f"%{plain}%"
+        # Phones and e-mail are encrypted: decrypt them and filter here, then hand the ids to SQL.
+        # A term of Cyrillic letters only cannot occur in a phone or an e-mail: skip the decryption then.
+        by_contact = [mid for mid, pd in personal_data(db).items()
+                      if plain in (pd["phones"] or "") or plain in (pd["emails"] or "")] \
+            if re.search(r"[0-9a-z@+._-]", plain) else []
         where.append("(replace(lower(m.full_name), 'ё', 'е') LIKE ? OR lower(m.reg_no) LIKE ? "
                      "OR m.id IN (SELECT o2.member_id FROM plot_owners o2 JOIN plots p2 ON p2.id = o2.plot_id "
                      "WHERE o2.owned_to IS NULL AND lower(p2.number) LIKE ?) "
-                     "OR coalesce(m.phones, '') LIKE ? OR coalesce(m.emails, '') LIKE ?)")
-        params += [term, term, term, term, term]
+                     "OR list_contains(?::BIGINT[], m.id))")
+        params += [term, term, term, by_contact]
     if statuses:
         where.append(f"m.status IN ({', '.join('?' * len(statuses))})")
         params += statuses
@@ -585,12 +689,12 @@ def list_members(db: Database, search: str = "", statuses: list[str] | None = No
         params.append(plot.strip().lower())
     sql = _LIST_SQL + (" WHERE " + " AND ".join(where) if where else "") + " GROUP BY ALL"
     sql = f"SELECT * FROM ({sql}) {_REG_ORDER}"
-    return db.records(sql, params)
+    return _open_rows(key, db.records(sql, params))
 
 
 def get_member(db: Database, member_id: int) -> dict | None:
     rows = db.records(_LIST_SQL + " WHERE m.id = ? GROUP BY ALL", [member_id])
-    return rows[0] if rows else None
+    return _open_rows(vault.master_key(db), rows)[0] if rows else None
 
 
 def find_by_reg_no(db: Database, reg_no: str) -> dict | None:
@@ -599,11 +703,16 @@ def find_by_reg_no(db: Database, reg_no: str) -> dict | None:
 
 
 def member_history(db: Database, member_id: int) -> dict[str, list[dict]]:
+    key = vault.master_key(db)
+    changes = db.records("SELECT changed_at, field, old_value, new_value, changed_by, source FROM member_changes "
+                         "WHERE member_id = ? ORDER BY id", [member_id])
+    for c in changes:
+        c["old_value"] = _unseal(key, c["field"], c["old_value"], "member_changes")
+        c["new_value"] = _unseal(key, c["field"], c["new_value"], "member_changes")
     return {
         "statuses": db.records("SELECT status, valid_from, recorded_at, source FROM member_statuses "
                                "WHERE member_id = ? ORDER BY recorded_at, valid_from", [member_id]),
-        "changes": db.records("SELECT changed_at, field, old_value, new_value, changed_by, source FROM member_changes "
-                              "WHERE member_id = ? ORDER BY id", [member_id]),
+        "changes": changes,
         "plots": db.records("SELECT p.number, p.area, p.cadastral_no, o.share_num, o.share_den, o.owned_from, o.owned_to "
                             "FROM plot_owners o JOIN plots p ON p.id = o.plot_id WHERE o.member_id = ? "
                             "ORDER BY o.owned_to NULLS FIRST, p.number", [member_id]),
@@ -635,6 +744,7 @@ def export_rows(db: Database) -> list[dict]:
         LEFT JOIN plots p ON p.id = o.plot_id
         GROUP BY ALL""")
     rows.sort(key=lambda r: reg_no_key(r["reg_no"]))
+    _open_rows(vault.master_key(db), rows)
     for r in rows:
         r["status_label"] = STATUSES.get(r["status"], r["status"])
         if r["areas"] and not r["areas"].replace(";", "").strip():

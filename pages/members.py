@@ -22,12 +22,23 @@ with tab_list:
                               placeholder="Все статусы")
     plot = c3.text_input("Участок", key="plot_filter")
     rows = ui.attempt(lambda: members.list_members(db, search, statuses, plot)) or []
+    # Personal data is masked by default; a role that may see it reveals it, and each reveal is logged.
+    reveal = show_pd and st.toggle("Показать персональные данные (каждый показ записывается в журнал)",
+                                   key="reveal_pd")
+
+    def note_reveal(target: str, count: int) -> None:
+        seen = st.session_state.setdefault("pd_revealed", set())
+        if target not in seen and ui.done(lambda: members.log_reveal(db, user["login"], target, count)):
+            seen.add(target)
+
+    if reveal and rows:
+        note_reveal(f"реестр: поиск «{search}», статусы {statuses or 'все'}, участок «{plot}»", len(rows))
     st.caption(f"Найдено: {len(rows)}")
     table = [{
         "Л/с": r["reg_no"], "ФИО": r["full_name"], "Статус": STATUSES.get(r["status"], r["status"]),
         "Участки": r["plots"], "Площадь, м²": r["area"], "Вступил": r["join_date"],
-        "Телефоны": r["phones"] if show_pd else members.mask(r["phones"]),
-        "Эл. почта": r["emails"] if show_pd else members.mask(r["emails"]),
+        "Телефоны": r["phones"] if reveal else members.mask(r["phones"]),
+        "Эл. почта": r["emails"] if reveal else members.mask(r["emails"]),
     } for r in rows]
     ui.table(table)
 
@@ -38,7 +49,9 @@ with tab_list:
         member = members.get_member(db, chosen) if chosen is not None else None
         if member:
             st.subheader(f"{member['full_name']}, л/с {member['reg_no']}")
-            info = {MEMBER_FIELDS[k]: (member[k] if show_pd or k not in PERSONAL_FIELDS else members.mask(member[k]))
+            if reveal:
+                note_reveal(f"л/с {member['reg_no']}", 1)
+            info = {MEMBER_FIELDS[k]: (member[k] if reveal or k not in PERSONAL_FIELDS else members.mask(member[k]))
                     for k in MEMBER_FIELDS if k != "status"}
             info["Статус"] = STATUSES.get(member["status"], member["status"])
             st.table({k: [str(v) if v is not None else "—"] for k, v in info.items()})
@@ -53,8 +66,8 @@ with tab_list:
             if history["changes"]:
                 st.markdown("**Изменения**")
                 ui.table([{"Когда": c["changed_at"], "Поле": MEMBER_FIELDS.get(c["field"], c["field"]),
-                               "Было": c["old_value"] if show_pd or c["field"] not in PERSONAL_FIELDS else "***",
-                               "Стало": c["new_value"] if show_pd or c["field"] not in PERSONAL_FIELDS else "***",
+                           "Было": c["old_value"] if reveal or c["field"] not in PERSONAL_FIELDS else "***",
+                           "Стало": c["new_value"] if reveal or c["field"] not in PERSONAL_FIELDS else "***",
                            "Кто": c["changed_by"], "Источник": c["source"]} for c in history["changes"]])
             with st.expander("Акт сверки"):
                 ui.statement_downloads(db, member, user)
@@ -70,7 +83,11 @@ with tab_list:
                     values["exit_date"] = st.text_input("Дата выхода", member["exit_date"].strftime("%d.%m.%Y")
                                                         if member["exit_date"] else "")
                     for key in ("inn", "phones", "emails", "telegram_chat_id", "address", "notes"):
-                        values[key] = st.text_input(MEMBER_FIELDS[key], member[key] or "")
+                        if reveal or key not in PERSONAL_FIELDS:  # hidden fields are left as they are
+                            values[key] = st.text_input(MEMBER_FIELDS[key], member[key] or "")
+                    if not reveal:
+                        st.caption("ИНН, телефоны, e-mail, Telegram и адрес можно изменить, включив показ "
+                                   "персональных данных.")
                     plots_text = st.text_input("Участки (через запятую)", member["plots"] or "")
                     if st.form_submit_button("Сохранить", type="primary"):
                         saved = ui.done(lambda: members.update_member(db, member["id"], values, actor=user["login"]))

@@ -40,6 +40,9 @@ PAGES = [
     Page("dashboard", "pages/dashboard.py", "Долги", ":material/monitoring:", ALL_ROLES),
     Page("cooperative", "pages/cooperative.py", "Кооператив", ":material/apartment:", STAFF, "Настройки"),
     Page("users", "pages/users.py", "Пользователи", ":material/manage_accounts:", ("admin",), "Настройки"),
+    Page("integrations", "pages/integration_settings.py", "Интеграции", ":material/extension:", ("admin",), "Настройки"),
+    Page("monitoring", "pages/monitoring.py", "Мониторинг", ":material/monitor_heart:", ("admin",), "Администрирование"),
+    Page("audit", "pages/audit.py", "Журнал действий", ":material/history:", ("admin",), "Администрирование"),
 ]
 _BY_KEY = {p.key: p for p in PAGES}
 

@@ -21,6 +21,8 @@ def db_path(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "coop.duckdb"
     monkeypatch.setenv("COOP_DB", str(path))
     monkeypatch.setenv("COOP_DB_WAIT", "5")
+    for name in ("COOP_MASTER_KEY", "COOP_NEW_MASTER_KEY", "COOP_MASTER_KEY_FILE", "COOP_ALLOW_INSECURE_LOOPBACK"):
+        monkeypatch.delenv(name, raising=False)
     return path
 
 
@@ -39,6 +41,9 @@ def demo_template(tmp_path_factory) -> Path:
 @pytest.fixture
 def demo_db(demo_template, db_path) -> Database:
     shutil.copy(demo_template, db_path)
+    key = demo_template.parent / "vault.key"
+    if key.exists():  # the master key of the demo's encrypted personal data travels with it
+        shutil.copy(key, db_path.parent / "vault.key")
     return Database(db_path)
 
 

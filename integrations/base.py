@@ -1,0 +1,298 @@
+"""The five kinds of integration, their settings schema and the audited-call helper every integration uses.
+
+An integration is a class that declares `kind`, `name`, `title`, `fields` (its settings; which are secret)
+and `requires` (optional Python modules it needs). It is built with its parsed settings and a Context
+(database, vault, actor) and implements the abstract methods of its kind. Built-ins and third-party
+plug-ins are found the same way: the entry-point group `coop.integrations` (see integrations/registry.py).
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib.util
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, BinaryIO, ClassVar, Iterator
+
+from ledger import audit
+from ledger.db import Database
+from ledger.errors import LedgerError
+from ledger.vault import Vault
+
+KINDS = {
+    "bank": "Банк",
+    "channel": "Канал уведомлений",
+    "signer": "Электронная подпись",
+    "transport": "Отправка отчётности",
+    "backup": "Резервные копии",
+}
+
+# Names reserved for the CLI and settings, now and for the integrations to come (only working ones register).
+PLANNED = {
+    "bank": ["statement_folder", "open_banking", "tbank", "sber", "soap_bank"],
+    "channel": ["smtp", "smsru", "smsc", "telegram"],
+    "signer": ["cms", "gost", "cryptopro"],
+    "transport": ["file_drop", "kontur"],
+    "backup": ["local", "webdav", "yandex_disk", "google_drive", "dropbox", "s3"],
+}
+
+
+class IntegrationError(LedgerError):
+    """An integration failed: its message is Russian, names the integration, and never holds a secret."""
+
+
+# -- settings schema ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Field:
+    key: str
+    label: str
+    type: str = "str"            # str | int | choice | path | url | pem | bool
+    secret: bool = False         # stored only in the vault, shown masked
+    required: bool = False
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    help: str = ""
+
+    def parse(self, value: Any) -> Any:
+        """The stored form of a value typed by a user; ValueError with a Russian reason if it is bad."""
+        if value is None or (isinstance(value, (str, bytes)) and not value.strip()):
+            return None
+        if self.type == "int":
+            try:
+                return int(str(value).strip())
+            except ValueError:
+                raise ValueError("нужно целое число") from None
+        if self.type == "bool":
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "да", "on"):
+                return True
+            if text in ("0", "false", "no", "нет", "off"):
+                return False
+            raise ValueError("нужно да или нет")
+        if self.type == "choice":
+            text = str(value).strip().lower()
+            if text not in self.choices:
+                raise ValueError(f"допустимы: {', '.join(self.choices)}")
+            return text
+        if self.type == "url":
+            text = str(value).strip()
+            if not text.startswith(("https://", "http://")):
+                raise ValueError("нужен адрес вида https://…")
+            return text
+        if self.type == "pem":
+            text = value.decode("utf-8") if isinstance(value, bytes) else str(value)
+            if "-----BEGIN " not in text:
+                raise ValueError("нужен текст в формате PEM (-----BEGIN …)")
+            return text.strip() + "\n"
+        return str(value).strip()
+
+
+# -- context and audited calls --------------------------------------------------------------------
+
+@dataclass
+class Context:
+    db: Database
+    actor: str | None = None
+    _vault: Vault | None = None
+
+    @property
+    def vault(self) -> Vault:
+        if self._vault is None:
+            self._vault = Vault(self.db)
+        return self._vault
+
+
+@dataclass
+class Call:
+    """What an audited call fills in while it runs."""
+    status: str | int | None = None
+    nbytes: int | None = None
+    details: dict = field(default_factory=dict)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for s in secrets:
+        if s and len(s) >= 3:
+            text = text.replace(s, "***")
+    return text
+
+
+class Integration(abc.ABC):
+    kind: ClassVar[str]
+    name: ClassVar[str]
+    title: ClassVar[str]
+    fields: ClassVar[tuple[Field, ...]] = ()
+    requires: ClassVar[tuple[str, ...]] = ()     # optional Python modules this integration needs
+
+    def __init__(self, settings: dict[str, Any], ctx: Context):
+        self.settings = settings
+        self.ctx = ctx
+
+    @classmethod
+    def missing_requirements(cls) -> list[str]:
+        return [m for m in cls.requires if importlib.util.find_spec(m) is None]
+
+    @classmethod
+    def field(cls, key: str) -> Field:
+        return next(f for f in cls.fields if f.key == key)
+
+    def setting(self, key: str) -> Any:
+        value = self.settings.get(key)
+        if value is None:
+            f = self.field(key)
+            if f.required:
+                raise IntegrationError(f"Интеграция {self.name}: не задан параметр «{f.label}» ({key}); "
+                                       f"coop integrations configure {self.name} {key}=…")
+            return f.default
+        return value
+
+    def secrets(self) -> list[str]:
+        return [str(self.settings[f.key]) for f in self.fields if f.secret and self.settings.get(f.key)]
+
+    @contextmanager
+    def audited(self, operation: str, host: str | None = None, path: str | None = None) -> Iterator[Call]:
+        """Time an external call and append it to the audit log, failed or not; errors lose their secrets."""
+        call = Call()
+        started = time.perf_counter()
+        try:
+            yield call
+        except Exception as exc:
+            message = redact(str(exc) or type(exc).__name__, self.secrets())
+            audit.external_call(self.ctx.db, self.name, operation, ok=False, host=host, path=path, status=call.status,
+                                duration_ms=round((time.perf_counter() - started) * 1000), nbytes=call.nbytes,
+                                error=message[:500], actor=self.ctx.actor, **call.details)
+            if isinstance(exc, IntegrationError):
+                raise IntegrationError(message) from None
+            if isinstance(exc, LedgerError):
+                raise
+            raise IntegrationError(f"Интеграция {self.name}, {operation}: {message}") from None
+        audit.external_call(self.ctx.db, self.name, operation, ok=True, host=host, path=path, status=call.status,
+                            duration_ms=round((time.perf_counter() - started) * 1000), nbytes=call.nbytes,
+                            actor=self.ctx.actor, **call.details)
+
+    def expiries(self) -> list[tuple[str, datetime]]:
+        """Certificates and tokens this integration holds, with their expiry (for monitoring alerts)."""
+        return []
+
+    def check(self) -> str:
+        """A harmless call proving the settings work; returns a Russian one-line result."""
+        return "Проверка не предусмотрена"
+
+
+# -- the five kinds -------------------------------------------------------------------------------
+
+@dataclass
+class StatementFile:
+    name: str
+    data: bytes
+    received_at: datetime
+
+
+@dataclass
+class ImportOutcome:
+    name: str
+    ok: bool
+    message: str
+
+
+class BankSource(Integration):
+    kind = "bank"
+
+    @abc.abstractmethod
+    def statements_since(self, since: date) -> list[StatementFile]:
+        """Statement files the bank produced on or after `since`."""
+
+    @abc.abstractmethod
+    def sync(self) -> list[ImportOutcome]:
+        """Import every statement not imported yet (each once) through the bank-import code."""
+
+
+@dataclass
+class Delivery:
+    message_id: str
+    status: str          # accepted | delivered | failed
+    detail: str = ""
+
+
+class Channel(Integration):
+    kind = "channel"
+
+    @abc.abstractmethod
+    def send(self, to: str, subject: str, text: str) -> Delivery:
+        """Send a message; the Delivery says whether the service accepted it."""
+
+    @abc.abstractmethod
+    def status(self, message_id: str) -> Delivery:
+        """The latest known delivery state of a message sent by this channel."""
+
+
+class ReportSigner(Integration):
+    kind = "signer"
+
+    @abc.abstractmethod
+    def sign(self, data: bytes) -> bytes:
+        """A detached signature of data."""
+
+    @property
+    @abc.abstractmethod
+    def signature_extension(self) -> str:
+        """File extension of the signature, e.g. ".p7s"."""
+
+
+@dataclass
+class Submission:
+    submission_id: str
+    status: str          # packed | sent | accepted | rejected
+    detail: str = ""
+
+
+class ReportTransport(Integration):
+    kind = "transport"
+
+    @abc.abstractmethod
+    def submit(self, name: str, data: bytes, signature: bytes | None, signature_name: str | None = None) -> Submission:
+        """Hand a report (and its detached signature) to the regulator's channel."""
+
+    @abc.abstractmethod
+    def poll(self, submission_id: str) -> Submission:
+        """Current state of a submission."""
+
+    @abc.abstractmethod
+    def receipts(self, submission_id: str) -> list[tuple[str, bytes]]:
+        """Receipts (квитанции) received for a submission: (file name, content)."""
+
+
+class BackupStorage(Integration):
+    kind = "backup"
+    resumable: ClassVar[bool] = False
+
+    def object_parts(self, name: str) -> tuple[str, ...]:
+        """Path segments of an object name; IntegrationError for names that could leave the storage."""
+        parts = tuple(name.split("/"))
+        if not name or name.startswith("/") or "\\" in name or any(p in ("", "..", ".") for p in parts) \
+                or name.endswith(".part"):
+            raise IntegrationError(f"Интеграция {self.name}: недопустимое имя копии «{name}»")
+        return parts
+
+    @abc.abstractmethod
+    def put(self, name: str, source: bytes | BinaryIO) -> int:
+        """Store an object (bytes or a readable binary stream); returns its size. Replaces an existing one."""
+
+    @abc.abstractmethod
+    def get(self, name: str) -> bytes:
+        """The object's content; IntegrationError if there is none."""
+
+    @abc.abstractmethod
+    def list(self, prefix: str = "") -> list[tuple[str, int]]:
+        """(name, size) of stored objects whose names start with prefix, sorted by name."""
+
+    @abc.abstractmethod
+    def delete(self, name: str) -> None:
+        """Remove an object; removing a missing one is not an error."""
+
+
+INTERFACES = {"bank": BankSource, "channel": Channel, "signer": ReportSigner, "transport": ReportTransport,
+              "backup": BackupStorage}
