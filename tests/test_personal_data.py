@@ -127,3 +127,14 @@ def test_edit_without_reveal_keeps_hidden_fields(register):
     after = members.get_member(register, anna["id"])
     assert (after["notes"], after["inn"], after["phones"]) == ("ключ у соседа", INN, "+79161234567")
     assert audit.verify_chain(register) == []
+
+
+def test_matching_finds_the_member_by_an_encrypted_inn(register):
+    """Payment matching reads INNs through members.member_inns, which decrypts them."""
+    from tests.test_matching import decide
+
+    assert raw(register)[0][0].startswith("v1:")
+    anna = members.find_by_reg_no(register, "1")
+    found = decide(register, "Оплата по договору", payer="Некто", inn=INN)
+    assert found["member_id"] == anna["id"] or anna["id"] in [c["member_id"] for c in found["candidates"]]
+    assert "ИНН" in (found["reason"] or "") + str(found["candidates"])
