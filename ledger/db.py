@@ -1,13 +1,17 @@
-"""DuckDB storage: short-lived connections, one transaction per write, numbered migrations.
+"""DuckDB storage: short-held connections, one transaction per write, numbered migrations.
 
 DuckDB lets one process at a time hold a database file. The app and the `coop` CLI (run by cron while
-the accountant has the page open) therefore never keep a connection: each unit of work opens the file,
-does its work in one transaction and closes it. Opening retries while another process holds the lock
-and gives up with a clear "база занята" message after `COOP_DB_WAIT` seconds (default 15).
+the accountant has the page open) therefore hold the file only while they work: a process opens it on first
+use, every unit of work gets its own cursor of that connection (one transaction per write), and the file is
+closed once no cursor has been used for `COOP_DB_IDLE` seconds (default 0.5) — so a page's dozen queries
+pay the ~50 ms opening cost once, and a cron job still gets the file between the accountant's clicks.
+Opening retries while another process holds the lock and gives up with a clear "база занята" message after
+`COOP_DB_WAIT` seconds (default 15).
 """
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import os
 import random
@@ -30,6 +34,39 @@ _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
 
 
+class _Held:
+    """The process's connection to one database file, closed after an idle pause."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.con: duckdb.DuckDBPyConnection | None = None
+        self.users = 0
+        self.timer: threading.Timer | None = None
+
+    def close_if_idle(self) -> None:
+        with self.lock:
+            if self.users == 0 and self.con is not None:
+                self.con.close()
+                self.con = None
+            self.timer = None
+
+
+_held: dict[str, _Held] = {}
+_held_lock = threading.Lock()
+
+
+def _idle_seconds() -> float:
+    return float(os.environ.get("COOP_DB_IDLE", "0.5"))
+
+
+@atexit.register
+def _close_all() -> None:
+    for held in list(_held.values()):
+        if held.timer:
+            held.timer.cancel()
+        held.close_if_idle()
+
+
 def utcnow() -> datetime:
     """Naive UTC timestamp, as stored in TIMESTAMP columns."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
@@ -45,7 +82,7 @@ def _is_lock_error(exc: Exception) -> bool:
 
 
 class Database:
-    """A DuckDB ledger file. Cheap to create; holds no connection between calls."""
+    """A DuckDB ledger file. Cheap to create; the file is held only while in use (see the module notes)."""
 
     def __init__(self, path: str | Path | None = None, wait_seconds: float | None = None):
         self.path = Path(path) if path is not None else default_path()
@@ -70,16 +107,52 @@ class Database:
                 time.sleep(delay + random.uniform(0, delay))
                 delay = min(delay * 2, 1.0)
 
+    def _held(self) -> _Held:
+        key = str(self.path.resolve())
+        with _held_lock:
+            return _held.setdefault(key, _Held())
+
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection for reading (and for writes that manage their own transaction)."""
+        """A cursor for reading (and for writes that manage their own transaction)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = self._open()
+        held = self._held()
+        with held.lock:
+            if held.timer is not None:
+                held.timer.cancel()
+                held.timer = None
+            if held.con is None:
+                held.con = self._open()
+            held.users += 1
+            root = held.con
         try:
-            self._ensure_migrated(con)
-            yield con
+            cur = root.cursor()
+            try:
+                self._ensure_migrated(cur)
+                yield cur
+            finally:
+                cur.close()
         finally:
-            con.close()
+            with held.lock:
+                held.users -= 1
+                if held.users == 0:
+                    idle = _idle_seconds()
+                    if idle <= 0:
+                        held.con.close()
+                        held.con = None
+                    else:
+                        held.timer = threading.Timer(idle, held.close_if_idle)
+                        held.timer.daemon = True
+                        held.timer.start()
+
+    def release(self) -> None:
+        """Close the file now if nothing uses it (before copying it, or handing it to another process)."""
+        held = self._held()
+        with held.lock:
+            if held.timer is not None:
+                held.timer.cancel()
+                held.timer = None
+        held.close_if_idle()
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -34,7 +34,9 @@ def db(db_path) -> Database:
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
-    demo.create_demo(Database(path))
+    template = Database(path)
+    demo.create_demo(template)
+    template.release()  # checkpointed and closed: safe to copy
     return path
 
 

@@ -59,6 +59,7 @@ def test_a_failed_write_leaves_the_database_as_it_was(db):
 
 def _holder(path, seconds):
     """Another process holding the database file, as the app or a cron job would."""
+    Database(path).release()
     code = textwrap.dedent(f"""
         import duckdb, sys, time
         con = duckdb.connect({str(path)!r})
@@ -111,3 +112,15 @@ def test_cli_reports_busy_database_without_traceback(db):
 def test_input_error_lists_all_problems():
     err = InputError([f"f.xlsx, строка {i}: плохо" for i in range(30)])
     assert "строка 0" in str(err) and "… и ещё 10 ошибок" in str(err)
+
+
+def test_file_is_released_after_an_idle_pause(db, monkeypatch):
+    """Between uses the process lets go of the file, so a cron job can open it."""
+    monkeypatch.setenv("COOP_DB_IDLE", "2")
+    db.scalar("SELECT 1")
+    probe = [sys.executable, "-c", f"import duckdb; duckdb.connect({str(db.path)!r}).close()"]
+    held = subprocess.run(probe, capture_output=True, text=True)
+    assert held.returncode != 0 and "lock" in held.stderr
+    time.sleep(2.5)
+    free = subprocess.run(probe, capture_output=True, text=True)
+    assert free.returncode == 0, free.stderr
