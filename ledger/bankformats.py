@@ -254,7 +254,7 @@ def join_purpose(base: str | None, lines: Iterable[str | None]) -> str | None:
 # -- 1CClientBankExchange -----------------------------------------------------------------------------
 
 _1C_MARKERS = ("ВерсияФормата", "Кодировка", "СекцияДокумент", "КонецФайла", "СекцияРасчСчет")
-_CHUNK = 2 * 1024 * 1024
+_CHUNK = 8 * 1024 * 1024
 _DOC_KEYS = ("Номер", "Дата", "Сумма", "ПлательщикСчет", "ПлательщикРасчСчет", "Плательщик", "Плательщик1",
              "ПлательщикИНН", "ПлательщикБИК", "ПолучательСчет", "ПолучательРасчСчет", "Получатель", "Получатель1",
              "ПолучательИНН", "ПолучательБИК", "ДатаСписано", "ДатаПоступило", r"НазначениеПлатежа\d?")
@@ -367,16 +367,15 @@ def _utf8_cyrillic_at(chunk: bytes) -> int | None:
     a = np.frombuffer(chunk, np.uint8)
     if len(a) < 4:
         return None
-    lead = (a & 0xFE) == 0xD0
-    cont = (a & 0xC0) == 0x80
-    hits = np.flatnonzero(lead[:-3] & cont[1:-2] & lead[2:-1] & cont[3:])
+    lead = np.flatnonzero((a[:-3] & 0xFE) == 0xD0)   # the rare candidates first, then the three bytes after them
+    hits = lead[((a[lead + 1] & 0xC0) == 0x80) & ((a[lead + 2] & 0xFE) == 0xD0) & ((a[lead + 3] & 0xC0) == 0x80)]
     return int(hits[0]) if len(hits) else None
 
 
-def _1c_chunks(data: bytes, name: str, codec: str, offset: int, progress: Progress | None):
-    """(text, number of its first line) for pieces of about _CHUNK bytes, each ending after a КонецДокумента."""
+def _1c_spans(data: bytes, codec: str, offset: int):
+    """(start, end) of pieces of about _CHUNK bytes, each ending at a line end after a КонецДокумента."""
     end_marker = "КонецДокумента".encode(codec)
-    pos, line_base, total = offset, 1, len(data)
+    pos, total = offset, len(data)
     while pos < total:
         end = pos + _CHUNK
         if end >= total:
@@ -387,6 +386,14 @@ def _1c_chunks(data: bytes, name: str, codec: str, offset: int, progress: Progre
                 k = data.find(end_marker, end)
             nl = data.find(b"\n", k) if k != -1 else -1
             end = total if nl == -1 else nl + 1
+        yield pos, end
+        pos = end
+
+
+def _1c_chunks(data: bytes, name: str, codec: str, offset: int, progress: Progress | None):
+    """(text, number of its first line) for each piece of _1c_spans, decoded and checked."""
+    line_base, total = 1, len(data)
+    for pos, end in _1c_spans(data, codec, offset):
         chunk = data[pos:end]
         if codec != "utf-8":
             bad = _utf8_cyrillic_at(chunk)
@@ -401,9 +408,8 @@ def _1c_chunks(data: bytes, name: str, codec: str, offset: int, progress: Progre
                                                   f"или смешаны кодировки")) from None
         yield text, line_base
         line_base += text.count("\n")
-        pos = end
         if progress:
-            progress(0.6 * pos / total, "Чтение выписки…")
+            progress(0.6 * end / total, "Чтение выписки…")
 
 
 def _1c_chunk(st: _1CState, text: str, line_base: int) -> None:
@@ -665,16 +671,34 @@ class _Unusual(Exception):
 
 def _1c_columnar(data: bytes, name: str, codec: str, offset: int, default_account: str | None,
                  progress: Progress | None) -> ParsedStatement | None:
-    """Read documents with Arrow compute (C++), not a Python loop per line; None means "use the other reader"."""
+    """Read documents column-wise from the file's own bytes (numpy and Arrow, no Python loop per line, no decoding
+    of lines we do not keep); None means "use the other reader"."""
+    import numpy as np
     import pyarrow as pa
 
+    if codec == "cp1251" and b"\x98" in data:   # the one byte cp1251 lacks: the line reader names its line
+        return None
+    keys = _key_table(codec)
     st = _1CState(name=name)
     tables = []
+    line_base, total = 1, len(data)
     try:
-        for text, line_base in _1c_chunks(data, name, codec, offset, progress):
-            raw = _1c_columnar_chunk(st, text, line_base)
+        for pos, end in _1c_spans(data, codec, offset):
+            chunk = np.frombuffer(data, np.uint8, end - pos, pos)
+            if codec == "utf-8":
+                try:
+                    pa.LargeStringArray.from_buffers(1, pa.py_buffer(np.array([pos, end], np.int64)),
+                                                     pa.py_buffer(data)).validate(full=True)
+                except pa.ArrowInvalid:
+                    return None
+            elif _utf8_cyrillic_at(chunk) is not None:
+                return None
+            raw, lines = _1c_columnar_chunk(st, keys, chunk, line_base)
+            line_base += lines
             if raw.num_rows:   # the header and sections come first, so our accounts are known by now
                 tables.append(_1c_columnar_payments(st, raw, default_account))
+            if progress:
+                progress(0.6 * end / total, "Чтение выписки…")
         if not st.started or st.section is not None or not st.ended or st.problems:
             return None
         st.table = pa.concat_tables(tables) if tables else None
@@ -685,60 +709,172 @@ def _1c_columnar(data: bytes, name: str, codec: str, offset: int, default_accoun
     return _1c_statement(st, default_account)
 
 
-def _1c_columnar_chunk(st: _1CState, text: str, line_base: int):
+_KEY_WORDS = 5                     # keys are told apart by up to 40 bytes (the longest we want is 36 in UTF-8)
+_KEY_PAD = 8 * _KEY_WORDS + 16     # zero bytes after a chunk, so reading a key's words never runs off its end
+_BYTE_MASKS = [(1 << (8 * r)) - 1 for r in range(9)]
+
+
+class _KeyTable:
+    """The 1C keys the columnar reader wants, as bytes in one codec, recognised for many lines at once."""
+
+    def __init__(self, codec: str):
+        import numpy as np
+
+        self.codec = codec
+        self.names = ("СекцияДокумент", "КонецДокумента") + _WANTED_1C
+        encoded = [k.encode(codec) for k in self.names]
+        buf = np.zeros(sum(len(e) for e in encoded) + _KEY_PAD, np.uint8)
+        starts, at = [], 0
+        for e in encoded:
+            buf[at:at + len(e)] = np.frombuffer(e, np.uint8)
+            starts.append(at)
+            at += len(e)
+        self.word_count = -(-max(map(len, encoded)) // 8)
+        self.lengths = np.array([len(e) for e in encoded], np.int64)
+        self.words = self.key_words(buf, np.array(starts, np.int64), self.lengths)
+        hashes = self.hash(self.words, self.lengths)
+        self.order = np.argsort(hashes)
+        self.sorted = hashes[self.order]
+
+    def key_words(self, buf, starts, lengths):
+        """Each key's first 8 * word_count bytes as little-endian words, bytes past its end zeroed."""
+        import numpy as np
+
+        view = np.ndarray(shape=(len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))   # a word at every byte
+        masks = np.array(_BYTE_MASKS, np.uint64)
+        return [view[starts + 8 * j] & masks[np.clip(lengths - 8 * j, 0, 8)] for j in range(self.word_count)]
+
+    @staticmethod
+    def hash(words, lengths):
+        import numpy as np
+
+        h = lengths.astype(np.uint64)
+        for word in words:
+            h = (h * np.uint64(0x9E3779B97F4A7C15)) ^ word
+            h ^= h >> np.uint64(29)
+        return h
+
+    def codes(self, buf, starts, lengths):
+        """Index into self.names of each key, -1 for any other key (compared byte for byte, not just hashed)."""
+        import numpy as np
+
+        fits = lengths <= 8 * self.word_count
+        lengths = np.where(fits, lengths, 0)
+        words = self.key_words(buf, starts, lengths)
+        h = self.hash(words, lengths)
+        at = np.minimum(np.searchsorted(self.sorted, h), len(self.sorted) - 1)
+        hit = fits & (self.sorted[at] == h)
+        codes = np.where(hit, self.order[at], -1)
+        found = np.flatnonzero(hit)
+        same = lengths[found] == self.lengths[codes[found]]
+        for mine, theirs in zip(words, self.words):
+            same &= mine[found] == theirs[codes[found]]
+        codes[found[~same]] = -1
+        return codes
+
+
+_KEY_TABLES: dict[str, _KeyTable] = {}
+
+
+def _key_table(codec: str) -> _KeyTable:
+    if codec not in _KEY_TABLES:
+        _KEY_TABLES[codec] = _KeyTable(codec)
+    return _KEY_TABLES[codec]
+
+
+_BLANK_BYTES = [9, 11, 12, 13, 32]
+
+
+def _trim(buf, blank, lo, hi, start: bool = True) -> None:
+    """Move line starts `lo` forward (unless start is False) and ends `hi` back over blank bytes, in place,
+    vectorised over lines."""
+    import numpy as np
+
+    if start:
+        idx = np.flatnonzero(blank[buf[lo]] & (lo < hi))
+        while len(idx):
+            lo[idx] += 1
+            idx = idx[(lo[idx] < hi[idx]) & blank[buf[lo[idx]]]]
+    idx = np.flatnonzero(blank[buf[hi - 1]] & (hi > lo))
+    while len(idx):
+        hi[idx] -= 1
+        idx = idx[(hi[idx] > lo[idx]) & blank[buf[hi[idx] - 1]]]
+
+
+def _1c_columnar_chunk(st: _1CState, keys: _KeyTable, chunk, line_base: int):
+    """One piece of the file (bytes in its codec) → (a table of the wanted values per document, lines in it)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    raw = text.encode("utf-8")
-    newlines = np.flatnonzero(np.frombuffer(raw, np.uint8) == 10)
-    bounds = [np.zeros(1, np.int64), newlines + 1]
-    if not len(newlines) or newlines[-1] != len(raw) - 1:
-        bounds.append(np.array([len(raw)], np.int64))
-    offsets = np.concatenate(bounds).astype(np.int64)
-    n = len(offsets) - 1
-    lines = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(raw))
-    stripped = pc.utf8_trim_whitespace(lines)
-    parts = pc.split_pattern(stripped, "=", max_splits=1)
-    part_offsets = parts.offsets.to_numpy()
-    has_eq = np.diff(part_offsets) == 2
-    flat = parts.values
-    keys = pc.utf8_trim_whitespace(flat.take(pa.array(part_offsets[:-1])))
-    value_at = np.where(has_eq, part_offsets[:-1] + 1, 0)
-    values = pc.utf8_trim_whitespace(flat.take(pa.array(value_at)))
-    encoded = keys.dictionary_encode()
-    codes = encoded.indices.to_numpy(zero_copy_only=False)
-    code_of = {k: i for i, k in enumerate(encoded.dictionary.to_pylist())}
-
-    def is_key(key: str):
-        c = code_of.get(key)
-        return codes == c if c is not None else np.zeros(n, dtype=bool)
-
-    starts = is_key("СекцияДокумент") & has_eq
-    ends = is_key("КонецДокумента") & ~has_eq
+    size = len(chunk)
+    buf = np.zeros(size + _KEY_PAD, np.uint8)
+    buf[:size] = chunk
+    blank = np.zeros(256, dtype=bool)
+    blank[_BLANK_BYTES] = True
+    newlines = np.flatnonzero(chunk == 10)
+    lo = np.concatenate(([0], newlines + 1)).astype(np.int64)
+    hi = np.concatenate((newlines, [size])).astype(np.int64)
+    if lo[-1] == size:   # the chunk ends with a line end
+        lo, hi = lo[:-1], hi[:-1]
+    n = len(lo)
+    hi -= (buf[hi - 1] == 13) & (hi > lo)   # CR LF line ends
+    _trim(buf, blank, lo, hi)
+    eqs = np.flatnonzero(chunk == 61)
+    first_eq = np.searchsorted(eqs, lo)
+    eq_at = eqs[np.minimum(first_eq, len(eqs) - 1)] if len(eqs) else np.zeros(n, np.int64)
+    has_eq = (first_eq < len(eqs)) & (eq_at < hi)
+    key_end = np.where(has_eq, eq_at, hi)
+    _trim(buf, blank, lo, key_end, start=False)
+    codes = keys.codes(buf, lo, key_end - lo)
+    blank_line = lo == hi
+    starts = (codes == 0) & has_eq
+    ends = (codes == 1) & ~has_eq
     first, last = np.flatnonzero(starts), np.flatnonzero(ends)
     if len(first) != len(last) or (len(first) and (np.any(first >= last) or np.any(last[:-1] >= first[1:]))):
         raise _Unusual()
     opened = np.cumsum(starts) - np.cumsum(ends) + ends
     inside = opened == 1
-    blank = pc.equal(pc.utf8_length(stripped), 0).to_numpy(zero_copy_only=False)
-    if np.any(inside & ~has_eq & ~starts & ~ends & ~blank):
+    if np.any(inside & ~has_eq & ~starts & ~ends & ~blank_line):
         raise _Unusual()
-    for i in np.flatnonzero(~inside & ~blank):
-        _1c_line(st, stripped[int(i)].as_py().lstrip("\ufeff"), line_base + int(i))
+    for i in np.flatnonzero(~inside & ~blank_line):
+        text = chunk[lo[i]:hi[i]].tobytes().decode(keys.codec)
+        _1c_line(st, text.strip().lstrip("\ufeff"), line_base + int(i))
         if st.ended and len(first) and i < last[-1] or (len(first) and not st.started):
             raise _Unusual()
     if len(first) and not st.started:
         raise _Unusual()
+    # the values we keep (the document kind and the wanted keys inside documents), each with its line end,
+    # copied next to each other by Arrow, made UTF-8 in one go, then cut at the line ends again
+    keep = inside & has_eq & (starts | (codes >= 2))
+    kept = np.flatnonzero(keep)
+    bounds = np.empty(2 * len(kept), np.int64)
+    bounds[0::2] = eq_at[kept] + 1
+    bounds[1::2] = newlines[kept] + 1   # a kept line is inside a document, so a line end follows it
+    size = int(bounds[1::2].sum() - bounds[0::2].sum())
+    text = b""
+    if size:   # pieces: value, the bytes up to the next value, value, …; the even ones are what we keep
+        pieces = pa.Array.from_buffers(pa.large_binary(), len(bounds) - 1,
+                                       [None, pa.py_buffer(bounds), pa.py_buffer(buf)])
+        text = pieces.take(pa.array(np.arange(0, len(bounds) - 1, 2))).buffers()[2].to_pybytes()[:size]
+    if keys.codec != "utf-8":
+        text = text.decode(keys.codec).encode("utf-8")
+    offsets = np.concatenate(([0], np.flatnonzero(np.frombuffer(text, np.uint8) == 10) + 1)).astype(np.int64)
+    values = pc.utf8_trim_whitespace(pa.LargeStringArray.from_buffers(
+        len(kept), pa.py_buffer(offsets), pa.py_buffer(text)))
+    value_of_line = np.cumsum(keep) - 1
     doc_of_line = np.cumsum(starts) - 1
     ndocs = len(first)
-    columns = {"line": pa.array(line_base + first, pa.int32()), "kind": values.take(pa.array(first))}
-    for key in _WANTED_1C:
-        where = np.flatnonzero(inside & has_eq & is_key(key))
+    columns = {"line": pa.array(line_base + first, pa.int32()), "kind": values.take(pa.array(value_of_line[first]))}
+    wanted = kept[codes[kept] >= 2]
+    wanted = wanted[np.argsort(codes[wanted], kind="stable")]
+    cuts = np.searchsorted(codes[wanted], np.arange(2, len(keys.names) + 1))
+    for i, key in enumerate(keys.names[2:]):
+        where = wanted[cuts[i]:cuts[i + 1]]
         pick = np.full(ndocs, -1, dtype=np.int64)
-        pick[doc_of_line[where]] = where
+        pick[doc_of_line[where]] = value_of_line[where]
         columns[key] = values.take(pa.array(pick, mask=pick < 0))
-    return pa.table(columns)
+    return pa.table(columns), len(newlines)
 
 
 def _1c_columnar_payments(st: _1CState, raw, default_account: str | None):

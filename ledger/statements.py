@@ -71,14 +71,15 @@ IMPORT_MEMORY_LIMIT = "256MB"
 
 def fingerprint_table(con, table) -> None:
     """Register the payments (Arrow, PAYMENT_FIELDS) as _bank_arrow and their fingerprints as the temp table
-    _bank_fp (ord, line, direction, fingerprint, new); the caller drops them with forget_table()."""
+    _bank_fp (ord, line, direction, fingerprint, known_id: the payment already in the ledger, or NULL); the caller
+    drops them with forget_table()."""
     import numpy as np
     import pyarrow as pa
 
     con.execute(f"SET memory_limit = '{IMPORT_MEMORY_LIMIT}'")   # big statements spill instead of swelling
     con.register("_bank_arrow", table.append_column("ord", pa.array(np.arange(table.num_rows, dtype=np.int64))))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _bank_fp AS SELECT f.*, NOT EXISTS (SELECT 1 FROM payments p "
-                f"WHERE p.fingerprint = f.fingerprint) AS new FROM ({FINGERPRINT_SQL}) f")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _bank_fp AS SELECT f.*, p.id AS known_id "
+                f"FROM ({FINGERPRINT_SQL}) f LEFT JOIN payments p ON p.fingerprint = f.fingerprint")
 
 
 def forget_table(con) -> None:
@@ -146,7 +147,7 @@ def import_statement(db: Database, data: bytes, name: str, actor: str | None = N
             fingerprint_table(con, table)
             try:
                 fresh = dict(con.execute(
-                    "SELECT direction, count(*) FROM _bank_fp WHERE new GROUP BY direction").fetchall())
+                    "SELECT direction, count(*) FROM _bank_fp WHERE known_id IS NULL GROUP BY direction").fetchall())
                 result.new, result.outgoing = fresh.get("in", 0), fresh.get("out", 0)
                 result.already = result.total - result.new - result.outgoing
                 statement_id = con.execute(
@@ -162,15 +163,17 @@ def import_statement(db: Database, data: bytes, name: str, actor: str | None = N
                 result.statement_id = statement_id
                 if progress:
                     progress(0.8, "Запись платежей…")
+                # The unique index on payments.fingerprint still refuses a payment stored twice (a concurrent
+                # import, say). The new payments are found again by their new statement_id (zone maps skip the
+                # old row groups), not by a join of all payments on the fingerprint.
                 cols = [f for f in PAYMENT_FIELDS if f != "line"]
                 con.execute(
                     f"INSERT INTO payments (fingerprint, source_line, {', '.join(cols)}, statement_id, created_at) "
-                    f"SELECT f.fingerprint, a.line, {', '.join('a.' + c for c in cols)}, ?, ? "
-                    f"FROM _bank_arrow a JOIN _bank_fp f ON f.ord = a.ord WHERE f.new ORDER BY a.ord",
-                    [statement_id, utcnow()])
+                    f"SELECT f.fingerprint, a.line, {', '.join('a.' + c for c in cols)}, $1, $2 FROM _bank_arrow a "
+                    f"JOIN _bank_fp f ON f.ord = a.ord WHERE f.known_id IS NULL ORDER BY a.ord", [statement_id, utcnow()])
                 con.execute("INSERT INTO payment_sources (payment_id, statement_id, source_line) "
-                            "SELECT p.id, ?, f.line FROM _bank_fp f JOIN payments p ON p.fingerprint = f.fingerprint",
-                            [statement_id])
+                            "SELECT known_id, $1, line FROM _bank_fp WHERE known_id IS NOT NULL "
+                            "UNION ALL SELECT id, $1, source_line FROM payments WHERE statement_id = $1", [statement_id])
             finally:
                 forget_table(con)
             audit.log(con, actor, "bank_statement_import", name, statement_id=statement_id, format=parsed.format,

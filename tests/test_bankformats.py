@@ -321,7 +321,19 @@ def _both_readers(data: bytes, monkeypatch, default_account=None):
     return slow, fast
 
 
-@pytest.mark.parametrize("variant", ["cp1251", "utf8", "bom", "cp866", "spaces", "demo", "demo_utf8"])
+def _odd_keys(encoding: str = "cp1251") -> bytes:
+    """Keys indented and spaced around "=", look-alike keys that are not ours, a key repeated (the last one counts)."""
+    text = F.kl_to_1c().decode("cp1251")
+    text = (text.replace("\nНомер=101", "\n  Номер\t= 101").replace("\nПлательщикСчет=40817810200000000101",
+                                                                     "\n\tПлательщикСчет =40817810200000000101")
+            .replace("\nНазначениеПлатежа2=", "\nНазначениеПлатежа20=не наше\nПлательщик2=не наше\nНомерX=1\n"
+                                              "НазначениеПлатежа2=")
+            .replace("\nНомер=55", "\nНомер=54\nНомер=55"))
+    return text.encode(encoding)
+
+
+@pytest.mark.parametrize("variant", ["cp1251", "utf8", "bom", "cp866", "spaces", "demo", "demo_utf8", "odd_keys",
+                                     "odd_keys_utf8"])
 def test_columnar_reader_equals_line_reader(variant, monkeypatch):
     from ledger import demo
 
@@ -332,7 +344,8 @@ def test_columnar_reader_equals_line_reader(variant, monkeypatch):
                                   .replace("Плательщик1=ПАО".encode("cp1251"), "Плательщик1= ПАО  ".encode("cp1251"))
                                   .replace("Получатель=ИНН 7736520080 АО".encode("cp1251"),
                                            "Получатель=ИНН 7736520080   АО\t".encode("cp1251")),
-            "demo_utf8": demo.demo_statement(encoding="utf-8", newline="\n")}[variant]
+            "demo_utf8": demo.demo_statement(encoding="utf-8", newline="\n"),
+            "odd_keys": _odd_keys(), "odd_keys_utf8": _odd_keys("utf-8")}[variant]
     slow, fast = _both_readers(data, monkeypatch)
     assert slow.table is None and fast.table is not None and fast.items is None   # each reader really ran
     assert fast.payments == slow.payments
