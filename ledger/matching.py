@@ -8,8 +8,10 @@ How it works
   over payments x members. What a payment says is then weighed per payment over its few candidates.
 - Precision first: `auto` only when every identifying mention of the payment agrees on one member (the
   purpose's mentions outweigh the payer's: people pay for relatives), the payer is not an organisation and
-  the purpose is not non-member income. Namesakes, co-owners, two members in one purpose and
-  л/с-vs-plot conflicts are `suggested` with ranked candidates.
+  the purpose is not non-member income.
+- `suggested` proposes one member: the best candidate leads the second by at least MARGIN. Ties
+  (namesakes, co-owners, a family account, two members in one purpose, л/с-vs-plot conflicts) are
+  `unmatched` with no member and the tied candidates listed, for a person to pick with one click.
 - Sure matches and accountant decisions teach payer links (account / INN -> member); links learned in a
   run serve the other payments of the same run (a second pass over the payments they concern).
 - Manual decisions (status `manual`) are never touched by `match_payments`.
@@ -23,9 +25,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 
 from . import audit, fields
@@ -47,6 +52,7 @@ STRONG = frozenset({"ls", "plot", "inn", "account", "full", "fpi"})   # identify
 NAME_KINDS = ("full", "sii", "fpi", "sf", "si", "s")
 NAME_TEXT = {"full": "ФИО", "sii": "фамилия и инициалы", "fpi": "имя, отчество и первая буква фамилии",
              "sf": "фамилия и имя", "si": "фамилия и инициал", "s": "только фамилия"}
+MARGIN = 0.1              # `suggested` only when the best candidate leads the second by this much
 MAX_SURNAME_ONLY = 3        # a bare surname is a candidate key only when at most this many members have it
 MAX_SURNAME_FIRST = 6
 
@@ -250,6 +256,8 @@ def _decide(rows: list[tuple], reading: Reading, reg: Register) -> Decision:
     q_state, q_members = _settle(payer_sets)
     chosen: int | None = None
     note = ""
+    split_needed = False        # the purpose's own identifying mentions disagree: never one member proposed
+    lead: set[int] = set()
     via_payer = False
     if p_state == "one":
         chosen = next(iter(p_members))
@@ -257,13 +265,16 @@ def _decide(rows: list[tuple], reading: Reading, reg: Register) -> Decision:
         if q_state == "one" and q_members <= p_members:
             chosen = next(iter(q_members))
         else:
-            note = "в назначении подходят несколько членов (совладельцы или тёзки): выберите"
+            # namesakes or co-owners named in the purpose: they come first (the purpose outweighs the payer);
+            # equal among themselves, they make a tie below
+            lead = p_members
     elif p_state == "conflict":
         kinds = {m.split(":")[0] for (side, m) in ident if side == "purpose"}
         if kinds == {"plot"} or kinds == {"name"}:
-            note = "в назначении несколько членов или участков: нужно разделить"
+            note = "в назначении несколько членов или участков, нужно разделить"
         else:
-            note = "конфликт: л/с, участок или ФИО в назначении указывают на разных членов"
+            note = "конфликт — л/с, участок или ФИО в назначении указывают на разных членов"
+        split_needed = True
     elif q_state == "one":
         chosen = next(iter(q_members))
         via_payer = True
@@ -271,7 +282,7 @@ def _decide(rows: list[tuple], reading: Reading, reg: Register) -> Decision:
             note = "в назначении упомянут другой человек"
             chosen = None
         elif reading.relative:
-            note = "платят за родственника: выберите, за кого"
+            note = "платят за родственника"
             relatives = reg.family.get(chosen, [])
             for rank, rel in enumerate(relatives):
                 per_member.setdefault(rel, {})["familypayer"] = (WEIGHTS["family"] - 0.05 * rank, "family", "payer",
@@ -282,7 +293,7 @@ def _decide(rows: list[tuple], reading: Reading, reg: Register) -> Decision:
                 scores[chosen] = _combine(e[0] for e in per_member[chosen].values())
             chosen = None
     elif q_state == "many":
-        note = "подходят несколько членов (тёзки): выберите"
+        note = ""
     elif q_state == "conflict":
         note = "ИНН, счёт или ФИО плательщика указывают на разных членов"
 
@@ -290,12 +301,11 @@ def _decide(rows: list[tuple], reading: Reading, reg: Register) -> Decision:
         entries = sorted(per_member[mid].values(), key=lambda e: -e[0])
         return "; ".join(_describe(*e[1:]) for e in entries)
 
-    ranked = sorted(per_member, key=lambda m: (-scores[m], m))[:3]
+    ranked = sorted(per_member, key=lambda m: (m not in lead, -scores[m], m))[:3]
     if chosen is not None and chosen not in ranked[:1]:
         ranked = [chosen] + [m for m in ranked if m != chosen][:2]
     reasons = [reason_of(m) for m in ranked]
-    candidates = json.dumps([{"member_id": int(m), "confidence": round(scores[m], 4), "reason": r}
-                             for m, r in zip(ranked, reasons)], ensure_ascii=False)
+    candidates = _candidates_json(ranked, scores, reasons)
     blockers = []
     if reading.payer_kind == "org":
         blockers.append("плательщик — организация")
@@ -312,10 +322,42 @@ def _decide(rows: list[tuple], reading: Reading, reg: Register) -> Decision:
         reason = "; ".join(blockers) or "в платеже нет л/с, участка, ИНН или ФИО члена"
         return Decision("unmatched", None, 0.0, reason, candidates)
     top = ranked[0]
+    tied = [m for m in ranked[1:] if scores[top] - scores[m] < MARGIN or (m in lead and top in lead)]
+    if tied or split_needed:
+        # "suggested" proposes one member; when the evidence fits several about equally, nobody is proposed
+        # and the tied candidates wait for a person (one click in the review queue).
+        what = note or "подходят несколько членов: " + _tie_kind([per_member[m] for m in [top] + tied])
+        reason = "; ".join([what + " — выберите вручную"] + blockers)
+        return Decision("unmatched", None, 0.0, reason, candidates)
     total = sum(scores[m] for m in ranked) or 1.0
     conf = min(0.79, scores[top] * scores[top] / total)
     reason = "; ".join([x for x in [note] + blockers if x] + reasons[:1])
     return Decision("suggested", int(top), round(conf, 4), reason, candidates)
+
+
+def _candidates_json(ranked: list[int], scores: dict[int, float], reasons: list[str]) -> str:
+    """[{member_id, confidence, reason}] as JSON, built directly (json.dumps per payment is a hot spot)."""
+    if any('"' in r or "\\" in r for r in reasons):
+        return json.dumps([{"member_id": int(m), "confidence": round(scores[m], 4), "reason": r}
+                           for m, r in zip(ranked, reasons)], ensure_ascii=False)
+    return "[" + ", ".join(f'{{"member_id": {int(m)}, "confidence": {round(scores[m], 4)!r}, "reason": "{r}"}}'
+                           for m, r in zip(ranked, reasons)) + "]"
+
+
+def _tie_kind(entries: list[dict[str, tuple]]) -> str:
+    """What the tied candidates share, in words: namesakes, co-owners, one payer account, relatives."""
+    shared = {e[1] for mine in entries for e in mine.values() if e[5]}
+    if "full" in shared:
+        return "полные тёзки"
+    if shared & set(NAME_KINDS):
+        return "тёзки (совпадает только часть ФИО)"
+    if "plot" in shared:
+        return "совладельцы участка"
+    if shared & {"account", "inn"}:
+        return "с этого счёта или ИНН платили за нескольких членов"
+    if any("familypayer" in mine for mine in entries):
+        return "родственники плательщика"
+    return "доводы за них равны"
 
 
 def _decide_all(mentions: pd.DataFrame, readings: list[Reading], reg: Register, links: pd.DataFrame,
@@ -324,12 +366,61 @@ def _decide_all(mentions: pd.DataFrame, readings: list[Reading], reg: Register, 
     if only is not None:
         mentions = mentions[mentions["pidx"].isin(only)]
     ev = _evidence(mentions, reg, links)
+    decided = _decide_single(ev, readings)
+    ev = ev[~ev["pidx"].isin(decided.keys())]
     by_payment: dict[int, list[tuple]] = defaultdict(list)
     cols = [ev[c].tolist() for c in ("pidx", "member_id", "signal", "side", "value", "mention", "fuzzy")]
     for pidx, *rest in zip(*cols):
         by_payment[pidx].append(tuple(rest))
     wanted = only if only is not None else range(len(readings))
-    return {pidx: _decide(by_payment.get(pidx, []), readings[pidx], reg) for pidx in wanted}
+    return {pidx: decided[pidx] if pidx in decided else _decide(by_payment.get(pidx, []), readings[pidx], reg)
+            for pidx in wanted}
+
+
+def _decide_single(ev: pd.DataFrame, readings: list[Reading]) -> dict[int, Decision]:
+    """The common case weighed column-wise: every mention of the payment points to one and the same member,
+    the payer is a person or a bank agent, no relative, no non-member income. Gives exactly what `_decide`
+    gives for such payments (auto when an identifying mention is there and the score reaches AUTO_MIN,
+    else suggested), without a Python pass per evidence row."""
+    if ev.empty:
+        return {}
+    plain = np.array([not r.relative and not r.non_member and r.payer_kind != "org" for r in readings])
+    learn = np.array([r.payer_kind == "person" for r in readings])
+    pidx = ev["pidx"].to_numpy()
+    single = ev.groupby("pidx", sort=False)["member_id"].transform("nunique").to_numpy() == 1
+    f = ev[single & plain[pidx]].reset_index(drop=True)
+    if f.empty:
+        return {}
+    signal = f["signal"].to_numpy(dtype=object)
+    fuzzy = f["fuzzy"].to_numpy(dtype=bool)
+    w = f["signal"].map(WEIGHTS).to_numpy(dtype=float)
+    w = np.where(fuzzy, np.where(signal == "sii", np.minimum(w * FUZZY_FACTOR, WEIGHTS["sf"]), w * FUZZY_FACTOR), w)
+    f["w"] = w
+    f["row"] = np.arange(len(f))
+    f["key"] = f["signal"] + f["side"]
+    f["ident"] = f["signal"].isin(STRONG) | ((f["signal"] == "sii") & ~f["fuzzy"].astype(bool))
+    # per payment and key: the strongest row (the first of equals), ordered by weight, then first appearance
+    f["first"] = f.groupby(["pidx", "key"], sort=False)["row"].transform("min")
+    best = f.sort_values(["pidx", "key", "w", "row"], ascending=[True, True, False, True]) \
+        .drop_duplicates(["pidx", "key"]).sort_values(["pidx", "w", "first"], ascending=[True, False, True])
+    ident = set(f.loc[f["ident"], "pidx"].tolist())
+    out = {}
+    rows = zip(best["pidx"].tolist(), best["member_id"].tolist(), best["w"].tolist(), best["signal"].tolist(),
+               best["side"].tolist(), best["value"].tolist(), best["fuzzy"].tolist())
+    for p, group in groupby(rows, key=itemgetter(0)):
+        group = list(group)
+        m = group[0][1]
+        rest = 1.0
+        for g in group:
+            rest *= 1.0 - g[2]
+        score = 1.0 - rest
+        reason = "; ".join(_describe(g[3], g[4], g[5], bool(g[6]), False) for g in group)
+        candidates = _candidates_json([m], {m: score}, [reason])
+        if p in ident and score >= AUTO_MIN:
+            out[p] = Decision("auto", int(m), round(score, 4), reason, candidates, learn=bool(learn[p]))
+        else:
+            out[p] = Decision("suggested", int(m), round(min(0.79, score * score / score), 4), reason, candidates)
+    return out
 
 
 # -- running the matcher ------------------------------------------------------------------------
@@ -613,7 +704,8 @@ def counters(db: Database) -> dict[str, int]:
 
 def review_queue(db: Database, statuses: Iterable[str] = ("suggested", "unmatched"), search: str = "",
                  limit: int = 500) -> list[dict]:
-    """Payments waiting for a person: suggested first, then unmatched; newest first within each.
+    """Payments waiting for a person: suggested first, then unmatched (those with tied candidates before
+    those with none); newest first within each.
 
     Each row has the payment, the decision and `candidates` with reg_no and full_name of each member.
     """
@@ -629,8 +721,8 @@ def review_queue(db: Database, statuses: Iterable[str] = ("suggested", "unmatche
         sql += " AND (lower(p.payer_name) LIKE ? OR lower(p.purpose) LIKE ? OR p.doc_number = ?)"
         like = f"%{search.strip().lower()}%"
         params += [like, like, search.strip()]
-    sql += " ORDER BY CASE m.status WHEN 'suggested' THEN 0 WHEN 'unmatched' THEN 1 ELSE 2 END, p.doc_date DESC, " \
-           "p.id DESC LIMIT ?"
+    sql += " ORDER BY CASE m.status WHEN 'suggested' THEN 0 WHEN 'unmatched' THEN 1 ELSE 2 END, " \
+           "coalesce(m.candidates, '[]') = '[]', p.doc_date DESC, p.id DESC LIMIT ?"
     params.append(limit)
     rows = db.records(sql, params)
     ids = {c["member_id"] for r in rows for c in json.loads(r["candidates"] or "[]")}

@@ -39,7 +39,6 @@ _YEAR_AFTER = re.compile(r"\s*(?:г\b|г\.|год)")
 _INN = re.compile(r"(?<!\d)(\d{12})(?!\d)")
 _DIGIT = re.compile(r"\d")
 _NUMBERS = re.compile("|".join(f"(?:{p.pattern})" for p in (_LS, _PLOTS, _INN)))
-_DIGITS = re.compile(r"\d+")
 
 # -- markers ------------------------------------------------------------------------------------
 
@@ -328,9 +327,8 @@ class NameReader:
 
 
 def name_words(folded: str) -> tuple[str, ...]:
-    """Words of a folded text for reading names; every number becomes "0" (numbers only separate names),
-    so the countless purposes that differ only in numbers share one cached reading."""
-    return tuple(_WORD.findall(_DIGITS.sub("0", folded)))
+    """Words of a folded text for reading names (numbers and punctuation only separate names)."""
+    return tuple(_WORD.findall(folded))
 
 
 def name_hypotheses(tokens: list[Token | None], side_of: list[str]) -> list[tuple[str, str, str, bool, int]]:
@@ -411,75 +409,124 @@ class Reading:
 
 
 class PaymentReader:
-    """Reads payments against one register: plot numbers known, member names as a vocabulary."""
+    """Reads payments against one register: plot numbers known, member names as a vocabulary.
+
+    Statements repeat the same texts a lot, so every distinct purpose, payer name, word and name segment
+    is read once. A segment is cached in a canonical form: each word stands for what it may mean as a
+    name (words that cannot be part of a name become one gap), so "взнос за Иванову М.П. 2024" and
+    "оплата за Иванову М.П., уч. 7" share one reading.
+    """
 
     def __init__(self, vocab: NameVocab, plots: set[str]):
         self.names = NameReader(vocab)
         self.plots = plots
-        self._segment_names: dict[tuple[str, tuple[str, ...]], list] = {}
+        self._segment_names: dict[tuple, list] = {}
         self.anchors: frozenset[str] = frozenset()
+        self._class_of: dict[str, int | None] = {}      # word -> canonical class (None: a gap)
+        self._class_token: list[Token] = []
+        self._class_marker: list[str] = []               # a word switching sides ("от"), else ""
 
     def read_all(self, texts: list[tuple[str | None, str | None, str | None]]) -> list[Reading]:
-        """Read many payments (payer name, payer INN, purpose): every distinct word and segment once."""
-        payers: dict[tuple, Payer] = {}
-        split: list[tuple[Payer, list[tuple[str, tuple[str, ...]]], str]] = []
+        """Read many payments (payer name, payer INN, purpose): every distinct text, word and segment once."""
+        payers: dict[tuple, tuple[Payer, list[tuple[str, ...]]]] = {}
+        purposes: dict[str | None, tuple[str, tuple[str, ...]]] = {}
+        keys: list[tuple[tuple, str | None]] = []
         words: set[str] = set()
         for name, inn, purpose in texts:
-            key = (name, len(inn) if inn else 0)
-            payer = payers.get(key)
-            if payer is None:
-                payer = payers[key] = read_payer(name, inn)
-            low = fold(purpose) if purpose else ""
-            segs = [("payer", name_words(fold(part))) for part in payer.name_parts]
-            segs.append(("purpose", name_words(without_numbers(low))))
-            for _, ws in segs:
+            pkey = (name, len(inn) if inn else 0)
+            if pkey not in payers:
+                payer = read_payer(name, inn)
+                segs = [name_words(fold(part)) for part in payer.name_parts]
+                for ws in segs:
+                    words.update(ws)
+                payers[pkey] = (payer, segs)
+            if purpose not in purposes:
+                low = fold(purpose) if purpose else ""
+                ws = name_words(without_numbers(low))
                 words.update(ws)
-            split.append((payer, segs, low))
+                purposes[purpose] = (low, ws)
+            keys.append((pkey, purpose))
         words = {w for w in words if w[0].isalpha()}
         for w in words:
             self.names.exact(w)
         self.names.correct_typos(words)
         self.anchors = frozenset(w for w in words if (t := self.names.exact(w)).surnames or t.firsts)
-        return [self._reading(payer, segs, low) for payer, segs, low in split]
+        self._classify(words)
+
+        payer_read = {}
+        for pkey, (payer, segs) in payers.items():
+            names = []
+            for i, ws in enumerate(segs):
+                names += [(s, kind, key, fz, i * 1000 + pos) for s, kind, key, fz, pos in self._names("payer", ws)]
+            payer_read[pkey] = (payer, names, len(segs) * 1000)
+        purpose_read = {}
+        for purpose, (low, ws) in purposes.items():
+            digits = _DIGIT.search(low) is not None
+            purpose_read[purpose] = (
+                list(dict.fromkeys(reg_key(m.group(1)) for m in _LS.finditer(low))) if digits else [],
+                plot_numbers(low, self.plots, folded=True) if digits else [],
+                inns_in(low) if digits else [],
+                self._names("purpose", ws),
+                "за" in low and _RELATIVE.search(low) is not None,
+                _NON_MEMBER.search(low) is not None,
+            )
+        out = []
+        for pkey, purpose in keys:
+            payer, payer_names, offset = payer_read[pkey]
+            regs, plots, inns, found, relative, non_member = purpose_read[purpose]
+            if found:
+                names = payer_names + [(s, kind, key, fz, offset + pos) for s, kind, key, fz, pos in found]
+            else:
+                names = payer_names
+            out.append(Reading(regs, plots, inns, names, payer.kind, relative, non_member))
+        return out
 
     def read(self, payer_name: str | None, payer_inn: str | None, purpose: str | None) -> Reading:
         return self.read_all([(payer_name, payer_inn, purpose)])[0]
 
+    def _classify(self, words: set[str]) -> None:
+        """Canonical classes of words: equal for words that read the same as (parts of) names."""
+        by_content: dict[tuple, int] = {}
+        cache = self.names.cache
+        for w in words:
+            if w in self._class_of:
+                continue
+            t = cache[w]
+            marker = w if (w in _FIO_BEFORE or w in _FIO_AFTER_RESET) else ""
+            if not (t.surnames or t.firsts or t.patronymics or t.initial or t.letter or marker):
+                self._class_of[w] = None
+                continue
+            content = (t.surnames, t.firsts, t.patronymics, t.initial, t.fuzzy, t.wordlike, t.letter, marker)
+            cls = by_content.get(content)
+            if cls is None:
+                cls = by_content[content] = len(self._class_token)
+                self._class_token.append(t)
+                self._class_marker.append(marker)
+            self._class_of[w] = cls
+
     def _names(self, side: str, words: tuple[str, ...]) -> list:
         if self.anchors.isdisjoint(words):      # no word that may be a member's surname or first name
             return []
-        key = (side, words)
+        class_of = self._class_of
+        canon: list[int | None] = []
+        for w in words:
+            c = class_of.get(w)     # None for numbers, separators and words that are no part of a name
+            if c is not None or (canon and canon[-1] is not None):
+                canon.append(c)
+        key = (side, tuple(canon))
         found = self._segment_names.get(key)
         if found is None:
-            cache = self.names.cache
-            tokens = [cache.get(w) for w in words]          # None for numbers and separators
-            if side == "purpose" and not _FIO_BEFORE.isdisjoint(words):
+            tokens = [None if c is None else self._class_token[c] for c in canon]
+            markers = [c is not None and self._class_marker[c] for c in canon]
+            if side == "purpose" and any(m in _FIO_BEFORE for m in markers if m):
                 sides, current = [], side
-                for w in words:
-                    if w in _FIO_BEFORE:
+                for m in markers:
+                    if m in _FIO_BEFORE:
                         current = "payer"
-                    elif w in _FIO_AFTER_RESET:
+                    elif m in _FIO_AFTER_RESET:
                         current = "purpose"
                     sides.append(current)
             else:
-                sides = [side] * len(words)
+                sides = [side] * len(canon)
             found = self._segment_names[key] = name_hypotheses(tokens, sides)
         return found
-
-    def _reading(self, payer: Payer, segs, purpose: str) -> Reading:
-        """purpose: folded."""
-        names = []
-        for i, (side, words) in enumerate(segs):
-            found = self._names(side, words)
-            if found:
-                names += [(s, kind, key, fuzzy, i * 1000 + pos) for s, kind, key, fuzzy, pos in found]
-        digits = _DIGIT.search(purpose) is not None
-        return Reading(
-            register_numbers=list(dict.fromkeys(reg_key(m.group(1)) for m in _LS.finditer(purpose))) if digits else [],
-            plots=plot_numbers(purpose, self.plots, folded=True) if digits else [],
-            inns=inns_in(purpose) if digits else [],
-            names=names,
-            payer_kind=payer.kind,
-            relative="за" in purpose and _RELATIVE.search(purpose) is not None,
-            non_member=_NON_MEMBER.search(purpose) is not None,
-        )

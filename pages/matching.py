@@ -39,10 +39,19 @@ def _who(c: dict) -> str:
     return f"л/с {c['reg_no']} — {c['full_name']} ({float(c['confidence']):.0%})"
 
 
+def _candidates(r: dict) -> str:
+    """The proposed member; for a tie (unmatched with candidates) every tied candidate."""
+    if not r["candidates"]:
+        return "—"
+    if r["member_id"] is None and len(r["candidates"]) > 1:
+        return "несколько: " + " / ".join(_who(c) for c in r["candidates"])
+    return _who(r["candidates"][0])
+
+
 st.dataframe([{
     "Дата": r["doc_date"], "№": r["doc_number"], "Сумма": r["amount"], "Плательщик": r["payer_name"],
     "Назначение": r["purpose"], "Статус": matching.STATUSES.get(r["status"], r["status"]),
-    "Кандидат": _who(r["candidates"][0]) if r["candidates"] else "—", "Причина": r["reason"],
+    "Кандидат": _candidates(r), "Причина": r["reason"],
 } for r in queue], hide_index=True, use_container_width=True)
 
 proposed = [r["payment_id"] for r in queue if r["status"] == "suggested" and r["member_id"] is not None]

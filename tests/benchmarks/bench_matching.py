@@ -3,7 +3,9 @@
 Accuracy: 1,600 members, 6,000 payments (tests/benchmarks/matching_data.py). Printed:
 - auto precision: right `auto` / all `auto` (an `auto` on an ambiguous or non-member payment is wrong);
 - auto recall: right `auto` / payments whose member the statement alone tells;
-- top-1 of suggested: suggested payments whose first candidate is (one of) the true member(s).
+- top-1 of suggested: suggested payments whose proposed member is (one of) the true member(s);
+- unmatched with candidates: ties (namesakes, co-owners, conflicts) left to a person, and how often the true
+  member is among the listed candidates.
 Speed: 20,000 members, 100,000 payments, matched in a fresh process (time and its peak memory).
 """
 
@@ -37,13 +39,15 @@ def accuracy(db: Database, samples: dict) -> dict:
     matching.match_payments(db, actor="bench")
     seconds = time.perf_counter() - started
     reg_of = dict(db.fetchall("SELECT id, reg_no FROM members"))
-    decided = {pid: (status, reg_of.get(mid)) for pid, status, mid in
-               db.fetchall("SELECT payment_id, status, member_id FROM matches")}
+    decided = {pid: (status, reg_of.get(mid), [reg_of.get(c["member_id"]) for c in json.loads(cands or "[]")])
+               for pid, status, mid, cands in
+               db.fetchall("SELECT payment_id, status, member_id, candidates FROM matches")}
     autos = right_autos = telling = right_telling = suggested = right_top = clear = right_clear = 0
+    tied = tied_right = 0
     by_cat: dict[str, Counter] = defaultdict(Counter)
     wrong_examples = []
     for pid, s in samples.items():
-        status, reg = decided[pid]
+        status, reg, cands = decided[pid]
         single = len(s.truth) == 1
         c = by_cat[s.category]
         c["n"] += 1
@@ -69,11 +73,16 @@ def accuracy(db: Database, samples: dict) -> dict:
             if s.fits == 1:
                 clear += 1
                 right_clear += reg in s.truth
+        if status == "unmatched" and cands:
+            tied += 1
+            tied_right += bool(s.truth & set(cands))
+            c["tied"] += 1
     return {"seconds": seconds, "payments": len(samples), "autos": autos,
             "precision": right_autos / autos if autos else 1.0, "telling": telling,
             "recall": right_telling / telling if telling else 0.0, "suggested": suggested,
             "top1": right_top / suggested if suggested else 1.0, "clear": clear,
-            "top1_clear": right_clear / clear if clear else 1.0, "by_category": by_cat, "wrong": wrong_examples}
+            "top1_clear": right_clear / clear if clear else 1.0, "tied": tied,
+            "tied_right": tied_right / tied if tied else 1.0, "by_category": by_cat, "wrong": wrong_examples}
 
 
 def speed(n_members: int = 20_000, n_payments: int = 100_000) -> dict:
@@ -100,10 +109,9 @@ def main(verbose: bool = False) -> None:
         r = accuracy(db, samples)
     print(f"Точность разнесения (1 600 членов, {r['payments']} платежей): auto-точность {r['precision']:.2%} "
           f"({r['autos']} auto), auto-полнота {r['recall']:.2%} (из {r['telling']} определимых), "
-          f"top-1 предложенных {r['top1']:.2%} (из {r['suggested']}), из них подходящих одному члену "
-          f"{r['top1_clear']:.2%} (из {r['clear']}; остальные подходят нескольким: тёзки, совладельцы, конфликт "
-          f"л/с и участка, нет сведений о члене); "
-          f"разнесение {r['seconds']:.1f} с")
+          f"top-1 предложенных {r['top1']:.2%} (из {r['suggested']}); не разнесено с кандидатами (ничья: тёзки, "
+          f"совладельцы, конфликт л/с и участка, несколько членов) {r['tied']}, верный член среди кандидатов "
+          f"{r['tied_right']:.2%}; разнесение {r['seconds']:.1f} с")
     if verbose:
         for cat, c in sorted(r["by_category"].items()):
             print(f"  {cat:18} {dict(c)}")
