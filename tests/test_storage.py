@@ -74,11 +74,12 @@ def _holder(path, seconds):
 
 def test_busy_database_gives_a_clear_message(db):
     db.schema_versions()
-    proc = _holder(db.path, 3)
+    proc = _holder(db.path, 120)
     try:
         with pytest.raises(DatabaseBusy, match="База занята"):
             Database(db.path, wait_seconds=0.5).schema_versions()
     finally:
+        proc.kill()
         proc.wait()
 
 
@@ -99,11 +100,12 @@ def test_cli_waits_for_the_app_to_release_the_file(db, tmp_path):
 
 def test_cli_reports_busy_database_without_traceback(db):
     db.schema_versions()
-    proc = _holder(db.path, 4)
+    proc = _holder(db.path, 120)  # held until the CLI has answered, however slow the machine is
     try:
         result = subprocess.run([sys.executable, "-m", "ledger.cli", "--db", str(db.path), "init"],
                                 capture_output=True, text=True, env={**__import__("os").environ, "COOP_DB_WAIT": "0.5"})
     finally:
+        proc.kill()
         proc.wait()
     assert result.returncode == 1
     assert "База занята" in result.stderr and "Traceback" not in result.stderr
