@@ -85,6 +85,9 @@ def fingerprint_table(con, table) -> None:
 def forget_table(con) -> None:
     con.execute("DROP TABLE IF EXISTS _bank_fp")
     con.unregister("_bank_arrow")
+    # The limit is global to the database instance, which the process keeps open between calls: give the
+    # default back so later work (debts over millions of charges, say) is not squeezed into the import's limit.
+    con.execute("RESET memory_limit")
 
 
 def originals_dir(db: Database) -> Path:

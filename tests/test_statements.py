@@ -217,3 +217,11 @@ def test_demo_has_a_statement_of_member_payments(demo_db):
     assert any("л/с" in p for p in purposes)
     assert any(p.startswith("Перевод от ") for p in purposes)
     assert demo_db.scalar("SELECT count(*) FROM payments WHERE direction = 'out'") > 0
+
+
+def test_import_gives_the_memory_limit_back(coop_db):
+    """The import squeezes DuckDB's memory for itself; the process keeps the database open afterwards, so
+    later work must get the default limit again."""
+    default = coop_db.scalar("SELECT current_setting('memory_limit')")
+    statements.import_statement(coop_db, F.kl_to_1c(), "kl_to_1c.txt")
+    assert coop_db.scalar("SELECT current_setting('memory_limit')") == default
