@@ -58,10 +58,6 @@ class BankPayment:
     doc_kind: str | None = None      # document kind as the bank wrote it
     posted_date: date | None = None  # ДатаПоступило / ДатаСписано / value date
 
-    @property
-    def counterparty_account(self) -> str | None:
-        return self.payer_account if self.direction == "in" else self.payee_account
-
 
 PAYMENT_FIELDS = ["line", "doc_date", "doc_number", "amount", "direction", "our_account", "payer_name", "payer_inn",
                   "payer_account", "payer_bik", "payee_name", "payee_inn", "payee_account", "payee_bik", "purpose",

@@ -200,7 +200,6 @@ class MemberRow:
     reg_no: str
     values: dict[str, Any]                 # member fields present in the file
     plots: list[PlotRow] | None = None     # None when the file has no plot column
-    rows: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -260,9 +259,8 @@ def parse_register(data: bytes, name: str) -> RegisterFile:
             # A member spread over several rows (a merged name cell, one plot per row): gather plots.
             if plots:
                 prev.plots = (prev.plots or []) + plots
-            prev.rows.append(number)
             continue
-        item = MemberRow(row=number, reg_no=reg_no, values=values, plots=plots, rows=[number])
+        item = MemberRow(row=number, reg_no=reg_no, values=values, plots=plots)
         by_reg[reg_no] = item
         order.append(item)
     if problems:

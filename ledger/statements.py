@@ -233,16 +233,6 @@ def list_statements(db: Database) -> list[dict]:
     return rows
 
 
-def statement_payments(db: Database, statement_id: int, limit: int | None = None) -> list[dict]:
-    """Payments a statement holds, in file order."""
-    sql = ("SELECT p.id, s.source_line, p.doc_date, p.doc_number, p.amount, p.direction, p.payer_name, p.payer_inn, "
-           "p.payer_account, p.payee_name, p.purpose FROM payment_sources s JOIN payments p ON p.id = s.payment_id "
-           "WHERE s.statement_id = ? ORDER BY s.source_line")
-    if limit:
-        sql += f" LIMIT {int(limit)}"
-    return db.records(sql, [statement_id])
-
-
 def payment_totals(db: Database) -> dict[str, Any]:
     row = db.fetchone("SELECT count(*) FILTER (WHERE direction = 'in'), coalesce(sum(amount) FILTER (WHERE direction = 'in'), 0), "
                       "count(*) FILTER (WHERE direction = 'out'), coalesce(sum(amount) FILTER (WHERE direction = 'out'), 0) "
