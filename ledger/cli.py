@@ -12,8 +12,12 @@ import traceback
 from pathlib import Path
 from typing import Optional
 
-import click
 import typer
+
+try:  # recent typer vendors click and raises its own exception classes
+    from typer._click import exceptions as cli_errors
+except ImportError:  # pragma: no cover - older typer on top of click
+    from click import exceptions as cli_errors
 
 from . import accruals, debts, demo, fields, matching, members, statements, tariffs, users
 from .db import Database, default_path
@@ -165,7 +169,7 @@ def bank_delete(ctx: typer.Context, statement_id: int = typer.Argument(..., help
                 yes: bool = typer.Option(False, "--yes", help="Без вопроса")):
     """Удалить выписку и её платежи (кроме тех, что есть и в другой загруженной выписке)."""
     if not yes and not typer.confirm(f"Удалить выписку № {statement_id} и её платежи?"):
-        raise click.exceptions.Abort()
+        raise typer.Abort()
     result = statements.delete_statement(db_of(ctx), statement_id, actor=actor())
     say(f"Выписка № {statement_id} удалена: платежей удалено {result['deleted']}, "
         f"оставлено (есть в другой выписке) {result['kept']}")
@@ -408,6 +412,26 @@ def monitoring_alerts(ctx: typer.Context, send: bool = typer.Option(False, "--se
         say(f"Отправлено оповещений: {monitoring.notify_admin(db, alerts, actor())}")
 
 
+def usage_message(exc: cli_errors.UsageError) -> str:
+    """A Russian line for click's usage errors (which click words in English)."""
+    command = exc.ctx.command_path if exc.ctx else "coop"
+    hint = f"; справка: {command} --help"
+    if isinstance(exc, cli_errors.MissingParameter) and exc.param is not None:
+        names = "/".join(getattr(exc.param, "opts", None) or [exc.param.name or "?"])
+        return f"не указан параметр {names.upper() if not names.startswith('-') else names}{hint}"
+    if isinstance(exc, cli_errors.NoSuchOption):
+        return f"неизвестный параметр {exc.option_name}{hint}"
+    if isinstance(exc, cli_errors.BadParameter):
+        name = exc.param.human_readable_name if exc.param is not None else "параметр"
+        return f"неверное значение {name}: {exc.message}{hint}"
+    text = exc.format_message()
+    if text.startswith("No such command"):
+        return f"нет такой команды: {text.split(' ', 3)[-1].strip('.')}{hint}"
+    if text.startswith("Got unexpected extra argument"):
+        return f"лишние аргументы{hint}"
+    return f"неверный вызов команды ({text}){hint}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `coop` script; returns the exit code."""
     try:
@@ -417,13 +441,16 @@ def main(argv: list[str] | None = None) -> int:
         for line in str(exc).splitlines():
             typer.echo(f"Ошибка: {line}", err=True)
         return 1
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         typer.echo("Прервано", err=True)
         return 1
-    except click.ClickException as exc:
-        exc.show()
+    except cli_errors.UsageError as exc:
+        typer.echo(f"Ошибка: {usage_message(exc)}", err=True)
+        return exc.exit_code
+    except cli_errors.ClickException as exc:
+        typer.echo(f"Ошибка: {exc.format_message()}", err=True)
         return exc.exit_code
     except Exception as exc:  # a bug: the user gets one line, the developer the traceback on demand
         if os.environ.get("COOP_DEBUG"):

@@ -100,3 +100,16 @@ def test_last_admin_cannot_be_demoted(db):
 
     with pytest.raises(InputError, match="без администратора"):
         users.set_role(db, "root", "board", actor="root")
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["users", "add", "olga"], "не указан параметр --role"),
+    (["members", "import"], "не указан параметр FILE"),
+    (["members", "import", "a.xlsx", "--колонки"], "неизвестный параметр --колонки"),
+    (["bills"], "нет такой команды"),
+])
+def test_usage_errors_are_russian(db_path, capsys, args, expected):
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Ошибка: ") and expected in err and "--help" in err
+    assert "Missing" not in err and "No such" not in err
