@@ -240,9 +240,9 @@ def demo_matched_payments(db: Database, through: date, seed: int = 2026) -> int:
         purpose = words[code].format(year=period_start.year, month=period_start.month) \
             if rng.random() < 0.8 else "Оплата взносов"
         number = len(payments) + 1
-        payments.append({"fingerprint": f"demo-history-{number}", "doc_date": day, "doc_number": str(number),
+        payments.append({"fingerprint": number, "doc_date": day, "doc_number": str(number),
                          "amount": pay, "direction": "in", "payer_name": name, "purpose": purpose, "created_at": now})
-        matches.append({"fingerprint": f"demo-history-{number}", "status": "auto", "member_id": member_id,
+        matches.append({"fingerprint": number, "status": "auto", "member_id": member_id,
                         "confidence": Decimal(1), "reason": "демо", "decided_at": now})
     with db.transaction() as con:
         ids = dict((fp, pid) for pid, fp in insert_rows(con, "payments", payments, returning="id, fingerprint"))

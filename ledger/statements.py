@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -22,7 +24,7 @@ from typing import Any
 from . import audit, cooperative
 from .bankformats import FORMAT_LABELS, PAYMENT_FIELDS, ParsedStatement, Progress, parse_statement
 from .db import Database, utcnow
-from .errors import InputError
+from .errors import InputError, LedgerError
 
 
 
@@ -53,7 +55,8 @@ class ImportResult:
 
 # The identity of a payment whatever format brought it: our account, date, number without leading zeros, amount,
 # direction, the other side's account, the purpose without spaces and case (ё = е), and the payment's ordinal
-# among identical keys in the same file (two equal transfers on one day stay two payments).
+# among identical keys in the same file (two equal transfers on one day stay two payments). Stored as the first
+# 128 bits of its SHA-256 (a number: the unique index over it is cheaper than over hex text).
 _PURPOSE_SQL = ("replace(replace(replace(replace(replace(coalesce(purpose, ''), ' ', ''), chr(160), ''), "
                 "chr(9), ''), chr(10), ''), chr(13), '')")
 _KEY_SQL = f"""concat_ws('|', coalesce(our_account, ''), strftime(doc_date, '%Y-%m-%d'),
@@ -62,7 +65,8 @@ _KEY_SQL = f"""concat_ws('|', coalesce(our_account, ''), strftime(doc_date, '%Y-
     replace(lower({_PURPOSE_SQL}), 'ё', 'е'))"""
 FINGERPRINT_SQL = f"""
     SELECT ord, line, direction,
-           sha256(k || '#' || CAST(row_number() OVER (PARTITION BY k ORDER BY ord) - 1 AS VARCHAR)) AS fingerprint
+           CAST('0x' || left(sha256(k || '#' || CAST(row_number() OVER (PARTITION BY k ORDER BY ord) - 1 AS VARCHAR)), 32)
+                AS UHUGEINT) AS fingerprint
     FROM (SELECT ord, line, direction, {_KEY_SQL} AS k FROM _bank_arrow)"""
 
 
@@ -108,13 +112,19 @@ def read_original(db: Database, statement_id: int) -> bytes:
 def _keep_original(db: Database, sha: str, data: bytes) -> Path | None:
     """Write the original once; returns its path when this call created it."""
     folder = originals_dir(db)
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / sha
-    if path.exists():
-        return None
-    tmp = folder / f".{sha}.{os.getpid()}.tmp"
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    tmp = folder / f".{sha}.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            return None
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if folder.is_dir():
+            tmp.unlink(missing_ok=True)
+        raise LedgerError(f"Не удалось сохранить исходный файл выписки в {folder}: {exc.strerror or exc}. "
+                          f"Выписка не загружена") from None
     return path
 
 
@@ -132,23 +142,29 @@ def import_statement(db: Database, data: bytes, name: str, actor: str | None = N
     """
     if parsed is None:
         parsed = parse(db, data, name, progress)
-    sha = hashlib.sha256(data).hexdigest()
+    # The file's hash and the copy of the original are made by other threads while DuckDB fingerprints the
+    # payments (hashlib and file writes let go of the GIL); the copy is on disk before the payments commit.
+    background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="statement-original")
+    hashing = background.submit(lambda: hashlib.sha256(data).hexdigest())
+    keeping = background.submit(lambda: _keep_original(db, hashing.result(), data))
+    background.shutdown(wait=False)
     result = ImportResult(name=name, format=parsed.format, total=len(parsed), our_account=parsed.our_account,
                           period_from=parsed.period_from, period_to=parsed.period_to, warnings=list(parsed.warnings))
     if progress:
         progress(0.65, "Проверка повторов…")
     table = parsed.to_table()
-    created = _keep_original(db, sha, data)
     try:
         with db.transaction() as con:
-            known = con.execute("SELECT id, file_name FROM statements WHERE sha256 = ?", [sha]).fetchone()
-            if known:
-                result.statement_id, result.same_file, result.already = known[0], True, len(parsed)
-                result.warnings.append(f"{name}: этот файл уже загружен (выписка № {known[0]}, «{known[1]}»)")
-                audit.log(con, actor, "bank_statement_import", name, same_file=True, statement_id=known[0])
-                return result
             fingerprint_table(con, table)
             try:
+                sha = hashing.result()
+                known = con.execute("SELECT id, file_name FROM statements WHERE sha256 = ?", [sha]).fetchone()
+                if known:
+                    result.statement_id, result.same_file, result.already = known[0], True, len(parsed)
+                    result.warnings.append(f"{name}: этот файл уже загружен (выписка № {known[0]}, «{known[1]}»)")
+                    audit.log(con, actor, "bank_statement_import", name, same_file=True, statement_id=known[0])
+                    keeping.result()
+                    return result
                 fresh = dict(con.execute(
                     "SELECT direction, count(*) FROM _bank_fp WHERE known_id IS NULL GROUP BY direction").fetchall())
                 result.new, result.outgoing = fresh.get("in", 0), fresh.get("out", 0)
@@ -181,7 +197,12 @@ def import_statement(db: Database, data: bytes, name: str, actor: str | None = N
                 forget_table(con)
             audit.log(con, actor, "bank_statement_import", name, statement_id=statement_id, format=parsed.format,
                       new=result.new, already=result.already, outgoing=result.outgoing)
+            keeping.result()   # a disk that cannot take the original fails the import before anything commits
     except BaseException:
+        try:
+            created = keeping.result()
+        except Exception:   # the copy itself failed: nothing to take back
+            created = None
         if created is not None:
             created.unlink(missing_ok=True)
         raise

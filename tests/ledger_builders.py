@@ -50,7 +50,7 @@ def pay(db: Database, member_id: int, day: date, amount: str, purpose: str = "О
     now = utcnow()
     n = next(_payment_no)
     with db.transaction() as con:
-        pid = insert_rows(con, "payments", [{"fingerprint": f"t-{n}-{member_id}-{day}", "doc_date": day,
+        pid = insert_rows(con, "payments", [{"fingerprint": n, "doc_date": day,
                                              "doc_number": str(n), "amount": Decimal(amount), "direction": "in",
                                              "purpose": purpose, "created_at": now}], returning="id")[0][0]
         insert_rows(con, "matches", [{"payment_id": pid, "status": "auto", "member_id": member_id,

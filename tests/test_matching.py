@@ -61,7 +61,7 @@ def pay(db, purpose: str, payer: str = "Смирнов Андрей Петров
     _n[0] += 1
     with db.transaction() as con:
         return insert_rows(con, "payments", [{
-            "fingerprint": f"t{_n[0]}", "doc_date": date(2025, 3, day), "doc_number": str(100 + _n[0]),
+            "fingerprint": _n[0], "doc_date": date(2025, 3, day), "doc_number": str(100 + _n[0]),
             "amount": Decimal(amount), "direction": direction, "payer_name": payer, "payer_inn": inn,
             "payer_account": account, "purpose": purpose, "created_at": utcnow()}], returning="id")[0][0]
 

@@ -10,7 +10,7 @@ import pytest
 
 from ledger import audit, cooperative, statements
 from ledger.cli import main
-from ledger.errors import InputError
+from ledger.errors import InputError, LedgerError
 from tests import bank_fixtures as F
 from tests.test_bankformats import EXPECTED, PAYMENT_ORDERS, SAMPLES
 
@@ -120,6 +120,15 @@ def test_failed_import_leaves_the_ledger_as_it_was(coop_db, monkeypatch):
     assert after == before
     assert coop_db.scalar("SELECT count(*) FROM payment_sources") == 5
     assert not (coop_db.path.parent / "originals" / hashlib.sha256(F.camt053()).hexdigest()).exists()
+
+
+def test_an_original_that_cannot_be_kept_fails_the_import(coop_db):
+    """The copy of the original is written beside the import; if the disk refuses it, nothing is imported."""
+    (coop_db.path.parent / "originals").write_text("не каталог")
+    with pytest.raises(LedgerError) as err:
+        statements.import_statement(coop_db, F.kl_to_1c(), "jan.txt")
+    assert "Не удалось сохранить исходный файл выписки" in str(err.value)
+    assert count(coop_db) == 0 and coop_db.scalar("SELECT count(*) FROM statements") == 0
 
 
 def test_bad_file_imports_nothing(coop_db):

@@ -126,3 +126,39 @@ def test_file_is_released_after_an_idle_pause(db, monkeypatch):
     time.sleep(2.5)
     free = subprocess.run(probe, capture_output=True, text=True)
     assert free.returncode == 0, free.stderr
+
+
+def test_fingerprint_migration_turns_hex_into_numbers_and_keeps_the_table_whole(db_path, monkeypatch):
+    """0011 rebuilds payments with 128-bit fingerprints: ids, other columns, the unique constraint, the id sequence
+    and the view over payments all survive; hex fingerprints keep their first half, hand-made ones are hashed."""
+    import hashlib
+
+    import ledger.db as ledger_db
+
+    shipped = available_migrations()
+    monkeypatch.setattr(ledger_db, "available_migrations", lambda: [m for m in shipped if m[0] != 11])
+    con = duckdb.connect(str(db_path))
+    migrate(con)
+    assert con.execute("SELECT data_type FROM information_schema.columns WHERE table_name = 'payments' "
+                       "AND column_name = 'fingerprint'").fetchone()[0] == "VARCHAR"
+    hexed = hashlib.sha256(b"one payment").hexdigest()
+    con.execute("INSERT INTO payments (fingerprint, doc_date, amount, direction, purpose, doc_kind, created_at) VALUES "
+                "(?, DATE '2025-03-01', 1500.00, 'in', 'л/с 7', 'Платежное поручение', now()::TIMESTAMP), "
+                "('demo-history-1', DATE '2025-03-02', 99.99, 'in', NULL, NULL, now()::TIMESTAMP)", [hexed])
+    before = con.execute("SELECT id, doc_date, amount, purpose, doc_kind FROM payments ORDER BY id").fetchall()
+
+    monkeypatch.setattr(ledger_db, "available_migrations", lambda: shipped)
+    assert migrate(con) == [11]
+    assert con.execute("SELECT data_type FROM information_schema.columns WHERE table_name = 'payments' "
+                       "AND column_name = 'fingerprint'").fetchone()[0] == "UHUGEINT"
+    assert con.execute("SELECT id, doc_date, amount, purpose, doc_kind FROM payments ORDER BY id").fetchall() == before
+    fingerprints = [r[0] for r in con.execute("SELECT fingerprint FROM payments ORDER BY id").fetchall()]
+    assert fingerprints == [int(hexed[:32], 16), int(hashlib.sha256(b"demo-history-1").hexdigest()[:32], 16)]
+    new_id = con.execute("INSERT INTO payments (fingerprint, doc_date, amount, direction, created_at) "
+                         "VALUES (5, DATE '2025-03-03', 1.00, 'in', now()::TIMESTAMP) RETURNING id").fetchone()[0]
+    assert new_id == before[-1][0] + 1
+    with pytest.raises(duckdb.ConstraintException):
+        con.execute("INSERT INTO payments (fingerprint, doc_date, amount, direction, created_at) "
+                    "VALUES (5, DATE '2025-03-04', 2.00, 'in', now()::TIMESTAMP)")
+    assert con.execute("SELECT count(*) FROM member_payments").fetchone()[0] >= 0
+    con.close()

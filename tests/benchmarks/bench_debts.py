@@ -46,7 +46,7 @@ def build(db: Database, members: int, payments: int) -> None:
         # Payments: each member pays about monthly, some late, some less; a fifth name the contribution.
         con.execute(f"""
             INSERT INTO payments (id, fingerprint, doc_date, doc_number, amount, direction, purpose, created_at)
-            SELECT i, 'bench-' || i, DATE '2016-01-20' + CAST((i // {members}) * 36.5 + hash(i) % 40 AS INTEGER),
+            SELECT i, i, DATE '2016-01-20' + CAST((i // {members}) * 36.5 + hash(i) % 40 AS INTEGER),
                    i::VARCHAR, (500 + (hash(i * 7) % 800))::DECIMAL(18,2), 'in',
                    CASE WHEN i % 5 = 0 THEN 'Членский взнос' ELSE 'Оплата' END, now()
             FROM range(0, {payments}) t(i)""")

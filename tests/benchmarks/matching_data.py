@@ -266,7 +266,7 @@ class Generator:
             self.day += timedelta(days=1)
         amount = Decimal(self.rng.choice([1500, 2500, 3000, 4500, 5000, 6000, 7500, 12000])) + \
             Decimal(self.rng.choice([0, 0, 0, 50])) + Decimal(self.rng.randrange(0, 100)) / 100
-        return {"fingerprint": f"bench-{self.n}", "doc_date": self.day, "doc_number": str(1000 + self.n),
+        return {"fingerprint": self.n, "doc_date": self.day, "doc_number": str(1000 + self.n),
                 "amount": amount, "direction": "in", "payer_name": payer, "payer_inn": inn, "payer_account": account,
                 "payer_bik": bik, "purpose": purpose, "created_at": utcnow()}
 
