@@ -86,6 +86,7 @@ class ParsedStatement:
     closing_balance: Decimal | None = None
     warnings: list[str] = field(default_factory=list)
     table: Any = None
+    _sums: Any = field(default=None, repr=False, compare=False)
 
     @property
     def format_label(self) -> str:
@@ -115,16 +116,20 @@ class ParsedStatement:
         return len(self.items) if self.items is not None else (self.table.num_rows if self.table is not None else 0)
 
     def sums(self) -> dict[tuple[str | None, str], tuple[int, Decimal]]:
-        """(our account, direction) → (count, total)."""
+        """(our account, direction) → (count, total); computed once (the payments do not change after parsing)."""
+        key = (id(self.items), id(self.table), len(self))
+        if self._sums is not None and self._sums[0] == key:
+            return self._sums[1]
         result: dict[tuple[str | None, str], tuple[int, Decimal]] = {}
         if self.items is None and self.table is not None:
             grouped = self.table.group_by(["our_account", "direction"]).aggregate([("amount", "sum"), ("amount", "count")])
             for row in grouped.to_pylist():
                 result[(row["our_account"], row["direction"])] = (row["amount_count"], row["amount_sum"].quantize(fields.KOPECK))
-            return result
-        for p in self.payments:
-            n, total = result.get((p.our_account, p.direction), (0, Decimal("0.00")))
-            result[(p.our_account, p.direction)] = (n + 1, total + p.amount)
+        else:
+            for p in self.payments:
+                n, total = result.get((p.our_account, p.direction), (0, Decimal("0.00")))
+                result[(p.our_account, p.direction)] = (n + 1, total + p.amount)
+        self._sums = (key, result)
         return result
 
     @property

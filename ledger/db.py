@@ -273,8 +273,18 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict], co
     if not rows:
         return []
     columns = columns or list(rows[0])
-    _rows_in = _arrow_table(rows, columns)  # noqa: F841  (read by DuckDB's replacement scan)
-    con.register("_rows_in", _rows_in)
+    return insert_columns(con, table, {c: [r.get(c) for r in rows] for c in columns}, returning)
+
+
+def insert_columns(con: duckdb.DuckDBPyConnection, table: str, values: dict[str, list],
+                   returning: str | None = None) -> list[tuple]:
+    """insert_rows for values already held column by column (no dict per row): column -> list of values."""
+    import pyarrow as pa
+
+    columns = list(values)
+    if not columns or not len(values[columns[0]]):
+        return []
+    con.register("_rows_in", pa.table({c: pa.array(v) for c, v in values.items()}))
     try:
         cols = ", ".join(columns)
         sql = f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _rows_in"

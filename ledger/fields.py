@@ -20,7 +20,7 @@ def clean_text(value) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return re.sub(r"\s+", " ", str(value)).strip()
+    return " ".join(str(value).split())   # str.split() splits on what \s matches
 
 
 def money(value) -> Decimal:

@@ -19,6 +19,7 @@ How it works
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 from collections import defaultdict
@@ -34,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from . import audit, fields
-from .db import Database, insert_rows, utcnow
+from .db import Database, insert_columns, insert_rows, utcnow
 from .errors import InputError, LedgerError
 from .purpose import NameVocab, PaymentReader, Reading, fold, person_account, plot_key, reg_key, split_name
 from .spreadsheets import Column, write_table
@@ -360,11 +361,9 @@ def _tie_kind(entries: list[dict[str, tuple]]) -> str:
     return "доводы за них равны"
 
 
-def _decide_all(mentions: pd.DataFrame, readings: list[Reading], reg: Register, links: pd.DataFrame,
-                only: list[int] | None = None) -> dict[int, Decision]:
-    """Decisions of all payments (or only those listed), by position in the run."""
-    if only is not None:
-        mentions = mentions[mentions["pidx"].isin(only)]
+def _decide_all(mentions: pd.DataFrame, readings: list[Reading], reg: Register,
+                links: pd.DataFrame) -> dict[int, Decision]:
+    """Decisions of all payments, by position in the run."""
     ev = _evidence(mentions, reg, links)
     decided = _decide_single(ev, readings)
     ev = ev[~ev["pidx"].isin(decided.keys())]
@@ -372,9 +371,8 @@ def _decide_all(mentions: pd.DataFrame, readings: list[Reading], reg: Register, 
     cols = [ev[c].tolist() for c in ("pidx", "member_id", "signal", "side", "value", "mention", "fuzzy")]
     for pidx, *rest in zip(*cols):
         by_payment[pidx].append(tuple(rest))
-    wanted = only if only is not None else range(len(readings))
     return {pidx: decided[pidx] if pidx in decided else _decide(by_payment.get(pidx, []), readings[pidx], reg)
-            for pidx in wanted}
+            for pidx in range(len(readings))}
 
 
 def _decide_single(ev: pd.DataFrame, readings: list[Reading]) -> dict[int, Decision]:
@@ -441,14 +439,87 @@ def _undecided(con, payment_ids: list[int] | None) -> pd.DataFrame:
     return payments
 
 
-def _read_and_decide(payments: pd.DataFrame, reg: Register) -> tuple[dict[int, Decision], pd.DataFrame,
-                                                                      list[Reading]]:
-    """Read every payment and decide it with the payer links known before this run."""
-    reader = PaymentReader(reg.vocab, reg.plot_set)
+def _read_and_decide(payments: pd.DataFrame, reg: Register, links: pd.DataFrame,
+                     reader: PaymentReader | None = None) -> dict[int, Decision]:
+    """Read the payments and decide them with these payer links; decisions by position in `payments`."""
+    reader = reader or PaymentReader(reg.vocab, reg.plot_set)
     readings = reader.read_all(list(zip(payments["payer_name"].tolist(), payments["payer_inn"].tolist(),
                                         payments["purpose"].tolist())))
-    mentions = _mentions(payments, readings)
-    return _decide_all(mentions, readings, reg, reg.links), mentions, readings
+    return _decide_all(_mentions(payments, readings), readings, reg, links)
+
+
+PARALLEL_MIN = 20_000   # payments; fewer are decided in one process (a helper would cost more than it saves)
+
+
+def _helper_processes() -> int:
+    """How many processes share the first pass: 2 where a forked helper is possible (Linux, 2+ cores)."""
+    import multiprocessing
+    import os
+
+    wanted = os.environ.get("COOP_MATCH_PROCESSES")
+    if wanted is not None:
+        return max(1, int(wanted)) if wanted.isdigit() else 1
+    return 2 if (os.cpu_count() or 1) >= 2 and "fork" in multiprocessing.get_all_start_methods() else 1
+
+
+def _first_pass(payments: pd.DataFrame, reg: Register, reader: PaymentReader) -> dict[int, Decision]:
+    """Decisions with the links known before this run. Reading is Python per distinct text, so a big run is
+    split in two: a forked helper takes the first half (it shares the register by copy-on-write and sends
+    back only its decisions) while this process takes the second. A payment's decision depends only on the
+    payment and the register, so the result is the same as in one process; if the helper fails, this
+    process decides its half too. `reader` ends up knowing the words of both halves (for the second pass)."""
+    n = len(payments)
+    if n < PARALLEL_MIN or _helper_processes() < 2:
+        return _read_and_decide(payments, reg, reg.links, reader)
+    import multiprocessing
+
+    half = n // 2
+    first = payments.iloc[:half].reset_index(drop=True)
+    second = payments.iloc[half:].reset_index(drop=True)
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    helper = ctx.Process(target=_helper_run, args=(send, first, reg), daemon=True, name="coop-match-helper")
+    gc.freeze()   # the helper's collector then leaves the shared objects' pages alone (no copy-on-write)
+    try:
+        helper.start()
+    finally:
+        gc.unfreeze()
+    send.close()
+    try:
+        mine = _read_and_decide(second, reg, reg.links, reader)
+        try:
+            theirs = receive.recv()
+        except (EOFError, OSError):
+            theirs = None
+    finally:
+        receive.close()
+        helper.join(timeout=60)
+        if helper.is_alive():
+            helper.kill()
+    if isinstance(theirs, list) and len(theirs) == len(_DECISION_FIELDS) + 2:
+        reader.names.cache.update(theirs.pop())   # the words it read, as tokens: no second morphology pass
+        theirs = {i: Decision(*fields) for i, *fields in zip(*theirs)}
+    else:   # the helper died or failed: decide its half here
+        theirs = _read_and_decide(first, reg, reg.links, reader)
+    theirs.update((half + i, d) for i, d in mine.items())
+    return theirs
+
+
+_DECISION_FIELDS = ("status", "member_id", "confidence", "reason", "candidates", "learn")
+
+
+def _helper_run(send, payments: pd.DataFrame, reg: Register) -> None:
+    """In the forked helper: decide, send the decisions back as columns (pickled ten times faster than
+    objects) and the words read, or None on any failure."""
+    try:
+        reader = PaymentReader(reg.vocab, reg.plot_set)
+        decided = _read_and_decide(payments, reg, reg.links, reader)
+        result = [list(decided)] + [[getattr(d, f) for d in decided.values()] for f in _DECISION_FIELDS] + \
+            [reader.names.cache]
+    except BaseException:   # the parent decides this half itself
+        result = None
+    send.send(result)
+    send.close()
 
 
 def match_payments(db: Database, actor: str | None = None, payment_ids: list[int] | None = None) -> dict[str, int]:
@@ -465,8 +536,10 @@ def match_payments(db: Database, actor: str | None = None, payment_ids: list[int
     new_links = pd.DataFrame(columns=["kind", "value", "member_id", "payment_id"])
     decisions: dict[int, Decision] = {}
     if len(payments):
-        decisions, mentions, readings = _read_and_decide(payments, reg)
-        # Links learned from this run's sure matches serve its other payments too.
+        reader = PaymentReader(reg.vocab, reg.plot_set)
+        decisions = _first_pass(payments, reg, reader)
+        # Links learned from this run's sure matches serve its other payments too: those paid from a
+        # learned account or INN are read and decided again with them.
         new_links = _learned_links(payments, decisions, reg)
         if len(new_links):
             links = pd.concat([reg.links, new_links[["kind", "value", "member_id"]]]).drop_duplicates()
@@ -475,7 +548,8 @@ def match_payments(db: Database, actor: str | None = None, payment_ids: list[int
                                                          payments["payer_account"].tolist()))
                      if decisions[i].status != "auto" and (inn in touched or acc in touched)]
             if again:
-                decisions.update(_decide_all(mentions, readings, reg, links, only=again))
+                redone = _read_and_decide(payments.iloc[again].reset_index(drop=True), reg, links, reader)
+                decisions.update((again[j], d) for j, d in redone.items())
                 new_links = _learned_links(payments, decisions, reg)
     ids = payments["id"].tolist()
     now = utcnow()
@@ -486,16 +560,17 @@ def match_payments(db: Database, actor: str | None = None, payment_ids: list[int
             "(SELECT payment_id FROM _decided)").fetchall()}
         con.execute("DELETE FROM matches WHERE status <> 'manual' AND payment_id IN (SELECT payment_id FROM _decided)")
         con.unregister("_decided")
-        rows = [{"payment_id": int(ids[i]), "status": d.status, "member_id": d.member_id,
-                 "confidence": d.confidence, "reason": d.reason,
-                 "candidates": d.candidates, "decided_by": MACHINE, "decided_at": now}
-                for i, d in decisions.items() if ids[i] not in decided_meanwhile]
-        insert_rows(con, "matches", rows)
+        kept = [(int(ids[i]), d) for i, d in decisions.items() if ids[i] not in decided_meanwhile]
+        insert_columns(con, "matches", {
+            "payment_id": [pid for pid, _ in kept], "status": [d.status for _, d in kept],
+            "member_id": [d.member_id for _, d in kept], "confidence": [d.confidence for _, d in kept],
+            "reason": [d.reason for _, d in kept], "candidates": [d.candidates for _, d in kept],
+            "decided_by": [MACHINE] * len(kept), "decided_at": [now] * len(kept)})
         if len(new_links):
             summary["links"] = _store_links(con, new_links, "auto", actor)
-        for r in rows:
-            summary[r["status"]] += 1
-        summary["total"] = len(rows)
+        for _, d in kept:
+            summary[d.status] += 1
+        summary["total"] = len(kept)
         summary["manual"] = con.execute("SELECT count(*) FROM matches WHERE status = 'manual'").fetchone()[0]
         audit.log(con, actor, "match_payments", None, **summary)
     return summary
@@ -526,12 +601,12 @@ def _store_links(con, links: pd.DataFrame, source: str, actor: str | None) -> in
             "ON k.kind = l.kind AND k.value = l.value AND k.member_id = l.member_id WHERE k.kind IS NULL").df()
     finally:
         con.unregister("_links")
-    now = utcnow()
-    insert_rows(con, "payer_links", [
-        {"kind": k, "value": v, "member_id": int(m), "source": source, "payment_id": int(p) if p is not None else None,
-         "blocked": False, "created_at": now, "created_by": actor}
-        for k, v, m, p in zip(fresh["kind"], fresh["value"], fresh["member_id"], fresh["payment_id"])])
-    return len(fresh)
+    n = len(fresh)
+    insert_columns(con, "payer_links", {
+        "kind": fresh["kind"].tolist(), "value": fresh["value"].tolist(), "member_id": fresh["member_id"].tolist(),
+        "source": [source] * n, "payment_id": [None if pd.isna(p) else int(p) for p in fresh["payment_id"].tolist()],
+        "blocked": [False] * n, "created_at": [utcnow()] * n, "created_by": [actor] * n})
+    return n
 
 
 # -- accountant decisions -----------------------------------------------------------------------

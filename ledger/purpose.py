@@ -252,9 +252,13 @@ def word_forms(word: str) -> frozenset[str]:
     forms = {word}
     for parse in morph().parse(word)[:8]:
         forms.add(fold(parse.normal_form))
-        nominative = parse.inflect({"nomn"})
-        if nominative is not None:
-            forms.add(fold(nominative.word))
+        tag = parse.tag
+        # The lemma of a surname, patronymic or adjective-like word is its masculine form; the nominative of
+        # the word's own gender takes an inflection (the slow part: only where the lemma may differ).
+        if tag.case != "nomn" and ("Surn" in tag or "Patr" in tag or ("femn" in tag and tag.POS in ("ADJF", "PRTF"))):
+            nominative = parse.inflect({"nomn"})
+            if nominative is not None:
+                forms.add(fold(nominative.word))
     # Surnames in -ов/-ев/-ин/-ын the dictionary may not know: strip the case ending.
     m = re.match(r"^(.+?(?:ов|ев|ин|ын))(?:а|у|ым|ой|ою|ом|е|ых|ыми|ого|ому)?$", word)
     if m:

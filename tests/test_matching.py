@@ -424,3 +424,55 @@ def test_cli_match_and_export_xlsx(db_path, db, coop, tmp_path, capsys):
     assert ws.max_row == 3
     assert main(["matches", "export", str(tmp_path / "m.txt")]) == 1
     assert "поддерживаются только файлы .xlsx и .csv" in capsys.readouterr().err
+
+
+def _decisions_of(db_file, monkeypatch, processes: str) -> list[tuple]:
+    from ledger.db import Database
+
+    monkeypatch.setenv("COOP_MATCH_PROCESSES", processes)
+    db = Database(db_file)
+    summary = matching.match_payments(db, actor="test")
+    rows = db.fetchall("SELECT payment_id, status, member_id, confidence, reason, candidates FROM matches "
+                       "ORDER BY payment_id")
+    links = db.fetchall("SELECT kind, value, member_id, payment_id FROM payer_links ORDER BY ALL")
+    db.release()
+    return [summary, rows, links]
+
+
+def test_a_big_run_shared_with_a_helper_process_decides_exactly_as_one_process(tmp_path, monkeypatch):
+    """Over PARALLEL_MIN payments, a forked helper decides the first half; the decisions, reasons, candidates
+    and learned links are those of a run in one process (links learned in either half serve the other)."""
+    import shutil
+
+    from ledger.db import Database
+    from tests.benchmarks import matching_data as data
+
+    monkeypatch.setattr(matching, "PARALLEL_MIN", 100)
+    source = tmp_path / "coop.duckdb"
+    db = Database(source)
+    members = data.build_coop(300, 11)
+    data.store_coop(db, members)
+    data.store_payments(db, data.generate(members, 900, 11))
+    db.release()
+    runs = {}
+    for processes in ("1", "2"):
+        copy = tmp_path / f"run{processes}.duckdb"
+        shutil.copy(source, copy)   # the vault key, if any, sits in the same folder
+        runs[processes] = _decisions_of(copy, monkeypatch, processes)
+    one, two = runs["1"], runs["2"]
+    assert one[0]["total"] == 900 and one[0]["auto"] > 300 and one[0]["links"] > 0
+    assert two == one
+
+
+def test_if_the_helper_fails_this_process_decides_its_half(db, coop, monkeypatch):
+    monkeypatch.setattr(matching, "PARALLEL_MIN", 2)
+    monkeypatch.setenv("COOP_MATCH_PROCESSES", "2")
+    ids = [pay(db, "Членский взнос л/с 1"), pay(db, "Членский взнос л/с 1"), pay(db, "взнос уч. 7")]
+
+    def broken(send, payments, reg):
+        send.send("not decisions")
+        send.close()
+
+    monkeypatch.setattr(matching, "_helper_run", broken)
+    assert matching.match_payments(db, actor="test")["total"] == 3
+    assert [decision(db, i)["status"] for i in ids[:2]] == ["auto", "auto"]

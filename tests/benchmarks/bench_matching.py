@@ -6,7 +6,8 @@ Accuracy: 1,600 members, 6,000 payments (tests/benchmarks/matching_data.py). Pri
 - top-1 of suggested: suggested payments whose proposed member is (one of) the true member(s);
 - unmatched with candidates: ties (namesakes, co-owners, conflicts) left to a person, and how often the true
   member is among the listed candidates.
-Speed: 20,000 members, 100,000 payments, matched in a fresh process (time and its peak memory).
+Speed: 20,000 members, 100,000 payments, matched in a fresh process (time, its peak memory and that of
+the forked helper that decides half of the payments).
 """
 
 from __future__ import annotations
@@ -85,22 +86,76 @@ def accuracy(db: Database, samples: dict) -> dict:
             "tied_right": tied_right / tied if tied else 1.0, "by_category": by_cat, "wrong": wrong_examples}
 
 
-def speed(n_members: int = 20_000, n_payments: int = 100_000) -> dict:
+def _pss_mb(pid: int | str) -> float:
+    """Proportional set size: pages shared between the process and its forked helper count half in each."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def speed_child(db_file: str) -> None:
+    """In a fresh process: match, sampling the memory of this process and its helper (PSS, summed)."""
+    import os
+    import resource
+    import threading
+
+    from ledger import matching
+
+    db = Database(db_file)
+    db.schema_versions()
+    peak, done = [0.0], threading.Event()
+    children = Path(f"/proc/self/task/{os.getpid()}/children")
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            total = _pss_mb("self") + sum(_pss_mb(c) for c in children.read_text().split())
+            peak[0] = max(peak[0], total)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    t, c = time.perf_counter(), time.process_time()
+    summary = matching.match_payments(db, actor="bench")
+    seconds, cpu = time.perf_counter() - t, time.process_time() - c
+    done.set()
+    sampler.join()
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "load": os.getloadavg()[0],
+                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "helper_mb": kids.ru_maxrss / 1024, "helper_cpu": kids.ru_utime + kids.ru_stime,
+                      "pss_mb": peak[0], "summary": summary}))
+
+
+RUNS = 3   # the VM's speed drifts by up to 1.5x between runs of the same code: report best, median and worst
+
+
+def speed(n_members: int = 20_000, n_payments: int = 100_000) -> list[dict]:
+    """RUNS runs, each on a fresh copy of one generated ledger."""
+    import shutil
+
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "speed.duckdb"
-        build(path, n_members, n_payments, seed=7)
-        code = (
-            "import json, os, resource, sys, time\n"
-            "from ledger.db import Database\n"
-            "from ledger import matching\n"
-            "db = Database(sys.argv[1]); db.schema_versions()\n"
-            "t = time.perf_counter(); c = time.process_time(); s = matching.match_payments(db, actor='bench')\n"
-            "seconds, cpu = time.perf_counter() - t, time.process_time() - c\n"
-            "print(json.dumps({'seconds': seconds, 'cpu': cpu, 'load': os.getloadavg()[0], 'peak_mb':"
-            " resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'summary': s}))\n"
-        )
-        out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        source = Path(tmp) / "built" / "speed.duckdb"
+        source.parent.mkdir()
+        build(source, n_members, n_payments, seed=7)[0].release()
+        runs = []
+        for k in range(RUNS):
+            copy = Path(tmp) / f"run{k}"
+            shutil.copytree(source.parent, copy)
+            out = subprocess.run([sys.executable, "-m", "tests.benchmarks.bench_matching", "--speed-child",
+                                  str(copy / "speed.duckdb")], capture_output=True, text=True, check=True)
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            shutil.rmtree(copy)
+        return runs
+
+
+def spread(values: list[float], unit: str = "с") -> str:
+    import statistics
+
+    values = sorted(values)
+    return f"{values[0]:.1f} {unit} (медиана {statistics.median(values):.1f}, худший {values[-1]:.1f})"
 
 
 def main(verbose: bool = False) -> None:
@@ -117,11 +172,17 @@ def main(verbose: bool = False) -> None:
             print(f"  {cat:18} {dict(c)}")
         for w in r["wrong"]:
             print("  WRONG", w)
-    s = speed()
-    print(f"Скорость: 100 000 платежей × 20 000 членов — {s['seconds']:.1f} с (процессорного времени "
-          f"{s['cpu']:.1f} с, загрузка машины {s['load']:.1f}), пик памяти процесса {s['peak_mb']:.0f} МБ; "
-          f"{s['summary']}")
+    runs = speed()
+    print(f"Скорость: 100 000 платежей × 20 000 членов, {RUNS} запуска, лучший: {spread([r['seconds'] for r in runs])}; "
+          f"процессорное время {spread([r['cpu'] for r in runs])} + у помощника "
+          f"{spread([r['helper_cpu'] for r in runs])}; память вместе с помощником (PSS) в пике "
+          f"{spread([r['pss_mb'] for r in runs], 'МБ')}; пик RSS процесса {spread([r['peak_mb'] for r in runs], 'МБ')}, "
+          f"помощника {spread([r['helper_mb'] for r in runs], 'МБ')} (общие страницы в RSS посчитаны в обоих); "
+          f"загрузка машины {max(r['load'] for r in runs):.1f}; {runs[0]['summary']}")
 
 
 if __name__ == "__main__":
-    main(verbose="-v" in sys.argv)
+    if sys.argv[1:2] == ["--speed-child"]:
+        speed_child(sys.argv[2])
+    else:
+        main(verbose="-v" in sys.argv)
