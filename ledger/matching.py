@@ -19,7 +19,6 @@ How it works
 
 from __future__ import annotations
 
-import gc
 import json
 import re
 from collections import defaultdict
@@ -479,11 +478,7 @@ def _first_pass(payments: pd.DataFrame, reg: Register, reader: PaymentReader) ->
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
     helper = ctx.Process(target=_helper_run, args=(send, first, reg), daemon=True, name="coop-match-helper")
-    gc.freeze()   # the helper's collector then leaves the shared objects' pages alone (no copy-on-write)
-    try:
-        helper.start()
-    finally:
-        gc.unfreeze()
+    helper.start()
     send.close()
     try:
         mine = _read_and_decide(second, reg, reg.links, reader)
@@ -522,6 +517,26 @@ def _helper_run(send, payments: pd.DataFrame, reg: Register) -> None:
     send.close()
 
 
+def _decide_run(payments: pd.DataFrame, reg: Register) -> tuple[dict[int, Decision], pd.DataFrame]:
+    """Decisions for every payment (by position) and the payer links they teach."""
+    reader = PaymentReader(reg.vocab, reg.plot_set)
+    decisions = _first_pass(payments, reg, reader)
+    # Links learned from this run's sure matches serve its other payments too: those paid from a
+    # learned account or INN are read and decided again with them.
+    new_links = _learned_links(payments, decisions, reg)
+    if len(new_links):
+        links = pd.concat([reg.links, new_links[["kind", "value", "member_id"]]]).drop_duplicates()
+        touched = set(new_links["value"])
+        again = [i for i, (inn, acc) in enumerate(zip(payments["payer_inn"].tolist(),
+                                                     payments["payer_account"].tolist()))
+                 if decisions[i].status != "auto" and (inn in touched or acc in touched)]
+        if again:
+            redone = _read_and_decide(payments.iloc[again].reset_index(drop=True), reg, links, reader)
+            decisions.update((again[j], d) for j, d in redone.items())
+            new_links = _learned_links(payments, decisions, reg)
+    return decisions, new_links
+
+
 def match_payments(db: Database, actor: str | None = None, payment_ids: list[int] | None = None) -> dict[str, int]:
     """Decide every incoming payment no person has decided yet (or only `payment_ids`).
 
@@ -536,21 +551,7 @@ def match_payments(db: Database, actor: str | None = None, payment_ids: list[int
     new_links = pd.DataFrame(columns=["kind", "value", "member_id", "payment_id"])
     decisions: dict[int, Decision] = {}
     if len(payments):
-        reader = PaymentReader(reg.vocab, reg.plot_set)
-        decisions = _first_pass(payments, reg, reader)
-        # Links learned from this run's sure matches serve its other payments too: those paid from a
-        # learned account or INN are read and decided again with them.
-        new_links = _learned_links(payments, decisions, reg)
-        if len(new_links):
-            links = pd.concat([reg.links, new_links[["kind", "value", "member_id"]]]).drop_duplicates()
-            touched = set(new_links["value"])
-            again = [i for i, (inn, acc) in enumerate(zip(payments["payer_inn"].tolist(),
-                                                         payments["payer_account"].tolist()))
-                     if decisions[i].status != "auto" and (inn in touched or acc in touched)]
-            if again:
-                redone = _read_and_decide(payments.iloc[again].reset_index(drop=True), reg, links, reader)
-                decisions.update((again[j], d) for j, d in redone.items())
-                new_links = _learned_links(payments, decisions, reg)
+        decisions, new_links = _decide_run(payments, reg)
     ids = payments["id"].tolist()
     now = utcnow()
     with db.transaction() as con:
