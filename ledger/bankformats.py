@@ -117,9 +117,8 @@ class ParsedStatement:
 
     def sums(self) -> dict[tuple[str | None, str], tuple[int, Decimal]]:
         """(our account, direction) → (count, total); computed once (the payments do not change after parsing)."""
-        key = (id(self.items), id(self.table), len(self))
-        if self._sums is not None and self._sums[0] == key:
-            return self._sums[1]
+        if self._sums is not None:
+            return self._sums
         result: dict[tuple[str | None, str], tuple[int, Decimal]] = {}
         if self.items is None and self.table is not None:
             grouped = self.table.group_by(["our_account", "direction"]).aggregate([("amount", "sum"), ("amount", "count")])
@@ -129,7 +128,7 @@ class ParsedStatement:
             for p in self.payments:
                 n, total = result.get((p.our_account, p.direction), (0, Decimal("0.00")))
                 result[(p.our_account, p.direction)] = (n + 1, total + p.amount)
-        self._sums = (key, result)
+        self._sums = result
         return result
 
     @property
