@@ -541,8 +541,8 @@ def _decide_run(payments: pd.DataFrame, reg: Register) -> tuple[dict[int, Decisi
 
 @contextmanager
 def _collector_paused():
-    """Deciding a run makes millions of small objects (readings, tokens, evidence rows) that live until the
-    decisions are made; the cyclic garbage collector would walk them over and over (a quarter of the CPU
+    """A run makes millions of small objects (payments, readings, tokens, evidence rows, decisions) that live
+    until it is written; the cyclic garbage collector would walk them over and over (a quarter of the CPU
     time on a big run). They hold no reference cycles: reference counting frees them, the collector resumes
     after. Process-wide: a concurrent run only finds it already paused (whoever paused it resumes it)."""
     was_enabled = gc.isenabled()
@@ -554,6 +554,7 @@ def _collector_paused():
             gc.enable()
 
 
+@_collector_paused()
 def match_payments(db: Database, actor: str | None = None, payment_ids: list[int] | None = None) -> dict[str, int]:
     """Decide every incoming payment no person has decided yet (or only `payment_ids`).
 
@@ -568,8 +569,7 @@ def match_payments(db: Database, actor: str | None = None, payment_ids: list[int
     new_links = pd.DataFrame(columns=["kind", "value", "member_id", "payment_id"])
     decisions: dict[int, Decision] = {}
     if len(payments):
-        with _collector_paused():
-            decisions, new_links = _decide_run(payments, reg)
+        decisions, new_links = _decide_run(payments, reg)
     ids = payments["id"].tolist()
     now = utcnow()
     with db.transaction() as con:
