@@ -84,6 +84,10 @@ class Register:
     family: dict[int, list[int]] = field(default_factory=dict)
 
 
+_NON_WORD = re.compile(r"\W+")
+_FEMININE_END = re.compile(r"(а|ая)$")     # a surname's family stem: Иванова -> Иванов
+
+
 def load_register(con) -> Register:
     members = con.execute("SELECT id, reg_no, full_name, address FROM members").df()
     plots = con.execute(
@@ -107,7 +111,7 @@ def load_register(con) -> Register:
             rows += [("full", f"{s}|{f}|{p}"), ("sii", f"{s}|{f[0]}|{p[0]}"), ("fpi", f"{f}|{p}|{s[0]}")]
         name_rows += [(k, v, mid) for k, v in rows]
         if address:
-            family_key[mid] = (fold(re.sub(r"\W+", " ", address)).strip(), re.sub(r"(а|ая)$", "", s))
+            family_key[mid] = (fold(_NON_WORD.sub(" ", address)).strip(), _FEMININE_END.sub("", s))
     names = pd.DataFrame(name_rows, columns=["kind", "value", "member_id"]).drop_duplicates()
     counts = names.groupby(["kind", "value"])["member_id"].transform("size")
     names = names[~(((names["kind"] == "s") & (counts > MAX_SURNAME_ONLY)) |
@@ -120,16 +124,16 @@ def load_register(con) -> Register:
                           key=lambda o: (family_key[o][1] != key[1], o))
               for mid, key in family_key.items() if len(by_address[key[0]]) <= 8}
     reg = pd.DataFrame({"value": [reg_key(r) for r in members["reg_no"].tolist()], "member_id": members["id"]})
+    plot_keys = [plot_key(n) for n in plots["number"].tolist()]
     return Register(
         reg=reg,
-        plots=pd.DataFrame({"value": [plot_key(n) for n in plots["number"].tolist()],
-                            "member_id": plots["member_id"]}).drop_duplicates(),
+        plots=pd.DataFrame({"value": plot_keys, "member_id": plots["member_id"]}).drop_duplicates(),
         inns=inns.rename(columns={"inn": "value"})[["value", "member_id"]],
         links=links,
         blocked=blocked,
         names=names,
         vocab=vocab,
-        plot_set={plot_key(n) for n in plots["number"].tolist()},
+        plot_set=set(plot_keys),
         reg_no=dict(zip(members["id"].tolist(), members["reg_no"].tolist())),
         full_name=dict(zip(members["id"].tolist(), members["full_name"].tolist())),
         inn_of=dict(zip(inns["member_id"].tolist(), inns["inn"].tolist())),

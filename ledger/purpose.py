@@ -36,6 +36,9 @@ _PLOTS = re.compile(
 )
 _ONE_PLOT = re.compile(_PLOT_NUM)
 _YEAR_AFTER = re.compile(r"\s*(?:г\b|г\.|год)")
+_LEADING_DIGITS = re.compile(r"\d+")
+_RANGE_DASH = re.compile(r"[-/]")
+_SPACES = re.compile(r"\s+")
 _INN = re.compile(r"(?<!\d)(\d{12})(?!\d)")
 _DIGIT = re.compile(r"\d")
 _NUMBERS = re.compile("|".join(f"(?:{p.pattern})" for p in (_LS, _PLOTS, _INN)))
@@ -104,7 +107,7 @@ def latin_skeleton(word: str) -> str:
 
 def plot_key(number: str) -> str:
     """Plot numbers as compared: lower case, no spaces ("45 А" -> "45а")."""
-    return re.sub(r"\s+", "", number).lower()
+    return _SPACES.sub("", number).lower()
 
 
 def reg_key(reg_no: str) -> str:
@@ -128,11 +131,11 @@ def plot_numbers(text: str, known: set[str] | frozenset[str] = frozenset(), fold
         listed = m.group(1)
         for one in _ONE_PLOT.finditer(listed):
             number = plot_key(one.group(0))
-            digits = re.match(r"\d+", number).group(0)
+            digits = _LEADING_DIGITS.match(number).group(0)
             tail = listed[one.end():] if number == digits else number[len(digits):]
             if len(digits) == 4 and digits[:2] in ("19", "20") and _YEAR_AFTER.match(tail or text[m.end():]):
                 continue
-            parts = re.split(r"[-/]", number)
+            parts = _RANGE_DASH.split(number)
             if len(parts) == 2 and number not in known:
                 left, right = parts
                 if left in known and right in known and len(right) <= len(left) + 1:
