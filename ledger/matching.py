@@ -212,10 +212,11 @@ def _describe(signal: str, side: str, value: str, fuzzy: bool, shared: bool) -> 
     return text
 
 
-def _combine(weights: Iterable[float]) -> float:
+def _score(entries: dict[str, tuple]) -> float:
+    """A member's score: the weights of its entries (weight, ...) combined as independent chances."""
     rest = 1.0
-    for w in weights:
-        rest *= 1.0 - w
+    for e in entries.values():
+        rest *= 1.0 - e[0]
     return 1.0 - rest
 
 
@@ -254,7 +255,7 @@ def _decide(rows: list[tuple], reading: Reading, reg: Register) -> Decision:
             ident.setdefault((where, mention), set()).add(member_id)
         elif side == "purpose" and signal in NAME_KINDS:
             weak_purpose_members.add(member_id)
-    scores = {m: _combine(e[0] for e in v.values()) for m, v in per_member.items()}
+    scores = {m: _score(v) for m, v in per_member.items()}
 
     purpose_sets = [m for (side, _), m in ident.items() if side == "purpose"]
     payer_sets = [m for (side, _), m in ident.items() if side == "payer"]
@@ -293,10 +294,10 @@ def _decide(rows: list[tuple], reading: Reading, reg: Register) -> Decision:
             for rank, rel in enumerate(relatives):
                 per_member.setdefault(rel, {})["familypayer"] = (WEIGHTS["family"] - 0.05 * rank, "family", "payer",
                                                                  "", False, False)
-                scores[rel] = _combine(e[0] for e in per_member[rel].values())
+                scores[rel] = _score(per_member[rel])
             if relatives:
                 per_member[chosen] = {k: (e[0] * 0.2,) + e[1:] for k, e in per_member[chosen].items()}
-                scores[chosen] = _combine(e[0] for e in per_member[chosen].values())
+                scores[chosen] = _score(per_member[chosen])
             chosen = None
     elif q_state == "many":
         note = ""
@@ -304,7 +305,7 @@ def _decide(rows: list[tuple], reading: Reading, reg: Register) -> Decision:
         note = "ИНН, счёт или ФИО плательщика указывают на разных членов"
 
     def reason_of(mid: int) -> str:
-        entries = sorted(per_member[mid].values(), key=lambda e: -e[0])
+        entries = sorted(per_member[mid].values(), key=itemgetter(0), reverse=True)   # stable: ties keep order
         return "; ".join(_describe(*e[1:]) for e in entries)
 
     ranked = sorted(per_member, key=lambda m: (m not in lead, -scores[m], m))[:3]
@@ -343,7 +344,8 @@ def _decide(rows: list[tuple], reading: Reading, reg: Register) -> Decision:
 
 def _candidates_json(ranked: list[int], scores: dict[int, float], reasons: list[str]) -> str:
     """[{member_id, confidence, reason}] as JSON, built directly (json.dumps per payment is a hot spot)."""
-    if any('"' in r or "\\" in r for r in reasons):
+    text = "".join(reasons)
+    if '"' in text or "\\" in text:
         return json.dumps([{"member_id": int(m), "confidence": round(scores[m], 4), "reason": r}
                            for m, r in zip(ranked, reasons)], ensure_ascii=False)
     return "[" + ", ".join(f'{{"member_id": {int(m)}, "confidence": {round(scores[m], 4)!r}, "reason": "{r}"}}'
@@ -373,9 +375,9 @@ def _decide_all(mentions: pd.DataFrame, readings: list[Reading], reg: Register,
     decided = _decide_single(ev, readings)
     ev = ev[~ev["pidx"].isin(decided.keys())]
     by_payment: dict[int, list[tuple]] = defaultdict(list)
-    cols = [ev[c].tolist() for c in ("pidx", "member_id", "signal", "side", "value", "mention", "fuzzy")]
-    for pidx, *rest in zip(*cols):
-        by_payment[pidx].append(tuple(rest))
+    rows = zip(*[ev[c].tolist() for c in ("member_id", "signal", "side", "value", "mention", "fuzzy")])
+    for pidx, row in zip(ev["pidx"].tolist(), rows):
+        by_payment[pidx].append(row)
     return {pidx: decided[pidx] if pidx in decided else _decide(by_payment.get(pidx, []), readings[pidx], reg)
             for pidx in range(len(readings))}
 
