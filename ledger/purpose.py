@@ -462,10 +462,13 @@ class PaymentReader:
 
         payer_read = {}
         for pkey, (payer, segs) in payers.items():
-            names = []
-            for i, ws in enumerate(segs):
-                names += [(s, kind, key, fz, i * 1000 + pos) for s, kind, key, fz, pos in self._names("payer", ws)]
-            payer_read[pkey] = (payer, names, len(segs) * 1000)
+            if len(segs) == 1:      # positions in the first segment need no offset (read-only, shared)
+                names = self._names("payer", segs[0])
+            else:
+                names = []
+                for i, ws in enumerate(segs):
+                    names += [(s, kind, key, fz, i * 1000 + pos) for s, kind, key, fz, pos in self._names("payer", ws)]
+            payer_read[pkey] = (payer.kind, names, len(segs) * 1000)
         purpose_read = {}
         for purpose, (low, ws) in purposes.items():
             digits = _DIGIT.search(low) is not None
@@ -479,13 +482,13 @@ class PaymentReader:
             )
         out = []
         for pkey, purpose in keys:
-            payer, payer_names, offset = payer_read[pkey]
+            payer_kind, payer_names, offset = payer_read[pkey]
             regs, plots, inns, found, relative, non_member = purpose_read[purpose]
-            if found:
+            if found and offset:
                 names = payer_names + [(s, kind, key, fz, offset + pos) for s, kind, key, fz, pos in found]
             else:
-                names = payer_names
-            out.append(Reading(regs, plots, inns, names, payer.kind, relative, non_member))
+                names = payer_names + found if found else payer_names
+            out.append(Reading(regs, plots, inns, names, payer_kind, relative, non_member))
         return out
 
     def read(self, payer_name: str | None, payer_inn: str | None, purpose: str | None) -> Reading:
