@@ -206,41 +206,6 @@ def test_1c_parser_on_arbitrary_bytes(data):
             pass
 
 
-@pytest.mark.parametrize("variant", ["demo", "demo_utf8", "odd_keys", "late_account", "after_end"])
-def test_columnar_reader_in_many_pieces(variant, monkeypatch):
-    """Pieces are read side by side by two threads; the result is the line reader's, in file order, and a piece
-    that changes what earlier pieces relied on (another account after documents, documents after КонецФайла)
-    sends the file to the line reader."""
-    from ledger import demo
-
-    monkeypatch.setattr(bankformats, "_CHUNK", 3000)
-    statement = demo.demo_statement(count=120)
-    split = statement.index("СекцияДокумент".encode("cp1251"), len(statement) // 2)
-    data = {"demo": statement, "demo_utf8": demo.demo_statement(count=120, encoding="utf-8", newline="\n"),
-            "odd_keys": _odd_keys() * 1,
-            "late_account": statement[:split] + "СекцияРасчСчет\r\nРасчСчет=40703810000000099999\r\n"
-                                                "КонецРасчСчет\r\n".encode("cp1251") + statement[split:],
-            "after_end": statement[:split] + b"\xca\xee\xed\xe5\xf6\xd4\xe0\xe9\xeb\xe0\r\n" + statement[split:]}[variant]
-    assert len(list(bankformats._1c_spans(data, "utf-8" if variant == "demo_utf8" else "cp1251", 0))) > 3 or \
-        variant == "odd_keys"
-    if variant == "after_end":   # both readers refuse it with the same lines named
-        errors = []
-        for size in (10**12, 0):
-            monkeypatch.setattr(bankformats, "COLUMNAR_MIN_BYTES", size)
-            with pytest.raises(InputError) as err:
-                parse_statement(data, "x.txt")
-            errors.append(str(err.value))
-        assert errors[0] == errors[1] and "документ после строки КонецФайла" in errors[0]
-        return
-    slow, fast = _both_readers(data, monkeypatch)
-    assert fast.payments == slow.payments and [p.line for p in fast.payments] == sorted(p.line for p in slow.payments)
-    assert (fast.warnings, fast.our_account, fast.accounts) == (slow.warnings, slow.our_account, slow.accounts)
-    if variant in ("demo", "demo_utf8", "odd_keys"):
-        assert fast.table is not None   # the columnar reader really read it
-    else:
-        assert fast.table is None       # ... and gave these up
-
-
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.sampled_from(F.KL_TO_1C.format(declared="Windows").splitlines(keepends=True)), max_size=60),
        st.sampled_from(["cp1251", "utf-8", "cp866"]))
@@ -411,7 +376,7 @@ def test_columnar_reader_leaves_bad_files_to_the_line_reader(monkeypatch):
         parse_statement(cut, "cut.txt")
 
 
-@pytest.mark.parametrize("variant", ["demo", "demo_utf8", "odd_keys", "late_account", "after_end"])
+@pytest.mark.parametrize("variant", ["demo", "demo_utf8", "late_account", "after_end"])
 def test_columnar_reader_in_many_pieces(variant, monkeypatch):
     """Pieces are read side by side by two threads; the result is the line reader's, in file order, and a piece
     that changes what earlier pieces relied on (another account after documents, documents after КонецФайла)
@@ -422,12 +387,10 @@ def test_columnar_reader_in_many_pieces(variant, monkeypatch):
     statement = demo.demo_statement(count=120)
     split = statement.index("СекцияДокумент".encode("cp1251"), len(statement) // 2)
     data = {"demo": statement, "demo_utf8": demo.demo_statement(count=120, encoding="utf-8", newline="\n"),
-            "odd_keys": _odd_keys() * 1,
             "late_account": statement[:split] + "СекцияРасчСчет\r\nРасчСчет=40703810000000099999\r\n"
                                                 "КонецРасчСчет\r\n".encode("cp1251") + statement[split:],
             "after_end": statement[:split] + b"\xca\xee\xed\xe5\xf6\xd4\xe0\xe9\xeb\xe0\r\n" + statement[split:]}[variant]
-    assert len(list(bankformats._1c_spans(data, "utf-8" if variant == "demo_utf8" else "cp1251", 0))) > 3 or \
-        variant == "odd_keys"
+    assert len(list(bankformats._1c_spans(data, "utf-8" if variant == "demo_utf8" else "cp1251", 0))) > 3
     if variant == "after_end":   # both readers refuse it with the same lines named
         errors = []
         for size in (10**12, 0):
@@ -440,7 +403,7 @@ def test_columnar_reader_in_many_pieces(variant, monkeypatch):
     slow, fast = _both_readers(data, monkeypatch)
     assert fast.payments == slow.payments and [p.line for p in fast.payments] == sorted(p.line for p in slow.payments)
     assert (fast.warnings, fast.our_account, fast.accounts) == (slow.warnings, slow.our_account, slow.accounts)
-    if variant in ("demo", "demo_utf8", "odd_keys"):
+    if variant in ("demo", "demo_utf8"):
         assert fast.table is not None   # the columnar reader really read it
     else:
         assert fast.table is None       # ... and gave these up
