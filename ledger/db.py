@@ -258,10 +258,15 @@ def _split_sql(sql: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
-def _arrow_table(rows: list[dict], columns: list[str]):
+def _arrow_table(values: dict[str, list]):
+    """Columns of Python values (str, int, Decimal, date, None) as an Arrow table DuckDB can scan."""
     import pyarrow as pa
 
-    return pa.table({c: pa.array([r.get(c) for r in rows]) for c in columns})
+    return pa.table({c: pa.array(v) for c, v in values.items()})
+
+
+def _columns_of(rows: list[dict], columns: list[str]) -> dict[str, list]:
+    return {c: [r.get(c) for r in rows] for c in columns}
 
 
 def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict], columns: list[str] | None = None,
@@ -273,18 +278,16 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict], co
     if not rows:
         return []
     columns = columns or list(rows[0])
-    return insert_columns(con, table, {c: [r.get(c) for r in rows] for c in columns}, returning)
+    return insert_columns(con, table, _columns_of(rows, columns), returning)
 
 
 def insert_columns(con: duckdb.DuckDBPyConnection, table: str, values: dict[str, list],
                    returning: str | None = None) -> list[tuple]:
     """insert_rows for values already held column by column (no dict per row): column -> list of values."""
-    import pyarrow as pa
-
     columns = list(values)
     if not columns or not len(values[columns[0]]):
         return []
-    con.register("_rows_in", pa.table({c: pa.array(v) for c, v in values.items()}))
+    con.register("_rows_in", _arrow_table(values))
     try:
         cols = ", ".join(columns)
         sql = f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _rows_in"
@@ -301,7 +304,7 @@ def update_rows(con: duckdb.DuckDBPyConnection, table: str, keys: list[str], row
     """UPDATE many rows at once: rows carry the key columns and the new values of `columns`."""
     if not rows:
         return
-    con.register("_rows_up", _arrow_table(rows, keys + columns))
+    con.register("_rows_up", _arrow_table(_columns_of(rows, keys + columns)))
     try:
         sets = ", ".join(f"{c} = _rows_up.{c}" for c in columns)
         cond = " AND ".join(f"{table}.{k} = _rows_up.{k}" for k in keys)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from tests.benchmarks import RUNS, spread
 
 
 def peak_mb() -> float:
@@ -55,14 +56,6 @@ def child(file: str, db_file: str, again_file: str) -> None:
     print(json.dumps({"parse": t_parse, "cpu_parse": cpu_parse, "import": t_import, "total": total, "cpu": cpu,
                       "load": os.getloadavg()[0],
                       "peak_mb": peak, "summary": result.summary(), "again": t_again, "again_summary": second.summary()}))
-
-
-RUNS = 3   # the VM's speed drifts by up to 1.5x between runs of the same code: report best, median and worst
-
-
-def spread(values: list[float], unit: str = "с") -> str:
-    values = sorted(values)
-    return f"{values[0]:.1f} {unit} (медиана {statistics.median(values):.1f}, худший {values[-1]:.1f})"
 
 
 # `coop` as its console script runs it, reporting its own peak memory when it ends (the peak of the process

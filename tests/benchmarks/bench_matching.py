@@ -21,6 +21,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from ledger.db import Database
+from tests.benchmarks import RUNS, spread
 from tests.benchmarks import matching_data as data
 
 
@@ -129,9 +130,6 @@ def speed_child(db_file: str) -> None:
                       "pss_mb": peak[0], "summary": summary}))
 
 
-RUNS = 3   # the VM's speed drifts by up to 1.5x between runs of the same code: report best, median and worst
-
-
 def speed(n_members: int = 20_000, n_payments: int = 100_000) -> list[dict]:
     """RUNS runs, each on a fresh copy of one generated ledger."""
     import shutil
@@ -149,13 +147,6 @@ def speed(n_members: int = 20_000, n_payments: int = 100_000) -> list[dict]:
             runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
             shutil.rmtree(copy)
         return runs
-
-
-def spread(values: list[float], unit: str = "с") -> str:
-    import statistics
-
-    values = sorted(values)
-    return f"{values[0]:.1f} {unit} (медиана {statistics.median(values):.1f}, худший {values[-1]:.1f})"
 
 
 def main(verbose: bool = False) -> None:
