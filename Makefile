@@ -6,11 +6,11 @@ STAMP  := $(VENV)/.installed
 DB     ?= data/coop.duckdb
 PORT   ?= 8501
 
-.PHONY: install run test bench demo clean
+.PHONY: install run test bench demo clean lock
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -m venv $(VENV) || { echo "Не удалось создать .venv: установите пакет python3-venv (sudo apt install python3-venv)"; exit 1; }
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -27,6 +27,15 @@ test: install
 
 bench: install
 	$(BIN)/python -m tests.benchmarks
+
+# Refresh constraints.txt on purpose: the newest versions pyproject.toml allows, then run make test.
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	{ echo "# Exact versions the test suite passed with; make install and CI use them. Refresh on purpose: make lock"; \
+	  .venv-lock/bin/python -m pip freeze --exclude-editable | grep -v "^coop-ledger"; } > constraints.txt
+	rm -rf .venv-lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache
