@@ -15,9 +15,9 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from integrations import statement_folder
+from integrations.banks import statement_folder
 from integrations.base import BankSource, Context, IntegrationError
-from integrations.statement_folder import StatementFolder
+from integrations.banks.statement_folder import StatementFolder
 from ledger.db import utcnow
 from ledger.errors import InputError
 from tests import fakes

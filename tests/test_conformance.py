@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from integrations.base import (BackupStorage, Channel, Context, IntegrationError, ReportSigner, ReportTransport)
-from integrations.cms import CmsSigner
-from integrations.file_drop import FileDropTransport
-from integrations.local import LocalStorage
-from integrations.smtp import SmtpChannel
-from integrations.s3 import S3Storage, SigV4
-from integrations.webdav import WebDavStorage
+from integrations.signers.cms import CmsSigner
+from integrations.transports.file_drop import FileDropTransport
+from integrations.storage.local import LocalStorage
+from integrations.channels.smtp import SmtpChannel
+from integrations.storage.s3 import S3Storage, SigV4
+from integrations.storage.webdav import WebDavStorage
 from tests import fakes
 from tests.certs import cert_pem, key_pem, make_key, self_signed
 from tests.smtp_server import PASSWORD, USER, SmtpServer

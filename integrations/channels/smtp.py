@@ -13,8 +13,8 @@ from ledger import fields
 from ledger.db import utcnow
 from ledger.members import mask
 
-from .base import Channel, Delivery, Field, IntegrationError
-from .http import insecure_allowed
+from ..base import Channel, Delivery, Field, IntegrationError
+from ..http import insecure_allowed
 
 
 def _login(server: smtplib.SMTP, user: str, password: str) -> None:

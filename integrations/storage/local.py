@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import BinaryIO
 
-from .base import BackupStorage, Field, IntegrationError
+from ..base import BackupStorage, Field, IntegrationError
 
 CHUNK = 1 << 20
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from ledger.db import utcnow
 from ledger.errors import LedgerError
 
-from .base import BankSource, Field, ImportOutcome, IntegrationError, StatementFile
+from ..base import BankSource, Field, ImportOutcome, IntegrationError, StatementFile
 
 SUFFIXES = (".txt", ".xml", ".csv", ".xlsx")
 MAX_FILE = 50 * 1024 * 1024

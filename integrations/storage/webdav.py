@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ET
 from typing import BinaryIO
 from urllib.parse import quote, unquote, urlsplit
 
-from .base import BackupStorage, Field, IntegrationError
-from .http import HttpClient
+from ..base import BackupStorage, Field, IntegrationError
+from ..http import HttpClient
 
 _DAV = "{DAV:}"
 _PROPFIND = (b'<?xml version="1.0" encoding="utf-8"?><propfind xmlns="DAV:"><prop>'

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 
-from .base import Field, IntegrationError, ReportSigner
+from ..base import Field, IntegrationError, ReportSigner
 
 
 class CmsSigner(ReportSigner):

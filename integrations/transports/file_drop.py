@@ -14,8 +14,8 @@ import zipfile
 from datetime import datetime
 from pathlib import Path
 
-from .base import Field, IntegrationError, ReportTransport, Submission
-from .local import write_atomic
+from ..base import Field, IntegrationError, ReportTransport, Submission
+from ..storage.local import write_atomic
 
 _ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{8}$")
 

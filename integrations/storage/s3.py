@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 import httpx
 
-from .base import BackupStorage, Field, IntegrationError
-from .http import HttpClient
+from ..base import BackupStorage, Field, IntegrationError
+from ..http import HttpClient
 
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 

@@ -1,0 +1,1 @@
+"""Report signers (ReportSigner)."""

@@ -1,0 +1,1 @@
+"""Backup storages (BackupStorage)."""
