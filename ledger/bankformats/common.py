@@ -186,9 +186,10 @@ def currency_code(value: str | None) -> str | None:
 
 
 def account_currency(account: str | None) -> str | None:
-    """The currency a Russian 20-digit account is kept in (its digits 6-8), None for any other account."""
+    """The currency a Russian 20-digit account is kept in (its digits 6-8), None for any other account and for
+    codes we do not know (placeholder accounts like 12345678901234567890 are not currency accounts)."""
     if account and len(account) == 20 and account.isdigit():
-        return _CURRENCY_DIGITS.get(account[5:8], account[5:8])
+        return _CURRENCY_DIGITS.get(account[5:8])
     return None
 
 
