@@ -134,19 +134,33 @@ def _tag_line(block: _Block, tag_id: str, value: str | None) -> tuple[int, str]:
     return block.line + block.text.count("\n", 0, chosen.start()), f":{chosen.group('tag')}:"
 
 
-def _culprit(block: _Block, transactions) -> tuple[int, str, str]:
-    """Find the first tag of the block the library cannot take: (line, tag, its value)."""
-    for m in _TAG.finditer(block.text):
-        nxt = _TAG.search(block.text, m.end())
-        value = block.text[m.end():nxt.start() if nxt else len(block.text)].strip()
-        tag = transactions.tags.get(m.group("tag")) or transactions.tags.get(m.group("tag")[:2])
-        if tag is None:
-            continue
+def _culprit(block: _Block) -> tuple[int, str, str]:
+    """The first tag of the block the library cannot take, found by reading ever longer beginnings of the block
+    (halving: a beginning that fails keeps failing when longer): (line, tag, its value)."""
+    import mt940
+
+    tags = list(_TAG.finditer(block.text))
+
+    def fails(k: int) -> bool:   # the block up to the end of tag k
+        end = tags[k + 1].start() if k + 1 < len(tags) else len(block.text)
         try:
-            tag(transactions, tag.parse(transactions, value))
+            mt940.models.Transactions().parse(block.text[:end])
         except Exception:
-            return block.line + block.text.count("\n", 0, m.start()), f":{m.group('tag')}:", value
-    return block.line, "", ""
+            return True
+        return False
+
+    if not tags or not fails(len(tags) - 1):
+        return block.line, "", ""
+    low, high = 0, len(tags) - 1
+    while low < high:
+        mid = (low + high) // 2
+        if fails(mid):
+            high = mid
+        else:
+            low = mid + 1
+    m = tags[low]
+    end = tags[low + 1].start() if low + 1 < len(tags) else len(block.text)
+    return block.line + block.text.count("\n", 0, m.start()), f":{m.group('tag')}:", block.text[m.end():end].strip()
 
 
 def _parse_block(block: _Block, name: str):
@@ -156,7 +170,7 @@ def _parse_block(block: _Block, name: str):
     try:
         transactions.parse(block.text)
     except Exception as exc:  # the library raises RuntimeError, ValueError, KeyError… on what it cannot read
-        line, tag, value = _culprit(block, mt940.models.Transactions())
+        line, tag, value = _culprit(block)
         if not tag and isinstance(exc, RuntimeError) and len(exc.args) >= 3:
             line, tag = _tag_line(block, getattr(exc.args[1], "id", "?"), str(exc.args[2]))
             value = str(exc.args[2])
