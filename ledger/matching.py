@@ -40,6 +40,7 @@ from .db import Database, insert_columns, insert_rows, utcnow
 from .errors import InputError, LedgerError
 from .purpose import NameVocab, PaymentReader, Reading, fold, person_account, plot_key, reg_key, split_name
 from .spreadsheets import Column, write_table
+from .statements import ROUBLES
 
 STATUSES = {"auto": "Автоматически", "suggested": "Предложено", "unmatched": "Не разнесено", "manual": "Вручную"}
 MACHINE = "matcher"
@@ -432,7 +433,7 @@ def _decide_single(ev: pd.DataFrame, readings: list[Reading]) -> dict[int, Decis
 
 _PAYMENT_COLUMNS = "p.id, p.doc_date, p.payer_name, p.payer_inn, p.payer_account, p.purpose"
 # Payments in another currency (a currency account's statement) are kept but never matched, allocated or owed.
-_ROUBLES = "coalesce(p.currency, 'RUB') = 'RUB'"
+_ROUBLES = ROUBLES.replace("currency", "p.currency")
 
 
 def _undecided(con, payment_ids: list[int] | None) -> pd.DataFrame:
@@ -640,7 +641,8 @@ def _store_links(con, links: pd.DataFrame, source: str, actor: str | None) -> in
 
 def _payment(con, payment_id: int) -> dict:
     cur = con.execute("SELECT p.id, p.amount, p.direction, p.payer_name, p.payer_inn, p.payer_account, "
-                      "m.status, m.member_id, coalesce(p.currency, 'RUB') AS currency FROM payments p LEFT JOIN matches m ON m.payment_id = p.id "
+                      "m.status, m.member_id, coalesce(p.currency, 'RUB') AS currency "
+                      "FROM payments p LEFT JOIN matches m ON m.payment_id = p.id "
                       "WHERE p.id = ?", [payment_id])
     row = cur.fetchone()
     if row is None:
