@@ -447,3 +447,26 @@ def test_temporary_originals_of_a_dead_import_are_removed(db):
     cooperative.save_settings(db, {"bank_accounts": RUB_A})
     statements.import_statement(db, F.kl_to_1c(), "kl.txt")
     assert not dead.exists() and live.exists()
+
+
+def test_1c_zero_amount_document_is_not_a_payment():
+    text = F.kl_to_1c("utf-8", "\n").decode().replace("Сумма=1234.56", "Сумма=0.00", 1)
+    parsed = parse_statement(text.encode(), "zero.txt")
+    assert len(parsed.payments) == 4 and parsed.zero == 1
+    assert Decimal("1234.56") not in [p.amount for p in parsed.payments]
+
+
+def test_cooperative_page_keeps_several_accounts(db):
+    from tests.test_pages import page_test, texts
+
+    at = page_test("pages/cooperative.py", "accountant").run()
+    field = next(t for t in at.text_input if t.label == "Все счета кооператива (через запятую)")
+    field.set_value(f"{RUB_A}; {RUB_B}")
+    at.button[0].click().run()
+    assert not at.exception
+    assert cooperative.accounts(cooperative.get_settings(db)) == [RUB_A, RUB_B]
+    at = page_test("pages/cooperative.py", "accountant").run()
+    next(t for t in at.text_input if t.label == "Все счета кооператива (через запятую)").set_value("407 038")
+    at.button[0].click().run()
+    assert "не номер счёта" in texts(at)
+    assert cooperative.accounts(cooperative.get_settings(db)) == [RUB_A, RUB_B]
