@@ -19,7 +19,7 @@ try:  # recent typer vendors click and raises its own exception classes
 except ImportError:  # pragma: no cover - older typer on top of click
     from click import exceptions as cli_errors
 
-from . import accruals, debts, demo, fields, matching, members, statements, tariffs, users
+from . import accruals, cooperative, debts, demo, fields, matching, members, statements, tariffs, users
 from .db import Database, default_path
 from .errors import InputError, LedgerError
 
@@ -43,6 +43,8 @@ app.add_typer(integrations_app, name="integrations")
 app.add_typer(vault_app, name="vault")
 app.add_typer(audit_app, name="audit")
 app.add_typer(monitoring_app, name="monitoring")
+cooperative_app = typer.Typer(no_args_is_help=True, help="Реквизиты кооператива (как на странице «Кооператив»).")
+app.add_typer(cooperative_app, name="cooperative")
 
 
 def db_of(ctx: typer.Context) -> Database:
@@ -80,6 +82,7 @@ def init(ctx: typer.Context, demo_data: bool = typer.Option(False, "--demo", hel
     db = db_of(ctx)
     versions = db.schema_versions()
     say(f"База {db.path}: схема версии {max(versions)}")
+    statements.remove_stale_originals(db)
     sealed = members.seal_plaintext(db)
     if sealed:
         say(f"Персональные данные {sealed} членов зашифрованы")
@@ -130,21 +133,30 @@ def users_list(ctx: typer.Context):
 
 @bank_app.command("import")
 def bank_import(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Выписки: 1С (kl_to_1c.txt), .xlsx, "
-                                                                                 ".xls, .csv, camt.053, MT940")):
+                                                                                 ".xls, .csv, camt.053, MT940"),
+                allow_currency: bool = typer.Option(False, "--allow-currency",
+                                                    help="Загружать выписки валютных счетов (их платежи не разносятся "
+                                                         "по членам и не входят в долги).")):
     """Загрузить выписки. Сначала проверяются все файлы: если хоть один с ошибкой, не загружается ничего."""
     db = db_of(ctx)
     problems: list[str] = []
     parsed = []
+    known = statements.known_accounts(db)
     for file in files:
         try:
             data = read_input_file(file)
-            parsed.append((file, data, statements.parse(db, data, file.name)))
+            statement = statements.parse(db, data, file.name, allow_currency=allow_currency, known=known)
+            parsed.append((file, data, statement))
+            known = known or statements.statement_accounts(statement)   # the first file gives a new cooperative its own
         except InputError as exc:
             problems.extend(exc.problems)
     if problems:
         raise InputError(problems + ["Ничего не загружено: исправьте файлы и повторите."])
     for file, data, statement in parsed:
-        result = statements.import_statement(db, data, file.name, actor=actor(), parsed=statement)
+        result = statements.import_statement(db, data, file.name, actor=actor(), parsed=statement,
+                                             allow_currency=allow_currency)
+        if result.notice():
+            say(result.notice())
         for w in result.warnings:
             say(f"Предупреждение: {w}")
         period = (f", {result.period_from:%d.%m.%Y}–{result.period_to:%d.%m.%Y}"
@@ -160,8 +172,10 @@ def bank_list(ctx: typer.Context):
         say("Выписок нет")
     for r in rows:
         period = f"{r['period_from']:%d.%m.%Y}–{r['period_to']:%d.%m.%Y}" if r["period_from"] and r["period_to"] else "—"
-        say(f"{r['id']}\t{r['file_name']}\t{r['format_label']}\tсчёт {r['our_account'] or '—'}\t{period}\t"
-            f"поступления {r['docs_in']} на {r['total_in']:.2f}\tсписания {r['docs_out']} на {r['total_out']:.2f}")
+        accounts = r["accounts"] or r["our_account"] or "—"
+        currency = f"\tвалюта {', '.join(r['foreign'])} (не разносится)" if r["foreign"] else ""
+        say(f"{r['id']}\t{r['file_name']}\t{r['format_label']}\tсчёт {accounts}\t{period}\t"
+            f"поступления {r['docs_in']} на {r['total_in']:.2f}\tсписания {r['docs_out']} на {r['total_out']:.2f}{currency}")
 
 
 @bank_app.command("delete")
@@ -173,6 +187,36 @@ def bank_delete(ctx: typer.Context, statement_id: int = typer.Argument(..., help
     result = statements.delete_statement(db_of(ctx), statement_id, actor=actor())
     say(f"Выписка № {statement_id} удалена: платежей удалено {result['deleted']}, "
         f"оставлено (есть в другой выписке) {result['kept']}")
+@cooperative_app.command("show")
+def cooperative_show(ctx: typer.Context):
+    """Показать реквизиты кооператива."""
+    values = cooperative.get_settings(db_of(ctx))
+    for key, (label, _) in cooperative.SETTINGS.items():
+        say(f"{key}\t{label}\t{values.get(key) or '—'}")
+
+
+@cooperative_app.command("set")
+def cooperative_set(ctx: typer.Context, pairs: list[str] = typer.Argument(..., metavar="КЛЮЧ=ЗНАЧЕНИЕ...",
+                                                                          help="Например: name=\"СНТ Рассвет\" "
+                                                                               "inn=5007012345 bank_accounts=A,B")):
+    """Изменить реквизиты: те же поля и проверки, что на странице «Кооператив» (пустое значение очищает поле)."""
+    values, problems = {}, []
+    keys = ", ".join(cooperative.SETTINGS)
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        key = key.strip()
+        if not eq:
+            problems.append(f"«{pair}»: ожидается КЛЮЧ=ЗНАЧЕНИЕ; ключи: {keys}")
+        elif key not in cooperative.SETTINGS:
+            problems.append(f"Поле «{key}» неизвестно; допустимы: {keys}")
+        else:
+            values[key] = value
+    if problems:
+        raise InputError(problems)
+    saved = cooperative.save_settings(db_of(ctx), values, actor=actor())
+    say("Сохранено: " + "; ".join(f"{cooperative.SETTINGS[k][0]} = {saved[k] or '—'}" for k in values))
+
+
 @app.command("match")
 def match(ctx: typer.Context):
     """Разнести платежи: решить каждый входящий платёж, который ещё не решил человек."""

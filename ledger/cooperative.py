@@ -37,6 +37,26 @@ def account_matches_bik(account: str, bik: str) -> bool:
     return sum(int(d) * w for d, w in zip(digits, weights)) % 10 == 0
 
 
+def _accounts(value: Any) -> str | None:
+    """Several accounts (20 digits, or an IBAN / a foreign bank's number for MT940 and camt.053) separated by
+    commas, semicolons or spaces → "A,B" (order kept, repeats dropped)."""
+    if isinstance(value, (list, tuple, set)):
+        value = ",".join(map(str, value))
+    text = fields.clean_text(value)
+    if not text:
+        return None
+    found: list[str] = []
+    for part in re.split(r"[,;\s]+", text):
+        if not part:
+            continue
+        part = part.upper()
+        if not re.fullmatch(r"\d{20}|[A-Z0-9]{5,34}", part) or not re.search(r"\d{5}", part):
+            raise ValueError(f"«{part}» — не номер счёта (20 цифр или IBAN); счета перечисляются через запятую")
+        if part not in found:
+            found.append(part)
+    return ",".join(found) or None
+
+
 def _coop_type(value: Any) -> str | None:
     text = fields.clean_text(value).upper()
     if text and text not in COOP_TYPES:
@@ -52,6 +72,7 @@ SETTINGS = {
     "ogrn": ("ОГРН", _ogrn),
     "address": ("Адрес", lambda v: fields.clean_text(v) or None),
     "bank_account": ("Расчётный счёт", _digits(20, "Расчётный счёт")),
+    "bank_accounts": ("Все счета кооператива (через запятую)", _accounts),
     "bik": ("БИК", _digits(9, "БИК")),
     "bank_name": ("Банк", lambda v: fields.clean_text(v) or None),
     "chairman": ("Председатель", lambda v: fields.clean_text(v) or None),
@@ -61,6 +82,16 @@ SETTINGS = {
 def get_settings(db: Database) -> dict[str, str | None]:
     stored = dict(db.fetchall("SELECT key, value FROM coop_settings"))
     return {k: stored.get(k) for k in SETTINGS}
+
+
+def accounts(settings: dict[str, str | None]) -> list[str]:
+    """The cooperative's accounts: the settlement account first, then the others; statements of any other account
+    are refused."""
+    found = [settings["bank_account"]] if settings.get("bank_account") else []
+    for account in (settings.get("bank_accounts") or "").split(","):
+        if account and account not in found:
+            found.append(account)
+    return found
 
 
 def save_settings(db: Database, values: dict[str, Any], actor: str | None = None) -> dict[str, str | None]:

@@ -40,6 +40,7 @@ from .db import Database, insert_columns, insert_rows, utcnow
 from .errors import InputError, LedgerError
 from .purpose import NameVocab, PaymentReader, Reading, fold, person_account, plot_key, reg_key, split_name
 from .spreadsheets import Column, write_table
+from .statements import ROUBLES
 
 STATUSES = {"auto": "Автоматически", "suggested": "Предложено", "unmatched": "Не разнесено", "manual": "Вручную"}
 MACHINE = "matcher"
@@ -431,10 +432,12 @@ def _decide_single(ev: pd.DataFrame, readings: list[Reading]) -> dict[int, Decis
 # -- running the matcher ------------------------------------------------------------------------
 
 _PAYMENT_COLUMNS = "p.id, p.doc_date, p.payer_name, p.payer_inn, p.payer_account, p.purpose"
+# Payments in another currency (a currency account's statement) are kept but never matched, allocated or owed.
+_ROUBLES = ROUBLES.replace("currency", "p.currency")
 
 
 def _undecided(con, payment_ids: list[int] | None) -> pd.DataFrame:
-    where = "p.direction = 'in' AND (m.status IS NULL OR m.status <> 'manual')"
+    where = f"p.direction = 'in' AND {_ROUBLES} AND (m.status IS NULL OR m.status <> 'manual')"
     if payment_ids is not None:
         con.register("_wanted", pd.DataFrame({"id": pd.Series(list(payment_ids), dtype="int64")}))
         where += " AND p.id IN (SELECT id FROM _wanted)"
@@ -638,7 +641,8 @@ def _store_links(con, links: pd.DataFrame, source: str, actor: str | None) -> in
 
 def _payment(con, payment_id: int) -> dict:
     cur = con.execute("SELECT p.id, p.amount, p.direction, p.payer_name, p.payer_inn, p.payer_account, "
-                      "m.status, m.member_id FROM payments p LEFT JOIN matches m ON m.payment_id = p.id "
+                      "m.status, m.member_id, coalesce(p.currency, 'RUB') AS currency "
+                      "FROM payments p LEFT JOIN matches m ON m.payment_id = p.id "
                       "WHERE p.id = ?", [payment_id])
     row = cur.fetchone()
     if row is None:
@@ -646,6 +650,8 @@ def _payment(con, payment_id: int) -> dict:
     rec = dict(zip([d[0] for d in cur.description], row))
     if rec["direction"] != "in":
         raise InputError(f"Платёж {payment_id} — списание, его не разносят по членам")
+    if rec["currency"] != "RUB":
+        raise InputError(f"Платёж {payment_id} — в валюте {rec['currency']}, валютные платежи не разносят по членам")
     return rec
 
 
@@ -796,7 +802,7 @@ def reopen(db: Database, payment_id: int, actor: str) -> None:
 def counters(db: Database) -> dict[str, int]:
     """Incoming payments by status; 'new' are those the matcher has not seen yet."""
     rows = db.fetchall("SELECT coalesce(m.status, 'new'), count(*) FROM payments p "
-                       "LEFT JOIN matches m ON m.payment_id = p.id WHERE p.direction = 'in' GROUP BY 1")
+                       f"LEFT JOIN matches m ON m.payment_id = p.id WHERE p.direction = 'in' AND {_ROUBLES} GROUP BY 1")
     result = {k: 0 for k in ("auto", "suggested", "unmatched", "manual", "new")}
     result.update({k: v for k, v in rows})
     return result
@@ -814,7 +820,7 @@ def review_queue(db: Database, statuses: Iterable[str] = ("suggested", "unmatche
         return []
     sql = ("SELECT p.id AS payment_id, p.doc_date, p.doc_number, p.amount, p.payer_name, p.payer_account, "
            "p.purpose, m.status, m.member_id, m.confidence, m.reason, m.candidates "
-           "FROM payments p JOIN matches m ON m.payment_id = p.id WHERE p.direction = 'in' AND m.status IN "
+           f"FROM payments p JOIN matches m ON m.payment_id = p.id WHERE p.direction = 'in' AND {_ROUBLES} AND m.status IN "
            f"({', '.join('?' for _ in statuses)})")
     params: list[Any] = list(statuses)
     if search.strip():
@@ -855,7 +861,7 @@ def export_rows(db: Database) -> list[dict]:
         "m.reason, mem.reg_no, (SELECT string_agg(x.reg_no, '; ' ORDER BY x.reg_no) FROM match_splits s "
         "  JOIN members x ON x.id = s.member_id WHERE s.payment_id = p.id AND m.status = 'manual') AS split_regs "
         "FROM payments p LEFT JOIN matches m ON m.payment_id = p.id LEFT JOIN members mem ON mem.id = m.member_id "
-        "WHERE p.direction = 'in' ORDER BY p.doc_date, p.id")
+        f"WHERE p.direction = 'in' AND {_ROUBLES} ORDER BY p.doc_date, p.id")
     for r in rows:
         r["doc_date"] = r["doc_date"].isoformat() if r["doc_date"] else None
         r["member_id"] = r.pop("reg_no") or r.pop("split_regs") or None

@@ -44,13 +44,31 @@ class ImportResult:
     period_to: date | None = None
     same_file: bool = False
     warnings: list[str] = field(default_factory=list)
+    pending: int = 0                                       # rows «В обработке», skipped
+    currencies: list[str] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)       # accounts that became the cooperative's with this file
 
     @property
     def format_label(self) -> str:
         return FORMAT_LABELS.get(self.format, self.format)
 
     def summary(self) -> str:
-        return f"{self.new} новых, {self.already} уже загружено, {self.outgoing} исходящих"
+        text = f"{self.new} новых, {self.already} уже загружено, {self.outgoing} исходящих"
+        if self.pending:
+            text += f", {self.pending} в обработке (пропущено)"
+        foreign = [c for c in self.currencies if c != "RUB"]
+        if foreign:
+            text += f"; валюта {', '.join(foreign)}: не разносится и не входит в долги"
+        return text
+
+    def notice(self) -> str | None:
+        """What the import changed besides payments (the cooperative's accounts), for the user to see."""
+        if not self.adopted:
+            return None
+        listed = ", ".join(self.adopted)
+        return (f"У кооператива ещё не было счетов: {'счёт' if len(self.adopted) == 1 else 'счета'} {listed} из этой "
+                f"выписки {'записан' if len(self.adopted) == 1 else 'записаны'} в реквизиты кооператива (страница "
+                f"«Кооператив»); выписки других счетов будут отклонены")
 
 
 # The identity of a payment whatever format brought it: our account, date, number without leading zeros, amount,
@@ -71,6 +89,9 @@ FINGERPRINT_SQL = f"""
 
 
 IMPORT_MEMORY_LIMIT = "256MB"
+
+# Payments in roubles: the only ones matching, allocation, debts and rouble totals take (for alias p or none).
+ROUBLES = "coalesce(currency, 'RUB') = 'RUB'"
 
 
 def fingerprint_table(con, table) -> None:
@@ -128,20 +149,90 @@ def _keep_original(db: Database, sha: str, data: bytes) -> Path | None:
     return path
 
 
-def parse(db: Database, data: bytes, name: str, progress: Progress | None = None) -> ParsedStatement:
-    """Parse a statement for preview (no writes); the cooperative's account fills in where the file has none."""
-    account = cooperative.get_settings(db).get("bank_account")
-    return parse_statement(data, name, default_account=account, progress=progress)
+def remove_stale_originals(db: Database) -> int:
+    """Delete the temporary copies (.<sha>.<pid>.<thread>.tmp) an import killed half-way left in data/originals;
+    those of a process still running are its imports under way and stay."""
+    folder = originals_dir(db)
+    removed = 0
+    for path in folder.glob(".*.tmp") if folder.is_dir() else []:
+        parts = path.name.split(".")
+        pid = int(parts[2]) if len(parts) >= 5 and parts[2].isdigit() else None
+        if pid is not None and _running(pid):
+            continue
+        try:
+            path.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:   # exists, owned by someone else
+        return True
+    return True
+
+
+def statement_accounts(parsed: ParsedStatement) -> list[str]:
+    """Every account of ours the statement covers (its header and its payments)."""
+    found = [a for a in parsed.accounts if a]
+    for account, _ in parsed.sums():
+        if account and account not in found:
+            found.append(account)
+    return found
+
+
+def check_statement(parsed: ParsedStatement, known: list[str], allow_currency: bool = False) -> list[str]:
+    """Why this statement may not be imported: an account the cooperative does not have (`known`; none yet means
+    any), or another currency without the user's consent."""
+    problems = []
+    if known:
+        strangers = [a for a in statement_accounts(parsed) if a not in known]
+        for account in strangers:
+            problems.append(f"{parsed.name}: счёт {account} не указан в реквизитах кооператива: добавьте его на странице "
+                            f"«Кооператив» или командой coop cooperative set bank_accounts={','.join(known + strangers)}")
+    foreign = parsed.foreign
+    if foreign and not allow_currency:
+        problems.append(f"{parsed.name}: выписка в валюте {', '.join(foreign)} — валютная выписка загружается только "
+                        f"по согласию (coop bank import --allow-currency, в приложении — отметка «Загружать валютные "
+                        f"выписки»); её платежи не разносятся по членам и не входят в долги")
+    return problems
+
+
+def known_accounts(db: Database) -> list[str]:
+    return cooperative.accounts(cooperative.get_settings(db))
+
+
+def parse(db: Database, data: bytes, name: str, progress: Progress | None = None, allow_currency: bool = False,
+          known: list[str] | None = None) -> ParsedStatement:
+    """Parse a statement for preview (no writes) and check it may be imported; the cooperative's account fills in
+    where the file has none. `known` overrides the cooperative's accounts (the CLI checks several files at once,
+    and the first may give a cooperative without accounts its own)."""
+    accounts = known_accounts(db) if known is None else known
+    parsed = parse_statement(data, name, default_account=accounts[0] if accounts else None, progress=progress)
+    problems = check_statement(parsed, accounts, allow_currency)
+    if problems:
+        raise InputError(problems)
+    return parsed
 
 
 def import_statement(db: Database, data: bytes, name: str, actor: str | None = None, progress: Progress | None = None,
-                     parsed: ParsedStatement | None = None) -> ImportResult:
+                     parsed: ParsedStatement | None = None, allow_currency: bool = False) -> ImportResult:
     """Import one statement file in one transaction: all of it or, on any error, nothing.
 
-    `parsed` may carry the result of an earlier parse() of the same bytes (the upload page's preview).
+    `parsed` may carry the result of an earlier parse() of the same bytes (the upload page's preview). A statement
+    of an account the cooperative does not have is refused; while it has none, the statement's accounts become its
+    accounts (result.adopted). Another currency needs allow_currency.
     """
+    remove_stale_originals(db)
     if parsed is None:
-        parsed = parse(db, data, name, progress)
+        parsed = parse(db, data, name, progress, allow_currency)
     # The file's hash and the copy of the original are made by other threads while DuckDB fingerprints the
     # payments (hashlib and file writes let go of the GIL); the copy is on disk before the payments commit.
     background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="statement-original")
@@ -149,12 +240,22 @@ def import_statement(db: Database, data: bytes, name: str, actor: str | None = N
     keeping = background.submit(lambda: _keep_original(db, hashing.result(), data))
     background.shutdown(wait=False)
     result = ImportResult(name=name, format=parsed.format, total=len(parsed), our_account=parsed.our_account,
-                          period_from=parsed.period_from, period_to=parsed.period_to, warnings=list(parsed.warnings))
+                          period_from=parsed.period_from, period_to=parsed.period_to, warnings=list(parsed.warnings),
+                          pending=parsed.pending, currencies=parsed.currencies)
+    accounts = statement_accounts(parsed)
     if progress:
         progress(0.65, "Проверка повторов…")
     table = parsed.to_table()
     try:
         with db.transaction() as con:
+            known = cooperative.accounts(dict(con.execute(
+                "SELECT key, value FROM coop_settings WHERE key IN ('bank_account', 'bank_accounts')").fetchall()))
+            problems = check_statement(parsed, known, allow_currency)
+            if problems:
+                raise InputError(problems)
+            if not known and accounts:
+                _adopt_accounts(con, accounts, actor)
+                result.adopted = accounts
             fingerprint_table(con, table)
             try:
                 sha = hashing.result()
@@ -172,13 +273,14 @@ def import_statement(db: Database, data: bytes, name: str, actor: str | None = N
                 statement_id = con.execute(
                     "INSERT INTO statements (sha256, file_name, format, our_account, period_from, period_to, imported_at, "
                     "imported_by, docs_total, docs_new, warnings, file_size, docs_in, docs_out, total_in, total_out, "
-                    "opening_balance, closing_balance) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "RETURNING id",
+                    "opening_balance, closing_balance, currency, accounts) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     [sha, name, parsed.format, parsed.our_account, parsed.period_from, parsed.period_to, utcnow(), actor,
                      result.total, result.new + result.outgoing,
                      json.dumps(parsed.warnings, ensure_ascii=False) if parsed.warnings else None, len(data),
                      parsed.incoming, parsed.outgoing, parsed.total("in"), parsed.total("out"),
-                     parsed.opening_balance, parsed.closing_balance]).fetchone()[0]
+                     parsed.opening_balance, parsed.closing_balance, ",".join(parsed.currencies) or "RUB",
+                     ",".join(accounts) or None]).fetchone()[0]
                 result.statement_id = statement_id
                 if progress:
                     progress(0.8, "Запись платежей…")
@@ -209,6 +311,15 @@ def import_statement(db: Database, data: bytes, name: str, actor: str | None = N
     if progress:
         progress(1.0, f"Готово: {result.summary()}")
     return result
+
+
+def _adopt_accounts(con, accounts: list[str], actor: str | None) -> None:
+    """The first statement of a cooperative without accounts gives it its accounts (in the import's transaction)."""
+    con.execute("INSERT INTO coop_settings VALUES ('bank_accounts', ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                "value = excluded.value, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                [",".join(accounts), utcnow(), actor])
+    audit.log(con, actor, "settings_changed", "cooperative", keys=["bank_accounts"], source="bank_statement_import",
+              accounts=accounts)
 
 
 def delete_statement(db: Database, statement_id: int, actor: str | None = None) -> dict[str, int]:
@@ -246,16 +357,17 @@ def list_statements(db: Database) -> list[dict]:
     """Loaded statements, newest period first, with counts and totals of what each file contains."""
     rows = db.records(
         "SELECT id, file_name, format, our_account, period_from, period_to, imported_at, imported_by, docs_total, "
-        "docs_new, docs_in, docs_out, total_in, total_out, opening_balance, closing_balance, warnings, file_size "
-        "FROM statements ORDER BY period_to DESC NULLS LAST, id DESC")
+        "docs_new, docs_in, docs_out, total_in, total_out, opening_balance, closing_balance, warnings, file_size, "
+        "coalesce(currency, 'RUB') AS currency, accounts FROM statements ORDER BY period_to DESC NULLS LAST, id DESC")
     for r in rows:
         r["format_label"] = FORMAT_LABELS.get(r["format"], r["format"])
         r["warnings"] = json.loads(r["warnings"]) if r["warnings"] else []
+        r["foreign"] = [c for c in r["currency"].split(",") if c and c != "RUB"]
     return rows
 
 
 def payment_totals(db: Database) -> dict[str, Any]:
     row = db.fetchone("SELECT count(*) FILTER (WHERE direction = 'in'), coalesce(sum(amount) FILTER (WHERE direction = 'in'), 0), "
                       "count(*) FILTER (WHERE direction = 'out'), coalesce(sum(amount) FILTER (WHERE direction = 'out'), 0) "
-                      "FROM payments")
+                      f"FROM payments WHERE {ROUBLES}")
     return {"in": row[0], "sum_in": Decimal(row[1]), "out": row[2], "sum_out": Decimal(row[3])}

@@ -27,26 +27,36 @@ with tab_upload:
                f"MT940 — до {MAX_STATEMENT_BYTES // 2**20} МБ. Формат определяется по содержимому файла. "
                "Платёж, который уже есть в базе (из этого же файла или из выписки в другом формате), "
                "второй раз не добавляется.")
+    allow_currency = st.checkbox("Загружать валютные выписки (их платежи не разносятся по членам и не входят в долги)",
+                                 key="allow_currency")
     uploads = st.file_uploader("Файлы выписок", accept_multiple_files=True, key="statement_files")
     cache = st.session_state.setdefault("parsed_statements", {})
     ready = []
     for upload in uploads or []:
         data = upload.getvalue()
-        sha = hashlib.sha256(data).hexdigest()
+        sha = (hashlib.sha256(data).hexdigest(), allow_currency)
         parsed = cache.get(sha)
         if parsed is None:
             reading = st.progress(0.0, text=f"Чтение {upload.name}…")
             parsed = ui.attempt(lambda: statements.parse(
-                db, data, upload.name, progress=lambda f, t: reading.progress(min(f / 0.6, 1.0), text=t)))
+                db, data, upload.name, progress=lambda f, t: reading.progress(min(f / 0.6, 1.0), text=t),
+                allow_currency=allow_currency))
             reading.empty()
             if parsed is None:
                 continue
             cache[sha] = parsed
         with st.container(border=True):
             st.markdown(f"**{upload.name}** — {parsed.format_label}")
-            st.markdown(f"Счёт **{parsed.our_account or '—'}**, период **{period(vars(parsed))}**; "
-                        f"поступлений {parsed.incoming} на {rub(parsed.total('in'))} ₽, "
-                        f"списаний {parsed.outgoing} на {rub(parsed.total('out'))} ₽")
+            accounts = statements.statement_accounts(parsed)
+            currency = ", ".join(parsed.currencies) or "RUB"
+            unit = "₽" if currency == "RUB" else currency
+            st.markdown(f"{'Счета' if len(accounts) > 1 else 'Счёт'} **{', '.join(accounts) or '—'}**, "
+                        f"период **{period(vars(parsed))}**; "
+                        f"поступлений {parsed.incoming} на {rub(parsed.total('in'))} {unit}, "
+                        f"списаний {parsed.outgoing} на {rub(parsed.total('out'))} {unit}")
+            if parsed.foreign:
+                st.info(f"Валютная выписка ({', '.join(parsed.foreign)}): платежи сохраняются, но не разносятся по "
+                        f"членам и не входят в долги.")
             for warning in parsed.warnings:
                 st.warning(warning)
             ui.table([{
@@ -62,10 +72,12 @@ with tab_upload:
         bar = st.progress(0.0, text="Загрузка…")
         for i, (name, data, parsed) in enumerate(ready):
             result = ui.attempt(lambda: statements.import_statement(
-                db, data, name, actor=user["login"], parsed=parsed,
+                db, data, name, actor=user["login"], parsed=parsed, allow_currency=allow_currency,
                 progress=lambda f, t: bar.progress(min((i + f) / len(ready), 1.0), text=f"{name}: {t}")))
             if result is not None:
                 st.success(f"{name}: {result.summary()}")
+                if result.notice():
+                    st.info(result.notice())
         bar.progress(1.0, text="Готово")
         cache.clear()
 
@@ -84,7 +96,9 @@ with tab_list:
         st.info("Выписок пока нет. Загрузите их на вкладке «Загрузка».")
     else:
         ui.table([{
-            "№": r["id"], "Файл": r["file_name"], "Формат": r["format_label"], "Счёт": r["our_account"],
+            "№": r["id"], "Файл": r["file_name"], "Формат": r["format_label"],
+            "Счёт": (r["accounts"] or r["our_account"] or "").replace(",", ", "),
+            "Валюта": f"{', '.join(r['foreign'])} — не разносится" if r["foreign"] else "₽",
             "Период": period(r), "Поступлений": r["docs_in"], "На сумму": rub(r["total_in"]),
             "Списаний": r["docs_out"], "На сумму ": rub(r["total_out"]), "Новых платежей": r["docs_new"],
             "Загружена": r["imported_at"], "Кем": r["imported_by"],

@@ -26,6 +26,7 @@ def test_upload_statements_in_two_formats(db, db_path, tmp_path):
         page.get_by_role("button", name="Загрузить выписки: 2").click()
         page.get_by_text("kl_to_1c.txt: 3 новых, 0 уже загружено, 2 исходящих").wait_for()
         page.get_by_text("sber.xlsx: 0 новых, 5 уже загружено, 0 исходящих").wait_for()
+        page.get_by_text(f"счёт {F.OUR} из этой выписки записан в реквизиты кооператива").wait_for()
         page.screenshot(path=str(tmp_path / "imported.png"), full_page=True)
         page.get_by_role("tab", name="Загруженные выписки").click()
         page.get_by_text("Поступления в базе").wait_for()
@@ -33,3 +34,24 @@ def test_upload_statements_in_two_formats(db, db_path, tmp_path):
         page.screenshot(path=str(tmp_path / "list.png"), full_page=True)
     assert db.scalar("SELECT count(*) FROM payments") == 5
     assert db.scalar("SELECT count(*) FROM statements") == 2
+
+
+def test_foreign_currency_statement_needs_the_checkbox(db, db_path, tmp_path):
+    from ledger import cooperative
+    from tests.test_bank_real_shapes import USD_C, _camt, _entry, _tx
+
+    users.add_user(db, "olga", "пароль-бухгалтера", "accountant")
+    cooperative.save_settings(db, {"bank_accounts": f"{F.OUR},{USD_C}"})
+    usd = tmp_path / "usd.xml"
+    usd.write_bytes(_camt([(USD_C, "USD", [_entry("108.40", [_tx("100.00", "EUR")], ccy="USD")])]))
+    with streamlit_server(db_path) as url, chromium_page() as page:
+        sign_in(page, url, "olga", "пароль-бухгалтера")
+        page.get_by_role("link", name="Банковские выписки").click()
+        page.locator("input[type=file]").set_input_files([str(usd)])
+        page.get_by_text("usd.xml: выписка в валюте USD").wait_for()
+        page.get_by_text("Загружать валютные выписки (их платежи").click()
+        page.get_by_text("Валютная выписка (USD)").wait_for()
+        page.get_by_role("button", name="Загрузить выписки: 1").click()
+        page.get_by_text("usd.xml: 1 новых, 0 уже загружено, 0 исходящих; валюта USD").wait_for()
+        page.screenshot(path=str(tmp_path / "usd.png"), full_page=True)
+    assert db.scalar("SELECT currency FROM payments") == "USD"

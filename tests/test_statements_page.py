@@ -36,3 +36,20 @@ def test_empty_list(db):
     at = page_test("pages/statements.py", "accountant").run()
     assert not at.exception
     assert "Выписок пока нет" in texts(at)
+
+
+def test_foreign_currency_statement_is_marked_and_out_of_the_rouble_totals(db):
+    from ledger import cooperative
+    from tests.test_bank_real_shapes import USD_C, _camt, _entry, _tx
+
+    cooperative.save_settings(db, {"bank_accounts": f"{F.OUR},{USD_C}"})
+    statements.import_statement(db, F.kl_to_1c(), "kl_to_1c.txt")
+    usd = _camt([(USD_C, "USD", [_entry("108.40", [_tx("100.00", "EUR")], ccy="USD")])])
+    statements.import_statement(db, usd, "usd.xml", allow_currency=True)
+    at = page_test("pages/statements.py", "accountant").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    marks = dict(zip(table["Файл"], table["Валюта"]))
+    assert marks == {"kl_to_1c.txt": "₽", "usd.xml": "USD — не разносится"}
+    assert at.metric[1].value == "13 234,56 ₽"   # the dollars are not roubles
+    assert at.checkbox(key="allow_currency").value is False

@@ -34,6 +34,9 @@ __all__ = ["COLUMNAR_MIN_BYTES", "FORMAT_LABELS", "MAX_STATEMENT_BYTES", "PAYMEN
 _CHUNK = 4 * 1024 * 1024                # the 1C reader works on pieces of about this many bytes
 COLUMNAR_MIN_BYTES = 256 * 1024         # smaller 1C files go straight to the line-by-line reader
 MAX_STATEMENT_BYTES = 200 * 1024 * 1024   # the upload limit (Streamlit's default is the same)
+# A bank writes a purpose of a few hundred characters at most (1C: 210); far longer is a broken or hostile file
+# that would stall matching and the pages.
+MAX_PURPOSE_CHARS = 10_000
 
 
 def parse_statement(data: bytes, name: str, default_account: str | None = None,
@@ -58,6 +61,7 @@ def parse_statement(data: bytes, name: str, default_account: str | None = None,
     else:
         sheet = read_sheet(data, name)
         parsed = parse_table(sheet, "xlsx" if data[:2] == b"PK" else "csv", default_account)
+    _check_purposes(parsed)
     parsed.fill_period()
     if not len(parsed):
         parsed.warnings.append(f"{name}: в выписке нет ни одного платежа")
@@ -79,3 +83,23 @@ def detect_format(data: bytes) -> str:
     if re.search(rb"(^|[\r\n]):20:", stripped) and re.search(rb"[\r\n]:(25|60F|61):", stripped):
         return "mt940"
     return "csv"
+
+
+def _check_purposes(parsed: ParsedStatement) -> None:
+    if parsed.items is None and parsed.table is not None:
+        import pyarrow.compute as pc
+
+        lengths = pc.utf8_length(parsed.table["purpose"])
+        longest = pc.max(lengths).as_py()
+        if not longest or longest <= MAX_PURPOSE_CHARS:
+            return
+        at = pc.index(lengths, longest).as_py()
+        line = parsed.table["line"][at].as_py()
+    else:
+        found = [(len(p.purpose), p.line) for p in parsed.payments if p.purpose and len(p.purpose) > MAX_PURPOSE_CHARS]
+        if not found:
+            return
+        longest, line = max(found)
+    size = f"{longest:,}".replace(",", " ")
+    raise InputError(f"{parsed.name}, строка {line}: назначение платежа длиной {size} символов (банки пишут не больше "
+                     f"нескольких сотен) — файл повреждён, выписка не загружена")

@@ -44,11 +44,12 @@ class BankPayment:
     purpose: str | None = None
     doc_kind: str | None = None      # document kind as the bank wrote it
     posted_date: date | None = None  # ДатаПоступило / ДатаСписано / value date
+    currency: str = "RUB"            # ISO 4217 code of the amount (the account's currency)
 
 
 PAYMENT_FIELDS = ["line", "doc_date", "doc_number", "amount", "direction", "our_account", "payer_name", "payer_inn",
                   "payer_account", "payer_bik", "payee_name", "payee_inn", "payee_account", "payee_bik", "purpose",
-                  "doc_kind", "posted_date"]
+                  "doc_kind", "posted_date", "currency"]
 
 
 def payment_schema():
@@ -72,6 +73,8 @@ class ParsedStatement:
     opening_balance: Decimal | None = None
     closing_balance: Decimal | None = None
     warnings: list[str] = field(default_factory=list)
+    pending: int = 0                 # rows the bank has not booked yet («В обработке»), skipped
+    zero: int = 0                    # zero-amount entries, not payments, skipped
     table: Any = None
     _sums: Any = field(default=None, repr=False, compare=False)
 
@@ -129,6 +132,23 @@ class ParsedStatement:
     def total(self, direction: str) -> Decimal:
         return sum((t for (_, d), (_, t) in self.sums().items() if d == direction), Decimal("0.00"))
 
+    @property
+    def currencies(self) -> list[str]:
+        """The currencies of the payments (and of the accounts when there are none), RUB first."""
+        if self.items is None and self.table is not None:
+            import pyarrow.compute as pc
+
+            found = set(pc.unique(self.table["currency"]).to_pylist()) - {None}
+        else:
+            found = {p.currency for p in self.payments}
+        found |= {c for c in map(account_currency, self.accounts) if c} if not found else set()
+        return sorted(found, key=lambda c: (c != "RUB", c))
+
+    @property
+    def foreign(self) -> list[str]:
+        """Currencies other than the rouble in this statement."""
+        return [c for c in self.currencies if c != "RUB"]
+
     def fill_period(self) -> None:
         if len(self) and (self.period_from is None or self.period_to is None):
             if self.items is None:
@@ -145,6 +165,32 @@ class ParsedStatement:
 
 def _problem(name: str, line: int | None, text: str) -> str:
     return f"{name}, строка {line}: {text}" if line else f"{name}: {text}"
+
+
+# -- accounts and currencies ---------------------------------------------------------------------------
+
+# ISO 4217 numeric codes in Russian account numbers (digits 6-8) and the letter codes banks write.
+_CURRENCY_DIGITS = {"810": "RUB", "643": "RUB", "840": "USD", "978": "EUR", "156": "CNY", "826": "GBP", "756": "CHF",
+                    "392": "JPY", "933": "BYN", "398": "KZT", "417": "KGS", "051": "AMD", "860": "UZS", "949": "TRY",
+                    "784": "AED", "356": "INR", "344": "HKD"}
+
+
+def currency_code(value: str | None) -> str | None:
+    """RUB, USD…: RUR and the numeric codes 810/643 are the rouble; None when nothing is given."""
+    text = (value or "").strip().upper()
+    if not text:
+        return None
+    if text.isdigit():
+        return _CURRENCY_DIGITS.get(text.zfill(3), text.zfill(3))
+    return "RUB" if text in ("RUR", "РУБ", "РУБ.", "RUB") else text
+
+
+def account_currency(account: str | None) -> str | None:
+    """The currency a Russian 20-digit account is kept in (its digits 6-8), None for any other account and for
+    codes we do not know (placeholder accounts like 12345678901234567890 are not currency accounts)."""
+    if account and len(account) == 20 and account.isdigit():
+        return _CURRENCY_DIGITS.get(account[5:8])
+    return None
 
 
 # -- shared field helpers --------------------------------------------------------------------------

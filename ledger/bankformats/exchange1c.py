@@ -13,7 +13,7 @@ from .. import bankformats as _package   # the tuning knobs live in the package
 from .. import fields
 from ..errors import InputError
 from .common import (BankPayment, ParsedStatement, Progress, _date_1c, _digits, _optional_date, _problem, _value,
-                     join_purpose, payment_schema, rub, strip_inn_prefix)
+                     account_currency, join_purpose, payment_schema, rub, strip_inn_prefix)
 
 
 # -- 1CClientBankExchange -----------------------------------------------------------------------------
@@ -87,6 +87,7 @@ class _1CState:
     ended: bool = False
     trailing: bool = False
     dated_docs: int = 0
+    zero: int = 0
 
 
 def parse_1c(data: bytes, name: str, default_account: str | None = None,
@@ -250,8 +251,9 @@ def _1c_line(st: _1CState, line: str, number: int) -> None:
         st.problems.append(_problem(st.name, number, "КонецДокумента без СекцияДокумент"))
         return
     key, eq, value = line.partition("=")
-    if not eq:
-        st.problems.append(_problem(st.name, number, f"строка «{line[:60]}» не по формату 1С (ожидается Ключ=Значение)"))
+    if not eq:   # some bank clients leave stray lines between documents: skipped, and said so
+        st.warnings.append(_problem(st.name, number, f"строка «{line[:60]}» не по формату 1С (ожидается Ключ=Значение) "
+                                                     f"— пропущена"))
         return
     key, value = key.strip(), value.strip()
     target = st.section if st.section is not None else st.header
@@ -306,7 +308,10 @@ def _1c_convert(st: _1CState, default_account: str | None) -> None:
         except ValueError as exc:
             problems.append(_problem(name, line, f"документ № {number}: поле «Сумма»: {exc}"))
             continue
-        if amount <= 0:
+        if amount == 0:   # a zero-amount document moves no money: not a payment
+            st.zero += 1
+            continue
+        if amount < 0:
             problems.append(_problem(name, line, f"документ № {number}: сумма должна быть больше нуля"))
             continue
         payer_acc = _account_1c(d.get("ПлательщикСчет") or d.get("ПлательщикРасчСчет"))
@@ -327,7 +332,7 @@ def _1c_convert(st: _1CState, default_account: str | None) -> None:
             _value(d.get("Получатель1")) or strip_inn_prefix(d.get("Получатель")),
             _account_1c(d.get("ПолучательИНН")), payee_acc, _account_1c(d.get("ПолучательБИК")),
             join_purpose(d.get("НазначениеПлатежа"), continued),
-            kind or None, _optional_date(posted) if posted else None,
+            kind or None, _optional_date(posted) if posted else None, account_currency(our) or "RUB",
         ))
     st.docs.clear()
 
@@ -346,7 +351,7 @@ def _1c_statement(st: _1CState, default_account: str | None) -> ParsedStatement:
         our_account=st.accounts[0] if st.accounts else default_account,
         accounts=list(st.accounts) or [default_account],
         period_from=_optional_date(st.header.get("ДатаНачала")), period_to=_optional_date(st.header.get("ДатаКонца")),
-        warnings=list(st.warnings),
+        warnings=list(st.warnings), zero=st.zero,
     )
     version = st.header.get("ВерсияФормата")
     if version and version not in ("1.01", "1.02", "1.03"):
@@ -473,6 +478,18 @@ def _1c_columnar(data: bytes, name: str, codec: str, offset: int, default_accoun
     if st.table is None:
         return None
     return _1c_statement(st, default_account)
+
+
+def _currencies(our):
+    """The currency of each payment: its account's (a statement has a few accounts, so per distinct account)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    coded = our.dictionary_encode()
+    if isinstance(coded, pa.ChunkedArray):
+        coded = coded.combine_chunks()
+    names = pa.array([account_currency(a) or "RUB" for a in coded.dictionary.to_pylist()], pa.string())
+    return pc.fill_null(pa.DictionaryArray.from_arrays(coded.indices, names).cast(pa.string()), "RUB")
 
 
 _KEY_WORDS = 5                     # keys are told apart by up to 40 bytes (the longest we want is 36 in UTF-8)
@@ -745,6 +762,7 @@ def _1c_columnar_payments(accounts: list[str], raw, default_account: str | None)
         "payee_name": name(raw["Получатель1"], raw["Получатель"]), "payee_inn": digits(raw["ПолучательИНН"]),
         "payee_account": payee_acc, "payee_bik": digits(raw["ПолучательБИК"]),
         "purpose": purpose, "doc_kind": nz(raw["kind"]), "posted_date": day(posted_raw),
+        "currency": _currencies(our),
     }
     schema = payment_schema()
     return pa.table([pc.cast(columns[f.name], f.type) for f in schema], schema=schema), dated_docs

@@ -11,13 +11,14 @@ from typing import Any
 from .. import fields
 from ..errors import InputError
 from ..spreadsheets import Sheet, find_header, normalize_header
-from .common import BankPayment, ParsedStatement, _ACCOUNT, _BIK, _INN, _digits, _optional_date, _problem, _text
+from .common import (_ACCOUNT, _BIK, _INN, BankPayment, ParsedStatement, _digits, _optional_date, _problem, _text,
+                     account_currency, currency_code)
 
 
 TABLE_SYNONYMS: dict[str, list[str]] = {
     "date": ["Дата", "Дата операции", "Дата проводки", "Дата документа", "Дата платежа", "Дата списания/зачисления",
              "date"],
-    "number": ["Номер", "№ документа", "Номер документа", "№ док", "№ док.", "Номер док", "№ платежного документа",
+    "number": ["Номер", "№ документа", "Референс проводки", "Номер документа", "№ док", "№ док.", "Номер док", "№ платежного документа",
                "Номер платежного документа"],
     "kind": ["Вид операции", "ВО", "Шифр операции", "Тип документа", "Вид документа"],
     "counterparty": ["Контрагент", "Корреспондент", "Плательщик", "Наименование плательщика", "Плательщик/Получатель",
@@ -33,9 +34,18 @@ TABLE_SYNONYMS: dict[str, list[str]] = {
                "Сумма поступления", "Зачислено", "Сумма по кредиту, руб"],
     "amount": ["Сумма", "Сумма операции", "Сумма, руб", "Сумма, руб.", "Сумма RUR", "Сумма платежа"],
     "direction": ["Направление", "Тип операции", "Приход/расход", "Дебет/Кредит", "Д/К"],
-    "purpose": ["Назначение", "Назначение платежа", "Основание", "Описание", "Детали платежа", "Комментарий",
+    "purpose": ["Назначение", "Назначение платежа", "Основание", "Описание", "Описание операции", "Детали платежа",
+                "Комментарий",
                 "Основание операции (назначение платежа)"],
+    # our own account when the export names it per row (Альфа-Банк: «Номер счета»)
+    "our_account": ["Номер счета", "Номер счёта", "Счет клиента", "Счет организации", "Наш счет"],
+    "currency": ["Валюта", "Валюта счета", "Код валюты"],
+    # ВТБ: the operation in its own currency and converted to the account's; the latter is what moved
+    "account_amount": ["Сумма пересчитанная в валюту счета", "Сумма в валюте счета", "Сумма в валюте счёта"],
+    "status": ["Статус", "Статус операции", "Состояние", "Статус документа"],
 }
+# Rows the bank has not booked yet: not payments (yet); skipped and counted.
+_PENDING = {"в обработке", "hold", "не проведена", "ожидает обработки", "в процессе"}
 _FOOTER = re.compile(r"^(итог|всего|обороты|остаток|входящий остаток|исходящий остаток|количество операций|сальдо)")
 _PERIOD = re.compile(r"(\d{2}\.\d{2}\.\d{4})\s*(?:г\.?)?\s*(?:по|-|—|–)\s*(\d{2}\.\d{2}\.\d{4})")
 
@@ -166,6 +176,7 @@ def parse_table(sheet: Sheet, fmt: str, default_account: str | None = None) -> P
     our_default = title_account or default_account
     payments: list[BankPayment] = []
     problems: list[str] = []
+    pending = 0
     for number, values in sheet.rows:
         if number < data_from:
             continue
@@ -174,6 +185,10 @@ def parse_table(sheet: Sheet, fmt: str, default_account: str | None = None) -> P
         if not texts:
             continue
         if any(_FOOTER.match(t) for t in texts[:3]):
+            continue
+        if any(t in _PENDING for t in texts) or \
+                fields.clean_text(cell.get("status")).lower() in _PENDING or fields.clean_text(cell.get("number")).lower() == "hold":
+            pending += 1
             continue
         try:
             payment = _table_payment(number, cell, cols, our_default)
@@ -188,8 +203,19 @@ def parse_table(sheet: Sheet, fmt: str, default_account: str | None = None) -> P
     if not accounts and not our_default:
         raise InputError(f"{name}: в файле не указан наш расчётный счёт, и в настройках кооператива его нет — "
                          f"укажите расчётный счёт на странице «Кооператив»")
-    return ParsedStatement(name=name, format=fmt, items=payments, our_account=title_account or (accounts[0] if accounts else our_default),
-                           accounts=accounts or [our_default], period_from=period_from, period_to=period_to)
+    parsed = ParsedStatement(name=name, format=fmt, items=payments, pending=pending,
+                             our_account=title_account or (accounts[0] if accounts else our_default),
+                             accounts=accounts or [our_default], period_from=period_from, period_to=period_to)
+    if pending:
+        parsed.warnings.append(f"{name}: пропущено операций «В обработке» (банк их ещё не провёл): {pending}")
+    return parsed
+
+
+def _own_account(value: Any) -> str | None:
+    """Our account from its column: the 20 digits (some exports write it with spaces or a prefix)."""
+    text = fields.clean_text(value).replace(" ", "")
+    found = _ACCOUNT.search(text)
+    return found.group(0) if found else _digits(text)
 
 
 def _money_cell(value: Any, title: str) -> Decimal | None:
@@ -209,6 +235,9 @@ def _table_payment(number: int, cell: dict[str, Any], cols: dict[str, int], our_
     debit = _money_cell(cell.get("debit"), "Дебет")
     credit = _money_cell(cell.get("credit"), "Кредит")
     amount = _money_cell(cell.get("amount"), "Сумма")
+    converted = _money_cell(cell.get("account_amount"), "Сумма в валюте счета")
+    if converted is not None:   # what moved on the account, not the operation in its own currency
+        amount = converted
     raw_date = cell.get("date")
     if debit is None and credit is None and amount is None:
         if fields.clean_text(raw_date):
@@ -250,13 +279,14 @@ def _table_payment(number: int, cell: dict[str, Any], cols: dict[str, int], our_
         our_account = ours[0] or our_default
         other_account, other_inn, other_name = theirs
     else:
-        our_account = our_default
+        our_account = _own_account(cell.get("our_account")) or our_default
         other_account = _digits(cell.get("account"))
         other_inn = _digits(cell.get("inn"))
         other_name = _text(cell.get("counterparty"))
     payment = BankPayment(line=number, doc_date=doc_date, doc_number=_text(cell.get("number")), amount=amount,
                           direction=direction, our_account=our_account, purpose=purpose,
-                          doc_kind=_text(cell.get("kind")))
+                          doc_kind=_text(cell.get("kind")),
+                          currency=currency_code(_text(cell.get("currency"))) or account_currency(our_account) or "RUB")
     if direction == "in":
         payment.payer_name, payment.payer_inn, payment.payer_account, payment.payer_bik = other_name, other_inn, other_account, bik
         payment.payee_account = our_account
