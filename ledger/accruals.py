@@ -436,56 +436,18 @@ def refresh_in(con, force: bool = False) -> int:
 
 def _allocate(con, scheds: dict[str, Schedule]) -> None:
     """Run the allocation for the members in _stale; results go to temp tables _alloc_out and _state_out."""
-    import pyarrow as pa
+    from .allocation import allocate, to_arrow
 
-    charges = con.execute(f"""
-        SELECT c.member_id, c.id, c.contribution, {ORDINAL_SQL.format(col='c.due_date')} AS due,
-               CAST(c.amount * 100 AS BIGINT) AS kop
-        FROM charges_effective c JOIN _stale s USING (member_id)
-        ORDER BY c.member_id, c.due_date, c.contribution, c.id""").fetchnumpy()
-    payments = con.execute(f"""
-        SELECT mp.member_id, mp.payment_id, {ORDINAL_SQL.format(col='mp.paid_on')} AS day,
-               CAST(mp.amount * 100 AS BIGINT) AS kop, coalesce(mp.designated, '') AS designated
-        FROM ({designated_payments_sql(con)}) mp JOIN _stale s ON s.member_id = mp.member_id
-        WHERE mp.amount > 0
-        ORDER BY mp.member_id, mp.paid_on, mp.payment_id""").fetchnumpy()
-    c_cols = list(zip(*(charges[k].tolist() for k in ("id", "contribution", "due", "kop"))))
-    p_cols = list(zip(*(payments[k].tolist() for k in ("payment_id", "day", "kop")),
-                      (x or None for x in payments["designated"].tolist())))
-    c_bounds, p_bounds = _bounds(charges["member_id"]), _bounds(payments["member_id"])
-    out: list[list] = [[], [], [], [], [], []]
-    state: list[list] = [[], [], [], [], []]
-    for member in sorted(set(c_bounds) | set(p_bounds)):
-        c0, c1 = c_bounds.get(member, (0, 0))
-        p0, p1 = p_bounds.get(member, (0, 0))
-        _allocate_member(member, c_cols[c0:c1], p_cols[p0:p1], scheds, out, state)
-    epoch = date(1970, 1, 1).toordinal()
-    as_date = lambda days: pa.array([None if d is None else d - epoch for d in days], pa.int32()).cast(pa.date32())  # noqa: E731
-    alloc = pa.table({
-        "member_id": pa.array(out[0], pa.int64()), "charge_id": pa.array(out[1], pa.int64()),
-        "payment_id": pa.array(out[2], pa.int64()), "amount": pa.array(out[3], pa.int64()),
-        "applied_on": as_date(out[4]), "kind": pa.array(out[5], pa.string())})
-    st = pa.table({
-        "charge_id": pa.array(state[0], pa.int64()), "member_id": pa.array(state[1], pa.int64()),
-        "paid_off_on": as_date(state[2]), "final_penalty": pa.array(state[3], pa.int64()),
-        "settled_on": as_date(state[4])})
+    alloc, st = to_arrow(*allocate(con, scheds, _allocate_member))
     con.register("_alloc_arrow", alloc)
     con.register("_state_arrow", st)
     con.execute("CREATE OR REPLACE TEMP TABLE _alloc_out AS SELECT member_id, charge_id, payment_id, "
-                "(amount::DECIMAL(38,0) / 100)::DECIMAL(18,2) AS amount, applied_on, kind FROM _alloc_arrow")
+                "(amount::DECIMAL(38,0) / 100)::DECIMAL(18,2) AS amount, applied_on, kind::VARCHAR AS kind "
+                "FROM _alloc_arrow")
     con.execute("CREATE OR REPLACE TEMP TABLE _state_out AS SELECT charge_id, member_id, paid_off_on, "
                 "(final_penalty::DECIMAL(38,0) / 100)::DECIMAL(18,2) AS final_penalty, settled_on FROM _state_arrow")
     con.unregister("_alloc_arrow")
     con.unregister("_state_arrow")
-
-
-def _bounds(sorted_ids: np.ndarray) -> dict[int, tuple[int, int]]:
-    if not len(sorted_ids):
-        return {}
-    ids = np.asarray(sorted_ids)
-    starts = np.concatenate(([0], np.nonzero(ids[1:] != ids[:-1])[0] + 1))
-    ends = np.concatenate((starts[1:], [len(ids)]))
-    return {int(ids[s]): (int(s), int(e)) for s, e in zip(starts, ends)}
 
 
 def _allocate_member(member: int, charges: list[tuple], payments: list[tuple], scheds: dict[str, Schedule],
