@@ -37,19 +37,19 @@ MAX_ROUNDS = 40
 _EPOCH = date(1970, 1, 1).toordinal()
 
 
-def charges_sql(con, where: str = "") -> str:
+def charges_sql(con) -> str:
     """The charges as allocation and debts read them: charges_effective, with a group of charges of one member,
     contribution, plot, period and due date netted under its smallest id when one of them is negative."""
     has_negative = con.execute("SELECT count(*) FROM charges_effective WHERE amount < 0").fetchone()[0]
     if not has_negative:
-        return f"(SELECT * FROM charges_effective {where})"
+        return "charges_effective"
     return f"""(
         SELECT min(id) AS id, member_id, contribution, plot_id, period_start, period_end, due_date,
                greatest(sum(amount), 0)::DECIMAL(18,2) AS amount, sum(original_amount)::DECIMAL(18,2) AS original_amount,
                arg_min(kind, id) AS kind, arg_min(basis_note, id) AS basis_note, arg_min(reason, id) AS reason
         FROM (SELECT *, CASE WHEN bool_or(amount < 0) OVER (PARTITION BY member_id, contribution, plot_id,
                                       period_start, period_end, due_date) THEN 0 ELSE id END AS _grp
-              FROM charges_effective {where})
+              FROM charges_effective)
         GROUP BY member_id, contribution, plot_id, period_start, period_end, due_date, _grp)"""
 
 
