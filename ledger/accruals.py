@@ -419,35 +419,34 @@ def refresh_in(con, force: bool = False) -> int:
                     "WHERE f.fp IS DISTINCT FROM a.fingerprint")
     stale = con.execute("SELECT count(*) FROM _stale").fetchone()[0]
     if stale:
-        _allocate(con, schedules(con))
-        for table in ("allocations", "charge_state", "allocation_inputs"):
-            con.execute(f"DELETE FROM {table} WHERE member_id IN (SELECT member_id FROM _stale)")
-        con.execute("INSERT INTO allocations SELECT * FROM _alloc_out")
-        con.execute("INSERT INTO charge_state SELECT * FROM _state_out")
+        everyone = force or stale == con.execute("SELECT count(*) FROM (SELECT member_id FROM _fp "
+                                                 "UNION SELECT member_id FROM allocation_inputs)").fetchone()[0]
+        _allocate(con, schedules(con), everyone)
         con.execute("INSERT INTO allocation_inputs SELECT member_id, fp FROM _fp "
                     "WHERE member_id IN (SELECT member_id FROM _stale)")
-        con.execute("DROP TABLE _alloc_out")
-        con.execute("DROP TABLE _state_out")
     con.execute("INSERT OR REPLACE INTO ledger_meta VALUES ('allocation_stamp', ?)", [stamp])
     con.execute("DROP TABLE _stale")
     con.execute("DROP TABLE _fp")
     return stale
 
 
-def _allocate(con, scheds: dict[str, Schedule]) -> None:
-    """Run the allocation for the members in _stale; results go to temp tables _alloc_out and _state_out."""
+def _allocate(con, scheds: dict[str, Schedule], everyone: bool) -> None:
+    """Recompute the allocation of the members in _stale (everyone: of all members) and replace theirs."""
     from .allocation import allocate, to_arrow
 
     alloc, st = to_arrow(*allocate(con, scheds, _allocate_member))
+    for table in ("allocations", "charge_state", "allocation_inputs"):
+        con.execute(f"DELETE FROM {table}" if everyone else
+                    f"DELETE FROM {table} WHERE member_id IN (SELECT member_id FROM _stale)")
     con.register("_alloc_arrow", alloc)
     con.register("_state_arrow", st)
-    con.execute("CREATE OR REPLACE TEMP TABLE _alloc_out AS SELECT member_id, charge_id, payment_id, "
-                "(amount::DECIMAL(38,0) / 100)::DECIMAL(18,2) AS amount, applied_on, kind::VARCHAR AS kind "
-                "FROM _alloc_arrow")
-    con.execute("CREATE OR REPLACE TEMP TABLE _state_out AS SELECT charge_id, member_id, paid_off_on, "
-                "(final_penalty::DECIMAL(38,0) / 100)::DECIMAL(18,2) AS final_penalty, settled_on FROM _state_arrow")
-    con.unregister("_alloc_arrow")
-    con.unregister("_state_arrow")
+    try:
+        con.execute("INSERT INTO allocations SELECT member_id, charge_id, payment_id, amount, applied_on, "
+                    "kind::VARCHAR FROM _alloc_arrow")
+        con.execute("INSERT INTO charge_state SELECT * FROM _state_arrow")
+    finally:
+        con.unregister("_alloc_arrow")
+        con.unregister("_state_arrow")
 
 
 def _allocate_member(member: int, charges: list[tuple], payments: list[tuple], scheds: dict[str, Schedule],

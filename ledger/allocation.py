@@ -65,8 +65,10 @@ def _firsts(groups: np.ndarray) -> np.ndarray:
 
 def _group_cumsum(values: np.ndarray, first: np.ndarray) -> np.ndarray:
     total = np.cumsum(values)
-    start = np.maximum.accumulate(np.where(first, np.arange(len(values)), 0))
-    return total - total[start] + values[start]
+    starts = np.nonzero(first)[0]
+    if len(starts):
+        total -= np.repeat(total[starts] - values[starts], np.diff(np.append(starts, len(values))))
+    return total
 
 
 def _group_shift(values: np.ndarray, first: np.ndarray, fill) -> np.ndarray:
@@ -76,6 +78,18 @@ def _group_shift(values: np.ndarray, first: np.ndarray, fill) -> np.ndarray:
         out[1:] = values[:-1]
         out[first] = fill
     return out
+
+
+def _spans(nm: int, *pairs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Per rank 0..nm-1, 1 + the largest value given as (rank sorted, values): each rank gets its own range
+    [base, base + span) of one global axis."""
+    span = np.ones(nm, dtype=np.int64)
+    for rank, values in pairs:
+        if len(rank):
+            starts = np.nonzero(_firsts(rank))[0]
+            r = rank[starts]
+            span[r] = np.maximum(span[r], np.maximum.reduceat(values, starts) + 1)
+    return span
 
 
 def _expand(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -100,11 +114,11 @@ class _Round:
         # charges fallen due by each payment day (charges fall before that day's payments)
         c_key, p_key = (c["rank"] << 22) | c["due"], (p["rank"] << 22) | p["day"]
         c_run = np.concatenate(([0], np.cumsum(c["kop"])))
-        fallen = c_run[np.searchsorted(c_key, p_key, "right")] - c_run[np.searchsorted(c["rank"], p["rank"], "left")]
+        ranks = np.arange(nm)
+        c_start = np.searchsorted(c["rank"], ranks, "left")
+        fallen = c_run[np.searchsorted(c_key, p_key, "right")] - c_run[c_start[p["rank"]]]
         # member totals give each member a disjoint range of one global axis, so one searchsorted serves all
-        span = np.ones(nm, dtype=np.int64)
-        np.maximum.at(span, c["rank"], ce + 1)
-        np.maximum.at(span, p["rank"], m + 1)
+        span = _spans(nm, (c["rank"], ce), (p["rank"], m))
         base = np.cumsum(span) - span
         e = np.maximum.accumulate(base[p["rank"]] + m - pen)   # money left for principal, never decreasing
         self.pen = pen = base[p["rank"]] + m - e
@@ -118,7 +132,7 @@ class _Round:
         paid_off = (p_rank_ext[j_star] == c["rank"]) & (c["kop"] > 0)
         p_day_ext = np.append(p["day"], 0)
         payoff = np.where(c["kop"] == 0, c["due"], np.where(paid_off, np.maximum(c["due"], p_day_ext[j_star]), -1))
-        j_last = np.where(paid_off, j_star, np.searchsorted(p["rank"], c["rank"], "right") - 1)
+        j_last = np.where(paid_off, j_star, (np.searchsorted(p["rank"], ranks, "right") - 1)[c["rank"]])
         j_first = np.searchsorted(e, csg, "right")
         j_last = np.where(c["kop"] > 0, np.minimum(j_last, n_p - 1), -1)
         k, j = _expand(j_first, j_last)
@@ -128,15 +142,19 @@ class _Round:
         self.day = np.maximum(c["due"][self.k], p["day"][self.j])
         # penalties of the charges paid off: from the days each was partly unpaid
         penalty = np.zeros(len(c["kop"]), dtype=np.int64)
-        sel = paid_off[self.k] & c["has_penalty"][self.k]
+        late = paid_off & (payoff > c["due"] + c["first"])   # some day of delay with a penalty went unpaid
+        sel = late[self.k]
         if sel.any():
             kk, dd, aa = self.k[sel], self.day[sel], self.amount[sel]
             first = _firsts(kk)
             due = c["due"][kk]
             a = np.maximum(due + 1, _group_shift(dd, first, 0))
             u = c["kop"][kk] - (_group_cumsum(aa, first) - aa)
-            numer = penalty_of(c["code"][kk], due, a, dd - 1, u)
-            starts = np.nonzero(first)[0]
+            # only pieces after days of delay with a penalty (every late charge keeps its last one)
+            keep = dd > due + c["first"][kk]
+            kk, due, a, b, u = kk[keep], due[keep], a[keep], dd[keep] - 1, u[keep]
+            numer = penalty_of(c["code"][kk], due, a, b, u)
+            starts = np.nonzero(_firsts(kk))[0]
             penalty[kk[starts]] = c["q_round"](c["code"][kk[starts]], np.add.reduceat(numer, starts))
         self.payoff, self.penalty = payoff, penalty
         # penalties of the charges paid off through each payment, and the new guess of Pen
@@ -145,8 +163,7 @@ class _Round:
         np.add.at(tp, j_star[has], penalty[has])
         tp = _group_cumsum(tp, p_first)
         wanted = np.maximum(0, np.minimum(m - fallen, tp))
-        pspan = np.ones(nm, dtype=np.int64)
-        np.maximum.at(pspan, p["rank"], wanted + 1)
+        pspan = _spans(nm, (p["rank"], wanted))
         pbase = np.cumsum(pspan) - pspan
         self.new_pen = np.maximum.accumulate(pbase[p["rank"]] + wanted) - pbase[p["rank"]]
         self.c, self.p, self.p_first, self.c_ranks_first = c, p, p_first, c_first
@@ -164,9 +181,7 @@ class _Round:
         rank = c["rank"][ci]
         cpe = _group_cumsum(self.penalty[ci], _firsts(rank))
         nm = int(max(c["rank"].max(initial=-1), p["rank"].max(initial=-1))) + 1
-        span = np.ones(nm, dtype=np.int64)
-        np.maximum.at(span, rank, cpe + 1)
-        np.maximum.at(span, p["rank"], pen + 1)
+        span = _spans(nm, (rank, cpe), (p["rank"], pen))
         base = np.cumsum(span) - span
         cpeg = base[rank] + cpe
         cpsg = cpeg - self.penalty[ci]
@@ -221,7 +236,7 @@ def allocate(con, scheds: dict, reference_member, max_rounds: int = MAX_ROUNDS) 
     c_member, c_id, c_code, c_due, c_kop = (np.asarray(ch[k], dtype=np.int64) for k in ("member_id", "id", "code", "due", "kop"))
     p_member, p_id, p_day, p_kop, p_code = (np.asarray(py[k], dtype=np.int64)
                                             for k in ("member_id", "payment_id", "day", "kop", "code"))
-    steps = np.array([bool(scheds[x].steps) for x in codes] + [False], dtype=bool)
+    first_day = np.array([scheds[x].first for x in codes] + [10**9], dtype=np.int64)  # of delay with a penalty
     q = np.array([scheds[x].q for x in codes] + [1], dtype=np.int64)
 
     def penalty_of(code, due, a, b, u):
@@ -263,7 +278,7 @@ def allocate(con, scheds: dict, reference_member, max_rounds: int = MAX_ROUNDS) 
         ci = np.nonzero(demand & np.isin(c_member, todo))[0]
         pj = np.nonzero(active & np.isin(p_member, todo))[0]
         c = {"rank": np.searchsorted(todo, c_member[ci]), "due": c_due[ci], "kop": c_kop[ci], "code": c_code[ci],
-             "has_penalty": steps[c_code[ci]], "q_round": q_round}
+             "first": first_day[c_code[ci]], "q_round": q_round}
         p = {"rank": np.searchsorted(todo, p_member[pj]), "day": p_day[pj], "kop": p_kop[pj]}
         if pen is None:
             pen = np.zeros(len(pj), dtype=np.int64)
@@ -313,8 +328,15 @@ def to_arrow(out: dict, state: dict, slow=None):
         return pa.array(values - _EPOCH, pa.int32(), mask=values < 0).cast(pa.date32())
 
     def money(values, none=False):
+        """Kopecks as DECIMAL(18,2) without arithmetic: a decimal128 is the integer of its smallest unit."""
         values = np.asarray(values, dtype=np.int64)
-        return pa.array(values, pa.int64(), mask=(values < 0) if none else None)
+        mask = values < 0 if none else np.zeros(len(values), dtype=bool)
+        words = np.empty((len(values), 2), dtype=np.int64)
+        words[:, 0] = np.where(mask, 0, values)
+        words[:, 1] = words[:, 0] >> 63
+        validity = pa.array(~mask).buffers()[1] if none else None
+        return pa.Array.from_buffers(pa.decimal128(18, 2), len(values), [validity, pa.py_buffer(words)],
+                                     null_count=int(mask.sum()))
 
     alloc = pa.table({
         "member_id": pa.array(out["member_id"], pa.int64()), "charge_id": pa.array(out["charge_id"], pa.int64()),
