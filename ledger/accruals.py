@@ -408,11 +408,12 @@ def refresh_in(con, force: bool = False) -> int:
     old = old_stamp[0].rsplit("/", 2)[1:] if old_stamp else None
     if old != params:  # tariffs or key rates changed: every member's penalties may have
         force = True
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _fp AS {_member_fingerprints_sql(con)}")
-    if force:
-        con.execute("CREATE OR REPLACE TEMP TABLE _stale AS SELECT member_id FROM _fp "
-                    "UNION SELECT member_id FROM allocation_inputs")
+    if force:  # everyone: the fingerprints come with the allocation's own reading of the ledger
+        con.execute("CREATE OR REPLACE TEMP TABLE _stale AS SELECT member_id FROM charges UNION "
+                    "SELECT member_id FROM matches WHERE member_id IS NOT NULL UNION "
+                    "SELECT member_id FROM match_splits UNION SELECT member_id FROM allocation_inputs")
     else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _fp AS {_member_fingerprints_sql(con)}")
         con.execute("CREATE OR REPLACE TEMP TABLE _stale AS "
                     "SELECT coalesce(f.member_id, a.member_id) AS member_id FROM _fp f "
                     "FULL JOIN allocation_inputs a ON a.member_id = f.member_id "
@@ -421,20 +422,29 @@ def refresh_in(con, force: bool = False) -> int:
     if stale:
         everyone = force or stale == con.execute("SELECT count(*) FROM (SELECT member_id FROM _fp "
                                                  "UNION SELECT member_id FROM allocation_inputs)").fetchone()[0]
-        _allocate(con, schedules(con), everyone)
-        con.execute("INSERT INTO allocation_inputs SELECT member_id, fp FROM _fp "
-                    "WHERE member_id IN (SELECT member_id FROM _stale)")
+        fingerprints = _allocate(con, schedules(con), everyone)
+        if force and fingerprints is None:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _fp AS {_member_fingerprints_sql(con)}")
+        if force and fingerprints is not None:
+            con.register("_fp_arrow", fingerprints)
+            con.execute("INSERT INTO allocation_inputs SELECT member_id, fp FROM _fp_arrow")
+            con.unregister("_fp_arrow")
+        else:
+            con.execute("INSERT INTO allocation_inputs SELECT member_id, fp FROM _fp "
+                        "WHERE member_id IN (SELECT member_id FROM _stale)")
     con.execute("INSERT OR REPLACE INTO ledger_meta VALUES ('allocation_stamp', ?)", [stamp])
     con.execute("DROP TABLE _stale")
-    con.execute("DROP TABLE _fp")
+    con.execute("DROP TABLE IF EXISTS _fp")
     return stale
 
 
-def _allocate(con, scheds: dict[str, Schedule], everyone: bool) -> None:
-    """Recompute the allocation of the members in _stale (everyone: of all members) and replace theirs."""
+def _allocate(con, scheds: dict[str, Schedule], everyone: bool):
+    """Recompute the allocation of the members in _stale (everyone: of all members) and replace theirs. Returns
+    the members' fingerprints as an Arrow table when it could take them from its reading of the ledger."""
     from .allocation import allocate, to_arrow
 
-    alloc, st = to_arrow(*allocate(con, scheds, _allocate_member))
+    out, state, _slow, fingerprints = allocate(con, scheds, _allocate_member)
+    alloc, st = to_arrow(out, state)
     for table in ("allocations", "charge_state", "allocation_inputs"):
         con.execute(f"DELETE FROM {table}" if everyone else
                     f"DELETE FROM {table} WHERE member_id IN (SELECT member_id FROM _stale)")
@@ -447,6 +457,7 @@ def _allocate(con, scheds: dict[str, Schedule], everyone: bool) -> None:
     finally:
         con.unregister("_alloc_arrow")
         con.unregister("_state_arrow")
+    return fingerprints
 
 
 def _allocate_member(member: int, charges: list[tuple], payments: list[tuple], scheds: dict[str, Schedule],

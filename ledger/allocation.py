@@ -221,20 +221,26 @@ def allocate(con, scheds: dict, reference_member, max_rounds: int = MAX_ROUNDS) 
 
     codes = list(scheds)
     code_list = "[" + ", ".join(_literal(x) for x in codes) + "]" if codes else "[]::VARCHAR[]"
+    source = charges_sql(con)
+    # hashes as accruals._member_fingerprints_sql takes them (of the rows as they are, so not when netted)
     ch = con.execute(f"""
         SELECT c.member_id, c.id, coalesce(list_position({code_list}, c.contribution), 0) - 1 AS code,
-               {ORDINAL_SQL.format(col='c.due_date')} AS due, CAST(c.amount * 100 AS BIGINT) AS kop
-        FROM {charges_sql(con)} c SEMI JOIN _stale s ON s.member_id = c.member_id
+               {ORDINAL_SQL.format(col='c.due_date')} AS due, CAST(c.amount * 100 AS BIGINT) AS kop,
+               hash(c.id, c.contribution, c.due_date, c.amount) AS h
+        FROM {source} c SEMI JOIN _stale s ON s.member_id = c.member_id
         ORDER BY c.member_id, c.due_date, c.contribution, c.id""").fetchnumpy()
     py = con.execute(f"""
         SELECT mp.member_id, mp.payment_id, {ORDINAL_SQL.format(col='mp.paid_on')} AS day,
                CAST(mp.amount * 100 AS BIGINT) AS kop,
-               coalesce(list_position({code_list}, mp.designated), 0) - 1 AS code
+               coalesce(list_position({code_list}, mp.designated), 0) - 1 AS code,
+               hash(mp.payment_id, mp.amount, mp.paid_on, mp.designated, 'p') AS h
         FROM ({designated_payments_sql(con)}) mp SEMI JOIN _stale s ON s.member_id = mp.member_id
-        WHERE mp.amount > 0
         ORDER BY mp.member_id, mp.paid_on, mp.payment_id""").fetchnumpy()
     c_member, c_id, c_code, c_due, c_kop = (np.asarray(ch[k], dtype=np.int64) for k in ("member_id", "id", "code", "due", "kop"))
-    p_member, p_id, p_day, p_kop, p_code = (np.asarray(py[k], dtype=np.int64)
+    fingerprints = None if source != "charges_effective" else _fingerprints(c_member, np.asarray(ch["h"]),
+                                                                             np.asarray(py["member_id"]), np.asarray(py["h"]))
+    positive = np.asarray(py["kop"]) > 0   # refunds are not allocated
+    p_member, p_id, p_day, p_kop, p_code = (np.asarray(py[k], dtype=np.int64)[positive]
                                             for k in ("member_id", "payment_id", "day", "kop", "code"))
     first_day = np.array([scheds[x].first for x in codes] + [10**9], dtype=np.int64)  # of delay with a penalty
     q = np.array([scheds[x].q for x in codes] + [1], dtype=np.int64)
@@ -316,10 +322,23 @@ def allocate(con, scheds: dict, reference_member, max_rounds: int = MAX_ROUNDS) 
         for key, values in zip(state, st):
             state[key].append(np.array([-1 if v is None else v for v in values], dtype=np.int64))
     return ({k: np.concatenate(v) if v else np.zeros(0, dtype=np.int64) for k, v in out.items()},
-            {k: np.concatenate(v) if v else np.zeros(0, dtype=np.int64) for k, v in state.items()}, slow)
+            {k: np.concatenate(v) if v else np.zeros(0, dtype=np.int64) for k, v in state.items()}, slow, fingerprints)
 
 
-def to_arrow(out: dict, state: dict, slow=None):
+def _fingerprints(c_member, c_hash, p_member, p_hash):
+    """Per member the xor of the hashes of his charges and payments (bit_xor in SQL), as an Arrow table."""
+    import pyarrow as pa
+
+    members = np.union1d(c_member, p_member).astype(np.int64)
+    fp = np.zeros(len(members), dtype=np.uint64)
+    for member, h in ((c_member, c_hash), (p_member, p_hash)):
+        if len(member):
+            starts = np.nonzero(_firsts(member))[0]
+            fp[np.searchsorted(members, member[starts])] ^= np.bitwise_xor.reduceat(h.astype(np.uint64), starts)
+    return pa.table({"member_id": pa.array(members, pa.int64()), "fp": pa.array(fp, pa.uint64())})
+
+
+def to_arrow(out: dict, state: dict):
     """The arrays of allocate() as Arrow tables in the column order of allocations and charge_state."""
     import pyarrow as pa
 

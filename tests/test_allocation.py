@@ -46,7 +46,7 @@ def both_ways(db: Database) -> tuple[tuple, tuple, set[int]]:
         fast = allocation.allocate(con, scheds, accruals._allocate_member)
         ref = allocation.allocate(con, scheds, accruals._allocate_member, max_rounds=0)
 
-    def rows(out, state, _slow):
+    def rows(out, state, _slow, _fingerprints):
         a = sorted(zip(*(out[k].tolist() for k in ("member_id", "charge_id", "payment_id", "amount", "applied_on",
                                                      "kind"))))
         s = sorted(zip(*(state[k].tolist() for k in ("charge_id", "member_id", "paid_off_on", "final_penalty",
@@ -137,3 +137,25 @@ def test_a_negative_correction_nets_with_its_charge(db):
     assert correction > original
     s = debts.statement(db, 1, date(2025, 1, 1), date(2025, 4, 30))
     assert s.charged == D("600.00") and s.closing == D("5.40")
+
+
+def test_a_full_rebuild_stores_the_fingerprints_the_next_refresh_compares(db):
+    """After a forced rebuild (fingerprints taken from the allocation's own reading) a change to one member's
+    payments recomputes that member only, and the stored fingerprints are those SQL computes."""
+    load(db, tariff(penalty=DAILY))
+    for m in (1, 2, 3):
+        member(db, m)
+        charge(db, m, "member", date(2025, 3, 1), "1000")
+        pay(db, m, date(2025, 3, 11), "600", "Оплата")
+    pay(db, 2, date(2025, 3, 12), "-50", "Возврат")   # a refund: in the fingerprint, not in the allocation
+    assert accruals.refresh(db, force=True) == 3
+    with db.transaction() as con:
+        expected = con.execute(f"SELECT * FROM ({accruals._member_fingerprints_sql(con)}) ORDER BY 1").fetchall()
+    assert db.fetchall("SELECT member_id, fingerprint FROM allocation_inputs ORDER BY 1") == expected
+    pay(db, 3, date(2025, 4, 1), "400")
+    assert accruals.refresh(db) == 1
+    # 1000 unpaid 02.03–10.03: 9.00; 400 unpaid from 11.03: through 01.05 52 days = 20.80, through 31.03 21 days
+    # = 8.40 for л/с 3, who pays it off on 01.04 (no surplus for the penalty)
+    assert debt_of(db, date(2025, 5, 1)) == {("1", "member"): (D("400.00"), D("29.80")),
+                                             ("2", "member"): (D("400.00"), D("29.80")),
+                                             ("3", "member"): (D("0.00"), D("17.40"))}
