@@ -14,6 +14,8 @@ the next time anything reads debts. Rules (issue 5):
    first), and the rest becomes an advance (a designated one stays in its contribution), applied to charges
    on their due dates (the contribution's own advance first, then the general one).
 On one day, charges falling due take advances first, then that day's payments are applied in id order.
+`_allocate_member` is the rules day by day for one member; ledger/allocation.py computes the same set-wise
+for every member whose money is one stream, and uses the loop for the others.
 
 Penalty of a charge: for each day D from due + grace + 1 through the as-of date, the daily rate × the
 principal still unpaid at the end of D; summed exactly, rounded half up to kopecks per charge.
