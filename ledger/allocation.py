@@ -166,7 +166,7 @@ class _Round:
         pspan = _spans(nm, (p["rank"], wanted))
         pbase = np.cumsum(pspan) - pspan
         self.new_pen = np.maximum.accumulate(pbase[p["rank"]] + wanted) - pbase[p["rank"]]
-        self.c, self.p, self.p_first, self.c_ranks_first = c, p, p_first, c_first
+        self.c, self.p, self.p_first = c, p, p_first
         self.has_penalty_paid = has
 
     def penalty_pieces(self) -> tuple[np.ndarray, ...]:
@@ -212,11 +212,12 @@ def _streams(c_member, c_code, p_member, p_code):
     return active, m[first], x[first], mixed
 
 
-def allocate(con, scheds: dict, reference_member, max_rounds: int = MAX_ROUNDS) -> tuple[dict, dict, np.ndarray]:
+def allocate(con, scheds: dict, reference_member, max_rounds: int = MAX_ROUNDS) -> tuple:
     """The allocation of the members in temp table _stale: columns of allocations and charge_state rows
     (days as ordinals, -1 for none; money in kopecks), and the members that went through reference_member,
     the day-by-day loop (accruals._allocate_member): those with several streams of money, or more than
-    max_rounds rounds (0: all of them)."""
+    max_rounds rounds (0: all of them); and the members' fingerprints (an Arrow table; None when charges were
+    netted)."""
     from .accruals import ORDINAL_SQL, designated_payments_sql, penalties_vectorised, _literal
 
     codes = list(scheds)

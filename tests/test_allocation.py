@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger import accruals, allocation, debts, tariffs
+from ledger import accruals, allocation, debts
 from ledger.db import Database
 from tests.ledger_builders import charge, load, member, pay, tariff
-from tests.test_accruals import DAILY, KEY, brute_force_penalty, debt_of
+from tests.test_accruals import DAILY, KEY, brute_force_penalty, debt_of, key_rate_rule
 
 D = Decimal
 PURPOSES = {"general": "Оплата по квитанции", "member": "Членский взнос", "garbage": "За вывоз мусора",
@@ -97,15 +97,7 @@ def test_one_stream_penalties_agree_with_day_by_day_counting(db, seed):
     for _ in range(rng.randrange(2, 7)):
         pay(db, 1, start + timedelta(days=rng.randrange(1, 420)), str(D(rng.randrange(100_00, 1_200_000)) / 100))
     as_of = start + timedelta(days=450)
-    rates = sorted((r["valid_from"], r["rate"]) for r in tariffs.key_rates(db))
-
-    def key_rate(day, n):
-        if n <= 30:
-            return Decimal(0)
-        rate = [r for since, r in rates if since <= day][-1] / 100
-        return rate / 300 if n <= 90 else rate / 130
-
-    rule = (lambda day, n: Decimal("0.001")) if seed % 2 else key_rate
+    rule = (lambda day, n: Decimal("0.001")) if seed % 2 else key_rate_rule(db)
     with db.transaction() as con:
         debts.positions(con, as_of)
         pos = {r[0]: r[1:] for r in con.execute("SELECT charge_id, penalty_accrued, penalty_paid FROM _pos").fetchall()}
