@@ -151,3 +151,30 @@ def test_a_full_rebuild_stores_the_fingerprints_the_next_refresh_compares(db):
     assert debt_of(db, date(2025, 5, 1)) == {("1", "member"): (D("400.00"), D("29.80")),
                                              ("2", "member"): (D("400.00"), D("29.80")),
                                              ("3", "member"): (D("0.00"), D("17.40"))}
+
+
+def test_penalties_paid_from_surplus_take_several_rounds_and_still_agree(ledger_db, monkeypatch):
+    """Members paying late, then more than they owe, so that the surplus pays penalties again and again: the
+    set-wise rounds (each exact one payment further) end where the reference loop does."""
+    db = ledger_db
+    with db.transaction() as con:
+        for table in TABLES:
+            con.execute(f"DELETE FROM {table}")
+    rng = random.Random(3)
+    for m in (1, 2, 3):
+        member(db, m)
+        for _ in range(10):
+            charge(db, m, "garbage", date(2024, 1, 1) + timedelta(days=rng.randrange(400)), str(rng.randrange(100, 3000)))
+        for _ in range(10):
+            pay(db, m, date(2024, 1, 1) + timedelta(days=rng.randrange(450)), str(rng.randrange(100, 4000)), "")
+    rounds = []
+    real = allocation._Round.__init__
+
+    def counted(self, *args):
+        rounds.append(len(args[1]["kop"]))
+        real(self, *args)
+    monkeypatch.setattr(allocation._Round, "__init__", counted)
+    fast, ref, slow = both_ways(db)
+    assert len(rounds) >= 3 and not slow
+    assert fast == ref
+    assert any(row[5] for row in fast[0])   # penalties were paid
