@@ -14,6 +14,8 @@ the next time anything reads debts. Rules (issue 5):
    first), and the rest becomes an advance (a designated one stays in its contribution), applied to charges
    on their due dates (the contribution's own advance first, then the general one).
 On one day, charges falling due take advances first, then that day's payments are applied in id order.
+`_allocate_member` is the rules day by day for one member; ledger/allocation.py computes the same set-wise
+for every member whose money is one stream, and uses the loop for the others.
 
 Penalty of a charge: for each day D from due + grace + 1 through the as-of date, the daily rate × the
 principal still unpaid at the end of D; summed exactly, rounded half up to kopecks per charge.
@@ -408,84 +410,56 @@ def refresh_in(con, force: bool = False) -> int:
     old = old_stamp[0].rsplit("/", 2)[1:] if old_stamp else None
     if old != params:  # tariffs or key rates changed: every member's penalties may have
         force = True
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _fp AS {_member_fingerprints_sql(con)}")
-    if force:
-        con.execute("CREATE OR REPLACE TEMP TABLE _stale AS SELECT member_id FROM _fp "
-                    "UNION SELECT member_id FROM allocation_inputs")
+    if force:  # everyone: the fingerprints come with the allocation's own reading of the ledger
+        con.execute("CREATE OR REPLACE TEMP TABLE _stale AS SELECT member_id FROM charges UNION "
+                    "SELECT member_id FROM matches WHERE member_id IS NOT NULL UNION "
+                    "SELECT member_id FROM match_splits UNION SELECT member_id FROM allocation_inputs")
     else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _fp AS {_member_fingerprints_sql(con)}")
         con.execute("CREATE OR REPLACE TEMP TABLE _stale AS "
                     "SELECT coalesce(f.member_id, a.member_id) AS member_id FROM _fp f "
                     "FULL JOIN allocation_inputs a ON a.member_id = f.member_id "
                     "WHERE f.fp IS DISTINCT FROM a.fingerprint")
     stale = con.execute("SELECT count(*) FROM _stale").fetchone()[0]
     if stale:
-        _allocate(con, schedules(con))
-        for table in ("allocations", "charge_state", "allocation_inputs"):
-            con.execute(f"DELETE FROM {table} WHERE member_id IN (SELECT member_id FROM _stale)")
-        con.execute("INSERT INTO allocations SELECT * FROM _alloc_out")
-        con.execute("INSERT INTO charge_state SELECT * FROM _state_out")
-        con.execute("INSERT INTO allocation_inputs SELECT member_id, fp FROM _fp "
-                    "WHERE member_id IN (SELECT member_id FROM _stale)")
-        con.execute("DROP TABLE _alloc_out")
-        con.execute("DROP TABLE _state_out")
+        everyone = force or stale == con.execute("SELECT count(*) FROM (SELECT member_id FROM _fp "
+                                                 "UNION SELECT member_id FROM allocation_inputs)").fetchone()[0]
+        fingerprints = _allocate(con, schedules(con), everyone)
+        if force and fingerprints is None:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _fp AS {_member_fingerprints_sql(con)}")
+        if force and fingerprints is not None:
+            con.register("_fp_arrow", fingerprints)
+            con.execute("INSERT INTO allocation_inputs SELECT member_id, fp FROM _fp_arrow")
+            con.unregister("_fp_arrow")
+        else:
+            con.execute("INSERT INTO allocation_inputs SELECT member_id, fp FROM _fp "
+                        "WHERE member_id IN (SELECT member_id FROM _stale)")
     con.execute("INSERT OR REPLACE INTO ledger_meta VALUES ('allocation_stamp', ?)", [stamp])
     con.execute("DROP TABLE _stale")
-    con.execute("DROP TABLE _fp")
+    con.execute("DROP TABLE IF EXISTS _fp")
     return stale
 
 
-def _allocate(con, scheds: dict[str, Schedule]) -> None:
-    """Run the allocation for the members in _stale; results go to temp tables _alloc_out and _state_out."""
-    import pyarrow as pa
+def _allocate(con, scheds: dict[str, Schedule], everyone: bool):
+    """Recompute the allocation of the members in _stale (everyone: of all members) and replace theirs. Returns
+    the members' fingerprints as an Arrow table when it could take them from its reading of the ledger."""
+    from .allocation import allocate, to_arrow
 
-    charges = con.execute(f"""
-        SELECT c.member_id, c.id, c.contribution, {ORDINAL_SQL.format(col='c.due_date')} AS due,
-               CAST(c.amount * 100 AS BIGINT) AS kop
-        FROM charges_effective c JOIN _stale s USING (member_id)
-        ORDER BY c.member_id, c.due_date, c.contribution, c.id""").fetchnumpy()
-    payments = con.execute(f"""
-        SELECT mp.member_id, mp.payment_id, {ORDINAL_SQL.format(col='mp.paid_on')} AS day,
-               CAST(mp.amount * 100 AS BIGINT) AS kop, coalesce(mp.designated, '') AS designated
-        FROM ({designated_payments_sql(con)}) mp JOIN _stale s ON s.member_id = mp.member_id
-        WHERE mp.amount > 0
-        ORDER BY mp.member_id, mp.paid_on, mp.payment_id""").fetchnumpy()
-    c_cols = list(zip(*(charges[k].tolist() for k in ("id", "contribution", "due", "kop"))))
-    p_cols = list(zip(*(payments[k].tolist() for k in ("payment_id", "day", "kop")),
-                      (x or None for x in payments["designated"].tolist())))
-    c_bounds, p_bounds = _bounds(charges["member_id"]), _bounds(payments["member_id"])
-    out: list[list] = [[], [], [], [], [], []]
-    state: list[list] = [[], [], [], [], []]
-    for member in sorted(set(c_bounds) | set(p_bounds)):
-        c0, c1 = c_bounds.get(member, (0, 0))
-        p0, p1 = p_bounds.get(member, (0, 0))
-        _allocate_member(member, c_cols[c0:c1], p_cols[p0:p1], scheds, out, state)
-    epoch = date(1970, 1, 1).toordinal()
-    as_date = lambda days: pa.array([None if d is None else d - epoch for d in days], pa.int32()).cast(pa.date32())  # noqa: E731
-    alloc = pa.table({
-        "member_id": pa.array(out[0], pa.int64()), "charge_id": pa.array(out[1], pa.int64()),
-        "payment_id": pa.array(out[2], pa.int64()), "amount": pa.array(out[3], pa.int64()),
-        "applied_on": as_date(out[4]), "kind": pa.array(out[5], pa.string())})
-    st = pa.table({
-        "charge_id": pa.array(state[0], pa.int64()), "member_id": pa.array(state[1], pa.int64()),
-        "paid_off_on": as_date(state[2]), "final_penalty": pa.array(state[3], pa.int64()),
-        "settled_on": as_date(state[4])})
+    out, state, _slow, fingerprints = allocate(con, scheds, _allocate_member)
+    alloc, st = to_arrow(out, state)
+    for table in ("allocations", "charge_state", "allocation_inputs"):
+        con.execute(f"DELETE FROM {table}" if everyone else
+                    f"DELETE FROM {table} WHERE member_id IN (SELECT member_id FROM _stale)")
     con.register("_alloc_arrow", alloc)
     con.register("_state_arrow", st)
-    con.execute("CREATE OR REPLACE TEMP TABLE _alloc_out AS SELECT member_id, charge_id, payment_id, "
-                "(amount::DECIMAL(38,0) / 100)::DECIMAL(18,2) AS amount, applied_on, kind FROM _alloc_arrow")
-    con.execute("CREATE OR REPLACE TEMP TABLE _state_out AS SELECT charge_id, member_id, paid_off_on, "
-                "(final_penalty::DECIMAL(38,0) / 100)::DECIMAL(18,2) AS final_penalty, settled_on FROM _state_arrow")
-    con.unregister("_alloc_arrow")
-    con.unregister("_state_arrow")
-
-
-def _bounds(sorted_ids: np.ndarray) -> dict[int, tuple[int, int]]:
-    if not len(sorted_ids):
-        return {}
-    ids = np.asarray(sorted_ids)
-    starts = np.concatenate(([0], np.nonzero(ids[1:] != ids[:-1])[0] + 1))
-    ends = np.concatenate((starts[1:], [len(ids)]))
-    return {int(ids[s]): (int(s), int(e)) for s, e in zip(starts, ends)}
+    try:
+        con.execute("INSERT INTO allocations SELECT member_id, charge_id, payment_id, amount, applied_on, "
+                    "kind::VARCHAR FROM _alloc_arrow")
+        con.execute("INSERT INTO charge_state SELECT * FROM _state_arrow")
+    finally:
+        con.unregister("_alloc_arrow")
+        con.unregister("_state_arrow")
+    return fingerprints
 
 
 def _allocate_member(member: int, charges: list[tuple], payments: list[tuple], scheds: dict[str, Schedule],

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import accruals, audit, cooperative
+from . import accruals, allocation, audit, cooperative
 from .accruals import ORDINAL_SQL, fmt_money
 from .db import Database
 from .errors import InputError, LedgerError
@@ -88,7 +88,7 @@ def positions(con, as_of: date, member_ids: list[int] | None = None) -> None:
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _unsettled AS
         SELECT c.id, c.member_id, c.contribution, c.plot_id, c.due_date, c.amount, s.paid_off_on, s.final_penalty
-        FROM charges_effective c LEFT JOIN charge_state s ON s.charge_id = c.id
+        FROM {allocation.charges_sql(con)} c LEFT JOIN charge_state s ON s.charge_id = c.id
         WHERE (s.settled_on IS NULL OR s.settled_on > $1) {_member_filter(member_ids, 'c.member_id')}""", [as_of])
     con.execute("CREATE OR REPLACE TEMP TABLE _open AS SELECT * FROM _unsettled "
                 "WHERE paid_off_on IS NULL OR paid_off_on > $1", [as_of])

@@ -295,6 +295,18 @@ def brute_force_penalty(amount: Decimal, due: date, payments: list[tuple[date, D
     return total.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
+def key_rate_rule(db):
+    """The housing rule as the issue words it: the day rate for day D, n days overdue, from the key-rate history."""
+    rates = sorted((r["valid_from"], r["rate"]) for r in tariffs.key_rates(db))
+
+    def key_rate(day, n):
+        if n <= 30:
+            return Decimal(0)
+        rate = [r for since, r in rates if since <= day][-1] / 100
+        return rate / 300 if n <= 90 else rate / 130
+    return key_rate
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_penalties_agree_with_day_by_day_counting(db, seed):
     """Random partial payments on one charge; paid-off (final) and open penalties against a brute force."""
@@ -316,14 +328,7 @@ def test_penalties_agree_with_day_by_day_counting(db, seed):
                 pay(db, 1, day, str(part), {"member": "членский", "daily": "ежедневный"}[code])
                 paid[code].append((day, part))
                 left -= part
-    rates = sorted((r["valid_from"], r["rate"]) for r in tariffs.key_rates(db))
-
-    def key_rate(day, n):
-        if n <= 30:
-            return Decimal(0)
-        rate = [r for since, r in rates if since <= day][-1] / 100
-        return rate / 300 if n <= 90 else rate / 130
-
+    key_rate = key_rate_rule(db)
     as_of = due + timedelta(days=350)
     got = {code: p for (_, code), (_, p) in debt_of(db, as_of).items()}
     got_paid = {r[0]: r[1] for r in db.fetchall("SELECT c.contribution, sum(a.amount) FROM allocations a "
