@@ -182,7 +182,7 @@ class Database:
 
     def df(self, sql: str, params: Any = None):
         with self.connect() as con:
-            return con.execute(sql, params or []).df()
+            return frame(con, sql, params)
 
     def records(self, sql: str, params: Any = None) -> list[dict]:
         with self.connect() as con:
@@ -256,6 +256,25 @@ def _split_sql(sql: str) -> list[str]:
     lines = [ln for ln in sql.splitlines() if not ln.strip().startswith("--")]
     parts = re.split(r";\s*(?:\n|$)", "\n".join(lines))
     return [p.strip() for p in parts if p.strip()]
+
+
+def frame(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None):
+    """A query result as a pandas DataFrame whose text columns hold Python str and None.
+
+    pandas 3 reads VARCHAR into its string dtype with NaN for NULL (pandas 2 gave object and None); NaN is
+    truthy and not a str, so `if value:` and string functions break on it, and an empty result's columns
+    differ in dtype from a full one's. Every read of ledger data into pandas goes through here: text columns
+    become object dtype with None for missing values, whatever the pandas version and whether or not rows
+    came back; numbers, dates and booleans keep DuckDB's dtypes.
+    """
+    import pandas as pd
+
+    df = con.execute(sql, params or []).df()
+    for col in df.columns:
+        dtype = df[col].dtype
+        if isinstance(dtype, pd.StringDtype) or dtype == object:
+            df[col] = df[col].astype(object).where(df[col].notna(), None)
+    return df
 
 
 def _arrow_table(values: dict[str, list]):

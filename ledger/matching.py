@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from . import audit, fields
-from .db import Database, insert_columns, insert_rows, utcnow
+from .db import Database, frame, insert_columns, insert_rows, utcnow
 from .errors import InputError, LedgerError
 from .purpose import NameVocab, PaymentReader, Reading, fold, person_account, plot_key, reg_key, split_name
 from .spreadsheets import Column, write_table
@@ -89,12 +89,11 @@ _FEMININE_END = re.compile(r"(а|ая)$")     # a surname's family stem: Ива�
 
 
 def load_register(con) -> Register:
-    members = con.execute("SELECT id, reg_no, full_name, address FROM members").df()
-    plots = con.execute(
-        "SELECT p.number, o.member_id FROM plot_owners o JOIN plots p ON p.id = o.plot_id WHERE o.owned_to IS NULL"
-    ).df()
+    members = frame(con, "SELECT id, reg_no, full_name, address FROM members")
+    plots = frame(con, "SELECT p.number, o.member_id FROM plot_owners o JOIN plots p ON p.id = o.plot_id "
+                       "WHERE o.owned_to IS NULL")
     inns = member_inns(con)
-    links = con.execute("SELECT kind, value, member_id, blocked FROM payer_links").df()
+    links = frame(con, "SELECT kind, value, member_id, blocked FROM payer_links")
     blocked = set(zip(*[links[links["blocked"]][c].tolist() for c in ("kind", "value", "member_id")]))
     links = links[~links["blocked"]][["kind", "value", "member_id"]]
     vocab = NameVocab()
@@ -112,7 +111,7 @@ def load_register(con) -> Register:
         name_rows += [(k, v, mid) for k, v in rows]
         if address:
             family_key[mid] = (fold(_NON_WORD.sub(" ", address)).strip(), _FEMININE_END.sub("", s))
-    names = pd.DataFrame(name_rows, columns=["kind", "value", "member_id"]).drop_duplicates()
+    names = _table(name_rows, ["kind", "value", "member_id"]).drop_duplicates()
     counts = names.groupby(["kind", "value"])["member_id"].transform("size")
     names = names[~(((names["kind"] == "s") & (counts > MAX_SURNAME_ONLY)) |
                     (names["kind"].isin(["sf", "si"]) & (counts > MAX_SURNAME_FIRST)))]
@@ -123,12 +122,12 @@ def load_register(con) -> Register:
     family = {mid: sorted((o for o in by_address[key[0]] if o != mid),
                           key=lambda o: (family_key[o][1] != key[1], o))
               for mid, key in family_key.items() if len(by_address[key[0]]) <= 8}
-    reg = pd.DataFrame({"value": [reg_key(r) for r in members["reg_no"].tolist()], "member_id": members["id"]})
+    reg = _table(zip([reg_key(r) for r in members["reg_no"].tolist()], members["id"].tolist()), ["value", "member_id"])
     plot_keys = [plot_key(n) for n in plots["number"].tolist()]
     return Register(
         reg=reg,
-        plots=pd.DataFrame({"value": plot_keys, "member_id": plots["member_id"]}).drop_duplicates(),
-        inns=inns.rename(columns={"inn": "value"})[["value", "member_id"]],
+        plots=_table(zip(plot_keys, plots["member_id"].tolist()), ["value", "member_id"]).drop_duplicates(),
+        inns=_table(zip(inns["inn"].tolist(), inns["member_id"].tolist()), ["value", "member_id"]),
         links=links,
         blocked=blocked,
         names=names,
@@ -139,6 +138,16 @@ def load_register(con) -> Register:
         inn_of=dict(zip(inns["member_id"].tolist(), inns["inn"].tolist())),
         family={k: v for k, v in family.items() if v},
     )
+
+
+def _table(rows: Iterable[tuple], columns: list[str]) -> pd.DataFrame:
+    """Key rows as a DataFrame of one shape whatever they hold: text as object (str/None), member_id as int64.
+    Payments and members meet through merges on these columns; an empty table built from [] would otherwise
+    get float64 columns and a merge with a text column fails (pandas 3)."""
+    df = pd.DataFrame(list(rows), columns=columns, dtype=object)
+    if "member_id" in df.columns:
+        df["member_id"] = df["member_id"].astype("int64")
+    return df
 
 
 # -- evidence -----------------------------------------------------------------------------------
@@ -162,7 +171,8 @@ def _mentions(payments: pd.DataFrame, readings: list[Reading]) -> pd.DataFrame:
                 rows.append((pidx, "inn", "payer", v, f"inn:{v}", False))
         for side, kind, key, fuzzy, pos in r.names:
             rows.append((pidx, kind, side, key, f"name:{side}:{pos}", fuzzy))
-    return pd.DataFrame(rows, columns=["pidx", "signal", "side", "value", "mention", "fuzzy"])
+    df = _table(rows, ["pidx", "signal", "side", "value", "mention", "fuzzy"])
+    return df.astype({"pidx": "int64", "fuzzy": bool})
 
 
 def _evidence(mentions: pd.DataFrame, reg: Register, links: pd.DataFrame) -> pd.DataFrame:
@@ -438,12 +448,8 @@ def _undecided(con, payment_ids: list[int] | None) -> pd.DataFrame:
     if payment_ids is not None:
         con.register("_wanted", pd.DataFrame({"id": pd.Series(list(payment_ids), dtype="int64")}))
         where += " AND p.id IN (SELECT id FROM _wanted)"
-    payments = con.execute(
-        f"SELECT {_PAYMENT_COLUMNS} FROM payments p LEFT JOIN matches m ON m.payment_id = p.id "
-        f"WHERE {where} ORDER BY p.doc_date, p.id").df()
-    for col in ("payer_name", "payer_inn", "payer_account", "purpose"):
-        payments[col] = payments[col].astype(object).where(payments[col].notna(), None)
-    return payments
+    return frame(con, f"SELECT {_PAYMENT_COLUMNS} FROM payments p LEFT JOIN matches m ON m.payment_id = p.id "
+                      f"WHERE {where} ORDER BY p.doc_date, p.id")
 
 
 def _read_and_decide(payments: pd.DataFrame, reg: Register, links: pd.DataFrame,
@@ -572,7 +578,7 @@ def match_payments(db: Database, actor: str | None = None, payment_ids: list[int
         payments = _undecided(con, payment_ids)
         reg = load_register(con) if len(payments) else None
     summary = {"total": len(payments), "auto": 0, "suggested": 0, "unmatched": 0, "manual": 0, "links": 0}
-    new_links = pd.DataFrame(columns=["kind", "value", "member_id", "payment_id"])
+    new_links = _table([], ["kind", "value", "member_id", "payment_id"])
     decisions: dict[int, Decision] = {}
     if len(payments):
         decisions, new_links = _decide_run(payments, reg)
@@ -613,17 +619,15 @@ def _learned_links(payments: pd.DataFrame, decisions: dict[int, Decision], reg: 
         if inns[i] and len(inns[i]) == 12 and reg.inn_of.get(d.member_id) != inns[i] and \
                 ("inn", inns[i], d.member_id) not in reg.blocked:
             rows.append(("inn", inns[i], d.member_id, ids[i]))
-    frame = pd.DataFrame(rows, columns=["kind", "value", "member_id", "payment_id"])
-    return frame.drop_duplicates(["kind", "value", "member_id"])
+    return _table(rows, ["kind", "value", "member_id", "payment_id"]).drop_duplicates(["kind", "value", "member_id"])
 
 
 def _store_links(con, links: pd.DataFrame, source: str, actor: str | None) -> int:
     """Insert links not known yet (blocked ones stay blocked); returns how many were added."""
     con.register("_links", links)
     try:
-        fresh = con.execute(
-            "SELECT l.kind, l.value, l.member_id, l.payment_id FROM _links l LEFT JOIN payer_links k "
-            "ON k.kind = l.kind AND k.value = l.value AND k.member_id = l.member_id WHERE k.kind IS NULL").df()
+        fresh = frame(con, "SELECT l.kind, l.value, l.member_id, l.payment_id FROM _links l LEFT JOIN payer_links k "
+                           "ON k.kind = l.kind AND k.value = l.value AND k.member_id = l.member_id WHERE k.kind IS NULL")
     finally:
         con.unregister("_links")
     n = len(fresh)

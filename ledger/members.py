@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import audit, fields, vault
-from .db import Database, insert_rows, update_rows, utcnow
+from .db import Database, frame, insert_rows, update_rows, utcnow
 from .errors import InputError
 from .spreadsheets import Column, Header, Sheet, data_rows, find_header, read_sheet, write_table
 
@@ -140,7 +140,7 @@ def key_of_connection(con) -> vault.MasterKey:
 
 def member_inns(con):
     """DataFrame (member_id, inn) of members with an INN, decrypted — for payment matching."""
-    df = con.execute("SELECT id AS member_id, inn FROM members WHERE inn IS NOT NULL AND inn <> ''").df()
+    df = frame(con, "SELECT id AS member_id, inn FROM members WHERE inn IS NOT NULL AND inn <> ''")
     if len(df):
         key = key_of_connection(con)
         df["inn"] = [vault.decrypt_field(key, v, "members.inn") for v in df["inn"].tolist()]
