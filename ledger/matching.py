@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import re
+import time
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -467,7 +469,6 @@ PARALLEL_MIN = 20_000   # payments; fewer are decided in one process (a helper w
 def _helper_processes() -> int:
     """How many processes share the first pass: 2 where a forked helper is possible (Linux, 2+ cores)."""
     import multiprocessing
-    import os
 
     wanted = os.environ.get("COOP_MATCH_PROCESSES")
     if wanted is not None:
@@ -491,7 +492,8 @@ def _first_pass(payments: pd.DataFrame, reg: Register, reader: PaymentReader) ->
     second = payments.iloc[half:].reset_index(drop=True)
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
-    helper = ctx.Process(target=_helper_run, args=(send, first, reg), daemon=True, name="coop-match-helper")
+    helper = ctx.Process(target=_helper_run, args=(send, first, reg, receive, os.getpid()), daemon=True,
+                         name="coop-match-helper")
     helper.start()
     send.close()
     try:
@@ -517,9 +519,40 @@ def _first_pass(payments: pd.DataFrame, reg: Register, reader: PaymentReader) ->
 _DECISION_FIELDS = ("status", "member_id", "confidence", "reason", "candidates", "learn")
 
 
-def _helper_run(send, payments: pd.DataFrame, reg: Register) -> None:
+def _die_with_parent(parent: int) -> None:
+    """In the forked helper: end when the parent process ends, however it ends (kill -9 included).
+
+    Linux delivers SIGKILL to the helper when its parent dies (prctl PR_SET_PDEATHSIG); the parent may have
+    died before that was set, so the parent is checked once after. Elsewhere a watcher thread polls it."""
+    import signal
+    import threading
+
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        armed = libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0   # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        armed = False
+    if os.getppid() != parent:
+        os._exit(0)
+    if not armed:
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(0)
+
+        threading.Thread(target=watch, daemon=True).start()
+
+
+def _helper_run(send, payments: pd.DataFrame, reg: Register, receive=None, parent: int | None = None) -> None:
     """In the forked helper: decide, send the decisions back as columns (pickled ten times faster than
-    objects) and the words read, or None on any failure."""
+    objects) and the words read, or None on any failure. It closes its copy of the parent's end of the pipe
+    (so a dead parent means a broken pipe, not a send blocked forever) and dies with the parent."""
+    if receive is not None:
+        receive.close()
+    if parent is not None:
+        _die_with_parent(parent)
     try:
         reader = PaymentReader(reg.vocab, reg.plot_set)
         decided = _read_and_decide(payments, reg, reg.links, reader)
@@ -527,8 +560,11 @@ def _helper_run(send, payments: pd.DataFrame, reg: Register) -> None:
             [reader.names.cache]
     except BaseException:   # the parent decides this half itself
         result = None
-    send.send(result)
-    send.close()
+    try:
+        send.send(result)
+        send.close()
+    except OSError:   # the parent is gone
+        os._exit(0)
 
 
 def _decide_run(payments: pd.DataFrame, reg: Register) -> tuple[dict[int, Decision], pd.DataFrame]:

@@ -6,6 +6,7 @@ import csv
 import json
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -469,10 +470,85 @@ def test_if_the_helper_fails_this_process_decides_its_half(db, coop, monkeypatch
     monkeypatch.setenv("COOP_MATCH_PROCESSES", "2")
     ids = [pay(db, "Членский взнос л/с 1"), pay(db, "Членский взнос л/с 1"), pay(db, "взнос уч. 7")]
 
-    def broken(send, payments, reg):
+    def broken(send, payments, reg, *rest):
         send.send("not decisions")
         send.close()
 
     monkeypatch.setattr(matching, "_helper_run", broken)
     assert matching.match_payments(db, actor="test")["total"] == 3
     assert [decision(db, i)["status"] for i in ids[:2]] == ["auto", "auto"]
+
+
+def _children(pid: int) -> list[int]:
+    import os
+
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    stat = fh.read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or a zombie (it has exited; only its parent's reaping is left)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="fork and /proc: Linux only")
+def test_kill_9_of_coop_match_leaves_no_helper_process(tmp_path):
+    """kill -9 of `coop match` while its forked helper is deciding: the helper is gone within seconds (it used
+    to stay blocked forever, holding its memory). Reading is slowed down in both processes so that the kill
+    surely lands while the helper works."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from ledger.db import Database
+    from tests.benchmarks import matching_data as data
+
+    db = Database(tmp_path / "coop.duckdb")
+    people = data.build_coop(300, 5)
+    data.store_coop(db, people)
+    data.store_payments(db, data.generate(people, 900, 5))
+    db.release()
+    script = ("import sys, time; from ledger import matching; from ledger.cli import main\n"
+              "matching.PARALLEL_MIN = 100\n"
+              "slow = matching._read_and_decide\n"
+              "def slowly(*a, **k):\n    time.sleep(120)\n    return slow(*a, **k)\n"
+              "matching._read_and_decide = slowly\n"
+              "sys.exit(main(['--db', sys.argv[1], 'match']))\n")
+    env = {**os.environ, "COOP_MATCH_PROCESSES": "2"}
+    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "coop.duckdb")], env=env,
+                            cwd=str(Path(__file__).resolve().parent.parent))
+    helpers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not helpers and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            helpers = _children(proc.pid)
+        assert helpers, "the helper process did not start"
+        time.sleep(0.5)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not all(_gone(h) for h in helpers):
+            time.sleep(0.1)
+        assert all(_gone(h) for h in helpers), "the helper outlived its parent"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for h in helpers:   # a failed run must not leave its helper behind either
+            if not _gone(h):
+                os.kill(h, signal.SIGKILL)
