@@ -622,12 +622,20 @@ def match_payments(db: Database, actor: str | None = None, payment_ids: list[int
     now = utcnow()
     with db.transaction() as con:
         con.register("_decided", pd.DataFrame({"payment_id": pd.Series(ids, dtype="int64")}))
+        # Decided without holding the database: a person may have decided some meanwhile (kept as they are)
+        # and a statement may have been deleted with its payments (their decisions are not written).
         decided_meanwhile = {r[0] for r in con.execute(
             "SELECT payment_id FROM matches WHERE status = 'manual' AND payment_id IN "
             "(SELECT payment_id FROM _decided)").fetchall()}
+        gone = {r[0] for r in con.execute("SELECT payment_id FROM _decided WHERE payment_id NOT IN "
+                                          "(SELECT id FROM payments)").fetchall()}
         con.execute("DELETE FROM matches WHERE status <> 'manual' AND payment_id IN (SELECT payment_id FROM _decided)")
         con.unregister("_decided")
-        kept = [(int(ids[i]), d) for i, d in decisions.items() if ids[i] not in decided_meanwhile]
+        drop_orphans(con)
+        skip = decided_meanwhile | gone
+        kept = [(int(ids[i]), d) for i, d in decisions.items() if ids[i] not in skip]
+        if gone and len(new_links):
+            new_links = new_links[~new_links["payment_id"].isin(gone)]
         insert_columns(con, "matches", {
             "payment_id": [pid for pid, _ in kept], "status": [d.status for _, d in kept],
             "member_id": [d.member_id for _, d in kept], "confidence": [d.confidence for _, d in kept],
@@ -641,6 +649,20 @@ def match_payments(db: Database, actor: str | None = None, payment_ids: list[int
         summary["manual"] = con.execute("SELECT count(*) FROM matches WHERE status = 'manual'").fetchone()[0]
         audit.log(con, actor, "match_payments", None, **summary)
     return summary
+
+
+def drop_orphans(con) -> int:
+    """Remove what points at payments that no longer exist (a statement deleted while the matcher was deciding,
+    or before this repair existed): their decisions, splits and the payer links learned from them. Links a
+    person blocked stay (the rejection is still true); the decision history (match_decisions) is kept.
+    Runs inside the caller's transaction; returns the rows removed."""
+    removed = 0
+    for table, where in (("match_splits", "payment_id NOT IN (SELECT id FROM payments)"),
+                         ("matches", "payment_id NOT IN (SELECT id FROM payments)"),
+                         ("payer_links", "NOT blocked AND payment_id IS NOT NULL AND "
+                                         "payment_id NOT IN (SELECT id FROM payments)")):
+        removed += con.execute(f"DELETE FROM {table} WHERE {where}").fetchone()[0]
+    return removed
 
 
 def _learned_links(payments: pd.DataFrame, decisions: dict[int, Decision], reg: Register) -> pd.DataFrame:

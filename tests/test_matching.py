@@ -552,3 +552,72 @@ def test_kill_9_of_coop_match_leaves_no_helper_process(tmp_path):
         for h in helpers:   # a failed run must not leave its helper behind either
             if not _gone(h):
                 os.kill(h, signal.SIGKILL)
+
+
+# -- payments deleted while or before matching (12.6) --------------------------------------------
+
+def _statement_of(db, payment_ids: list[int]) -> int:
+    with db.transaction() as con:
+        sid = insert_rows(con, "statements", [{"sha256": f"test-{payment_ids[0]}", "file_name": "выписка.txt",
+                                               "format": "1c", "imported_at": utcnow()}], returning="id")[0][0]
+        insert_rows(con, "payment_sources", [{"payment_id": p, "statement_id": sid, "source_line": i}
+                                             for i, p in enumerate(payment_ids, 1)])
+        con.execute(f"UPDATE payments SET statement_id = ? WHERE id IN ({', '.join(map(str, payment_ids))})", [sid])
+    return sid
+
+
+def _pointing_at(db, payment_id: int) -> dict[str, int]:
+    return {t: db.scalar(f"SELECT count(*) FROM {t} WHERE payment_id = ?", [payment_id])
+            for t in ("matches", "match_splits", "payer_links")}
+
+
+def test_a_statement_deleted_while_matching_decides_leaves_no_decisions_or_links_of_its_payments(db, coop,
+                                                                                                 monkeypatch):
+    from ledger import statements
+
+    doomed = pay(db, "л/с 12 членский взнос", payer="Петров Сергей Олегович", account=ACC_PETROV)
+    kept = pay(db, "л/с 1 членский взнос", payer="Иванова Мария Петровна", account=ACC_OTHER)
+    sid = _statement_of(db, [doomed])
+    decide_run = matching._decide_run
+
+    def deleted_meanwhile(payments, reg):
+        result = decide_run(payments, reg)
+        statements.delete_statement(db, sid, actor="другой пользователь")   # `coop bank delete` in the window
+        return result
+
+    monkeypatch.setattr(matching, "_decide_run", deleted_meanwhile)
+    summary = matching.match_payments(db, actor="test")
+    assert summary["total"] == 1 and summary["auto"] == 1
+    assert db.scalar("SELECT count(*) FROM payments WHERE id = ?", [doomed]) == 0
+    assert _pointing_at(db, doomed) == {"matches": 0, "match_splits": 0, "payer_links": 0}
+    assert decision(db, kept)["status"] == "auto"
+    assert db.scalar("SELECT count(*) FROM payer_links WHERE payment_id = ?", [kept]) == 1
+
+
+def test_a_rerun_repairs_older_orphans(db, coop):
+    """Orphans left by earlier versions (decisions, splits and learned links of payments deleted since): the
+    next run removes them; a link a person blocked stays blocked."""
+    first = pay(db, "л/с 12 членский взнос", payer="Петров Сергей Олегович", account=ACC_PETROV)
+    second = pay(db, "Взнос", payer="Кузнецова Анна Павловна", account=ACC_OTHER)
+    matching.match_payments(db, actor="test")
+    matching.split(db, second, [(coop["7"], "750.00"), (coop["8"], "750.00")], actor="бухгалтер")
+    with db.transaction() as con:   # what an older `bank delete` racing the matcher left behind
+        con.execute("INSERT INTO payer_links VALUES ('inn', '500100732259', ?, 'manual', ?, TRUE, ?, 'бухгалтер')",
+                    [coop["1"], second, utcnow()])
+        con.execute("DELETE FROM payments WHERE id IN (?, ?)", [first, second])
+    assert _pointing_at(db, first)["payer_links"] == 1 and _pointing_at(db, second)["match_splits"] == 2
+    matching.match_payments(db, actor="test")
+    assert _pointing_at(db, first) == {"matches": 0, "match_splits": 0, "payer_links": 0}
+    assert _pointing_at(db, second) == {"matches": 0, "match_splits": 0, "payer_links": 1}   # the blocked one
+    assert db.scalar("SELECT blocked FROM payer_links WHERE payment_id = ?", [second]) is True
+
+
+def test_deleting_a_statement_forgets_the_payer_links_learned_from_its_payments(db, coop):
+    from ledger import statements
+
+    pid = pay(db, "л/с 12 членский взнос", payer="Петров Сергей Олегович", account=ACC_PETROV)
+    sid = _statement_of(db, [pid])
+    matching.match_payments(db, actor="test")
+    assert _pointing_at(db, pid)["payer_links"] == 1
+    statements.delete_statement(db, sid, actor="test")
+    assert _pointing_at(db, pid) == {"matches": 0, "match_splits": 0, "payer_links": 0}
