@@ -19,7 +19,7 @@ try:  # recent typer vendors click and raises its own exception classes
 except ImportError:  # pragma: no cover - older typer on top of click
     from click import exceptions as cli_errors
 
-from . import accruals, debts, demo, fields, matching, members, statements, tariffs, users
+from . import accruals, debts, demo, fields, matching, members, statements, tariffs, users, vault
 from .db import Database, default_path
 from .errors import InputError, LedgerError
 
@@ -46,7 +46,13 @@ app.add_typer(monitoring_app, name="monitoring")
 
 
 def db_of(ctx: typer.Context) -> Database:
-    return ctx.find_root().obj["db"]
+    """The ledger of this command, once its master key is known to fit (a lost or wrong key stops every
+    command before it reads or writes anything)."""
+    obj = ctx.find_root().obj
+    if not obj.get("key_checked"):
+        vault.check_key(obj["db"])
+        obj["key_checked"] = True
+    return obj["db"]
 
 
 def actor() -> str:

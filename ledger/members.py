@@ -111,6 +111,8 @@ def _reencrypt(con, old: vault.MasterKey, new: vault.MasterKey) -> int:
 
 
 vault.register_reencryptor("members", _reencrypt)
+vault.register_sealed_columns("members", ENCRYPTED_FIELDS)
+vault.register_sealed_columns("member_changes", ("old_value", "new_value"))
 
 
 def seal_plaintext(db: Database) -> int:
@@ -135,7 +137,7 @@ def personal_data(db: Database) -> dict[int, dict[str, str | None]]:
 def key_of_connection(con) -> vault.MasterKey:
     """The master key of the ledger an open connection belongs to (for readers that only hold a connection)."""
     path = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()[0]
-    return vault.master_key(Database(path))
+    return vault.key_for(con, Path(path))
 
 
 def member_inns(con):
