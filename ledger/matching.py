@@ -59,6 +59,11 @@ NAME_TEXT = {"full": "ФИО", "sii": "фамилия и инициалы", "fpi
 MARGIN = 0.1              # `suggested` only when the best candidate leads the second by this much
 MAX_SURNAME_ONLY = 3        # a bare surname is a candidate key only when at most this many members have it
 MAX_SURNAME_FIRST = 6
+# A name key many members share (hundreds of full namesakes) cannot tell them apart: a payment naming them
+# is a tie unless another key picks one. Such a key reaches only its first NAMESAKES_KEPT members (by id)
+# plus those another key of the same payment names, so evidence stays a few rows per mention, not
+# payments x namesakes (400 x 4,000 took 2.2 GB, 2,000 x 90,000 over 24 GB).
+NAMESAKES_KEPT = 5
 
 
 def member_inns(con) -> pd.DataFrame:
@@ -77,7 +82,9 @@ class Register:
     inns: pd.DataFrame         # value, member_id
     links: pd.DataFrame        # kind, value, member_id (learned payer links, not blocked)
     blocked: set[tuple]        # (kind, value, member_id) the accountant rejected
-    names: pd.DataFrame        # kind, value, member_id
+    names: pd.DataFrame        # signal, value, member_id: name keys of at most NAMESAKES_KEPT members
+    namesakes: pd.DataFrame    # signal, value, member_id: name keys of more members (all of them)
+    namesakes_head: pd.DataFrame   # the first NAMESAKES_KEPT members of each such key
     vocab: NameVocab
     plot_set: set[str]
     reg_no: dict[int, str]
@@ -117,6 +124,9 @@ def load_register(con) -> Register:
     counts = names.groupby(["kind", "value"])["member_id"].transform("size")
     names = names[~(((names["kind"] == "s") & (counts > MAX_SURNAME_ONLY)) |
                     (names["kind"].isin(["sf", "si"]) & (counts > MAX_SURNAME_FIRST)))]
+    names = names.rename(columns={"kind": "signal"})
+    wide = names.groupby(["signal", "value"])["member_id"].transform("size") > NAMESAKES_KEPT
+    namesakes = names[wide].sort_values(["signal", "value", "member_id"])
     by_address: dict[str, list[int]] = defaultdict(list)
     for mid, key in family_key.items():
         by_address[key[0]].append(mid)
@@ -132,7 +142,9 @@ def load_register(con) -> Register:
         inns=_table(zip(inns["inn"].tolist(), inns["member_id"].tolist()), ["value", "member_id"]),
         links=links,
         blocked=blocked,
-        names=names,
+        names=names[~wide],
+        namesakes=namesakes,
+        namesakes_head=namesakes.groupby(["signal", "value"], sort=False).head(NAMESAKES_KEPT),
         vocab=vocab,
         plot_set=set(plot_keys),
         reg_no=dict(zip(members["id"].tolist(), members["reg_no"].tolist())),
@@ -189,11 +201,29 @@ def _evidence(mentions: pd.DataFrame, reg: Register, links: pd.DataFrame) -> pd.
     acc = links[links["kind"] == "account"][["value", "member_id"]].drop_duplicates()
     parts.append(mentions[mentions["signal"] == "account"].merge(acc, on="value"))
     names = mentions[mentions["signal"].isin(NAME_KINDS)]
-    parts.append(names.merge(reg.names.rename(columns={"kind": "signal"}), on=["signal", "value"]))
+    parts.append(names.merge(reg.names, on=["signal", "value"]))
+    parts.append(_namesake_evidence(names, reg, parts))
     ev = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else \
         pd.DataFrame(columns=list(mentions.columns) + ["member_id"])
     return ev.sort_values(["pidx"], kind="stable")
 
+
+def _namesake_evidence(names: pd.DataFrame, reg: Register, known_parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Rows of name mentions whose key many members share, bounded per mention: the key's first members
+    and those members another key of the same payment (л/с, plot, INN, account, a rarer name) points at."""
+    if reg.namesakes.empty or names.empty:
+        return names.iloc[:0].assign(member_id=pd.Series(dtype="int64"))
+    keys = reg.namesakes_head[["signal", "value"]].drop_duplicates()
+    wide = names.merge(keys, on=["signal", "value"])
+    if wide.empty:
+        return names.iloc[:0].assign(member_id=pd.Series(dtype="int64"))
+    head = wide.merge(reg.namesakes_head, on=["signal", "value"])
+    known = [p[["pidx", "member_id"]] for p in known_parts if len(p)]
+    if known:
+        named = pd.concat(known).drop_duplicates()
+        extra = wide.merge(named, on="pidx").merge(reg.namesakes, on=["signal", "value", "member_id"])
+        head = pd.concat([head, extra]).drop_duplicates(["pidx", "mention", "member_id"])
+    return head
 
 @dataclass(slots=True)
 class Decision:

@@ -621,3 +621,34 @@ def test_deleting_a_statement_forgets_the_payer_links_learned_from_its_payments(
     assert _pointing_at(db, pid)["payer_links"] == 1
     statements.delete_statement(db, sid, actor="test")
     assert _pointing_at(db, pid) == {"matches": 0, "match_splits": 0, "payer_links": 0}
+
+
+# -- many full namesakes (12.8) -----------------------------------------------------------------
+
+def test_many_full_namesakes_keep_the_evidence_small_and_decisions_right(db, monkeypatch):
+    """40 members with one full name: a payment naming it reaches only a few of them (plus any member another
+    key of the payment names), so evidence does not grow as payments x namesakes; the л/с still tells one
+    apart (even one beyond the first few), and the name alone is a tie with three candidates listed."""
+    now = utcnow()
+    with db.transaction() as con:
+        ids = [r[0] for r in insert_rows(con, "members", [
+            {"reg_no": str(100 + i), "full_name": "Кузнецов Андрей Викторович", "status": "member",
+             "created_at": now, "updated_at": now} for i in range(40)], returning="id")]
+    by_ls = pay(db, "л/с 137 взнос", payer="Кузнецов Андрей Викторович")
+    by_name = pay(db, "Членский взнос", payer="Кузнецов Андрей Викторович")
+    seen = {}
+    evidence = matching._evidence
+
+    def counted(mentions, reg, links):
+        ev = evidence(mentions, reg, links)
+        seen["rows"], seen["mentions"] = len(ev), len(mentions)
+        return ev
+
+    monkeypatch.setattr(matching, "_evidence", counted)
+    matching.match_payments(db, actor="test")
+    assert seen["rows"] <= seen["mentions"] * (matching.NAMESAKES_KEPT + 1)
+    assert decision(db, by_ls)["status"] == "auto" and decision(db, by_ls)["member_id"] == ids[37]
+    tie = decision(db, by_name)
+    assert tie["status"] == "unmatched" and tie["member_id"] is None
+    assert [c["member_id"] for c in tie["candidates"]] == ids[:3]
+    assert "полные тёзки" in tie["reason"]
