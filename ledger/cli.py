@@ -396,10 +396,11 @@ def audit_verify(ctx: typer.Context):
     """Проверить, что записи журнала не изменялись и не удалялись."""
     from . import audit
 
-    bad = audit.verify_chain(db_of(ctx))
-    if bad:
-        raise LedgerError(f"Журнал изменён: нарушена цепочка в записях {', '.join(map(str, bad[:20]))}")
-    say("Журнал цел")
+    verdict = audit.verify(db_of(ctx))
+    if not verdict.ok:
+        raise LedgerError(verdict.message())
+    head = audit.chain_head(db_of(ctx))
+    say(f"Журнал цел: записей {head['count']}, последняя № {head['last_id'] or '—'}")
 
 
 @monitoring_app.command("alerts")

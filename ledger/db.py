@@ -67,6 +67,24 @@ def _close_all() -> None:
         held.close_if_idle()
 
 
+# Steps to run after the commit of the transaction a cursor is in (Database.transaction), by cursor.
+_after_commit: dict[int, list] = {}
+
+
+def after_commit(con: duckdb.DuckDBPyConnection, step) -> None:
+    """Run step(con) once the Database.transaction this cursor belongs to has committed (never if it rolls
+    back). Outside such a transaction (a migration's own) the step is skipped: callers must tolerate that."""
+    steps = _after_commit.get(id(con))
+    if steps is not None and step not in steps:
+        steps.append(step)
+
+
+def path_of(con: duckdb.DuckDBPyConnection) -> Path:
+    """The file of the ledger an open connection belongs to."""
+    return Path(con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
+                .fetchall()[0][0])
+
+
 def utcnow() -> datetime:
     """Naive UTC timestamp, as stored in TIMESTAMP columns."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
@@ -156,16 +174,21 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One write transaction: committed when the block ends, rolled back on any error."""
+        """One write transaction: committed when the block ends, rolled back on any error. Steps registered
+        with `after_commit` during it run once it has committed (with the same cursor)."""
         with self.connect() as con:
             con.execute("BEGIN TRANSACTION")
+            _after_commit[id(con)] = []
             try:
                 yield con
             except BaseException:
+                _after_commit.pop(id(con), None)
                 con.execute("ROLLBACK")
                 raise
             else:
                 con.execute("COMMIT")
+                for step in _after_commit.pop(id(con), []):
+                    step(con)
 
     # -- convenience -------------------------------------------------------------------------
     def fetchall(self, sql: str, params: Any = None) -> list[tuple]:
@@ -247,6 +270,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
             con.execute("ROLLBACK")
             raise
         con.execute("COMMIT")
+        if kind == "py" and hasattr(module, "after_commit"):   # e.g. a file beside the ledger to write
+            module.after_commit(con)
         applied.append(version)
     return applied
 

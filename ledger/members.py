@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import audit, fields, vault
-from .db import Database, frame, insert_rows, update_rows, utcnow
+from .db import Database, frame, insert_rows, path_of, update_rows, utcnow
 from .errors import InputError
 from .spreadsheets import Column, Header, Sheet, data_rows, find_header, read_sheet, write_table
 
@@ -136,8 +136,7 @@ def personal_data(db: Database) -> dict[int, dict[str, str | None]]:
 
 def key_of_connection(con) -> vault.MasterKey:
     """The master key of the ledger an open connection belongs to (for readers that only hold a connection)."""
-    path = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()[0]
-    return vault.key_for(con, Path(path))
+    return vault.key_for(con, path_of(con))
 
 
 def member_inns(con):

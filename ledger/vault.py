@@ -126,16 +126,21 @@ def register_sealed_columns(table: str, columns: tuple[str, ...]) -> None:
     _SEALED_COLUMNS[table] = columns
 
 
+_rotating: set[Path] = set()   # key files a rotation of this process is replacing right now
+
+
 def check_value(key: MasterKey) -> str:
     return hmac.new(key.subkey("coop vault key check"), _CHECK_INPUT, hashlib.sha256).hexdigest()
 
 
 def _recorded_check(con) -> tuple[str, str] | None:
-    return con.execute("SELECT key_id, check_value FROM vault_key_check WHERE id = 1").fetchone()
+    rows = con.execute("SELECT key_id, check_value FROM vault_key_check WHERE id = 1").fetchall()
+    return rows[0] if rows else None
 
 
 def _record_check(con, key: MasterKey) -> None:
-    con.execute("INSERT OR REPLACE INTO vault_key_check VALUES (1, ?, ?, ?)", [key.key_id, check_value(key), utcnow()])
+    con.execute("INSERT OR REPLACE INTO vault_key_check VALUES (1, ?, ?, ?)",
+                [key.key_id, check_value(key), utcnow()]).fetchall()
 
 
 def _sealed_key_ids(con) -> set[str]:
@@ -184,7 +189,7 @@ def key_for(con, db_path: Path, create: bool = True) -> MasterKey:
         key = MasterKey(parse_key(env, ENV_KEY), ENV_KEY)
     else:
         pending = path.with_name(path.name + ".new")
-        if pending.exists():
+        if pending.exists() and path not in _rotating:
             _finish_rotation(con, path, pending)
         if not path.exists():
             if _holds_keyed_data(con):
@@ -354,6 +359,7 @@ def rotate(db: Database, actor: str | None = None, new_key: bytes | None = None)
             pending.unlink()
         _write_key_file(pending, new.key)
     done = {"secrets": 0}
+    _rotating.add(key_file_path(db))    # the pending key file is this rotation's, not a crashed one's
     try:
         with db.transaction() as con:
             rows = con.execute("SELECT name, key_id, nonce, ciphertext FROM vault_secrets").fetchall()
@@ -365,14 +371,20 @@ def rotate(db: Database, actor: str | None = None, new_key: bytes | None = None)
             done["secrets"] = len(rows)
             for what, fn in _REENCRYPTORS.items():
                 done[what] = fn(con, old, new)
-            _record_check(con, new)
+            # logged under the old key, then the whole audit chain (this entry too) re-keyed to the new one
             audit.log(con, actor, "vault_rotated", None, old_key=old.key_id, new_key=new.key_id, **done)
+            done["audit"] = audit.rechain(con, old, new)
+            _record_check(con, new)
+        if pending is not None:
+            os.replace(pending, key_file_path(db))
     except BaseException:
         if pending is not None and pending.exists():
             pending.unlink()
         raise
-    if pending is not None:
-        os.replace(pending, key_file_path(db))
+    finally:
+        _rotating.discard(key_file_path(db))
+    with db.connect() as con:
+        audit.seal_head(con, new)
     return done
 
 

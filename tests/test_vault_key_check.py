@@ -91,8 +91,10 @@ def test_wrong_env_key_is_refused(db_path, db, tmp_path, capsys, monkeypatch):
 
 
 def test_a_new_ledger_gets_a_key_and_its_check_value(db_path, db, tmp_path, capsys):
-    assert main(["users", "list"]) == 0        # a ledger with nothing encrypted: no key needed, none made
     assert not (db_path.parent / "vault.key").exists()
+    assert main(["users", "list"]) == 0        # a new ledger: its key is made with it (it signs the audit head)
+    assert (db_path.parent / "vault.key").exists()
+    assert (db_path.parent / "coop.duckdb.audit-head").exists()
     (tmp_path / "реестр.csv").write_bytes(_register())
     assert main(["members", "import", str(tmp_path / "реестр.csv")]) == 0
     key = vault.master_key(db, create=False)
