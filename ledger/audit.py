@@ -220,7 +220,10 @@ def advance_head(con) -> None:
         old, problem = _read_head(path, head_key)
         if problem is not None or _head_problems(con, old, "голова"):
             return
-        _write_head(path, head_key, _head_of(con))
+        try:
+            _write_head(path, head_key, _head_of(con))
+        except OSError:   # the data is committed; the head lags (accepted as a prefix) until the next append
+            pass
 
 
 def seal_head(con, master=None) -> None:
@@ -245,6 +248,7 @@ def rekey(con) -> dict:
     unkeyed chain is checked first and what it showed is logged with the re-keying, so earlier tampering is
     recorded rather than sealed over. The only code that rewrites audit_log columns; runs in the migration's
     transaction."""
+    key = _keys(con)[0]   # a lost or wrong master key stops the migration here, before anything is written
     cols = ", ".join(_COLUMNS)
     rows = con.execute(f"SELECT id, {cols}, prev_hash, hash FROM audit_log ORDER BY id").fetchall()
     if not rows:
@@ -258,7 +262,7 @@ def rekey(con) -> dict:
         if _legacy_digest(prev_hash, row) != stored or not (prev_hash in seen or (prev_hash is None and not seen)):
             broken.append(r[0])
         seen.add(stored)
-    _chain(con, rows, _keys(con)[0])
+    _chain(con, rows, key)
     summary = {"entries": len(rows), "unchained_before": unchained, "broken_before": broken[:100]}
     log(con, None, "audit_rekeyed", None, **summary)
     return summary
