@@ -125,3 +125,20 @@ def test_matching_a_register_of_nothing_but_numbers_and_names_with_learned_links
     assert summary["links"] == 1
     assert _member_of(db, ids[0]) == ("auto", "4")
     assert _member_of(db, ids[1])[1] == "4"
+
+
+@pytest.mark.parametrize("columns", [(), ("Адрес", "Телефон"), tuple(OPTIONAL)],
+                         ids=lambda s: "+".join(s) or "только-лс-и-фио")
+def test_the_matching_page_with_such_registers(db, columns):
+    """The page's «Разнести новые платежи» over the same registers: no Streamlit error, the decisions made."""
+    from tests.test_pages import page_test
+
+    members.import_register(db, _register(columns), "реестр.csv", actor="test")
+    later = _register(("Телефон",), first=5, names=["Зуев Олег Ильич"])
+    members.import_register(db, later, "второй.csv", actor="test")
+    pays = _payments(db)
+    at = page_test("pages/matching.py").run()
+    next(b for b in at.button if b.label.startswith("Разнести новые")).click().run()
+    assert not at.exception
+    assert not at.error
+    _check(db, pays)
