@@ -1,24 +1,45 @@
 """Append-only audit log: sign-ins, exports of personal data, changes of settings and roles, external calls.
 
 Append-only is enforced three ways: this module is the only writer and offers no update or delete;
-a test (tests/test_audit.py) fails if any SQL in the code base updates or deletes audit_log; and every
-entry carries a SHA-256 hash chained to the previous entry, so an edit or deletion made behind the
-application's back (e.g. with the duckdb shell) is found by `verify_chain` and shown on the audit page.
+a test (tests/test_audit.py) fails if any SQL in the code base updates or deletes audit_log (the one-time
+re-keying migration excepted); and the log is a keyed chain whose head is also kept outside the database.
+
+The chain: every entry carries an HMAC-SHA256 (column `hash`) of its id, its content and its predecessor's
+MAC (`prev_hash`), under a key derived (HKDF) from the vault's master key. Without the master key nobody can
+make a valid MAC, so an edited, inserted or re-chained entry shows, and every entry must carry a valid MAC
+(migration 0061 re-keyed the older unkeyed chain once, and logged it). A deleted entry breaks its successor's
+link. Two sessions of one process may chain to the same predecessor, so a link only has to point at some
+earlier entry; the head's count catches a deleted entry nobody links to.
+
+The head (last id, its MAC, the number of entries) is written after each commit to a small signed (HMAC)
+file beside the database, `<database>.audit-head`, atomically (temporary file, fsync, rename), and only if
+the new head extends the old one. So deleting the newest entries is found too. Crash window: the process may
+die between the commit and the file's rename; the file then lags by that transaction's entries, so `verify`
+accepts a head that is a prefix of the chain (its entry present with the same MAC, at least as many entries up
+to it) but never a chain shorter than the head. `chain_head(db)` gives the head for backup manifests and
+`verify(db, head=...)` checks one from there too.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import os
 import re
+import threading
+from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from .db import Database, utcnow
+from .db import Database, after_commit, path_of, utcnow
 
 # Columns of an external call (integration, operation, host, path, status, duration, bytes, error).
 CALL_COLUMNS = ("integration", "operation", "host", "path", "status", "duration_ms", "bytes", "error")
 _COLUMNS = ("happened_at", "actor", "action", "target", "ok", "details") + CALL_COLUMNS
+HEAD_SUFFIX = ".audit-head"
+_head_lock = threading.Lock()
 
 ACTIONS = {
     "signin": "Вход", "signin_failed": "Неудачный вход", "export_personal_data": "Выгрузка персональных данных",
@@ -28,12 +49,21 @@ ACTIONS = {
     "user_added": "Пользователь добавлен", "role_changed": "Смена роли", "user_enabled": "Пользователь включён",
     "user_disabled": "Пользователь отключён", "password_changed": "Смена пароля", "vault_rotated": "Смена ключа хранилища",
     "alert_sent": "Оповещение отправлено", "member_added": "Член добавлен", "audit_exported": "Выгрузка журнала",
+    "audit_rekeyed": "Журнал переведён на ключевую цепочку",
 }
 
 
-def _digest(prev_hash: str | None, row: dict[str, Any]) -> str:
-    canonical = json.dumps([prev_hash] + [_plain(row.get(c)) for c in _COLUMNS], ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+def _keys(con, master=None) -> tuple[bytes, bytes]:
+    """(chain key, head key): HKDF subkeys of the ledger's master key (checked against the ledger)."""
+    from . import vault
+
+    key = master or vault.key_for(con, path_of(con))
+    return key.subkey("coop audit chain"), key.subkey("coop audit head")
+
+
+def _mac(key: bytes, entry_id: int, prev_hash: str | None, row: dict[str, Any]) -> str:
+    canonical = json.dumps([entry_id, prev_hash] + [_plain(row.get(c)) for c in _COLUMNS], ensure_ascii=False)
+    return hmac.new(key, canonical.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def _plain(value: Any) -> Any:
@@ -45,11 +75,14 @@ def _plain(value: Any) -> Any:
 def _append(con, row: dict[str, Any]) -> None:
     row = {c: row.get(c) for c in _COLUMNS}
     row["happened_at"] = row["happened_at"] or utcnow()
+    key, _ = _keys(con)
+    entry_id = con.execute("SELECT nextval('audit_id_seq')").fetchone()[0]
     prev = con.execute("SELECT hash FROM audit_log WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
     prev_hash = prev[0] if prev else None
-    cols = _COLUMNS + ("prev_hash", "hash")
+    cols = ("id",) + _COLUMNS + ("prev_hash", "hash")
     con.execute(f"INSERT INTO audit_log ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                [row[c] for c in _COLUMNS] + [prev_hash, _digest(prev_hash, row)])
+                [entry_id] + [row[c] for c in _COLUMNS] + [prev_hash, _mac(key, entry_id, prev_hash, row)])
+    after_commit(con, advance_head)
 
 
 def log(con, actor: str | None, action: str, target: str | None = None, ok: bool = True, **details: Any) -> None:
@@ -107,29 +140,217 @@ def entries(db: Database, action: str | None = None, limit: int = 1000, *, actor
     return db.records(sql, params)
 
 
-def verify_chain(db: Database) -> list[int]:
-    """Ids of entries whose hash does not match their content or whose predecessor is missing or altered.
+# -- the chain's head -----------------------------------------------------------------------------
 
-    An empty list means the log is intact. Entries written before the chain existed (no hash) are skipped.
-    """
-    cols = ", ".join(_COLUMNS)
+def head_path(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + HEAD_SUFFIX)
+
+
+def _head_of(con) -> dict:
+    count, last = con.execute("SELECT count(*), max(id) FROM audit_log").fetchone()
+    mac = con.execute("SELECT hash FROM audit_log WHERE id = ?", [last]).fetchone()[0] if last is not None else None
+    return {"last_id": last, "mac": mac, "count": count}
+
+
+def chain_head(db: Database) -> dict:
+    """The audit chain's head as the ledger holds it now: {"last_id": int | None, "mac": str | None,
+    "count": int} (the newest entry's id and MAC, and how many entries there are). Put it in a backup's
+    manifest; `verify(db, head=...)` later proves that no entry up to last_id has been removed since."""
     with db.connect() as con:
-        rows = con.execute(f"SELECT id, {cols}, prev_hash, hash FROM audit_log WHERE hash IS NOT NULL "
-                           "ORDER BY id").fetchall()
-    # Concurrent sessions may both chain to the same predecessor, so a link only has to point at some
-    # earlier entry; an altered entry fails its own hash, a deleted one breaks the link of its successor.
-    bad, seen = [], set()
-    for i, r in enumerate(rows):
+        return _head_of(con)
+
+
+def _signature(key: bytes, head: dict) -> str:
+    canonical = json.dumps([head.get("last_id"), head.get("mac"), head.get("count")])
+    return hmac.new(key, canonical.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _read_head(path: Path, key: bytes) -> tuple[dict | None, str | None]:
+    """(head, None) from the head file, or (None, problem in Russian)."""
+    try:
+        head = json.loads(path.read_text("utf-8"))
+        sig = head.pop("signature")
+        valid = isinstance(sig, str) and hmac.compare_digest(sig, _signature(key, head))
+    except FileNotFoundError:
+        return None, f"нет файла головы журнала {path.name}: удалены последние записи или сам файл"
+    except (OSError, ValueError, KeyError, AttributeError, TypeError):
+        valid = False
+    if not valid:
+        return None, f"файл головы журнала {path.name} повреждён или подделан (подпись не сходится)"
+    return head, None
+
+
+def _write_head(path: Path, key: bytes, head: dict) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump({**head, "signature": _signature(key, head)}, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _head_problems(con, head: dict, what: str) -> list[str]:
+    """What is wrong with the chain against a head recorded earlier: the head may lag (a prefix), never lead."""
+    last, count = head.get("last_id"), head.get("count") or 0
+    if last is None:
+        return []
+    row = con.execute("SELECT hash FROM audit_log WHERE id = ?", [last]).fetchone()
+    if row is None:
+        return [f"{what}: запись № {last} удалена (а с ней, возможно, и более поздние)"]
+    if row[0] != head.get("mac"):
+        return [f"{what}: запись № {last} изменена"]
+    have = con.execute("SELECT count(*) FROM audit_log WHERE id <= ?", [last]).fetchone()[0]
+    if have < count:
+        return [f"{what}: до записи № {last} удалено записей: {count - have}"]
+    return []
+
+
+def advance_head(con) -> None:
+    """After a commit: write the new head to the file beside the ledger, if it extends the recorded one.
+    A head file that is missing (after its first writing), unreadable or not extended by the ledger is left
+    as it is: it is the evidence `verify` reports."""
+    from .errors import LedgerError
+
+    path = head_path(path_of(con))
+    try:
+        _, head_key = _keys(con)
+    except LedgerError:   # the key changed under a rotation in progress: it seals the head itself
+        return
+    with _head_lock:
+        old, problem = _read_head(path, head_key)
+        if problem is not None or _head_problems(con, old, "голова"):
+            return
+        try:
+            _write_head(path, head_key, _head_of(con))
+        except OSError:   # the data is committed; the head lags (accepted as a prefix) until the next append
+            pass
+
+
+def seal_head(con, master=None) -> None:
+    """Write the head file from the ledger as it is, whatever file is there (the re-keying migration, a key
+    rotation, a restore from a backup whose chain has been verified); `master`: the key to sign with."""
+    path = head_path(path_of(con))
+    _, head_key = _keys(con, master)
+    with _head_lock:
+        _write_head(path, head_key, _head_of(con))
+
+
+# -- re-keying the older chain (migration 0061) ------------------------------------------------------
+
+def _legacy_digest(prev_hash: str | None, row: dict[str, Any]) -> str:
+    """The unkeyed SHA-256 chain of earlier versions."""
+    canonical = json.dumps([prev_hash] + [_plain(row.get(c)) for c in _COLUMNS], ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def rekey(con) -> dict:
+    """Once, at migration: chain every entry (those from before any chain too) with the keyed MAC. The old
+    unkeyed chain is checked first and what it showed is logged with the re-keying, so earlier tampering is
+    recorded rather than sealed over. The only code that rewrites audit_log columns; runs in the migration's
+    transaction."""
+    key = _keys(con)[0]   # a lost or wrong master key stops the migration here, before anything is written
+    cols = ", ".join(_COLUMNS)
+    rows = con.execute(f"SELECT id, {cols}, prev_hash, hash FROM audit_log ORDER BY id").fetchall()
+    if not rows:
+        return {"entries": 0}
+    broken, unchained, seen = [], 0, set()
+    for r in rows:
+        row, prev_hash, stored = dict(zip(_COLUMNS, r[1:1 + len(_COLUMNS)])), r[-2], r[-1]
+        if stored is None:
+            unchained += 1
+            continue
+        if _legacy_digest(prev_hash, row) != stored or not (prev_hash in seen or (prev_hash is None and not seen)):
+            broken.append(r[0])
+        seen.add(stored)
+    _chain(con, rows, key)
+    summary = {"entries": len(rows), "unchained_before": unchained, "broken_before": broken[:100]}
+    log(con, None, "audit_rekeyed", None, **summary)
+    return summary
+
+
+def _chain(con, rows: list[tuple], key: bytes) -> None:
+    """Write a fresh chain over rows (id, columns..., prev_hash, hash) in id order."""
+    from .db import update_rows
+
+    prev, chained = None, []
+    for r in rows:
+        mac = _mac(key, r[0], prev, dict(zip(_COLUMNS, r[1:1 + len(_COLUMNS)])))
+        chained.append({"id": r[0], "prev_hash": prev, "hash": mac})
+        prev = mac
+    update_rows(con, "audit_log", ["id"], chained, ["prev_hash", "hash"])
+
+
+def rechain(con, old, new) -> int:
+    """Vault rotation step (in its transaction): the chain must verify under the old key (entries and head
+    file), else the rotation is refused, so that rotating never seals over tampering; then it is re-keyed
+    under the new key. Returns the number of entries."""
+    from .errors import LedgerError
+
+    verdict = _verdict(con, path_of(con), old)
+    if not verdict.ok:
+        raise LedgerError(verdict.message() + ". Смена ключа отменена: сначала разберитесь с журналом")
+    cols = ", ".join(_COLUMNS)
+    rows = con.execute(f"SELECT id, {cols}, prev_hash, hash FROM audit_log ORDER BY id").fetchall()
+    _chain(con, rows, _keys(con, new)[0])
+    return len(rows)
+
+
+# -- verification ---------------------------------------------------------------------------------
+
+@dataclass
+class Verdict:
+    bad: list[int] = field(default_factory=list)         # entries with a wrong or missing MAC or link
+    problems: list[str] = field(default_factory=list)    # the head: newest entries deleted, file missing
+
+    @property
+    def ok(self) -> bool:
+        return not self.bad and not self.problems
+
+    def message(self) -> str:
+        parts = []
+        if self.bad:
+            more = f" и ещё {len(self.bad) - 20}" if len(self.bad) > 20 else ""
+            parts.append(f"нарушена цепочка в записях {', '.join(map(str, self.bad[:20]))}{more}")
+        return "Журнал изменён в обход приложения: " + "; ".join(parts + self.problems)
+
+
+def verify(db: Database, head: dict | None = None) -> Verdict:
+    """Check every entry's MAC and link, and the chain against its head file (and against `head`, e.g. from a
+    backup manifest). Needs the master key."""
+    with db.connect() as con:
+        verdict = _verdict(con, db.path)
+        if head is not None:
+            verdict.problems += _head_problems(con, head, "по голове из копии")
+    return verdict
+
+
+def _verdict(con, db_path: Path, master=None) -> Verdict:
+    cols = ", ".join(_COLUMNS)
+    key, head_key = _keys(con, master)
+    rows = con.execute(f"SELECT id, {cols}, prev_hash, hash FROM audit_log ORDER BY id").fetchall()
+    verdict = Verdict()
+    seen: set[str] = set()
+    for r in rows:
         row = dict(zip(_COLUMNS, r[1:1 + len(_COLUMNS)]))
         prev_hash, stored = r[-2], r[-1]
-        linked = prev_hash in seen or (i == 0 and prev_hash is None)
-        if _digest(prev_hash, row) != stored or not linked:
-            bad.append(r[0])
-        seen.add(stored)
-    return bad
+        linked = prev_hash is None or prev_hash in seen   # sessions starting a new log at once all start at None
+        valid = stored is not None and hmac.compare_digest(stored, _mac(key, r[0], prev_hash, row))
+        if not (valid and linked):
+            verdict.bad.append(r[0])
+        if stored is not None:
+            seen.add(stored)
+    recorded, problem = _read_head(head_path(db_path), head_key)
+    if problem is not None:
+        verdict.problems.append(problem)
+    else:
+        verdict.problems += _head_problems(con, recorded, "по файлу головы журнала")
+    return verdict
 
 
-
+def verify_chain(db: Database) -> list[int]:
+    """Ids of entries whose MAC does not match their content or whose predecessor is missing or altered
+    (see `verify` for the head checks as well). An empty list: no entry was altered."""
+    return verify(db).bad
 
 
 def _export_columns():

@@ -19,7 +19,7 @@ try:  # recent typer vendors click and raises its own exception classes
 except ImportError:  # pragma: no cover - older typer on top of click
     from click import exceptions as cli_errors
 
-from . import accruals, cooperative, debts, demo, fields, matching, members, statements, tariffs, users
+from . import accruals, cooperative, debts, demo, fields, matching, members, statements, tariffs, users, vault
 from .db import Database, default_path
 from .errors import InputError, LedgerError
 
@@ -48,7 +48,13 @@ app.add_typer(cooperative_app, name="cooperative")
 
 
 def db_of(ctx: typer.Context) -> Database:
-    return ctx.find_root().obj["db"]
+    """The ledger of this command, once its master key is known to fit (a lost or wrong key stops every
+    command before it reads or writes anything)."""
+    obj = ctx.find_root().obj
+    if not obj.get("key_checked"):
+        vault.check_key(obj["db"])
+        obj["key_checked"] = True
+    return obj["db"]
 
 
 def actor() -> str:
@@ -434,10 +440,11 @@ def audit_verify(ctx: typer.Context):
     """Проверить, что записи журнала не изменялись и не удалялись."""
     from . import audit
 
-    bad = audit.verify_chain(db_of(ctx))
-    if bad:
-        raise LedgerError(f"Журнал изменён: нарушена цепочка в записях {', '.join(map(str, bad[:20]))}")
-    say("Журнал цел")
+    verdict = audit.verify(db_of(ctx))
+    if not verdict.ok:
+        raise LedgerError(verdict.message())
+    head = audit.chain_head(db_of(ctx))
+    say(f"Журнал цел: записей {head['count']}, последняя № {head['last_id'] or '—'}")
 
 
 @monitoring_app.command("alerts")

@@ -67,6 +67,24 @@ def _close_all() -> None:
         held.close_if_idle()
 
 
+# Steps to run after the commit of the transaction a cursor is in (Database.transaction), by cursor.
+_after_commit: dict[int, list] = {}
+
+
+def after_commit(con: duckdb.DuckDBPyConnection, step) -> None:
+    """Run step(con) once the Database.transaction this cursor belongs to has committed (never if it rolls
+    back). Outside such a transaction (a migration's own) the step is skipped: callers must tolerate that."""
+    steps = _after_commit.get(id(con))
+    if steps is not None and step not in steps:
+        steps.append(step)
+
+
+def path_of(con: duckdb.DuckDBPyConnection) -> Path:
+    """The file of the ledger an open connection belongs to."""
+    return Path(con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
+                .fetchall()[0][0])
+
+
 def utcnow() -> datetime:
     """Naive UTC timestamp, as stored in TIMESTAMP columns."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
@@ -156,16 +174,21 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One write transaction: committed when the block ends, rolled back on any error."""
+        """One write transaction: committed when the block ends, rolled back on any error. Steps registered
+        with `after_commit` during it run once it has committed (with the same cursor)."""
         with self.connect() as con:
             con.execute("BEGIN TRANSACTION")
+            _after_commit[id(con)] = []
             try:
                 yield con
             except BaseException:
+                _after_commit.pop(id(con), None)
                 con.execute("ROLLBACK")
                 raise
             else:
                 con.execute("COMMIT")
+                for step in _after_commit.pop(id(con), []):
+                    step(con)
 
     # -- convenience -------------------------------------------------------------------------
     def fetchall(self, sql: str, params: Any = None) -> list[tuple]:
@@ -182,7 +205,7 @@ class Database:
 
     def df(self, sql: str, params: Any = None):
         with self.connect() as con:
-            return con.execute(sql, params or []).df()
+            return frame(con, sql, params)
 
     def records(self, sql: str, params: Any = None) -> list[dict]:
         with self.connect() as con:
@@ -247,6 +270,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
             con.execute("ROLLBACK")
             raise
         con.execute("COMMIT")
+        if kind == "py" and hasattr(module, "after_commit"):   # e.g. a file beside the ledger to write
+            module.after_commit(con)
         applied.append(version)
     return applied
 
@@ -256,6 +281,25 @@ def _split_sql(sql: str) -> list[str]:
     lines = [ln for ln in sql.splitlines() if not ln.strip().startswith("--")]
     parts = re.split(r";\s*(?:\n|$)", "\n".join(lines))
     return [p.strip() for p in parts if p.strip()]
+
+
+def frame(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None):
+    """A query result as a pandas DataFrame whose text columns hold Python str and None.
+
+    pandas 3 reads VARCHAR into its string dtype with NaN for NULL (pandas 2 gave object and None); NaN is
+    truthy and not a str, so `if value:` and string functions break on it, and an empty result's columns
+    differ in dtype from a full one's. Every read of ledger data into pandas goes through here: text columns
+    become object dtype with None for missing values, whatever the pandas version and whether or not rows
+    came back; numbers, dates and booleans keep DuckDB's dtypes.
+    """
+    import pandas as pd
+
+    df = con.execute(sql, params or []).df()
+    for col in df.columns:
+        dtype = df[col].dtype
+        if isinstance(dtype, pd.StringDtype) or dtype == object:
+            df[col] = df[col].astype(object).where(df[col].notna(), None)
+    return df
 
 
 def _arrow_table(values: dict[str, list]):

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import re
+import time
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from . import audit, fields
-from .db import Database, insert_columns, insert_rows, utcnow
+from .db import Database, frame, insert_columns, insert_rows, utcnow
 from .errors import InputError, LedgerError
 from .purpose import NameVocab, PaymentReader, Reading, fold, person_account, plot_key, reg_key, split_name
 from .spreadsheets import Column, write_table
@@ -58,6 +60,11 @@ NAME_TEXT = {"full": "ФИО", "sii": "фамилия и инициалы", "fpi
 MARGIN = 0.1              # `suggested` only when the best candidate leads the second by this much
 MAX_SURNAME_ONLY = 3        # a bare surname is a candidate key only when at most this many members have it
 MAX_SURNAME_FIRST = 6
+# A name key many members share (hundreds of full namesakes) cannot tell them apart: a payment naming them
+# is a tie unless another key picks one. Such a key reaches only its first NAMESAKES_KEPT members (by id)
+# plus those another key of the same payment names, so evidence stays a few rows per mention, not
+# payments x namesakes (400 x 4,000 took 2.2 GB, 2,000 x 90,000 over 24 GB).
+NAMESAKES_KEPT = 5
 
 
 def member_inns(con) -> pd.DataFrame:
@@ -76,7 +83,9 @@ class Register:
     inns: pd.DataFrame         # value, member_id
     links: pd.DataFrame        # kind, value, member_id (learned payer links, not blocked)
     blocked: set[tuple]        # (kind, value, member_id) the accountant rejected
-    names: pd.DataFrame        # kind, value, member_id
+    names: pd.DataFrame        # signal, value, member_id: name keys of at most NAMESAKES_KEPT members
+    namesakes: pd.DataFrame    # signal, value, member_id: name keys of more members (all of them)
+    namesakes_head: pd.DataFrame   # the first NAMESAKES_KEPT members of each such key
     vocab: NameVocab
     plot_set: set[str]
     reg_no: dict[int, str]
@@ -90,12 +99,11 @@ _FEMININE_END = re.compile(r"(а|ая)$")     # a surname's family stem: Ива�
 
 
 def load_register(con) -> Register:
-    members = con.execute("SELECT id, reg_no, full_name, address FROM members").df()
-    plots = con.execute(
-        "SELECT p.number, o.member_id FROM plot_owners o JOIN plots p ON p.id = o.plot_id WHERE o.owned_to IS NULL"
-    ).df()
+    members = frame(con, "SELECT id, reg_no, full_name, address FROM members")
+    plots = frame(con, "SELECT p.number, o.member_id FROM plot_owners o JOIN plots p ON p.id = o.plot_id "
+                       "WHERE o.owned_to IS NULL")
     inns = member_inns(con)
-    links = con.execute("SELECT kind, value, member_id, blocked FROM payer_links").df()
+    links = frame(con, "SELECT kind, value, member_id, blocked FROM payer_links")
     blocked = set(zip(*[links[links["blocked"]][c].tolist() for c in ("kind", "value", "member_id")]))
     links = links[~links["blocked"]][["kind", "value", "member_id"]]
     vocab = NameVocab()
@@ -113,10 +121,13 @@ def load_register(con) -> Register:
         name_rows += [(k, v, mid) for k, v in rows]
         if address:
             family_key[mid] = (fold(_NON_WORD.sub(" ", address)).strip(), _FEMININE_END.sub("", s))
-    names = pd.DataFrame(name_rows, columns=["kind", "value", "member_id"]).drop_duplicates()
+    names = _table(name_rows, ["kind", "value", "member_id"]).drop_duplicates()
     counts = names.groupby(["kind", "value"])["member_id"].transform("size")
     names = names[~(((names["kind"] == "s") & (counts > MAX_SURNAME_ONLY)) |
                     (names["kind"].isin(["sf", "si"]) & (counts > MAX_SURNAME_FIRST)))]
+    names = names.rename(columns={"kind": "signal"})
+    wide = names.groupby(["signal", "value"])["member_id"].transform("size") > NAMESAKES_KEPT
+    namesakes = names[wide].sort_values(["signal", "value", "member_id"])
     by_address: dict[str, list[int]] = defaultdict(list)
     for mid, key in family_key.items():
         by_address[key[0]].append(mid)
@@ -124,15 +135,17 @@ def load_register(con) -> Register:
     family = {mid: sorted((o for o in by_address[key[0]] if o != mid),
                           key=lambda o: (family_key[o][1] != key[1], o))
               for mid, key in family_key.items() if len(by_address[key[0]]) <= 8}
-    reg = pd.DataFrame({"value": [reg_key(r) for r in members["reg_no"].tolist()], "member_id": members["id"]})
+    reg = _table(zip([reg_key(r) for r in members["reg_no"].tolist()], members["id"].tolist()), ["value", "member_id"])
     plot_keys = [plot_key(n) for n in plots["number"].tolist()]
     return Register(
         reg=reg,
-        plots=pd.DataFrame({"value": plot_keys, "member_id": plots["member_id"]}).drop_duplicates(),
-        inns=inns.rename(columns={"inn": "value"})[["value", "member_id"]],
+        plots=_table(zip(plot_keys, plots["member_id"].tolist()), ["value", "member_id"]).drop_duplicates(),
+        inns=_table(zip(inns["inn"].tolist(), inns["member_id"].tolist()), ["value", "member_id"]),
         links=links,
         blocked=blocked,
-        names=names,
+        names=names[~wide],
+        namesakes=namesakes,
+        namesakes_head=namesakes.groupby(["signal", "value"], sort=False).head(NAMESAKES_KEPT),
         vocab=vocab,
         plot_set=set(plot_keys),
         reg_no=dict(zip(members["id"].tolist(), members["reg_no"].tolist())),
@@ -140,6 +153,16 @@ def load_register(con) -> Register:
         inn_of=dict(zip(inns["member_id"].tolist(), inns["inn"].tolist())),
         family={k: v for k, v in family.items() if v},
     )
+
+
+def _table(rows: Iterable[tuple], columns: list[str]) -> pd.DataFrame:
+    """Key rows as a DataFrame of one shape whatever they hold: text as object (str/None), member_id as int64.
+    Payments and members meet through merges on these columns; an empty table built from [] would otherwise
+    get float64 columns and a merge with a text column fails (pandas 3)."""
+    df = pd.DataFrame(list(rows), columns=columns, dtype=object)
+    if "member_id" in df.columns:
+        df["member_id"] = df["member_id"].astype("int64")
+    return df
 
 
 # -- evidence -----------------------------------------------------------------------------------
@@ -163,7 +186,8 @@ def _mentions(payments: pd.DataFrame, readings: list[Reading]) -> pd.DataFrame:
                 rows.append((pidx, "inn", "payer", v, f"inn:{v}", False))
         for side, kind, key, fuzzy, pos in r.names:
             rows.append((pidx, kind, side, key, f"name:{side}:{pos}", fuzzy))
-    return pd.DataFrame(rows, columns=["pidx", "signal", "side", "value", "mention", "fuzzy"])
+    df = _table(rows, ["pidx", "signal", "side", "value", "mention", "fuzzy"])
+    return df.astype({"pidx": "int64", "fuzzy": bool})
 
 
 def _evidence(mentions: pd.DataFrame, reg: Register, links: pd.DataFrame) -> pd.DataFrame:
@@ -178,11 +202,29 @@ def _evidence(mentions: pd.DataFrame, reg: Register, links: pd.DataFrame) -> pd.
     acc = links[links["kind"] == "account"][["value", "member_id"]].drop_duplicates()
     parts.append(mentions[mentions["signal"] == "account"].merge(acc, on="value"))
     names = mentions[mentions["signal"].isin(NAME_KINDS)]
-    parts.append(names.merge(reg.names.rename(columns={"kind": "signal"}), on=["signal", "value"]))
+    parts.append(names.merge(reg.names, on=["signal", "value"]))
+    parts.append(_namesake_evidence(names, reg, parts))
     ev = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else \
         pd.DataFrame(columns=list(mentions.columns) + ["member_id"])
     return ev.sort_values(["pidx"], kind="stable")
 
+
+def _namesake_evidence(names: pd.DataFrame, reg: Register, known_parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Rows of name mentions whose key many members share, bounded per mention: the key's first members
+    and those members another key of the same payment (л/с, plot, INN, account, a rarer name) points at."""
+    if reg.namesakes.empty or names.empty:
+        return names.iloc[:0].assign(member_id=pd.Series(dtype="int64"))
+    keys = reg.namesakes_head[["signal", "value"]].drop_duplicates()
+    wide = names.merge(keys, on=["signal", "value"])
+    if wide.empty:
+        return names.iloc[:0].assign(member_id=pd.Series(dtype="int64"))
+    head = wide.merge(reg.namesakes_head, on=["signal", "value"])
+    known = [p[["pidx", "member_id"]] for p in known_parts if len(p)]
+    if known:
+        named = pd.concat(known).drop_duplicates()
+        extra = wide.merge(named, on="pidx").merge(reg.namesakes, on=["signal", "value", "member_id"])
+        head = pd.concat([head, extra]).drop_duplicates(["pidx", "mention", "member_id"])
+    return head
 
 @dataclass(slots=True)
 class Decision:
@@ -441,12 +483,8 @@ def _undecided(con, payment_ids: list[int] | None) -> pd.DataFrame:
     if payment_ids is not None:
         con.register("_wanted", pd.DataFrame({"id": pd.Series(list(payment_ids), dtype="int64")}))
         where += " AND p.id IN (SELECT id FROM _wanted)"
-    payments = con.execute(
-        f"SELECT {_PAYMENT_COLUMNS} FROM payments p LEFT JOIN matches m ON m.payment_id = p.id "
-        f"WHERE {where} ORDER BY p.doc_date, p.id").df()
-    for col in ("payer_name", "payer_inn", "payer_account", "purpose"):
-        payments[col] = payments[col].astype(object).where(payments[col].notna(), None)
-    return payments
+    return frame(con, f"SELECT {_PAYMENT_COLUMNS} FROM payments p LEFT JOIN matches m ON m.payment_id = p.id "
+                      f"WHERE {where} ORDER BY p.doc_date, p.id")
 
 
 def _read_and_decide(payments: pd.DataFrame, reg: Register, links: pd.DataFrame,
@@ -464,7 +502,6 @@ PARALLEL_MIN = 20_000   # payments; fewer are decided in one process (a helper w
 def _helper_processes() -> int:
     """How many processes share the first pass: 2 where a forked helper is possible (Linux, 2+ cores)."""
     import multiprocessing
-    import os
 
     wanted = os.environ.get("COOP_MATCH_PROCESSES")
     if wanted is not None:
@@ -488,7 +525,8 @@ def _first_pass(payments: pd.DataFrame, reg: Register, reader: PaymentReader) ->
     second = payments.iloc[half:].reset_index(drop=True)
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
-    helper = ctx.Process(target=_helper_run, args=(send, first, reg), daemon=True, name="coop-match-helper")
+    helper = ctx.Process(target=_helper_run, args=(send, first, reg, receive, os.getpid()), daemon=True,
+                         name="coop-match-helper")
     helper.start()
     send.close()
     try:
@@ -514,9 +552,40 @@ def _first_pass(payments: pd.DataFrame, reg: Register, reader: PaymentReader) ->
 _DECISION_FIELDS = ("status", "member_id", "confidence", "reason", "candidates", "learn")
 
 
-def _helper_run(send, payments: pd.DataFrame, reg: Register) -> None:
+def _die_with_parent(parent: int) -> None:
+    """In the forked helper: end when the parent process ends, however it ends (kill -9 included).
+
+    Linux delivers SIGKILL to the helper when its parent dies (prctl PR_SET_PDEATHSIG); the parent may have
+    died before that was set, so the parent is checked once after. Elsewhere a watcher thread polls it."""
+    import signal
+    import threading
+
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        armed = libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0   # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        armed = False
+    if os.getppid() != parent:
+        os._exit(0)
+    if not armed:
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(0)
+
+        threading.Thread(target=watch, daemon=True).start()
+
+
+def _helper_run(send, payments: pd.DataFrame, reg: Register, receive=None, parent: int | None = None) -> None:
     """In the forked helper: decide, send the decisions back as columns (pickled ten times faster than
-    objects) and the words read, or None on any failure."""
+    objects) and the words read, or None on any failure. It closes its copy of the parent's end of the pipe
+    (so a dead parent means a broken pipe, not a send blocked forever) and dies with the parent."""
+    if receive is not None:
+        receive.close()
+    if parent is not None:
+        _die_with_parent(parent)
     try:
         reader = PaymentReader(reg.vocab, reg.plot_set)
         decided = _read_and_decide(payments, reg, reg.links, reader)
@@ -524,8 +593,11 @@ def _helper_run(send, payments: pd.DataFrame, reg: Register) -> None:
             [reader.names.cache]
     except BaseException:   # the parent decides this half itself
         result = None
-    send.send(result)
-    send.close()
+    try:
+        send.send(result)
+        send.close()
+    except OSError:   # the parent is gone
+        os._exit(0)
 
 
 def _decide_run(payments: pd.DataFrame, reg: Register) -> tuple[dict[int, Decision], pd.DataFrame]:
@@ -575,7 +647,7 @@ def match_payments(db: Database, actor: str | None = None, payment_ids: list[int
         payments = _undecided(con, payment_ids)
         reg = load_register(con) if len(payments) else None
     summary = {"total": len(payments), "auto": 0, "suggested": 0, "unmatched": 0, "manual": 0, "links": 0}
-    new_links = pd.DataFrame(columns=["kind", "value", "member_id", "payment_id"])
+    new_links = _table([], ["kind", "value", "member_id", "payment_id"])
     decisions: dict[int, Decision] = {}
     if len(payments):
         decisions, new_links = _decide_run(payments, reg)
@@ -583,12 +655,20 @@ def match_payments(db: Database, actor: str | None = None, payment_ids: list[int
     now = utcnow()
     with db.transaction() as con:
         con.register("_decided", pd.DataFrame({"payment_id": pd.Series(ids, dtype="int64")}))
+        # Decided without holding the database: a person may have decided some meanwhile (kept as they are)
+        # and a statement may have been deleted with its payments (their decisions are not written).
         decided_meanwhile = {r[0] for r in con.execute(
             "SELECT payment_id FROM matches WHERE status = 'manual' AND payment_id IN "
             "(SELECT payment_id FROM _decided)").fetchall()}
+        gone = {r[0] for r in con.execute("SELECT payment_id FROM _decided WHERE payment_id NOT IN "
+                                          "(SELECT id FROM payments)").fetchall()}
         con.execute("DELETE FROM matches WHERE status <> 'manual' AND payment_id IN (SELECT payment_id FROM _decided)")
         con.unregister("_decided")
-        kept = [(int(ids[i]), d) for i, d in decisions.items() if ids[i] not in decided_meanwhile]
+        drop_orphans(con)
+        skip = decided_meanwhile | gone
+        kept = [(int(ids[i]), d) for i, d in decisions.items() if ids[i] not in skip]
+        if gone and len(new_links):
+            new_links = new_links[~new_links["payment_id"].isin(gone)]
         insert_columns(con, "matches", {
             "payment_id": [pid for pid, _ in kept], "status": [d.status for _, d in kept],
             "member_id": [d.member_id for _, d in kept], "confidence": [d.confidence for _, d in kept],
@@ -604,6 +684,20 @@ def match_payments(db: Database, actor: str | None = None, payment_ids: list[int
     return summary
 
 
+def drop_orphans(con) -> int:
+    """Remove what points at payments that no longer exist (a statement deleted while the matcher was deciding,
+    or before this repair existed): their decisions, splits and the payer links learned from them. Links a
+    person blocked stay (the rejection is still true); the decision history (match_decisions) is kept.
+    Runs inside the caller's transaction; returns the rows removed."""
+    removed = 0
+    for table, where in (("match_splits", "payment_id NOT IN (SELECT id FROM payments)"),
+                         ("matches", "payment_id NOT IN (SELECT id FROM payments)"),
+                         ("payer_links", "NOT blocked AND payment_id IS NOT NULL AND "
+                                         "payment_id NOT IN (SELECT id FROM payments)")):
+        removed += con.execute(f"DELETE FROM {table} WHERE {where}").fetchone()[0]
+    return removed
+
+
 def _learned_links(payments: pd.DataFrame, decisions: dict[int, Decision], reg: Register) -> pd.DataFrame:
     """(kind, value, member_id, payment_id) from sure matches of people's accounts and INNs."""
     rows = []
@@ -616,17 +710,15 @@ def _learned_links(payments: pd.DataFrame, decisions: dict[int, Decision], reg: 
         if inns[i] and len(inns[i]) == 12 and reg.inn_of.get(d.member_id) != inns[i] and \
                 ("inn", inns[i], d.member_id) not in reg.blocked:
             rows.append(("inn", inns[i], d.member_id, ids[i]))
-    frame = pd.DataFrame(rows, columns=["kind", "value", "member_id", "payment_id"])
-    return frame.drop_duplicates(["kind", "value", "member_id"])
+    return _table(rows, ["kind", "value", "member_id", "payment_id"]).drop_duplicates(["kind", "value", "member_id"])
 
 
 def _store_links(con, links: pd.DataFrame, source: str, actor: str | None) -> int:
     """Insert links not known yet (blocked ones stay blocked); returns how many were added."""
     con.register("_links", links)
     try:
-        fresh = con.execute(
-            "SELECT l.kind, l.value, l.member_id, l.payment_id FROM _links l LEFT JOIN payer_links k "
-            "ON k.kind = l.kind AND k.value = l.value AND k.member_id = l.member_id WHERE k.kind IS NULL").df()
+        fresh = frame(con, "SELECT l.kind, l.value, l.member_id, l.payment_id FROM _links l LEFT JOIN payer_links k "
+                           "ON k.kind = l.kind AND k.value = l.value AND k.member_id = l.member_id WHERE k.kind IS NULL")
     finally:
         con.unregister("_links")
     n = len(fresh)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import audit, fields, vault
-from .db import Database, insert_rows, update_rows, utcnow
+from .db import Database, frame, insert_rows, path_of, update_rows, utcnow
 from .errors import InputError
 from .spreadsheets import Column, Header, Sheet, data_rows, find_header, read_sheet, write_table
 
@@ -111,6 +111,8 @@ def _reencrypt(con, old: vault.MasterKey, new: vault.MasterKey) -> int:
 
 
 vault.register_reencryptor("members", _reencrypt)
+vault.register_sealed_columns("members", ENCRYPTED_FIELDS)
+vault.register_sealed_columns("member_changes", ("old_value", "new_value"))
 
 
 def seal_plaintext(db: Database) -> int:
@@ -134,13 +136,12 @@ def personal_data(db: Database) -> dict[int, dict[str, str | None]]:
 
 def key_of_connection(con) -> vault.MasterKey:
     """The master key of the ledger an open connection belongs to (for readers that only hold a connection)."""
-    path = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()[0]
-    return vault.master_key(Database(path))
+    return vault.key_for(con, path_of(con))
 
 
 def member_inns(con):
     """DataFrame (member_id, inn) of members with an INN, decrypted — for payment matching."""
-    df = con.execute("SELECT id AS member_id, inn FROM members WHERE inn IS NOT NULL AND inn <> ''").df()
+    df = frame(con, "SELECT id AS member_id, inn FROM members WHERE inn IS NOT NULL AND inn <> ''")
     if len(df):
         key = key_of_connection(con)
         df["inn"] = [vault.decrypt_field(key, v, "members.inn") for v in df["inn"].tolist()]

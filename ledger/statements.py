@@ -347,6 +347,9 @@ def delete_statement(db: Database, statement_id: int, actor: str | None = None) 
             "WHERE payments.id = s.payment_id AND payments.statement_id = ?", [statement_id, statement_id])
         con.execute("DELETE FROM payment_sources WHERE statement_id = ?", [statement_id])
         con.execute("DELETE FROM statements WHERE id = ?", [statement_id])
+        from .matching import drop_orphans   # payer links learned from the deleted payments go with them
+
+        drop_orphans(con)
         audit.log(con, actor, "bank_statement_delete", file_name, statement_id=statement_id,
                   payments_deleted=deleted, payments_kept=kept)
     (originals_dir(db) / sha).unlink(missing_ok=True)

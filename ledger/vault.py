@@ -89,8 +89,9 @@ def parse_key(text: str, source: str) -> bytes:
     return key
 
 
-def key_file_path(db: Database) -> Path:
-    return Path(os.environ.get(ENV_KEY_FILE) or db.path.parent / KEY_FILE_NAME)
+def key_file_path(db: Database | Path) -> Path:
+    db_path = db.path if isinstance(db, Database) else Path(db)
+    return Path(os.environ.get(ENV_KEY_FILE) or db_path.parent / KEY_FILE_NAME)
 
 
 def _write_key_file(path: Path, key: bytes) -> None:
@@ -108,37 +109,122 @@ def _read_key_file(path: Path) -> bytes:
     return parse_key(path.read_text("ascii", errors="replace"), str(path))
 
 
-def master_key(db: Database, create: bool = True) -> MasterKey:
-    """The master key from COOP_MASTER_KEY or the key file (created on first use)."""
+# -- the key check value -------------------------------------------------------------------------------
+# A ledger remembers which master key it belongs to: vault_key_check holds an HMAC of a constant under a key
+# derived from the master key. It is recorded when the first key is created or first used (a ledger made
+# before it existed gets it from the key in force, if that key opens its encrypted data), replaced by
+# `rotate`, and compared before any use of the key. So a lost or wrong key is refused before anything is
+# written, instead of a new key silently sealing new data next to data nobody can open any more.
+
+_CHECK_INPUT = b"coop-ledger vault key check v1"
+
+# Columns holding field tokens "v1:<key id>:..." (members registers its own), checked with vault_secrets.
+_SEALED_COLUMNS: dict[str, tuple[str, ...]] = {}
+
+
+def register_sealed_columns(table: str, columns: tuple[str, ...]) -> None:
+    _SEALED_COLUMNS[table] = columns
+
+
+_rotating: set[Path] = set()   # key files a rotation of this process is replacing right now
+
+
+def check_value(key: MasterKey) -> str:
+    return hmac.new(key.subkey("coop vault key check"), _CHECK_INPUT, hashlib.sha256).hexdigest()
+
+
+def _recorded_check(con) -> tuple[str, str] | None:
+    rows = con.execute("SELECT key_id, check_value FROM vault_key_check WHERE id = 1").fetchall()
+    return rows[0] if rows else None
+
+
+def _record_check(con, key: MasterKey) -> None:
+    con.execute("INSERT OR REPLACE INTO vault_key_check VALUES (1, ?, ?, ?)",
+                [key.key_id, check_value(key), utcnow()]).fetchall()
+
+
+def _sealed_key_ids(con) -> set[str]:
+    """Fingerprints of the keys the ledger's encrypted data (secrets and field tokens) was sealed with."""
+    from . import members  # noqa: F401  (registers its sealed columns)
+
+    ids = {r[0] for r in con.execute("SELECT DISTINCT key_id FROM vault_secrets").fetchall()}
+    for table, columns in _SEALED_COLUMNS.items():
+        values = ", ".join(columns)
+        ids |= {r[0] for r in con.execute(
+            f"SELECT DISTINCT split_part(v, ':', 2) FROM (SELECT unnest([{values}]) AS v FROM {table}) "
+            f"WHERE starts_with(v, '{_FIELD_PREFIX}')").fetchall()}
+    return ids
+
+
+def _holds_keyed_data(con) -> bool:
+    return _recorded_check(con) is not None or bool(_sealed_key_ids(con))
+
+
+def _does_not_fit(path: Path, key: MasterKey | None, detail: str) -> VaultError:
+    where = f" (ключ задан переменной {ENV_KEY}: задайте прежний ключ)" if key and key.source == ENV_KEY else ""
+    return VaultError(f"ключ шифрования не подходит к базе: восстановите {path} из копии{where}. {detail}")
+
+
+def _confirm(con, key: MasterKey, path: Path) -> None:
+    """Refuse a key that is not the ledger's; record the check value on first use."""
+    recorded = _recorded_check(con)
+    if recorded is not None:
+        if not hmac.compare_digest(recorded[1], check_value(key)):
+            raise _does_not_fit(path, key, f"База зашифрована ключом {recorded[0]}, а дан ключ {key.key_id}; "
+                                           f"ничего не изменено")
+        return
+    ids = _sealed_key_ids(con)
+    if ids and ids != {key.key_id}:
+        raise _does_not_fit(path, key, f"Данные в базе зашифрованы ключом {', '.join(sorted(ids))}, а дан ключ "
+                                       f"{key.key_id}; ничего не изменено")
+    _record_check(con, key)
+
+
+def key_for(con, db_path: Path, create: bool = True) -> MasterKey:
+    """The ledger's master key, checked against the ledger (con: an open connection to it); created on first
+    use of a ledger that holds nothing encrypted yet."""
+    path = key_file_path(db_path)
     env = os.environ.get(ENV_KEY)
     if env:
-        return MasterKey(parse_key(env, ENV_KEY), ENV_KEY)
-    path = key_file_path(db)
-    pending = path.with_name(path.name + ".new")
-    if pending.exists():
-        _finish_rotation(db, path, pending)
-    if not path.exists():
-        if not create:
-            raise VaultError(f"Мастер-ключ не найден: задайте {ENV_KEY} или положите файл ключа в {path}")
-        if _stored_key_ids(db):
-            raise VaultError(f"Файл мастер-ключа {path} пропал, а в базе есть зашифрованные данные: верните файл "
-                             f"ключа (или задайте {ENV_KEY}); без него данные не расшифровать")
-        _write_key_file(path, generate_key())
-    return MasterKey(_read_key_file(path), str(path))
+        key = MasterKey(parse_key(env, ENV_KEY), ENV_KEY)
+    else:
+        pending = path.with_name(path.name + ".new")
+        if pending.exists() and path not in _rotating:
+            _finish_rotation(con, path, pending)
+        if not path.exists():
+            if _holds_keyed_data(con):
+                raise _does_not_fit(path, None, f"Файла ключа {path} нет, а в базе есть зашифрованные данные; "
+                                                f"новый ключ не создан, ничего не изменено")
+            if not create:
+                raise VaultError(f"Мастер-ключ не найден: задайте {ENV_KEY} или положите файл ключа в {path}")
+            _write_key_file(path, generate_key())
+        key = MasterKey(_read_key_file(path), str(path))
+    _confirm(con, key, path)
+    return key
 
 
-def _finish_rotation(db: Database, path: Path, pending: Path) -> None:
+def master_key(db: Database, create: bool = True) -> MasterKey:
+    """The master key from COOP_MASTER_KEY or the key file (created on first use), checked against the ledger."""
+    with db.connect() as con:
+        return key_for(con, db.path, create)
+
+
+def check_key(db: Database) -> None:
+    """Refuse to go on when the ledger holds encrypted data (or has a recorded key) and the master key is
+    missing or is not its key. Creates nothing. Every command and page calls it before anything else."""
+    with db.connect() as con:
+        if _holds_keyed_data(con):
+            key_for(con, db.path, create=False)
+
+
+def _finish_rotation(con, path: Path, pending: Path) -> None:
     """A rotation that committed but crashed before renaming the new key file: finish it."""
     new = MasterKey(_read_key_file(pending), str(pending))
-    ids = _stored_key_ids(db)
-    if ids and ids <= {new.key_id}:
+    recorded = _recorded_check(con)
+    if recorded is not None and hmac.compare_digest(recorded[1], check_value(new)):
         os.replace(pending, path)
     else:
         pending.unlink()
-
-
-def _stored_key_ids(db: Database) -> set[str]:
-    return {r[0] for r in db.fetchall("SELECT DISTINCT key_id FROM vault_secrets")}
 
 
 def _wrong_key(key: MasterKey, stored_id: str) -> VaultError:
@@ -273,6 +359,7 @@ def rotate(db: Database, actor: str | None = None, new_key: bytes | None = None)
             pending.unlink()
         _write_key_file(pending, new.key)
     done = {"secrets": 0}
+    _rotating.add(key_file_path(db))    # the pending key file is this rotation's, not a crashed one's
     try:
         with db.transaction() as con:
             rows = con.execute("SELECT name, key_id, nonce, ciphertext FROM vault_secrets").fetchall()
@@ -284,13 +371,20 @@ def rotate(db: Database, actor: str | None = None, new_key: bytes | None = None)
             done["secrets"] = len(rows)
             for what, fn in _REENCRYPTORS.items():
                 done[what] = fn(con, old, new)
+            # logged under the old key, then the whole audit chain (this entry too) re-keyed to the new one
             audit.log(con, actor, "vault_rotated", None, old_key=old.key_id, new_key=new.key_id, **done)
+            done["audit"] = audit.rechain(con, old, new)
+            _record_check(con, new)
+        if pending is not None:
+            os.replace(pending, key_file_path(db))
     except BaseException:
         if pending is not None and pending.exists():
             pending.unlink()
         raise
-    if pending is not None:
-        os.replace(pending, key_file_path(db))
+    finally:
+        _rotating.discard(key_file_path(db))
+    with db.connect() as con:
+        audit.seal_head(con, new)
     return done
 
 

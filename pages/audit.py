@@ -11,10 +11,10 @@ user = ui.guard("audit")
 db = ui.db()
 
 st.title("Журнал действий")
-broken = ui.attempt(lambda: audit.verify_chain(db))
-if broken:
-    st.error(f"Журнал изменён в обход приложения: нарушена цепочка в записях {', '.join(map(str, broken[:20]))}")
-elif broken is not None:
+verdict = ui.attempt(lambda: audit.verify(db))
+if verdict is not None and not verdict.ok:
+    st.error(verdict.message())
+elif verdict is not None:
     st.caption("Целостность журнала проверена: записи не изменялись и не удалялись.")
 
 c1, c2, c3 = st.columns(3)

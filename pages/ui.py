@@ -14,6 +14,7 @@ import streamlit as st
 from ledger.db import Database
 from ledger.errors import LedgerError
 from ledger import users as users_
+from ledger import vault
 from ledger.users import PERSONAL_DATA_ROLES, ROLES
 
 ALL_ROLES = ("admin", "accountant", "board")
@@ -48,7 +49,14 @@ _BY_KEY = {p.key: p for p in PAGES}
 
 
 def db() -> Database:
-    return Database()
+    """The ledger; the page stops with the reason when its master key is lost or wrong (nothing is created)."""
+    database = Database()
+    try:
+        vault.check_key(database)
+    except LedgerError as exc:
+        st.error(str(exc))
+        st.stop()
+    return database
 
 
 def current_user() -> dict | None:

@@ -46,6 +46,9 @@ def demo_db(demo_template, db_path) -> Database:
     key = demo_template.parent / "vault.key"
     if key.exists():  # the master key of the demo's encrypted personal data travels with it
         shutil.copy(key, db_path.parent / "vault.key")
+    head = demo_template.with_name(demo_template.name + ".audit-head")
+    if head.exists():  # and the signed head of its audit chain
+        shutil.copy(head, db_path.with_name(db_path.name + ".audit-head"))
     return Database(db_path)
 
 

@@ -24,6 +24,11 @@ def test_no_code_updates_or_deletes_the_audit_log():
     offenders += [str(p.relative_to(ROOT)) for p in [ROOT / "app.py"] if pattern.search(p.read_text("utf-8"))]
     assert offenders == []
     assert not any(name.startswith(("update", "delete", "remove")) for name in dir(audit))
+    # The one exception, on purpose: the chain's MAC columns are rewritten when the key changes (migration 0061
+    # re-keys the older unkeyed chain once; a vault rotation re-keys it after verifying it under the old key).
+    rewrites = [str(p.relative_to(ROOT)) for folder in ("ledger", "integrations", "pages")
+                for p in (ROOT / folder).rglob("*.py") if 'update_rows(con, "audit_log"' in p.read_text("utf-8")]
+    assert rewrites == ["ledger/audit.py"]
 
 
 def test_hash_chain_detects_edit_and_deletion(db):

@@ -6,6 +6,7 @@ import csv
 import json
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -469,10 +470,185 @@ def test_if_the_helper_fails_this_process_decides_its_half(db, coop, monkeypatch
     monkeypatch.setenv("COOP_MATCH_PROCESSES", "2")
     ids = [pay(db, "Членский взнос л/с 1"), pay(db, "Членский взнос л/с 1"), pay(db, "взнос уч. 7")]
 
-    def broken(send, payments, reg):
+    def broken(send, payments, reg, *rest):
         send.send("not decisions")
         send.close()
 
     monkeypatch.setattr(matching, "_helper_run", broken)
     assert matching.match_payments(db, actor="test")["total"] == 3
     assert [decision(db, i)["status"] for i in ids[:2]] == ["auto", "auto"]
+
+
+def _children(pid: int) -> list[int]:
+    import os
+
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    stat = fh.read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or a zombie (it has exited; only its parent's reaping is left)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="fork and /proc: Linux only")
+def test_kill_9_of_coop_match_leaves_no_helper_process(tmp_path):
+    """kill -9 of `coop match` while its forked helper is deciding: the helper is gone within seconds (it used
+    to stay blocked forever, holding its memory). Reading is slowed down in both processes so that the kill
+    surely lands while the helper works."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from ledger.db import Database
+    from tests.benchmarks import matching_data as data
+
+    db = Database(tmp_path / "coop.duckdb")
+    people = data.build_coop(300, 5)
+    data.store_coop(db, people)
+    data.store_payments(db, data.generate(people, 900, 5))
+    db.release()
+    script = ("import sys, time; from ledger import matching; from ledger.cli import main\n"
+              "matching.PARALLEL_MIN = 100\n"
+              "slow = matching._read_and_decide\n"
+              "def slowly(*a, **k):\n    time.sleep(120)\n    return slow(*a, **k)\n"
+              "matching._read_and_decide = slowly\n"
+              "sys.exit(main(['--db', sys.argv[1], 'match']))\n")
+    env = {**os.environ, "COOP_MATCH_PROCESSES": "2"}
+    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "coop.duckdb")], env=env,
+                            cwd=str(Path(__file__).resolve().parent.parent))
+    helpers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not helpers and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            helpers = _children(proc.pid)
+        assert helpers, "the helper process did not start"
+        time.sleep(0.5)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not all(_gone(h) for h in helpers):
+            time.sleep(0.1)
+        assert all(_gone(h) for h in helpers), "the helper outlived its parent"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for h in helpers:   # a failed run must not leave its helper behind either
+            if not _gone(h):
+                os.kill(h, signal.SIGKILL)
+
+
+# -- payments deleted while or before matching (12.6) --------------------------------------------
+
+def _statement_of(db, payment_ids: list[int]) -> int:
+    with db.transaction() as con:
+        sid = insert_rows(con, "statements", [{"sha256": f"test-{payment_ids[0]}", "file_name": "выписка.txt",
+                                               "format": "1c", "imported_at": utcnow()}], returning="id")[0][0]
+        insert_rows(con, "payment_sources", [{"payment_id": p, "statement_id": sid, "source_line": i}
+                                             for i, p in enumerate(payment_ids, 1)])
+        con.execute(f"UPDATE payments SET statement_id = ? WHERE id IN ({', '.join(map(str, payment_ids))})", [sid])
+    return sid
+
+
+def _pointing_at(db, payment_id: int) -> dict[str, int]:
+    return {t: db.scalar(f"SELECT count(*) FROM {t} WHERE payment_id = ?", [payment_id])
+            for t in ("matches", "match_splits", "payer_links")}
+
+
+def test_a_statement_deleted_while_matching_decides_leaves_no_decisions_or_links_of_its_payments(db, coop,
+                                                                                                 monkeypatch):
+    from ledger import statements
+
+    doomed = pay(db, "л/с 12 членский взнос", payer="Петров Сергей Олегович", account=ACC_PETROV)
+    kept = pay(db, "л/с 1 членский взнос", payer="Иванова Мария Петровна", account=ACC_OTHER)
+    sid = _statement_of(db, [doomed])
+    decide_run = matching._decide_run
+
+    def deleted_meanwhile(payments, reg):
+        result = decide_run(payments, reg)
+        statements.delete_statement(db, sid, actor="другой пользователь")   # `coop bank delete` in the window
+        return result
+
+    monkeypatch.setattr(matching, "_decide_run", deleted_meanwhile)
+    summary = matching.match_payments(db, actor="test")
+    assert summary["total"] == 1 and summary["auto"] == 1
+    assert db.scalar("SELECT count(*) FROM payments WHERE id = ?", [doomed]) == 0
+    assert _pointing_at(db, doomed) == {"matches": 0, "match_splits": 0, "payer_links": 0}
+    assert decision(db, kept)["status"] == "auto"
+    assert db.scalar("SELECT count(*) FROM payer_links WHERE payment_id = ?", [kept]) == 1
+
+
+def test_a_rerun_repairs_older_orphans(db, coop):
+    """Orphans left by earlier versions (decisions, splits and learned links of payments deleted since): the
+    next run removes them; a link a person blocked stays blocked."""
+    first = pay(db, "л/с 12 членский взнос", payer="Петров Сергей Олегович", account=ACC_PETROV)
+    second = pay(db, "Взнос", payer="Кузнецова Анна Павловна", account=ACC_OTHER)
+    matching.match_payments(db, actor="test")
+    matching.split(db, second, [(coop["7"], "750.00"), (coop["8"], "750.00")], actor="бухгалтер")
+    with db.transaction() as con:   # what an older `bank delete` racing the matcher left behind
+        con.execute("INSERT INTO payer_links VALUES ('inn', '500100732259', ?, 'manual', ?, TRUE, ?, 'бухгалтер')",
+                    [coop["1"], second, utcnow()])
+        con.execute("DELETE FROM payments WHERE id IN (?, ?)", [first, second])
+    assert _pointing_at(db, first)["payer_links"] == 1 and _pointing_at(db, second)["match_splits"] == 2
+    matching.match_payments(db, actor="test")
+    assert _pointing_at(db, first) == {"matches": 0, "match_splits": 0, "payer_links": 0}
+    assert _pointing_at(db, second) == {"matches": 0, "match_splits": 0, "payer_links": 1}   # the blocked one
+    assert db.scalar("SELECT blocked FROM payer_links WHERE payment_id = ?", [second]) is True
+
+
+def test_deleting_a_statement_forgets_the_payer_links_learned_from_its_payments(db, coop):
+    from ledger import statements
+
+    pid = pay(db, "л/с 12 членский взнос", payer="Петров Сергей Олегович", account=ACC_PETROV)
+    sid = _statement_of(db, [pid])
+    matching.match_payments(db, actor="test")
+    assert _pointing_at(db, pid)["payer_links"] == 1
+    statements.delete_statement(db, sid, actor="test")
+    assert _pointing_at(db, pid) == {"matches": 0, "match_splits": 0, "payer_links": 0}
+
+
+# -- many full namesakes (12.8) -----------------------------------------------------------------
+
+def test_many_full_namesakes_keep_the_evidence_small_and_decisions_right(db, monkeypatch):
+    """40 members with one full name: a payment naming it reaches only a few of them (plus any member another
+    key of the payment names), so evidence does not grow as payments x namesakes; the л/с still tells one
+    apart (even one beyond the first few), and the name alone is a tie with three candidates listed."""
+    now = utcnow()
+    with db.transaction() as con:
+        ids = [r[0] for r in insert_rows(con, "members", [
+            {"reg_no": str(100 + i), "full_name": "Кузнецов Андрей Викторович", "status": "member",
+             "created_at": now, "updated_at": now} for i in range(40)], returning="id")]
+    by_ls = pay(db, "л/с 137 взнос", payer="Кузнецов Андрей Викторович")
+    by_name = pay(db, "Членский взнос", payer="Кузнецов Андрей Викторович")
+    seen = {}
+    evidence = matching._evidence
+
+    def counted(mentions, reg, links):
+        ev = evidence(mentions, reg, links)
+        seen["rows"], seen["mentions"] = len(ev), len(mentions)
+        return ev
+
+    monkeypatch.setattr(matching, "_evidence", counted)
+    matching.match_payments(db, actor="test")
+    assert seen["rows"] <= seen["mentions"] * (matching.NAMESAKES_KEPT + 1)
+    assert decision(db, by_ls)["status"] == "auto" and decision(db, by_ls)["member_id"] == ids[37]
+    tie = decision(db, by_name)
+    assert tie["status"] == "unmatched" and tie["member_id"] is None
+    assert [c["member_id"] for c in tie["candidates"]] == ids[:3]
+    assert "полные тёзки" in tie["reason"]

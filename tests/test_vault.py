@@ -56,7 +56,7 @@ def test_env_key_and_wrong_key(db, monkeypatch):
 def test_missing_key_file_with_data_is_a_clear_error(db):
     Vault(db).put("x", SECRET)
     (db.path.parent / "vault.key").unlink()
-    with pytest.raises(VaultError, match="пропал"):
+    with pytest.raises(VaultError, match="ключ шифрования не подходит к базе"):
         Vault(db).get("x")
 
 
