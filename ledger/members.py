@@ -821,10 +821,13 @@ def export_rows(db: Database) -> list[dict]:
     return rows
 
 
-def export_register(db: Database, path: Path, actor: str | None = None) -> int:
-    """Write the register to .xlsx or .csv (re-importable); the export of personal data is logged."""
+def export_register(db: Database, path: Path, actor: str | None = None, title: list[str] = ()) -> int:
+    """Write the register to .xlsx or .csv (re-importable); the export of personal data is logged.
+
+    `title`: lines above the .xlsx table (cooperative.export_title); the import finds the header below them.
+    """
     rows = export_rows(db)
-    write_table(Path(path), EXPORT_COLUMNS, rows, sheet_title="Реестр членов")
+    write_table(Path(path), EXPORT_COLUMNS, rows, sheet_title="Реестр членов", title=title)
     audit.record(db, actor, "export_personal_data", Path(path).name, rows=len(rows), what="реестр членов")
     return len(rows)
 
@@ -850,17 +853,15 @@ def plot_totals(db: Database) -> tuple[int, Decimal]:
     return int(row[0]), Decimal(row[1])
 
 
-def export_register_bytes(db: Database, fmt: str, actor: str | None = None) -> bytes:
+def export_register_bytes(db: Database, fmt: str, actor: str | None = None, title: list[str] = ()) -> bytes:
     """The register as .xlsx or .csv bytes (for a download button); the export is logged."""
     import io
 
-    from .spreadsheets import write_csv, write_xlsx
+    from .spreadsheets import write_csv, xlsx_bytes
 
     rows = export_rows(db)
     if fmt == "xlsx":
-        buf = io.BytesIO()
-        write_xlsx(buf, EXPORT_COLUMNS, rows, sheet_title="Реестр членов")
-        data = buf.getvalue()
+        data = xlsx_bytes(EXPORT_COLUMNS, rows, sheet_title="Реестр членов", title=title)
     else:
         text = io.StringIO()
         write_csv(text, EXPORT_COLUMNS, rows)

@@ -190,10 +190,10 @@ def read_sheet(data: bytes, name: str, formulas: bool = False) -> Sheet:
         return read_xlsx(data, name, formulas=formulas)
     if data[:8] == _CFB:
         raise InputError(f"{name}: старый формат Excel .xls не поддерживается, сохраните файл как .xlsx")
-    if Path(name).suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+    if Path(name).suffix.lower() in (".xlsx", ".xlsm", ".xls") and b"\x00" in data[:4096]:
         raise InputError(f"{name}: это не файл Excel — внутри не таблица Excel, хотя имя оканчивается "
                          f"на {Path(name).suffix}")
-    return read_csv(data, name)
+    return read_csv(data, name)  # text under an Excel name (a CSV saved as .xlsx) is still read as a table
 
 
 @dataclass

@@ -268,9 +268,16 @@ def test_export_with_a_title_block_is_still_a_register(db, tmp_path):
     members.import_register(db, xlsx_bytes(TITLED), "r.xlsx")
     from ledger.spreadsheets import title_lines, write_xlsx
 
+    from ledger import cooperative
+
     path = tmp_path / "t.xlsx"
     write_xlsx(path, members.EXPORT_COLUMNS, members.export_rows(db), "Реестр",
                title=title_lines("СНТ «Рассвет»", "Реестр членов", date(2026, 3, 1)))
+    cooperative.save_settings(db, {"name": "СНТ «Рассвет»"})
+    data = members.export_register_bytes(db, "xlsx", title=cooperative.export_title(db, "Реестр членов",
+                                                                                   date(2026, 3, 1)))
+    downloaded = openpyxl.load_workbook(io.BytesIO(data)).active
+    assert (downloaded["A1"].value, downloaded["A2"].value) == ("СНТ «Рассвет»", "Реестр членов на 01.03.2026")
     ws = openpyxl.load_workbook(path).active
     assert [ws.cell(row=r, column=1).value for r in (1, 2, 3, 4)] == \
         ["СНТ «Рассвет»", "Реестр членов на 01.03.2026", None, "№ л/с"]
@@ -508,3 +515,8 @@ def test_all_bad_rows_are_listed_each_with_its_row(db):
     problems = _refused(db, xlsx_bytes(rows))
     assert [p.split(":")[0] for p in problems] == ["r.xlsx, строка 3", "r.xlsx, строка 4", "r.xlsx, строка 5"]
     assert "л/с 1 повторяется (уже в строке 2)" in problems[0]
+
+
+def test_a_csv_saved_under_an_xlsx_name_is_still_read(db):
+    data = "№ л/с;ФИО;Участок\n1;Иванов Иван;5\n".encode("cp1251")
+    assert members.import_register(db, data, "r.xlsx").added == 1
