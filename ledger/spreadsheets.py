@@ -273,9 +273,17 @@ class Column:
     width: int | None = None
 
 
+def _missing(value: Any) -> bool:
+    """NaN, NaT and pd.NA (missing values from pandas): empty cells."""
+    try:
+        return bool(value != value)
+    except TypeError:  # pd.NA refuses to be a bool
+        return True
+
+
 def _cell_value(value: Any, kind: str) -> Any:
     """The value a cell of this kind holds: Decimal money, real dates, numbers as numbers, text as text."""
-    if value is None:
+    if value is None or _missing(value):
         return None
     if kind == "money":
         return Decimal(value)
@@ -317,52 +325,50 @@ def write_xlsx(path: Path | io.BytesIO, columns: Sequence[Column], rows: Iterabl
     wb = xlsxwriter.Workbook(target, {"constant_memory": True, "strings_to_formulas": False,
                                       "strings_to_numbers": False, "strings_to_urls": False,
                                       "default_date_format": _FORMATS["date"], "remove_timezone": True})
-    try:
-        ws = wb.add_worksheet(re.sub(r"[\[\]:*?/\\]", " ", sheet_title)[:31] or "Данные")
-        row = 0
-        for k, line in enumerate(title):
-            ws.write_string(row, 0, _ILLEGAL.sub("", str(line)), wb.add_format({"bold": True,
-                                                                                "font_size": 12 if k == 0 else 11}))
-            row += 1
-        if title:
-            row += 1
-        header_row = row
-        head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "valign": "vcenter", "text_wrap": True})
-        for i, c in enumerate(columns):
-            ws.write_string(header_row, i, c.title, head)
-        formats = {kind: wb.add_format({"num_format": f}) for kind, f in _FORMATS.items()}
-        widths = [max(len(c.title), 6) for c in columns]
-        plan = [(i, c.key, c.kind, formats.get(c.kind)) for i, c in enumerate(columns)]
-        for record in rows:
-            row += 1
-            for i, key, kind, fmt in plan:
-                v = _cell_value(record.get(key), kind)
-                if v is None:
-                    continue
-                if isinstance(v, str):
-                    v = v[:MAX_CELL_TEXT]
-                    ws.write_string(row, i, v)
-                    size = len(v)
-                elif kind == "date" or isinstance(v, (date, datetime)):
-                    ws.write_datetime(row, i, v, fmt or formats["date"])
-                    size = 10
-                elif isinstance(v, float) and not math.isfinite(v):
-                    continue  # a missing value from pandas is an empty cell
-                else:
-                    ws.write_number(row, i, v, fmt)
-                    size = 12
-                if size > widths[i]:
-                    widths[i] = min(size, 60)
-        for i, c in enumerate(columns):
-            ws.set_column(i, i, c.width or (widths[i] + 2))
-        ws.freeze_panes(header_row + 1, 0)
-        ws.autofilter(header_row, 0, row, max(len(columns) - 1, 0))
-    finally:
-        wb.close()
+    ws = wb.add_worksheet(re.sub(r"[\[\]:*?/\\]", " ", sheet_title)[:31] or "Данные")
+    row = 0
+    for k, line in enumerate(title):
+        ws.write_string(row, 0, _ILLEGAL.sub("", str(line)), wb.add_format({"bold": True,
+                                                                            "font_size": 12 if k == 0 else 11}))
+        row += 1
+    if title:
+        row += 1
+    header_row = row
+    head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "valign": "vcenter", "text_wrap": True})
+    for i, c in enumerate(columns):
+        ws.write_string(header_row, i, c.title, head)
+    formats = {kind: wb.add_format({"num_format": f}) for kind, f in _FORMATS.items()}
+    widths = [max(len(c.title), 6) for c in columns]
+    plan = [(i, c.key, c.kind, formats.get(c.kind)) for i, c in enumerate(columns)]
+    for record in rows:
+        row += 1
+        for i, key, kind, fmt in plan:
+            v = _cell_value(record.get(key), kind)
+            if v is None:
+                continue
+            if isinstance(v, str):
+                v = v[:MAX_CELL_TEXT]
+                ws.write_string(row, i, v)
+                size = len(v)
+            elif isinstance(v, (date, datetime)):
+                ws.write_datetime(row, i, v, fmt or formats["date"])
+                size = 10
+            elif isinstance(v, float) and math.isinf(v):
+                continue
+            else:
+                ws.write_number(row, i, v, fmt)
+                size = 12
+            if size > widths[i]:
+                widths[i] = min(size, 60)
+    for i, c in enumerate(columns):
+        ws.set_column(i, i, c.width or (widths[i] + 2))
+    ws.freeze_panes(header_row + 1, 0)
+    ws.autofilter(header_row, 0, row, max(len(columns) - 1, 0))
+    wb.close()
 
 
 def _csv_value(value: Any, kind: str) -> str:
-    if value is None:
+    if value is None or _missing(value):
         return ""
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")

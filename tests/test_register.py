@@ -520,3 +520,19 @@ def test_all_bad_rows_are_listed_each_with_its_row(db):
 def test_a_csv_saved_under_an_xlsx_name_is_still_read(db):
     data = "№ л/с;ФИО;Участок\n1;Иванов Иван;5\n".encode("cp1251")
     assert members.import_register(db, data, "r.xlsx").added == 1
+
+
+def test_writer_leaves_missing_pandas_values_empty(tmp_path):
+    import pandas as pd
+
+    from ledger.spreadsheets import Column, write_xlsx
+
+    frame = pd.DataFrame({"when": [pd.Timestamp("2026-03-01"), pd.NaT], "sum": [1.5, float("nan")],
+                          "who": pd.array(["Иванов", pd.NA], dtype="string")})
+    path = tmp_path / "p.xlsx"
+    write_xlsx(path, [Column("when", "Дата", "date"), Column("sum", "Сумма", "money"), Column("who", "Кто")],
+               frame.to_dict("records"))
+    ws = openpyxl.load_workbook(path).active
+    assert [c.value for c in ws[2]] == [__import__("datetime").datetime(2026, 3, 1), 1.5, "Иванов"]
+    assert ws["A2"].number_format == "dd.mm.yyyy" and ws["B2"].number_format == "#,##0.00"
+    assert [c.value for c in ws[3]] == [None, None, None]
