@@ -296,7 +296,7 @@ def _label(fld: str) -> str:
 
 
 def _layout_problems(sheet: Sheet, header: Header) -> list[str]:
-    """A field named by two columns (or a header merged over two), and formula cells where values are read."""
+    """A field named by two columns, or its header merged over two: which column to take is not for us to guess."""
     where = f"{sheet.name}, строка {header.row}"
     problems = []
     for fld, idxs in header.duplicates.items():

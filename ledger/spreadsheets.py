@@ -292,13 +292,13 @@ def _cell_value(value: Any, kind: str) -> Any:
     if kind in ("int", "number"):
         if isinstance(value, str):  # "600.00" is a number; "600; 400" (several plots) stays text
             text = value.strip().replace(",", ".")
-            return Decimal(text) if _NUMBER.fullmatch(text) else _ILLEGAL.sub("", value)
+            return Decimal(text) if _NUMBER.fullmatch(text) else value
         return value
-    return _ILLEGAL.sub("", str(value))
+    return value if type(value) is str else str(value)
 
 
 _NUMBER = re.compile(r"-?\d{1,15}(\.\d{1,6})?")
-_ILLEGAL = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")  # control characters an .xlsx cannot hold
+_CONTROL = re.compile(r"[\000-\010\013\014\016-\037]")  # control characters: nothing a reader can show
 _FORMATS = {"date": "dd.mm.yyyy", "money": "#,##0.00"}
 MAX_CELL_TEXT = 32767  # Excel's limit for one cell
 
@@ -315,7 +315,8 @@ def write_xlsx(path: Path | io.BytesIO, columns: Sequence[Column], rows: Iterabl
     """A formatted .xlsx streamed row by row (XlsxWriter, constant-memory mode: linear time, little memory).
 
     The header is bold with a filter and frozen below it; dates are real dates (ДД.ММ.ГГГГ), money and
-    numbers are numbers, text is always a text cell (a value starting with "=" is never a formula).
+    numbers are numbers, text is always a text cell (a value starting with "=" is never a formula; control
+    characters are dropped).
     `title` lines (cooperative, what and as of when) go above the table, then an empty row; the register
     and statement importers find the header row below them.
     """
@@ -328,7 +329,7 @@ def write_xlsx(path: Path | io.BytesIO, columns: Sequence[Column], rows: Iterabl
     ws = wb.add_worksheet(re.sub(r"[\[\]:*?/\\]", " ", sheet_title)[:31] or "Данные")
     row = 0
     for k, line in enumerate(title):
-        ws.write_string(row, 0, _ILLEGAL.sub("", str(line)), wb.add_format({"bold": True,
+        ws.write_string(row, 0, _CONTROL.sub("", str(line)), wb.add_format({"bold": True,
                                                                             "font_size": 12 if k == 0 else 11}))
         row += 1
     if title:
@@ -347,6 +348,8 @@ def write_xlsx(path: Path | io.BytesIO, columns: Sequence[Column], rows: Iterabl
             if v is None:
                 continue
             if isinstance(v, str):
+                if not v.isprintable():  # the fast check first: most texts have no control characters
+                    v = _CONTROL.sub("", v)
                 v = v[:MAX_CELL_TEXT]
                 ws.write_string(row, i, v)
                 size = len(v)

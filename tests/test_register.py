@@ -536,3 +536,10 @@ def test_writer_leaves_missing_pandas_values_empty(tmp_path):
     assert [c.value for c in ws[2]] == [__import__("datetime").datetime(2026, 3, 1), 1.5, "Иванов"]
     assert ws["A2"].number_format == "dd.mm.yyyy" and ws["B2"].number_format == "#,##0.00"
     assert [c.value for c in ws[3]] == [None, None, None]
+
+
+def test_control_characters_in_text_are_dropped_from_the_export(db, tmp_path):
+    _legacy_member(db, "1", "Иванов\x01Иван\x1fПетрович")
+    path = tmp_path / "c.xlsx"
+    members.export_register(db, path)
+    assert openpyxl.load_workbook(path).active["B2"].value == "ИвановИванПетрович"  # they were a crash before
