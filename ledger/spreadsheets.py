@@ -64,7 +64,7 @@ def _decode_text(data: bytes, name: str) -> str:
     raise InputError(f"{name}: не удалось определить кодировку (ожидается UTF-8 или Windows-1251)")
 
 
-def check_lines(data: bytes, name: str, limit: int = None) -> None:
+def check_lines(data: bytes, name: str, limit: int | None = None) -> None:
     """Refuse a text file with a line longer than `limit` bytes before anything parses it (a 50 MB line)."""
     limit = limit or MAX_LINE_BYTES
     if len(data) <= limit:
