@@ -45,26 +45,47 @@ class IntegrationError(LedgerError):
 
 # -- settings schema ------------------------------------------------------------------------------
 
+# Folders an integration may never read statements from or write files into.
+SYSTEM_FOLDERS = ("/proc", "/sys", "/dev", "/etc", "/boot", "/run", "/bin", "/sbin", "/lib", "/lib64", "/usr",
+                  "/var/run")
+MAX_TEXT = 1000          # characters of a text, URL or path setting
+MAX_PEM = 64 * 1024      # a certificate chain or a key
+
+
 @dataclass(frozen=True)
 class Field:
+    """One setting: its type decides how a value typed by a user is checked and stored.
+
+    Types: str, int (bounded by minimum/maximum), port (1–65535), bool, choice, url (http/https, without
+    a login or password inside), pem, path (a file), folder (a folder outside the system's own),
+    pattern (a file-name pattern that stays inside its folder).
+    """
+
     key: str
     label: str
-    type: str = "str"            # str | int | choice | path | url | pem | bool
+    type: str = "str"            # str | int | port | choice | path | folder | pattern | url | pem | bool
     secret: bool = False         # stored only in the vault, shown masked
     required: bool = False
     default: Any = None
     choices: tuple[str, ...] = ()
     help: str = ""
+    minimum: int = 0             # int: smallest value
+    maximum: int = 10 ** 9       # int: largest value
+    max_length: int = MAX_TEXT   # str, url, path, folder, pattern: longest text
 
     def parse(self, value: Any) -> Any:
         """The stored form of a value typed by a user; ValueError with a Russian reason if it is bad."""
         if value is None or (isinstance(value, (str, bytes)) and not value.strip()):
             return None
-        if self.type == "int":
-            try:
-                return int(str(value).strip())
-            except ValueError:
-                raise ValueError("нужно целое число") from None
+        if self.type in ("int", "port"):
+            low, high = (1, 65535) if self.type == "port" else (self.minimum, self.maximum)
+            text = str(value).strip()
+            if not text.lstrip("-").isdigit() or len(text) > 12:
+                raise ValueError(f"нужно целое число от {low} до {high}")
+            number = int(text)
+            if not low <= number <= high:
+                raise ValueError(f"{number} — вне допустимого диапазона от {low} до {high}")
+            return number
         if self.type == "bool":
             text = str(value).strip().lower()
             if text in ("1", "true", "yes", "да", "on"):
@@ -77,17 +98,60 @@ class Field:
             if text not in self.choices:
                 raise ValueError(f"допустимы: {', '.join(self.choices)}")
             return text
-        if self.type == "url":
-            text = str(value).strip()
-            if not text.startswith(("https://", "http://")):
-                raise ValueError("нужен адрес вида https://…")
-            return text
         if self.type == "pem":
             text = value.decode("utf-8") if isinstance(value, bytes) else str(value)
+            if len(text) > MAX_PEM:
+                raise ValueError(f"текст длиннее {MAX_PEM // 1024} КБ — это не сертификат и не ключ")
             if "-----BEGIN " not in text:
                 raise ValueError("нужен текст в формате PEM (-----BEGIN …)")
             return text.strip() + "\n"
-        return str(value).strip()
+        text = str(value).strip()
+        if len(text) > self.max_length:
+            raise ValueError(f"длиннее {self.max_length} символов")
+        if any(ord(ch) < 32 for ch in text):
+            raise ValueError("содержит управляющие символы (перевод строки, табуляцию)")
+        if self.type == "url":
+            return _check_url(text)
+        if self.type == "folder":
+            return _check_folder(text)
+        if self.type == "pattern":
+            return _check_pattern(text)
+        return text
+
+
+def _check_url(text: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018  (raises ValueError on a port out of range)
+    except ValueError:
+        raise ValueError("адрес не разобран (нужен вид https://сервер/путь)") from None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError("нужен адрес вида https://…")
+    if "@" in parts.netloc:
+        raise ValueError("логин и пароль в адресе не указывайте — используйте поля логина и пароля")
+    return text
+
+
+def _check_folder(text: str) -> str:
+    from pathlib import Path
+
+    resolved = Path(text).expanduser().resolve()
+    for system in SYSTEM_FOLDERS:
+        if resolved == Path(system) or Path(system) in resolved.parents or str(resolved) == "/":
+            raise ValueError(f"системная папка {resolved} — укажите папку для данных кооператива")
+    return text
+
+
+def _check_pattern(text: str) -> str:
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    if PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute() or PureWindowsPath(text).drive \
+            or text.startswith("~") or ".." in PurePosixPath(text.replace("\\", "/")).parts:
+        raise ValueError("шаблон должен выбирать файлы внутри папки (без «..», «~» и пути от корня), "
+                         "например kl_to_1c*.txt")
+    return text
 
 
 # -- context and audited calls --------------------------------------------------------------------

@@ -20,6 +20,7 @@ from ledger.vault import Vault, mask_secret
 from .base import INTERFACES, KINDS, PLANNED, Context, Integration, IntegrationError
 
 GROUP = "coop.integrations"
+MAX_INTERVAL_MINUTES = 366 * 24 * 60
 _extra: dict[str, type[Integration]] = {}
 
 
@@ -99,6 +100,23 @@ def load_settings(db: Database, cls: type[Integration], vault: Vault | None = No
     return values
 
 
+def parse_settings(cls: type[Integration], values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Values checked against the integration's schema: (parsed values, Russian problems naming each field)."""
+    known = {f.key: f for f in cls.fields}
+    parsed: dict[str, Any] = {}
+    problems = []
+    for key, value in values.items():
+        f = known.get(key)
+        if f is None:
+            problems.append(f"{cls.name}: параметр «{key}» неизвестен; допустимы: {', '.join(known)}")
+            continue
+        try:
+            parsed[key] = f.parse(value)
+        except ValueError as exc:
+            problems.append(f"{cls.name}, параметр «{f.label}» ({key}): {exc}")
+    return parsed, problems
+
+
 def configure(db: Database, name: str, values: dict[str, Any], actor: str | None = None) -> list[str]:
     """Validate and store settings (secrets into the vault), all or nothing; returns the keys changed.
 
@@ -106,17 +124,7 @@ def configure(db: Database, name: str, values: dict[str, Any], actor: str | None
     """
     cls = integration_class(name)
     known = {f.key: f for f in cls.fields}
-    parsed: dict[str, Any] = {}
-    problems = []
-    for key, value in values.items():
-        f = known.get(key)
-        if f is None:
-            problems.append(f"{name}: параметр «{key}» неизвестен; допустимы: {', '.join(known)}")
-            continue
-        try:
-            parsed[key] = f.parse(value)
-        except ValueError as exc:
-            problems.append(f"{name}, параметр «{f.label}» ({key}): {exc}")
+    parsed, problems = parse_settings(cls, values)
     if problems:
         raise InputError(problems)
     vault = Vault(db)
@@ -173,6 +181,9 @@ def set_schedule(db: Database, name: str, minutes: int | None, actor: str | None
     integration_class(name)
     if minutes is not None and minutes < 1:
         raise InputError("Интервал запуска должен быть не меньше 1 минуты")
+    if minutes is not None and minutes > MAX_INTERVAL_MINUTES:
+        raise InputError(f"Интервал запуска {minutes} мин — больше года; допустимо от 1 до "
+                         f"{MAX_INTERVAL_MINUTES} минут")
     with db.transaction() as con:
         _upsert(con, name, actor=actor, interval_minutes=minutes)
         audit.log(con, actor, "integration_configured", name, keys=["interval_minutes"])
@@ -243,7 +254,12 @@ def build(db: Database, name: str, actor: str | None = None, require_enabled: bo
     missing = cls.missing_requirements()
     if missing:
         raise IntegrationError(f"Интеграции «{name}» нужны пакеты: {', '.join(missing)}")
-    return cls(load_settings(db, cls), Context(db, actor))
+    settings = load_settings(db, cls)
+    # Settings stored before the schema had its bounds are checked again: a bad one is named, never used.
+    _, problems = parse_settings(cls, {k: v for k, v in settings.items() if k in {f.key for f in cls.fields}})
+    if problems:
+        raise IntegrationError("; ".join(problems) + f" — исправьте: coop integrations configure {name} КЛЮЧ=ЗНАЧЕНИЕ")
+    return cls(settings, Context(db, actor))
 
 
 def enabled_of_kind(db: Database, kind: str, actor: str | None = None) -> list[Integration]:

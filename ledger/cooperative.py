@@ -92,6 +92,11 @@ def accounts(settings: dict[str, str | None]) -> list[str]:
         if account and account not in found:
             found.append(account)
     return found
+def export_title(db: Database, what: str, as_of=None) -> list[str]:
+    """Title lines of a downloaded .xlsx: the cooperative's name (when set), then what and as of when."""
+    from .spreadsheets import title_lines
+
+    return title_lines(get_settings(db).get("name"), what, as_of)
 
 
 def save_settings(db: Database, values: dict[str, Any], actor: str | None = None) -> dict[str, str | None]:

@@ -221,8 +221,36 @@ def share(value) -> tuple[int, int]:
     return (num, den)
 
 
+# A formula as Excel would take it: "=…", or +/-/@ followed by a function call, or a DDE link ("…|…").
+_FORMULA = re.compile(r"^(=|[+\-@]\s*[^\W\d_][\w.]*\s*\(|[+\-@].*\|)")
+
+
+def looks_like_formula(text) -> bool:
+    return isinstance(text, str) and bool(_FORMULA.match(text.lstrip()))
+
+
+def bounded_text(value, limit: int) -> str:
+    """clean_text with two refusals: longer than `limit` characters, or a formula instead of a value."""
+    text = clean_text(value)
+    if len(text) > limit:
+        raise ValueError(f"текст длиной {len(text)} символов, допустимо не больше {limit}")
+    if looks_like_formula(text):
+        shown = text if len(text) <= 40 else text[:40] + "…"
+        raise ValueError(f"«{shown}» — это формула Excel, а не значение")
+    return text
+
+
+# A number or a list of phones: "+7 (912) 345-67-89, +79001234567", "-1500.50". Without letters, "|" or "!"
+# a spreadsheet cannot call anything, so such a value keeps its first character.
+_NUMBER_OR_PHONES = re.compile(r"[+-]?\d[\d\s().-]*(?:[,;]\s*\+?\d[\d\s().-]*)*")
+
+
 def neutralize(text):
-    """Make a text cell harmless for spreadsheets: values starting with = + - @ (or tab/CR) get a quote."""
-    if isinstance(text, str) and text and text[0] in "=+-@\t\r":
+    """Make a CSV text cell harmless for spreadsheets: values a spreadsheet would take for a formula get a quote.
+
+    That is every value starting with = or @ (or tab/CR), and + or - unless the value is a number or phones.
+    """
+    if isinstance(text, str) and text and text[0] in "=+-@\t\r" and \
+            not (text[0] in "+-" and _NUMBER_OR_PHONES.fullmatch(text)):
         return "'" + text
     return text

@@ -57,6 +57,13 @@ REGISTER_SYNONYMS: dict[str, list[str]] = {
     "notes": ["Примечание", "примечания", "комментарий"],
 }
 
+# Longest text each register field may hold (characters, after spaces are collapsed); anything longer is
+# refused with its row: a real ФИО is under 100, an address under 300.
+TEXT_LIMITS = {"reg_no": 50, "full_name": 300, "last_name": 100, "first_name": 100, "middle_name": 100,
+               "plots": 1000, "area": 1000, "cadastral_no": 2000, "share": 500, "inn": 50, "phones": 500,
+               "emails": 500, "telegram_chat_id": 100, "join_date": 50, "exit_date": 50, "status": 100,
+               "address": 500, "notes": 2000}
+
 MEMBER_FIELDS = {
     "reg_no": "Л/с", "full_name": "ФИО", "status": "Статус", "join_date": "Дата вступления",
     "exit_date": "Дата выхода", "inn": "ИНН", "phones": "Телефоны", "emails": "Эл. почта",
@@ -228,9 +235,12 @@ class ImportResult:
 
 def parse_register(data: bytes, name: str) -> RegisterFile:
     """Read and validate a register file completely; raise InputError listing every bad row."""
-    sheet = read_sheet(data, name)
+    sheet = read_sheet(data, name, formulas=True)
     header = find_header(sheet, REGISTER_SYNONYMS, min_fields=2)
     cols = header.columns
+    layout = _layout_problems(sheet, header)
+    if layout:
+        raise InputError(layout, source=name)
     if "reg_no" not in cols:
         raise InputError(f"{sheet.name}, строка {header.row}: нет столбца с номером л/с («№ л/с», «Лицевой счет», "
                          f"«Номер члена»)")
@@ -238,11 +248,22 @@ def parse_register(data: bytes, name: str) -> RegisterFile:
         raise InputError(f"{sheet.name}, строка {header.row}: нет столбца с ФИО («ФИО» или «Фамилия»)")
     warnings = [f"{sheet.name}, строка {header.row}: столбец «{t}» не распознан и не загружен" for t in header.unknown]
     problems: list[str] = []
+    formulas = _formula_cells(sheet, header)
+    if header.row in formulas:
+        problems.append(f"{sheet.name}, строка {header.row}: в заголовке формулы ({', '.join(formulas[header.row])}) "
+                        f"— сохраните значения")
     by_reg: dict[str, MemberRow] = {}
     order: list[MemberRow] = []
     for number, rec in data_rows(sheet, header):
         where = f"{sheet.name}, строка {number}"
+        if number in formulas:
+            cells = formulas[number]
+            problems.append(f"{where}: {'в ячейке ' if len(cells) == 1 else 'в ячейках '}{', '.join(cells)} "
+                            f"{'формула' if len(cells) == 1 else 'формулы'} — сохраните значения "
+                            f"(Копировать → Специальная вставка → Значения)")
+            continue
         try:
+            _check_texts(rec)
             parsed = _parse_row(rec, cols)
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
@@ -269,6 +290,52 @@ def parse_register(data: bytes, name: str) -> RegisterFile:
     if not order:
         raise InputError(f"{sheet.name}: под строкой заголовков {header.row} нет ни одного члена")
     return RegisterFile(sheet=sheet, header=header, members=order, warnings=warnings)
+
+
+def _label(fld: str) -> str:
+    return REGISTER_SYNONYMS[fld][0]
+
+
+def _layout_problems(sheet: Sheet, header: Header) -> list[str]:
+    """A field named by two columns, or its header merged over two: which column to take is not for us to guess."""
+    where = f"{sheet.name}, строка {header.row}"
+    problems = []
+    for fld, idxs in header.duplicates.items():
+        names = ", ".join(sheet.column_name(i) for i in idxs)
+        merged = any(r0 <= header.row <= r1 and c0 - 1 <= min(idxs) and max(idxs) <= c1 - 1
+                     for r0, c0, r1, c1 in sheet.merged)
+        if merged:
+            problems.append(f"{where}: заголовок «{header.titles[fld]}» объединён над столбцами {names} — "
+                            f"значения из них не соединить в одно поле; разъедините ячейки и оставьте "
+                            f"«{_label(fld)}» в одном столбце (или разделите на «Фамилия», «Имя», «Отчество»)")
+        else:
+            problems.append(f"{where}: столбец «{_label(fld)}» повторяется (столбцы {names}) — непонятно, "
+                            f"какой из них загружать; оставьте один")
+    return problems
+
+
+def _formula_cells(sheet: Sheet, header: Header) -> dict[int, list[str]]:
+    """Row -> addresses of formula cells in the columns the import reads (header row and below)."""
+    used = set(header.columns.values())
+    found: dict[int, list[str]] = {}
+    for (row, col), coordinate in sorted(sheet.formulas.items()):
+        if row >= header.row and col in used:
+            found.setdefault(row, []).append(coordinate)
+    return found
+
+
+def _check_texts(rec: dict[str, Any]) -> None:
+    """Every cell of the row within its field's length, and none of them a formula (before any parsing)."""
+    errors = []
+    for key, value in rec.items():
+        if value is None or isinstance(value, (int, float, Decimal, date)):
+            continue
+        try:
+            fields.bounded_text(value, TEXT_LIMITS.get(key, 300))
+        except ValueError as exc:
+            errors.append(f"«{_label(key)}»: {exc}")
+    if errors:
+        raise ValueError("; ".join(errors))
 
 
 def _parse_row(rec: dict[str, Any], cols: dict[str, int]):
@@ -555,6 +622,8 @@ def validate_member(values: dict[str, Any]) -> dict[str, Any]:
         if key not in parsers:
             continue
         try:
+            if isinstance(value, str):
+                fields.bounded_text(value, TEXT_LIMITS.get(key, 300))
             out[key] = parsers[key](value)
         except ValueError as exc:
             problems.append(f"Поле «{MEMBER_FIELDS[key]}»: {exc}")
@@ -725,7 +794,7 @@ def counts(db: Database) -> dict[str, int]:
 EXPORT_COLUMNS = [
     Column("reg_no", "№ л/с"), Column("full_name", "ФИО"), Column("status_label", "Статус"),
     Column("join_date", "Дата вступления", "date"), Column("exit_date", "Дата выхода", "date"),
-    Column("plots", "№ участка"), Column("areas", "Площадь, м2"), Column("cadastral_nos", "Кадастровый номер"),
+    Column("plots", "№ участка"), Column("areas", "Площадь, м2", "number"), Column("cadastral_nos", "Кадастровый номер"),
     Column("shares", "Доля"),
     Column("inn", "ИНН"), Column("phones", "Телефон"), Column("emails", "Эл. почта"),
     Column("telegram_chat_id", "Telegram"), Column("address", "Адрес"), Column("notes", "Примечание"),
@@ -753,10 +822,13 @@ def export_rows(db: Database) -> list[dict]:
     return rows
 
 
-def export_register(db: Database, path: Path, actor: str | None = None) -> int:
-    """Write the register to .xlsx or .csv (re-importable); the export of personal data is logged."""
+def export_register(db: Database, path: Path, actor: str | None = None, title: list[str] = ()) -> int:
+    """Write the register to .xlsx or .csv (re-importable); the export of personal data is logged.
+
+    `title`: lines above the .xlsx table (cooperative.export_title); the import finds the header below them.
+    """
     rows = export_rows(db)
-    write_table(Path(path), EXPORT_COLUMNS, rows, sheet_title="Реестр членов")
+    write_table(Path(path), EXPORT_COLUMNS, rows, sheet_title="Реестр членов", title=title)
     audit.record(db, actor, "export_personal_data", Path(path).name, rows=len(rows), what="реестр членов")
     return len(rows)
 
@@ -782,17 +854,15 @@ def plot_totals(db: Database) -> tuple[int, Decimal]:
     return int(row[0]), Decimal(row[1])
 
 
-def export_register_bytes(db: Database, fmt: str, actor: str | None = None) -> bytes:
+def export_register_bytes(db: Database, fmt: str, actor: str | None = None, title: list[str] = ()) -> bytes:
     """The register as .xlsx or .csv bytes (for a download button); the export is logged."""
     import io
 
-    from .spreadsheets import write_csv, write_xlsx
+    from .spreadsheets import write_csv, xlsx_bytes
 
     rows = export_rows(db)
     if fmt == "xlsx":
-        buf = io.BytesIO()
-        write_xlsx(buf, EXPORT_COLUMNS, rows, sheet_title="Реестр членов")
-        data = buf.getvalue()
+        data = xlsx_bytes(EXPORT_COLUMNS, rows, sheet_title="Реестр членов", title=title)
     else:
         text = io.StringIO()
         write_csv(text, EXPORT_COLUMNS, rows)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from .errors import InputError
 from .fields import clean_text, neutralize
 
 MAX_XLSX_UNCOMPRESSED = 256 * 1024 * 1024  # a zip bomb never reaches openpyxl
+MAX_LINE_BYTES = 64 * 1024  # no row of a register or a statement comes near; a 50 MB line is refused at once
 HEADER_SCAN_ROWS = 40
 
 Row = tuple[int, list[Any]]  # (row number as the spreadsheet shows it, cell values)
@@ -41,6 +43,14 @@ class Sheet:
     name: str                       # file name (and sheet) for messages
     rows: list[Row]
     merged: list[tuple[int, int, int, int]] = field(default_factory=list)  # min_row, min_col, max_row, max_col
+    formulas: dict[tuple[int, int], str] = field(default_factory=dict)     # (row, 0-based column) -> "B5"
+    kind: str = "xlsx"              # xlsx | csv (column names in messages: letters or numbers)
+
+    def column_name(self, index: int) -> str:
+        """A 0-based column as the user sees it: B for a spreadsheet, 2 for a CSV file."""
+        from openpyxl.utils import get_column_letter
+
+        return get_column_letter(index + 1) if self.kind == "xlsx" else str(index + 1)
 
 
 def _decode_text(data: bytes, name: str) -> str:
@@ -54,7 +64,23 @@ def _decode_text(data: bytes, name: str) -> str:
     raise InputError(f"{name}: не удалось определить кодировку (ожидается UTF-8 или Windows-1251)")
 
 
+def check_lines(data: bytes, name: str, limit: int | None = None) -> None:
+    """Refuse a text file with a line longer than `limit` bytes before anything parses it (a 50 MB line)."""
+    limit = limit or MAX_LINE_BYTES
+    if len(data) <= limit:
+        return
+    pos, line = 0, 1
+    while pos < len(data):
+        end = data.find(b"\n", pos)
+        end = len(data) if end < 0 else end
+        if end - pos > limit:
+            raise InputError(f"{name}, строка {line}: строка длиннее {limit // 1024} КБ — это не таблица "
+                             f"(проверьте, что выбран нужный файл)")
+        pos, line = end + 1, line + 1
+
+
 def read_csv(data: bytes, name: str) -> Sheet:
+    check_lines(data, name)
     text = _decode_text(data, name)
     sample = text[:8192]
     try:
@@ -69,7 +95,7 @@ def read_csv(data: bytes, name: str) -> Sheet:
             rows.append((reader.line_num, [v.strip() for v in values]))
     except csv.Error as exc:
         raise InputError(f"{name}, строка {reader.line_num}: ошибка формата CSV ({exc})") from None
-    return Sheet(name=name, rows=rows)
+    return Sheet(name=name, rows=rows, kind="csv")
 
 
 def check_xlsx(data: bytes, name: str) -> None:
@@ -77,8 +103,10 @@ def check_xlsx(data: bytes, name: str) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             total = sum(info.file_size for info in zf.infolist())
-            if "[Content_Types].xml" not in zf.namelist():
-                raise InputError(f"{name}: это не файл Excel .xlsx")
+            names = set(zf.namelist())
+            if "[Content_Types].xml" not in names or not any(n.startswith("xl/") for n in names):
+                what = " (это документ Word)" if any(n.startswith("word/") for n in names) else ""
+                raise InputError(f"{name}: это не файл Excel .xlsx{what}")
     except zipfile.BadZipFile:
         raise InputError(f"{name}: файл повреждён или это не файл Excel .xlsx") from None
     if total > MAX_XLSX_UNCOMPRESSED:
@@ -88,17 +116,28 @@ def check_xlsx(data: bytes, name: str) -> None:
         )
 
 
-def read_xlsx(data: bytes, name: str, fill_merged: bool = True) -> Sheet:
-    """First non-empty worksheet; merged ranges take their top-left value in every cell when fill_merged."""
+def read_xlsx(data: bytes, name: str, fill_merged: bool = True, formulas: bool = False) -> Sheet:
+    """First non-empty worksheet; merged ranges take their top-left value in every cell when fill_merged.
+
+    With formulas=True the cells are read as written, and Sheet.formulas lists the cells holding a formula
+    (an importer that needs values refuses them); otherwise a formula cell gives its last computed value.
+    """
     import openpyxl
 
     check_xlsx(data, name)
     try:
-        wb = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
+        wb = openpyxl.load_workbook(io.BytesIO(data), data_only=not formulas)
     except Exception as exc:  # openpyxl raises many kinds on broken files
         raise InputError(f"{name}: не удалось прочитать файл Excel ({type(exc).__name__})") from None
     ws = next((w for w in wb.worksheets if w.max_row > 1 or w.max_column > 1), wb.worksheets[0])
-    grid = [list(r) for r in ws.iter_rows(values_only=True)]
+    found: dict[tuple[int, int], str] = {}
+    if formulas:
+        grid = []
+        for r, cells in enumerate(ws.iter_rows(), start=1):
+            grid.append([cell.value for cell in cells])
+            found.update({(r, c): cell.coordinate for c, cell in enumerate(cells) if cell.data_type == "f"})
+    else:
+        grid = [list(r) for r in ws.iter_rows(values_only=True)]
     merged = []
     for rng in ws.merged_cells.ranges:
         merged.append((rng.min_row, rng.min_col, rng.max_row, rng.max_col))
@@ -109,18 +148,52 @@ def read_xlsx(data: bytes, name: str, fill_merged: bool = True) -> Sheet:
                     if c - 1 < len(grid[r - 1]):
                         grid[r - 1][c - 1] = top_left
     label = name if len(wb.worksheets) == 1 else f"{name} (лист «{ws.title}»)"
-    return Sheet(name=label, rows=[(i + 1, row) for i, row in enumerate(grid)], merged=merged)
+    return Sheet(name=label, rows=[(i + 1, row) for i, row in enumerate(grid)], merged=merged, formulas=found)
 
 
-def read_sheet(data: bytes, name: str) -> Sheet:
-    """Read .xlsx or .csv by content (an .xlsx is a zip archive)."""
+_CFB = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"   # OLE compound file: old .xls, or an encrypted .xlsx
+_NOT_TABLES = [(b"%PDF", "PDF"), (b"\x89PNG", "картинка PNG"), (b"\xff\xd8\xff", "картинка JPEG"),
+               (b"GIF8", "картинка GIF"), (b"Rar!", "архив RAR"), (b"7z\xbc\xaf", "архив 7z"),
+               (b"\x1f\x8b", "архив gzip"), (b"{\\rtf", "документ RTF")]
+
+
+def is_encrypted_office(data: bytes) -> bool:
+    """An Office file protected by a password: an OLE compound file holding an EncryptedPackage stream."""
+    if data[:8] != _CFB:
+        return False
+    import olefile
+
+    try:
+        with olefile.OleFileIO(io.BytesIO(data)) as ole:
+            return ole.exists("EncryptedPackage")
+    except OSError:
+        return False
+
+
+def check_container(data: bytes, name: str) -> None:
+    """Refuse, with the reason, files that are no table at all: encrypted, PDF, pictures, archives."""
+    if is_encrypted_office(data):
+        raise InputError(f"{name}: файл защищён паролем — откройте его в Excel, снимите пароль "
+                         f"(Файл → Сведения → Защита книги) и сохраните как .xlsx")
+    head = data[:1024].lstrip()
+    for magic, what in _NOT_TABLES:
+        if head.startswith(magic):
+            raise InputError(f"{name}: это не файл Excel и не таблица CSV ({what})")
+
+
+def read_sheet(data: bytes, name: str, formulas: bool = False) -> Sheet:
+    """Read .xlsx or .csv by content (an .xlsx is a zip archive); see read_xlsx for `formulas`."""
     if not data:
         raise InputError(f"{name}: файл пуст")
+    check_container(data, name)
     if data[:2] == b"PK":
-        return read_xlsx(data, name)
-    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        return read_xlsx(data, name, formulas=formulas)
+    if data[:8] == _CFB:
         raise InputError(f"{name}: старый формат Excel .xls не поддерживается, сохраните файл как .xlsx")
-    return read_csv(data, name)
+    if Path(name).suffix.lower() in (".xlsx", ".xlsm", ".xls") and b"\x00" in data[:4096]:
+        raise InputError(f"{name}: это не файл Excel — внутри не таблица Excel, хотя имя оканчивается "
+                         f"на {Path(name).suffix}")
+    return read_csv(data, name)  # text under an Excel name (a CSV saved as .xlsx) is still read as a table
 
 
 @dataclass
@@ -129,6 +202,7 @@ class Header:
     columns: dict[str, int]          # field -> 0-based column index
     titles: dict[str, str]           # field -> header text as written
     unknown: list[str]               # header texts no field took
+    duplicates: dict[str, list[int]] = field(default_factory=dict)  # field -> every column naming it (2+)
 
 
 def find_header(sheet: Sheet, synonyms: dict[str, Sequence[str]], required: Iterable[str] = (),
@@ -146,6 +220,7 @@ def find_header(sheet: Sheet, synonyms: dict[str, Sequence[str]], required: Iter
         columns: dict[str, int] = {}
         titles: dict[str, str] = {}
         unknown: list[str] = []
+        duplicates: dict[str, list[int]] = {}
         seen_texts: set[str] = set()
         for idx, value in enumerate(values):
             text = clean_text(value)
@@ -158,9 +233,11 @@ def find_header(sheet: Sheet, synonyms: dict[str, Sequence[str]], required: Iter
             elif fld not in columns:
                 columns[fld] = idx
                 titles[fld] = text
+            else:
+                duplicates.setdefault(fld, [columns[fld]]).append(idx)
             seen_texts.add(text)
         if len(columns) >= min_fields and (best is None or len(columns) > len(best.columns)):
-            best = Header(row=number, columns=columns, titles=titles, unknown=unknown)
+            best = Header(row=number, columns=columns, titles=titles, unknown=unknown, duplicates=duplicates)
     if best is None:
         raise InputError(
             f"{sheet.name}: не найдена строка заголовков (в первых {HEADER_SCAN_ROWS} строках нет "
@@ -196,57 +273,105 @@ class Column:
     width: int | None = None
 
 
+def _missing(value: Any) -> bool:
+    """NaN, NaT and pd.NA (missing values from pandas): empty cells."""
+    try:
+        return bool(value != value)
+    except TypeError:  # pd.NA refuses to be a bool
+        return True
+
+
 def _cell_value(value: Any, kind: str) -> Any:
-    if value is None:
+    """The value a cell of this kind holds: Decimal money, real dates, numbers as numbers, text as text."""
+    if value is None or _missing(value):
         return None
     if kind == "money":
         return Decimal(value)
     if kind == "date":
-        return value if isinstance(value, (date, datetime)) else value
-    if kind in ("int", "number"):
         return value
-    return neutralize(str(value))
+    if kind in ("int", "number"):
+        if isinstance(value, str):  # "600.00" is a number; "600; 400" (several plots) stays text
+            text = value.strip().replace(",", ".")
+            return Decimal(text) if _NUMBER.fullmatch(text) else value
+        return value
+    return value if type(value) is str else str(value)
 
 
-def write_xlsx(path: Path | io.BytesIO, columns: Sequence[Column], rows: Iterable[dict], sheet_title: str = "Данные") -> None:
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
+_NUMBER = re.compile(r"-?\d{1,15}(\.\d{1,6})?")
+_CONTROL = re.compile(r"[\000-\010\013\014\016-\037]")  # control characters: nothing a reader can show
+_FORMATS = {"date": "dd.mm.yyyy", "money": "#,##0.00"}
+MAX_CELL_TEXT = 32767  # Excel's limit for one cell
 
-    wb = Workbook()
-    ws = wb.active
-    ws.title = sheet_title[:31]
-    ws.append([c.title for c in columns])
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-        cell.fill = PatternFill("solid", fgColor="DDEBF7")
-        cell.alignment = Alignment(vertical="center", wrap_text=True)
+
+def title_lines(cooperative: str | None, what: str, as_of: date | datetime | None = None) -> list[str]:
+    """The title block of a downloaded table: the cooperative's name, then what it is and as of when."""
+    lines = [cooperative] if cooperative else []
+    lines.append(f"{what} на {as_of:%d.%m.%Y}" if as_of else what)
+    return lines
+
+
+def write_xlsx(path: Path | io.BytesIO, columns: Sequence[Column], rows: Iterable[dict], sheet_title: str = "Данные",
+               title: Sequence[str] = ()) -> None:
+    """A formatted .xlsx streamed row by row (XlsxWriter, constant-memory mode: linear time, little memory).
+
+    The header is bold with a filter and frozen below it; dates are real dates (ДД.ММ.ГГГГ), money and
+    numbers are numbers, text is always a text cell (a value starting with "=" is never a formula; control
+    characters are dropped).
+    `title` lines (cooperative, what and as of when) go above the table, then an empty row; the register
+    and statement importers find the header row below them.
+    """
+    import xlsxwriter
+
+    target = str(path) if isinstance(path, Path) else path
+    wb = xlsxwriter.Workbook(target, {"constant_memory": True, "strings_to_formulas": False,
+                                      "strings_to_numbers": False, "strings_to_urls": False,
+                                      "default_date_format": _FORMATS["date"], "remove_timezone": True})
+    ws = wb.add_worksheet(re.sub(r"[\[\]:*?/\\]", " ", sheet_title)[:31] or "Данные")
+    row = 0
+    for k, line in enumerate(title):
+        ws.write_string(row, 0, _CONTROL.sub("", str(line)), wb.add_format({"bold": True,
+                                                                            "font_size": 12 if k == 0 else 11}))
+        row += 1
+    if title:
+        row += 1
+    header_row = row
+    head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "valign": "vcenter", "text_wrap": True})
+    for i, c in enumerate(columns):
+        ws.write_string(header_row, i, c.title, head)
+    formats = {kind: wb.add_format({"num_format": f}) for kind, f in _FORMATS.items()}
     widths = [max(len(c.title), 6) for c in columns]
-    count = 0
-    for row in rows:
-        count += 1
-        values = [_cell_value(row.get(c.key), c.kind) for c in columns]
-        ws.append(values)
-        r = ws.max_row
-        for i, (c, v) in enumerate(zip(columns, values), start=1):
-            cell = ws.cell(row=r, column=i)
-            if c.kind == "date" and v is not None:
-                cell.number_format = "DD.MM.YYYY"
-            elif c.kind == "money":
-                cell.number_format = "#,##0.00"
-            elif c.kind == "text" and v is not None:
-                cell.data_type = "s"  # never a formula, whatever the text
-            if v is not None:
-                widths[i - 1] = max(widths[i - 1], min(len(str(v)), 60))
-    for i, c in enumerate(columns, start=1):
-        ws.column_dimensions[get_column_letter(i)].width = c.width or (widths[i - 1] + 2)
-    ws.freeze_panes = "A2"
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{max(count + 1, 1)}"
-    wb.save(path)
+    plan = [(i, c.key, c.kind, formats.get(c.kind)) for i, c in enumerate(columns)]
+    for record in rows:
+        row += 1
+        for i, key, kind, fmt in plan:
+            v = _cell_value(record.get(key), kind)
+            if v is None:
+                continue
+            if isinstance(v, str):
+                if not v.isprintable():  # the fast check first: most texts have no control characters
+                    v = _CONTROL.sub("", v)
+                v = v[:MAX_CELL_TEXT]
+                ws.write_string(row, i, v)
+                size = len(v)
+            elif isinstance(v, (date, datetime)):
+                ws.write_datetime(row, i, v, fmt or formats["date"])
+                size = 10
+            elif isinstance(v, float) and math.isinf(v):
+                continue
+            else:
+                ws.write_number(row, i, v, fmt)
+                size = 12
+            if size > widths[i]:
+                widths[i] = min(size, 60)
+    for i, c in enumerate(columns):
+        ws.set_column(i, i, c.width or (widths[i] + 2))
+    ws.freeze_panes(header_row + 1, 0)
+    ws.autofilter(header_row, 0, row, max(len(columns) - 1, 0))
+    wb.close()
 
 
 def _csv_value(value: Any, kind: str) -> str:
-    if value is None:
+    if value is None or _missing(value):
         return ""
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
@@ -274,19 +399,20 @@ def write_csv(path: Path | io.StringIO, columns: Sequence[Column], rows: Iterabl
 
 
 def write_table(path: Path, columns: Sequence[Column], rows: Iterable[dict], sheet_title: str = "Данные",
-                csv_header: str = "title") -> None:
+                csv_header: str = "title", title: Sequence[str] = ()) -> None:
     """Write .xlsx or .csv by the file's extension."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
-        write_xlsx(path, columns, rows, sheet_title)
+        write_xlsx(path, columns, rows, sheet_title, title)
     elif suffix == ".csv":
         write_csv(path, columns, rows, header=csv_header)
     else:
         raise InputError(f"{path.name}: поддерживаются только файлы .xlsx и .csv")
 
 
-def xlsx_bytes(columns: Sequence[Column], rows: Iterable[dict], sheet_title: str = "Данные") -> bytes:
+def xlsx_bytes(columns: Sequence[Column], rows: Iterable[dict], sheet_title: str = "Данные",
+               title: Sequence[str] = ()) -> bytes:
     buf = io.BytesIO()
-    write_xlsx(buf, columns, rows, sheet_title)
+    write_xlsx(buf, columns, rows, sheet_title, title)
     return buf.getvalue()

@@ -73,6 +73,10 @@ def _clamped(year: int, month: int, day: int) -> date:
 
 # -- parsing ------------------------------------------------------------------------------------
 
+MAX_NUMBER = Decimal(10) ** 12     # rates, areas, sums: nothing in a cooperative's tariffs comes near
+MAX_TARIFF_BYTES = 1024 * 1024
+
+
 def _text(value: Any, where: str, field_name: str, problems: list[str], required: bool = True) -> str:
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
@@ -100,6 +104,10 @@ def _decimal(value: Any, where: str, field_name: str, problems: list[str], requi
         return None
     if not result.is_finite() or result < 0:
         problems.append(f"{where}, поле «{field_name}»: должно быть неотрицательным числом")
+        return None
+    if result >= MAX_NUMBER:
+        problems.append(f"{where}, поле «{field_name}»: «{value}» — слишком большое число "
+                        f"(допустимо меньше 1 000 000 000 000)")
         return None
     if result != result.quantize(Decimal("0.000001")):
         problems.append(f"{where}, поле «{field_name}»: слишком много знаков после запятой")
@@ -241,12 +249,19 @@ def _parse_penalty(raw: Any, where: str, problems: list[str]) -> Penalty:
 
 def parse_tariffs(data: bytes, name: str) -> list[Contribution]:
     """Every contribution of a tariff file; InputError lists every problem with the file name."""
+    if len(data) > MAX_TARIFF_BYTES:
+        raise InputError(f"{name}: файл тарифов занимает {len(data) // 1024} КБ, допустимо не больше "
+                         f"{MAX_TARIFF_BYTES // 1024} КБ")
     try:
-        doc = tomllib.loads(data.decode("utf-8-sig"))
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(f"{name}: файл должен быть в кодировке UTF-8") from None
+    try:
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{name}: ошибка формата TOML ({exc})") from None
+    except RecursionError:  # tomllib descends recursively: thousands of nested arrays exhaust the stack
+        raise InputError(f"{name}: слишком глубокая вложенность массивов и таблиц") from None
     items = doc.get("contribution")
     if not isinstance(items, list) or not items:
         raise InputError(f"{name}: нет ни одного взноса (таблицы [[contribution]])")

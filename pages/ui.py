@@ -12,7 +12,7 @@ from typing import Any, Callable, TypeVar
 import streamlit as st
 
 from ledger.db import Database
-from ledger.errors import LedgerError
+from ledger.errors import InputError, LedgerError
 from ledger import users as users_
 from ledger import vault
 from ledger.users import PERSONAL_DATA_ROLES, ROLES
@@ -116,12 +116,22 @@ def table(rows: list[dict], **kwargs: Any) -> None:
 T = TypeVar("T")
 
 
+def show_error(exc: LedgerError) -> None:
+    """A red message; the problems of a bad file as a list, one per line (each names its row)."""
+    problems = exc.problems if isinstance(exc, InputError) else [str(exc)]
+    shown = problems[:50]
+    lines = list(shown)
+    if len(problems) > len(shown):
+        lines.append(f"… и ещё {len(problems) - len(shown)}")
+    st.error("\n".join(f"- {line}" for line in lines) if len(lines) > 1 else lines[0])
+
+
 def attempt(action: Callable[[], T], success: str | None = None) -> T | None:
     """Run a ledger action; a LedgerError becomes a red message (never a traceback)."""
     try:
         result = action()
     except LedgerError as exc:
-        st.error(str(exc))
+        show_error(exc)
         return None
     if success:
         st.success(success)
@@ -157,7 +167,7 @@ def done(action: Callable[[], object], success: str | None = None) -> bool:
     try:
         action()
     except LedgerError as exc:
-        st.error(str(exc))
+        show_error(exc)
         return False
     if success:
         st.success(success)

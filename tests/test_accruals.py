@@ -59,6 +59,35 @@ def test_tariff_file_syntax_error(db):
         tariffs.load_tariffs(db, b"[[contribution]\ncode=", "взносы.toml")
 
 
+def test_deeply_nested_tariff_file_is_refused_in_russian(db):
+    deep = ("a = " + "[" * 100_000 + "]" * 100_000 + "\n").encode()
+    with pytest.raises(InputError, match="^взносы.toml: слишком глубокая вложенность"):
+        tariffs.load_tariffs(db, deep, "взносы.toml")
+    assert tariffs.contributions(db) == []
+
+
+@pytest.mark.parametrize("rate", ["1e400", "1E+30", "1000000000000"])
+def test_huge_rate_is_refused_in_russian(db, rate):
+    with pytest.raises(InputError, match="поле «rate»: «.*» — слишком большое число"):
+        load(db, tariff(code="member", rate=rate))
+    before = tariffs.key_rates(db)
+    with pytest.raises(InputError, match="Ключевая ставка, поле «ставка»: .* слишком большое число"):
+        tariffs.set_key_rate(db, date(2025, 1, 1), rate)
+    assert tariffs.contributions(db) == [] and tariffs.key_rates(db) == before
+
+
+def test_huge_rate_and_nesting_from_the_command_line(db, tmp_path):
+    import subprocess
+    import sys
+
+    for name, text in (("deep.toml", "a = " + "[" * 50_000 + "]" * 50_000), ("big.toml", tariff(code="m", rate="1e400"))):
+        (tmp_path / name).write_text(text, "utf-8")
+        result = subprocess.run([sys.executable, "-m", "ledger.cli", "--db", str(db.path), "tariffs", "load",
+                                 str(tmp_path / name)], capture_output=True, text=True)
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.startswith(f"Ошибка: {name}") and "Traceback" not in result.stderr
+
+
 # -- accrual ------------------------------------------------------------------------------------
 
 def test_accrual_by_area_and_share_rounds_half_up_and_runs_once(db):

@@ -77,7 +77,21 @@ def test_share():
         fields.share("3/2")
 
 
-@pytest.mark.parametrize("text", ["=HYPERLINK(\"x\")", "+7 912", "-1+1", "@SUM(A1)"])
+@pytest.mark.parametrize("text", ["=HYPERLINK(\"x\")", "-1+1", "@SUM(A1)", "+HYPERLINK(\"x\")",
+                                  "-2+3+cmd|' /C calc'!A0", "=1", "+", "-"])
 def test_neutralize(text):
     assert fields.neutralize(text) == "'" + text
     assert fields.neutralize("Иванов") == "Иванов"
+
+
+@pytest.mark.parametrize("text", ["+7 912 345-67-89", "+79123456789, +79001234567", "-1500.50", "+7 (903) 111-22-33"])
+def test_numbers_and_phones_keep_their_sign(text):
+    assert fields.neutralize(text) == text
+
+
+@pytest.mark.parametrize("text, formula", [("=HYPERLINK(\"http://x\",\"y\")", True), ("=1+1", True),
+                                           ("+SUM(A1)", True), ("@SUM(A1)", True), ("-2+cmd|' /C calc'!A0", True),
+                                           ("@ivanov", False), ("+7 912", False), ("- долг погашен", False),
+                                           ("Иванов (Петров)", False)])
+def test_looks_like_formula(text, formula):
+    assert fields.looks_like_formula(text) is formula

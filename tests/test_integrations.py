@@ -10,9 +10,10 @@ from datetime import timedelta
 import pytest
 
 from integrations import monitoring, registry
-from integrations.base import INTERFACES, PLANNED
+from integrations.base import INTERFACES, PLANNED, IntegrationError
 from ledger import audit, users
 from ledger.db import utcnow
+from ledger.errors import InputError
 from ledger.vault import Vault
 from tests import fakes
 from tests.smtp_server import PASSWORD, USER, SmtpServer
@@ -201,3 +202,96 @@ def test_alert_when_an_oauth_authorization_is_about_to_expire(db):
     texts = [a.text for a in monitoring.alerts(db)]
     assert [t for t in texts if "авторизации" in t] == [
         f"Интеграция sber: срок авторизации истекает {utcnow() + timedelta(days=3):%d.%m.%Y}; пройдите авторизацию заново"]
+
+
+# -- settings are validated (issue 12, item 12) ----------------------------------------------------
+
+def _problems(db, name: str, **values) -> str:
+    with pytest.raises(InputError) as err:
+        registry.configure(db, name, values)
+    assert registry.stored_settings(db, name) == {}
+    return str(err.value)
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "-1", "99999999999999999999"])
+def test_smtp_port_outside_1_65535_is_refused(db, port):
+    assert "smtp, параметр «Порт» (port): " in _problems(db, "smtp", host="smtp.example.ru", port=port)
+
+
+def test_port_and_timeout_bounds_accept_the_edges(db):
+    registry.configure(db, "smtp", {"port": "1", "timeout": "600"})
+    registry.configure(db, "smtp", {"port": "65535", "timeout": "1"})
+    assert registry.stored_settings(db, "smtp") == {"port": 65535, "timeout": 1}
+
+
+@pytest.mark.parametrize("timeout", ["0", "601", "86400000"])
+def test_smtp_timeout_is_bounded(db, timeout):
+    assert "«Тайм-аут, с» (timeout): " in _problems(db, "smtp", timeout=timeout)
+    assert "от 1 до 600" in _problems(db, "smtp", timeout=timeout)
+
+
+def test_text_settings_are_bounded_in_length(db):
+    assert "«Сервер SMTP» (host): длиннее 1000 символов" in _problems(db, "smtp", host="a" * 1001)
+    assert "управляющие символы" in _problems(db, "smtp", sender="a@b.ru\r\nBcc: x@y.ru")
+
+
+@pytest.mark.parametrize("url", ["https://user:secret@webdav.yandex.ru/coop/", "https://user@webdav.yandex.ru/"])
+def test_credentials_inside_a_url_are_refused(db, url):
+    text = _problems(db, "webdav", url=url)
+    assert "webdav, параметр «Адрес папки WebDAV» (url): логин и пароль в адресе не указывайте — используйте " \
+           "поля логина и пароля" in text
+    assert "secret" not in text
+
+
+@pytest.mark.parametrize("url", ["ftp://example.ru/", "https://", "https://host:99999/"])
+def test_bad_urls_are_refused(db, url):
+    assert "«Адрес папки WebDAV» (url): " in _problems(db, "webdav", url=url)
+
+
+@pytest.mark.parametrize("pattern", ["../*.txt", "/etc/*", "sub/../../x*", "~/x*", "C:\\\\x\\\\*.txt", "..\\\\*.txt"])
+def test_statement_folder_pattern_cannot_leave_its_folder(db, tmp_path, pattern):
+    text = _problems(db, "statement_folder", path=str(tmp_path), pattern=pattern)
+    assert "statement_folder, параметр «Какие файлы брать (шаблон)» (pattern): шаблон должен выбирать файлы " \
+           "внутри папки" in text
+
+
+def test_statement_folder_pattern_inside_the_folder_is_taken(db, tmp_path):
+    registry.configure(db, "statement_folder", {"path": str(tmp_path), "pattern": "kl_to_1c*.txt"})
+    assert registry.stored_settings(db, "statement_folder")["pattern"] == "kl_to_1c*.txt"
+
+
+@pytest.mark.parametrize("name, folder", [("statement_folder", "/proc/self"), ("statement_folder", "/sys"),
+                                          ("local", "/etc"), ("local", "/etc/cron.d"), ("file_drop", "/dev/shm"),
+                                          ("local", "/boot"), ("local", "/"), ("local", "/tmp/../etc")])
+def test_system_folders_are_refused(db, name, folder):
+    text = _problems(db, name, path=folder)
+    assert f"{name}, параметр «" in text and "системная папка" in text
+
+
+def test_a_ca_file_under_etc_is_still_allowed(db):
+    registry.configure(db, "smtp", {"ca_file": "/etc/ssl/certs/ca-certificates.crt"})
+    assert registry.stored_settings(db, "smtp")["ca_file"] == "/etc/ssl/certs/ca-certificates.crt"
+
+
+def test_settings_stored_before_validation_are_checked_when_built(db):
+    import json
+
+    with db.transaction() as con:
+        con.execute("INSERT INTO integrations (name, enabled, settings, updated_at) VALUES ('local', true, ?, now())",
+                    [json.dumps({"path": "/etc"})])
+    with pytest.raises(IntegrationError, match="«Папка для копий» \\(path\\): системная папка /etc"):
+        registry.build(db, "local")
+
+
+def test_schedule_every_is_bounded_in_russian(db):
+    result = coop(db, "integrations", "schedule", "local", "--every", "99999999999999999999")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "Интервал запуска 99999999999999999999 мин — больше года" in result.stderr
+    result = coop(db, "integrations", "schedule", "local", "--every", str(366 * 24 * 60))
+    assert result.returncode == 0, result.stderr
+
+
+def test_configure_from_the_command_line_names_the_field(db):
+    result = coop(db, "integrations", "configure", "webdav", "url=https://u:p4ss@dav.example.ru/")
+    assert result.returncode == 1 and "используйте поля логина и пароля" in result.stderr
+    assert "p4ss" not in result.stderr

@@ -24,7 +24,7 @@ def inn(first10: str) -> str:
     return f"{first10}{d11}{d12}"
 
 
-INN1, INN2 = inn("5001007322"), inn("7712345678")
+INN1, INN2, INN0 = inn("5001007322"), inn("7712345678"), inn("0123456789")
 
 TITLED = [
     ["Реестр членов СНТ «Рассвет»", None, None, None, None, None, None],
@@ -182,11 +182,12 @@ def test_unrecognisable_files(db, rows, message):
         members.import_register(db, xlsx_bytes(rows), "r.xlsx")
 
 
-@pytest.mark.parametrize("data, message", [(b"", "пуст"), (b"PK\x03\x04garbage", "повреждён"),
-                                           (b"\x00\x01\x02binary\x00", "двоичные")])
-def test_broken_files(db, data, message):
+@pytest.mark.parametrize("data, name, message", [
+    (b"", "r.xlsx", "пуст"), (b"PK\x03\x04garbage", "r.xlsx", "повреждён"),
+    (b"\x00\x01\x02binary\x00", "r.csv", "двоичные"), (b"\x00\x01\x02binary\x00", "r.xlsx", "не файл Excel")])
+def test_broken_files(db, data, name, message):
     with pytest.raises(InputError, match=message):
-        members.import_register(db, data, "r.xlsx")
+        members.import_register(db, data, name)
 
 
 def test_export_xlsx_is_formatted_and_round_trips(demo_db, tmp_path, db_path):
@@ -215,17 +216,75 @@ def test_export_xlsx_is_formatted_and_round_trips(demo_db, tmp_path, db_path):
         assert r["area"] == o["area"]
 
 
-def test_export_neutralises_formulas(db, tmp_path):
-    members.add_member(db, {"reg_no": "1", "full_name": "=HYPERLINK(\"http://evil\",\"x\")", "notes": "@SUM(A1)"})
+def _legacy_member(db, reg_no: str, full_name: str, notes: str | None = None) -> None:
+    """A member stored before names were checked for formulas (an old ledger): straight into the table."""
+    with db.transaction() as con:
+        con.execute("INSERT INTO members (reg_no, full_name, status, notes, created_at, updated_at) "
+                    "VALUES (?, ?, 'member', ?, now(), now())", [reg_no, full_name, notes])
+
+
+def test_export_writes_formula_like_text_as_text_cells(db, tmp_path):
+    _legacy_member(db, "1", "=HYPERLINK(\"http://evil\",\"x\")", notes="@SUM(A1)")
     xlsx, csv_path = tmp_path / "o.xlsx", tmp_path / "o.csv"
     members.export_register(db, xlsx)
     members.export_register(db, csv_path)
     ws = openpyxl.load_workbook(xlsx).active
     name = ws.cell(row=2, column=2)
-    assert name.data_type == "s" and name.value.startswith("'=")
+    # In .xlsx a text cell is never evaluated: the text stays as written, typed as a string, not a formula.
+    assert name.data_type == "s" and name.value == "=HYPERLINK(\"http://evil\",\"x\")"
+    notes_col = [c.value for c in ws[1]].index("Примечание") + 1
+    assert ws.cell(row=2, column=notes_col).data_type == "s"
+    assert ws.cell(row=2, column=notes_col).value == "@SUM(A1)"
+    # CSV has no cell types: such values keep a leading apostrophe.
     text = csv_path.read_text("utf-8")
     assert "'=HYPERLINK" in text and "'@SUM" in text
     assert ",=" not in text and ",@" not in text
+
+
+def test_export_phones_as_text_without_apostrophe_and_areas_as_numbers(db, tmp_path):
+    rows = [["№ л/с", "ФИО", "№ участка", "Площадь", "Телефон", "ИНН"],
+            ["1", "Иванов Иван", "12", "600", "8 912 345-67-89", INN0],
+            ["2", "Петров Пётр", "13; 14", "500; 700", "+7 903 111-22-33, 8 916 000-00-01", None]]
+    members.import_register(db, xlsx_bytes(rows), "r.xlsx")
+    xlsx, csv_path = tmp_path / "o.xlsx", tmp_path / "o.csv"
+    members.export_register(db, xlsx)
+    members.export_register(db, csv_path)
+    ws = openpyxl.load_workbook(xlsx).active
+    head = [c.value for c in ws[1]]
+    phone, area, inn_cell = (ws.cell(row=2, column=head.index(t) + 1) for t in ("Телефон", "Площадь, м2", "ИНН"))
+    assert phone.value == "+79123456789" and phone.data_type == "s"
+    assert area.data_type == "n" and area.value == 600
+    assert inn_cell.value == INN0 and inn_cell.data_type == "s"  # the leading zero stays
+    two = ws.cell(row=3, column=head.index("Площадь, м2") + 1)
+    assert two.value == "500.00; 700.00"   # several plots: one cell the import reads back, area by area
+    assert ws.cell(row=3, column=head.index("Телефон") + 1).value == "+79031112233, +79160000001"
+    got = list(csv.reader(io.StringIO(csv_path.read_text("utf-8"))))
+    assert got[1][head.index("Телефон")] == "+79123456789"
+    assert got[2][head.index("Телефон")] == "+79031112233, +79160000001"
+    assert got[1][head.index("Площадь, м2")] == "600.00"
+
+
+def test_export_with_a_title_block_is_still_a_register(db, tmp_path):
+    members.import_register(db, xlsx_bytes(TITLED), "r.xlsx")
+    from ledger.spreadsheets import title_lines, write_xlsx
+
+    from ledger import cooperative
+
+    path = tmp_path / "t.xlsx"
+    write_xlsx(path, members.EXPORT_COLUMNS, members.export_rows(db), "Реестр",
+               title=title_lines("СНТ «Рассвет»", "Реестр членов", date(2026, 3, 1)))
+    cooperative.save_settings(db, {"name": "СНТ «Рассвет»"})
+    data = members.export_register_bytes(db, "xlsx", title=cooperative.export_title(db, "Реестр членов",
+                                                                                   date(2026, 3, 1)))
+    downloaded = openpyxl.load_workbook(io.BytesIO(data)).active
+    assert (downloaded["A1"].value, downloaded["A2"].value) == ("СНТ «Рассвет»", "Реестр членов на 01.03.2026")
+    ws = openpyxl.load_workbook(path).active
+    assert [ws.cell(row=r, column=1).value for r in (1, 2, 3, 4)] == \
+        ["СНТ «Рассвет»", "Реестр членов на 01.03.2026", None, "№ л/с"]
+    assert ws.cell(row=1, column=1).font.b
+    assert ws.freeze_panes == "A5" and ws.auto_filter.ref == f"A4:O7"
+    result = members.import_register(db, path.read_bytes(), "t.xlsx")
+    assert (result.added, result.updated, result.unchanged) == (0, 0, 3)
 
 
 def test_add_and_edit_member_validates_fields(db):
@@ -253,3 +312,234 @@ def test_search_and_filters(demo_db):
         assert some["reg_no"] in {r["reg_no"] for r in members.list_members(demo_db, plot=first_plot)}
     withdrawn = members.list_members(demo_db, statuses=["withdrawn"])
     assert withdrawn and all(r["status"] == "withdrawn" for r in withdrawn)
+
+
+# -- files refused with the reason (issue 12, items 10 and 13; issue 19) ---------------------------
+
+def _refused(db, data: bytes, name: str = "r.xlsx") -> list[str]:
+    with pytest.raises(InputError) as err:
+        members.import_register(db, data, name)
+    assert db.scalar("SELECT count(*) FROM members") == 0
+    return err.value.problems
+
+
+def test_duplicate_name_or_plot_column_is_refused(db):
+    rows = [["№ л/с", "ФИО", "№ участка", "ФИО"], ["1", "Иванов Иван Иванович", "5", "Иванов"]]
+    problems = _refused(db, xlsx_bytes(rows))
+    assert problems == ["r.xlsx, строка 1: столбец «ФИО» повторяется (столбцы B, D) — непонятно, какой из них "
+                        "загружать; оставьте один"]
+    rows = [["№ л/с", "ФИО", "Участок", "Номер участка"], ["1", "Иванов Иван", "5", "6"]]
+    assert "«№ участка» повторяется (столбцы C, D)" in _refused(db, xlsx_bytes(rows))[0]
+
+
+def test_duplicate_column_in_csv_names_columns_by_number(db):
+    data = "№ л/с;ФИО;Л/с\n1;Иванов Иван;2\n".encode()
+    assert "«№ л/с» повторяется (столбцы 1, 3)" in _refused(db, data, "r.csv")[0]
+
+
+def test_name_header_merged_over_two_columns_is_refused(db):
+    # "ФИО" over B:C, surname in B and first names in C: taking either column would lose half of each name.
+    rows = [["№ л/с", "ФИО", None, "Участок"], ["1", "Иванов", "Иван Иванович", "5"]]
+    problems = _refused(db, xlsx_bytes(rows, merges=["B1:C1"]))
+    assert len(problems) == 1
+    assert problems[0].startswith("r.xlsx, строка 1: заголовок «ФИО» объединён над столбцами B, C")
+
+
+def test_a_full_name_is_never_replaced_by_a_surname_from_a_merged_header(db):
+    members.import_register(db, xlsx_bytes([["№ л/с", "ФИО", "Участок"], ["1", "Иванов Иван Иванович", "5"]]), "a.xlsx")
+    rows = [["№ л/с", "ФИО", None, "Участок"], ["1", "Иванов", "Иван Иванович", "5"]]
+    with pytest.raises(InputError):
+        members.import_register(db, xlsx_bytes(rows, merges=["B1:C1"]), "b.xlsx")
+    assert members.find_by_reg_no(db, "1")["full_name"] == "Иванов Иван Иванович"
+
+
+@pytest.mark.parametrize("column, value, limit", [("ФИО", "Я" * 30_000, 300), ("Адрес", "д" * 501, 500),
+                                                  ("Примечание", "x" * 2001, 2000), ("№ л/с", "1" * 51, 50)])
+def test_over_long_text_is_refused_with_its_row(db, column, value, limit):
+    rows = [["№ л/с", "ФИО", "Адрес", "Примечание"], ["1", "Иванов Иван", None, None]]
+    rows[1][rows[0].index(column)] = value
+    problems = _refused(db, xlsx_bytes(rows))
+    assert len(problems) == 1 and problems[0].startswith("r.xlsx, строка 2: ")
+    assert f"«{column}»: текст длиной {len(value)} символов, допустимо не больше {limit}" in problems[0]
+    assert len(problems[0]) < 300  # the message does not carry the text itself
+
+
+def test_longest_allowed_texts_are_taken(db):
+    rows = [["№ л/с", "ФИО", "Адрес", "Примечание"], ["1", "Я" * 300, "д" * 500, "x" * 2000]]
+    members.import_register(db, xlsx_bytes(rows), "r.xlsx")
+    m = members.find_by_reg_no(db, "1")
+    assert (len(m["full_name"]), len(m["address"]), len(m["notes"])) == (300, 500, 2000)
+
+
+@pytest.mark.parametrize("value", ['=HYPERLINK("http://evil.example/x","Иванов")', "=1+1", "+SUM(A1:A9)",
+                                   "@SUM(A1)", "-2+3+cmd|' /C calc'!A0"])
+def test_formula_strings_as_values_are_refused(db, value):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    for row in [["№ л/с", "ФИО", "Участок"], ["1", "Петров Пётр", "4"], ["2", value, "5"]]:
+        ws.append(row)
+    ws["B3"].data_type = "s"   # text that only looks like a formula, as a text cell
+    buf = io.BytesIO()
+    wb.save(buf)
+    problems = _refused(db, buf.getvalue())
+    assert len(problems) == 1 and problems[0].startswith("r.xlsx, строка 3: «ФИО»: «")
+    assert "это формула Excel, а не значение" in problems[0]
+    data = ("№ л/с;ФИО;Участок\n1;Петров Пётр;4\n2;" + value.replace('"', '""').join('""') + ";5\n").encode()
+    assert "формула" in _refused(db, data, "r.csv")[0]
+
+
+def test_formula_cells_are_refused_with_their_address(db):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["№ л/с", "ФИО", "Площадь", "Итог"])
+    ws.append(["1", "Иванов Иван", 600, "=C2*2"])      # a formula in a column nobody reads: fine
+    ws.append(["2", "Петров Пётр", "=C2+100", None])   # row 3: the area is a formula
+    ws.append(["3", "Сидоров Олег", 500, None])
+    ws.append(["4", "=B3", "=C4", None])                # row 5: two
+    buf = io.BytesIO()
+    wb.save(buf)
+    problems = _refused(db, buf.getvalue())
+    assert problems == ["r.xlsx, строка 3: в ячейке C3 формула — сохраните значения "
+                        "(Копировать → Специальная вставка → Значения)",
+                        "r.xlsx, строка 5: в ячейках B5, C5 формулы — сохраните значения "
+                        "(Копировать → Специальная вставка → Значения)"]
+
+
+def test_person_form_refuses_formulas_and_long_names(db):
+    with pytest.raises(InputError, match="«ФИО»: «=HYPERLINK"):
+        members.add_member(db, {"reg_no": "1", "full_name": '=HYPERLINK("http://x","y")'})
+    with pytest.raises(InputError, match="не больше 300"):
+        members.add_member(db, {"reg_no": "1", "full_name": "Я" * 301})
+    assert db.scalar("SELECT count(*) FROM members") == 0
+
+
+def _encrypted_xlsx() -> bytes:
+    """A password-protected .xlsx as Excel saves it: an OLE compound file with an EncryptedPackage stream."""
+    import olefile  # noqa: F401  (the reader's library; the file itself is built by hand below)
+
+    return _cfb_with_streams({"EncryptionInfo": b"\x04\x00\x04\x00" + b"\x00" * 60,
+                              "EncryptedPackage": b"\x00" * 4096})
+
+
+def _cfb_with_streams(streams: dict[str, bytes]) -> bytes:
+    """A minimal valid compound file (MS-CFB v3, 512-byte sectors) holding the given streams at the root."""
+    import struct
+
+    sector = 512
+    names = list(streams)
+    data_sectors: list[bytes] = []
+    starts = []
+    for n in names:
+        blob = streams[n]
+        blob += b"\x00" * (-len(blob) % sector)
+        starts.append(len(data_sectors))
+        data_sectors += [blob[i:i + sector] for i in range(0, len(blob), sector)]
+    # Directory: root + streams, 4 entries of 128 bytes per sector.
+    entries = []
+
+    def entry(name: str, kind: int, start: int, size: int, left=0xFFFFFFFF, right=0xFFFFFFFF, child=0xFFFFFFFF):
+        raw = name.encode("utf-16-le") + b"\x00\x00"
+        return (raw.ljust(64, b"\x00") + struct.pack("<HBB3I", len(raw), kind, 1, left, right, child)
+                + b"\x00" * 16 + b"\x00" * 4 + b"\x00" * 16 + struct.pack("<IIHH", start, size, 0, 0)[:8] + b"\x00" * 4)
+
+    n_data = len(data_sectors)
+    dir_start = n_data
+    # Streams as a chain of right siblings under the root (valid red-black-free tree for readers).
+    entries.append(entry("Root Entry", 5, 0xFFFFFFFE, 0, child=1))
+    for i, n in enumerate(names, start=1):
+        right = i + 1 if i < len(names) else 0xFFFFFFFF
+        entries.append(entry(n, 2, starts[i - 1], len(streams[n]), right=right))
+    while len(entries) % 4:
+        entries.append(b"\x00" * 64 + struct.pack("<HBB3I", 0, 0, 0, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF) + b"\x00" * 48)
+    dir_sectors = [b"".join(entries[i:i + 4]) for i in range(0, len(entries), 4)]
+    fat_start = dir_start + len(dir_sectors)
+    fat = []
+    for n in names:
+        count = -(-len(streams[n]) // sector)
+        first = len(fat)
+        fat += [first + k + 1 for k in range(count - 1)] + [0xFFFFFFFE]
+    fat += [len(fat) + k + 1 for k in range(len(dir_sectors) - 1)] + [0xFFFFFFFE]
+    fat.append(0xFFFFFFFD)  # the FAT sector itself
+    fat += [0xFFFFFFFF] * (128 - len(fat))
+    header = (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 16 + struct.pack("<HHHHH", 0x3E, 3, 0xFFFE, 9, 6)
+              + b"\x00" * 6 + struct.pack("<IIIIIIIII", 0, 1, dir_start, 0, 4096, 0xFFFFFFFE, 0, 0xFFFFFFFE, 0)
+              + struct.pack("<I", fat_start) + struct.pack("<I", 0xFFFFFFFF) * 108)
+    return header + b"".join(data_sectors) + b"".join(dir_sectors) + struct.pack("<128I", *fat)
+
+
+def test_password_protected_xlsx_is_named_as_such(db):
+    problems = _refused(db, _encrypted_xlsx())
+    assert problems == ["r.xlsx: файл защищён паролем — откройте его в Excel, снимите пароль "
+                        "(Файл → Сведения → Защита книги) и сохраните как .xlsx"]
+
+
+def test_old_xls_without_encryption_is_still_named_old_format(db):
+    data = _cfb_with_streams({"Workbook": b"\x09\x08" + b"\x00" * 600})
+    assert "старый формат Excel .xls" in _refused(db, data, "r.xls")[0]
+
+
+@pytest.mark.parametrize("data, what", [(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n", "PDF"),
+                                        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "картинка PNG")])
+def test_pdf_or_picture_renamed_xlsx(db, data, what):
+    problems = _refused(db, data)
+    assert problems == [f"r.xlsx: это не файл Excel и не таблица CSV ({what})"]
+
+
+def test_word_document_renamed_xlsx(db):
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        zf.writestr("word/document.xml", "<w:document/>")
+    assert _refused(db, buf.getvalue()) == ["r.xlsx: это не файл Excel .xlsx (это документ Word)"]
+
+
+def test_one_line_of_fifty_megabytes_is_refused_at_once(db):
+    import time
+
+    data = b"\xe2\x84\x96 \xd0\xbb/\xd1\x81;" + b"x" * (50 * 1024 * 1024)
+    started = time.process_time()
+    problems = _refused(db, data, "r.csv")
+    assert time.process_time() - started < 5
+    assert problems == ["r.csv, строка 1: строка длиннее 64 КБ — это не таблица (проверьте, что выбран нужный файл)"]
+
+
+def test_all_bad_rows_are_listed_each_with_its_row(db):
+    rows = [["№ л/с", "ФИО", "Участок"], ["1", "Иванов Иван", "1"], ["1", "Петров Пётр", "2"],
+            ["3", "=HYPERLINK(\"x\")", "3"], ["4", "", "4"]]   # row 4: a formula cell (openpyxl writes "=…" so)
+    problems = _refused(db, xlsx_bytes(rows))
+    assert [p.split(":")[0] for p in problems] == ["r.xlsx, строка 3", "r.xlsx, строка 4", "r.xlsx, строка 5"]
+    assert "л/с 1 повторяется (уже в строке 2)" in problems[0]
+
+
+def test_a_csv_saved_under_an_xlsx_name_is_still_read(db):
+    data = "№ л/с;ФИО;Участок\n1;Иванов Иван;5\n".encode("cp1251")
+    assert members.import_register(db, data, "r.xlsx").added == 1
+
+
+def test_writer_leaves_missing_pandas_values_empty(tmp_path):
+    import pandas as pd
+
+    from ledger.spreadsheets import Column, write_xlsx
+
+    frame = pd.DataFrame({"when": [pd.Timestamp("2026-03-01"), pd.NaT], "sum": [1.5, float("nan")],
+                          "who": pd.array(["Иванов", pd.NA], dtype="string")})
+    path = tmp_path / "p.xlsx"
+    write_xlsx(path, [Column("when", "Дата", "date"), Column("sum", "Сумма", "money"), Column("who", "Кто")],
+               frame.to_dict("records"))
+    ws = openpyxl.load_workbook(path).active
+    assert [c.value for c in ws[2]] == [__import__("datetime").datetime(2026, 3, 1), 1.5, "Иванов"]
+    assert ws["A2"].number_format == "dd.mm.yyyy" and ws["B2"].number_format == "#,##0.00"
+    assert [c.value for c in ws[3]] == [None, None, None]
+
+
+def test_control_characters_in_text_are_dropped_from_the_export(db, tmp_path):
+    _legacy_member(db, "1", "Иванов\x01Иван\x1fПетрович")
+    path = tmp_path / "c.xlsx"
+    members.export_register(db, path)
+    assert openpyxl.load_workbook(path).active["B2"].value == "ИвановИванПетрович"  # they were a crash before

@@ -24,8 +24,8 @@ class StatementFolder(BankSource):
     name = "statement_folder"
     title = "Папка с выписками банк-клиента"
     fields = (
-        Field("path", "Папка с выписками", "path", required=True),
-        Field("pattern", "Какие файлы брать (шаблон)", default="*",
+        Field("path", "Папка с выписками", "folder", required=True),
+        Field("pattern", "Какие файлы брать (шаблон)", "pattern", default="*",
               help="например kl_to_1c*.txt; по умолчанию все .txt, .xml, .csv, .xlsx"),
     )
 

@@ -36,7 +36,7 @@ class SmtpChannel(Channel):
     title = "Электронная почта (SMTP)"
     fields = (
         Field("host", "Сервер SMTP", required=True),
-        Field("port", "Порт", "int", default=587),
+        Field("port", "Порт", "port", default=587),
         Field("tls", "Шифрование", "choice", default="starttls", choices=("none", "starttls", "ssl"),
               help="none — только для 127.0.0.1 при COOP_ALLOW_INSECURE_LOOPBACK=1"),
         Field("username", "Логин"),
@@ -44,7 +44,7 @@ class SmtpChannel(Channel):
         Field("sender", "Адрес отправителя", required=True),
         Field("ca_file", "Файл доверенного сертификата (CA)", "path",
               help="для своего почтового релея с собственным сертификатом"),
-        Field("timeout", "Тайм-аут, с", "int", default=30),
+        Field("timeout", "Тайм-аут, с", "int", default=30, minimum=1, maximum=600),
         Field("admin_recipient", "Кому слать оповещения мониторинга"),
     )
 

@@ -26,7 +26,7 @@ class LocalStorage(BackupStorage):
     name = "local"
     title = "Папка на диске"
     resumable = True
-    fields = (Field("path", "Папка для копий", "path", required=True),)
+    fields = (Field("path", "Папка для копий", "folder", required=True),)
 
     @property
     def root(self) -> Path:

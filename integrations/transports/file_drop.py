@@ -23,7 +23,7 @@ _ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{8}$")
 class FileDropTransport(ReportTransport):
     name = "file_drop"
     title = "Файл для ручной загрузки на портал"
-    fields = (Field("path", "Папка для пакетов", "path", required=True),)
+    fields = (Field("path", "Папка для пакетов", "folder", required=True),)
 
     @property
     def folder(self) -> Path:
