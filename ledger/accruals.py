@@ -387,8 +387,15 @@ def _check_member_and_contribution(con, member_id: int, contribution: str) -> No
 
 
 def member_charges(db: Database, member_id: int) -> list[dict]:
-    return db.records("SELECT c.*, p.number AS plot FROM charges_effective c LEFT JOIN plots p ON p.id = c.plot_id "
-                      "WHERE c.member_id = ? ORDER BY c.due_date, c.contribution, c.id", [member_id])
+    """A member's charges with their effective amounts and the reasons of their corrections (newest last)."""
+    return db.records("""
+        SELECT c.*, p.number AS plot, k.corrections
+        FROM charges_effective c LEFT JOIN plots p ON p.id = c.plot_id
+        LEFT JOIN (SELECT charge_id, string_agg(reason || ' (' || CASE WHEN delta > 0 THEN '+' ELSE '' END
+                                                || replace(delta::VARCHAR, '.', ',') || ' ₽)', '; ' ORDER BY id)
+                          AS corrections
+                   FROM charge_corrections GROUP BY charge_id) k ON k.charge_id = c.id
+        WHERE c.member_id = ? ORDER BY c.due_date, c.contribution, c.id""", [member_id])
 
 
 # -- penalty schedules --------------------------------------------------------------------------
