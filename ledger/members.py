@@ -574,7 +574,7 @@ def _update_member(con, member_id: int, current: dict[str, Any], values: dict[st
     return changed
 
 
-def _ensure_owner(con, plot_id: int, member_id: int, share: tuple[int, int], since: date, actor, source, number,
+def _ensure_owner(con, plot_id: int, member_id: int, share: tuple[int, int], since: date | None, actor, source, number,
                   log: bool = True) -> bool:
     """Open (or re-share) the member's ownership of the plot; True when something changed."""
     row = con.execute("SELECT share_num, share_den FROM plot_owners WHERE plot_id = ? AND member_id = ? "
@@ -688,7 +688,10 @@ def set_plots(db: Database, member_id: int, plots: list[dict[str, Any]], actor: 
                 if (p.area is not None and p.area != row[1]) or (p.cadastral_no and p.cadastral_no != row[2]):
                     con.execute("UPDATE plots SET area = coalesce(?, area), cadastral_no = coalesce(?, cadastral_no) "
                                 "WHERE id = ?", [p.area, p.cadastral_no, plot_id])
-            _ensure_owner(con, plot_id, member_id, p.share or (1, 1), today, actor, "вручную", p.number)
+            # a plot nobody owned before has no known start; one that changes hands does so today
+            known = con.execute("SELECT 1 FROM plot_owners WHERE plot_id = ? LIMIT 1", [plot_id]).fetchone()
+            _ensure_owner(con, plot_id, member_id, p.share or (1, 1), today if known else None, actor, "вручную",
+                          p.number)
         for number, plot_id in current.items():
             if number not in {p.number for p in parsed}:
                 con.execute("UPDATE plot_owners SET owned_to = ? WHERE plot_id = ? AND member_id = ? AND owned_to IS NULL",

@@ -78,15 +78,18 @@ def test_worked_example_transfer_on_as_of_date_is_recalculated(db, tmp_path, cap
     assert db.scalar("SELECT count(*) FROM charge_corrections") == 1 and db.scalar("SELECT count(*) FROM charges") == 2
 
 
-def test_statement_shows_the_corrected_charge(db):
+def test_statement_and_dashboard_show_the_corrected_charge(db):
     load(db, FEE)
     members.import_register(db, xlsx_bytes([HEAD, ["3", "Третьяков Иван", "3", 1000]]), "r.xlsx")
     accruals.accrue(db, date(2026, 12, 31))
+    assert debts.totals(debts.dashboard(db, date(2026, 12, 31)).rows)["principal"] == D("10000.00")
     members.import_register(db, xlsx_bytes([HEAD, ["3", "Третьяков Иван", None, None], ["5", "Пятаков Пётр", "3", 1000]]),
                             "r2.xlsx", as_of=date(2026, 7, 1))
     accruals.accrue(db, date(2026, 12, 31))
     s = debts.statement(db, members.find_by_reg_no(db, "3")["id"], date(2026, 1, 1), date(2026, 12, 31))
     assert s.charged == D("4958.90") and s.closing == D("4958.90")
+    board = {r["reg_no"]: r["principal"] for r in debts.by_member(debts.dashboard(db, date(2026, 12, 31)).rows)}
+    assert board == {"3": D("4958.90"), "5": D("5041.10")}
 
 
 # -- dates ----------------------------------------------------------------------------------------
