@@ -364,8 +364,10 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
         existing = {r["reg_no"]: r for r in _open_rows(key, [dict(zip(names, r)) for r in cur.fetchall()])}
         plots = {r[1]: {"id": r[0], "area": r[2], "cadastral_no": r[3]}
                  for r in con.execute("SELECT id, number, area, cadastral_no FROM plots").fetchall()}
-        open_owners = {(r[0], r[1]): (r[2], r[3]) for r in con.execute(
-            "SELECT member_id, plot_id, share_num, share_den FROM plot_owners WHERE owned_to IS NULL").fetchall()}
+        open_rows = con.execute("SELECT member_id, plot_id, share_num, share_den, owned_from FROM plot_owners "
+                                "WHERE owned_to IS NULL").fetchall()
+        open_owners = {(r[0], r[1]): (r[2], r[3]) for r in open_rows}
+        open_since = {(r[0], r[1]): r[4] for r in open_rows}
 
         # Members: new ones, and changed fields of known ones.
         new_rows, updates, changes, statuses = [], [], [], []
@@ -383,7 +385,7 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
                 continue
             diff = {k: v for k, v in values.items()
                     if k in member_cols and not (k == "status" and v is None) and old.get(k) != v}
-            if diff.get("status") and diff["status"] not in ACTIVE_STATUSES and not values.get("exit_date") \
+            if values.get("status") and values["status"] not in ACTIVE_STATUSES and not values.get("exit_date") \
                     and not old.get("exit_date"):
                 diff["exit_date"] = effective
                 result.warnings.append(_left_without_date(register, item, effective))
@@ -436,7 +438,7 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
         result.plots_added = len(new_plots)
         update_rows(con, "plots", ["id"], plot_updates, ["area", "cadastral_no"])
 
-        new_owners, reshared, closed, conflicts = [], [], [], []
+        new_owners, reshared, closed, reshare_closed, conflicts = [], [], [], [], []
         numbers = {v["id"]: k for k, v in plots.items()}
         reg_of = {mid: reg for reg, mid in member_ids.items()}
         in_file = {member_ids[item.reg_no] for item in register.members}
@@ -482,8 +484,14 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
                         changes.append(_change(member_id, "участок", None, number, now, actor, source))
                         touched.add(member_id)
                 elif have != share:
-                    reshared.append({"plot_id": plot_id, "member_id": member_id, "share_num": share[0],
-                                     "share_den": share[1]})
+                    # A new share holds from the effective date: the old one is closed then, history kept.
+                    if open_since.get((member_id, plot_id)) == effective:
+                        reshared.append({"plot_id": plot_id, "member_id": member_id, "share_num": share[0],
+                                         "share_den": share[1]})
+                    else:
+                        reshare_closed.append({"plot_id": plot_id, "member_id": member_id, "owned_to": effective})
+                        new_owners.append({"plot_id": plot_id, "member_id": member_id, "share_num": share[0],
+                                           "share_den": share[1], "owned_from": effective})
                     changes.append(_change(member_id, f"доля в участке {number}", f"{have[0]}/{have[1]}",
                                            f"{share[0]}/{share[1]}", now, actor, source))
                     touched.add(member_id)
@@ -500,11 +508,11 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
                                "owned_to": transfer_on.get(plot_id, effective)})
                 changes.append(_change(member_id, "участок", numbers.get(plot_id), None, now, actor, source))
                 touched.add(member_id)
-        insert_rows(con, "plot_owners", new_owners)
+        update_rows(con, "plot_owners", ["plot_id", "member_id"], closed + reshare_closed, ["owned_to"],
+                    where="plot_owners.owned_to IS NULL")
         update_rows(con, "plot_owners", ["plot_id", "member_id"], reshared, ["share_num", "share_den"],
                     where="plot_owners.owned_to IS NULL")
-        update_rows(con, "plot_owners", ["plot_id", "member_id"], closed, ["owned_to"],
-                    where="plot_owners.owned_to IS NULL")
+        insert_rows(con, "plot_owners", new_owners)
         result.ownerships_closed = len(closed)
         insert_rows(con, "member_statuses", statuses)
         insert_rows(con, "member_changes", _seal_changes(key, changes))

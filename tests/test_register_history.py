@@ -167,6 +167,28 @@ def test_shares_that_add_up_are_accepted(db):
         [(1, 2, None), (1, 2, date(2026, 7, 1))]
 
 
+def test_a_new_share_holds_from_the_effective_date(db):
+    _owner_299(db)
+    rows = [HEAD + ["Доля"], ["299", "Старый Владелец", "321", 600, "1/2"], ["400", "Новый Владелец", "321", 600, "1/2"]]
+    members.import_register(db, xlsx_bytes(rows), "r2.xlsx", as_of=date(2026, 7, 1))
+    got = db.fetchall("SELECT m.reg_no, o.share_num, o.share_den, o.owned_from, o.owned_to FROM plot_owners o "
+                      "JOIN members m ON m.id = o.member_id ORDER BY m.reg_no, o.owned_from NULLS FIRST")
+    assert got == [("299", 1, 1, None, date(2026, 7, 1)), ("299", 1, 2, date(2026, 7, 1), None),
+                   ("400", 1, 2, date(2026, 7, 1), None)]
+    before = table_dump(db, "plot_owners")
+    members.import_register(db, xlsx_bytes(rows), "r2.xlsx", as_of=date(2026, 8, 1))   # the same file: no change
+    assert table_dump(db, "plot_owners") == before
+
+
+def test_withdrawn_without_date_from_an_older_load_gets_the_effective_date(db):
+    with db.transaction() as con:
+        con.execute("INSERT INTO members (reg_no, full_name, status, created_at, updated_at) "
+                    "VALUES ('9', 'Девятов', 'withdrawn', now(), now())")
+    result = members.import_register(db, xlsx_bytes([["№ л/с", "ФИО", "Статус"], ["9", "Девятов", "выбыл"]]),
+                                     "r.xlsx", as_of=date(2026, 3, 1))
+    assert result.warnings and members.find_by_reg_no(db, "9")["exit_date"] == date(2026, 3, 1)
+
+
 # -- corrections of ownership dates ----------------------------------------------------------------
 
 def test_corrected_date_is_logged_and_recalculated(db):
