@@ -102,8 +102,19 @@ WITH liable AS (
                         least(pr.period_end + 1, l.l_to, coalesce(c.end_date + 1, DATE '2999-12-31')))) END AS days
     FROM _accr_periods pr JOIN contributions c ON c.code = pr.code
     JOIN liable l ON (l.basis = 'member') = (c.basis = 'member')
-    LEFT JOIN _accr_stale s ON s.member_id = l.member_id
-    WHERE pr.fresh OR s.member_id IS NOT NULL
+    WHERE pr.fresh
+    UNION ALL
+    SELECT c.code, c.basis, c.rate, l.member_id, l.plot_id, l.num, l.den, l.area, l.l_from, l.l_to, l.exit_date,
+           pr.period_start, pr.period_end, greatest(pr.due_date, l.l_from) AS due_date, pr.one_off,
+           (date_diff('day', pr.period_start, pr.period_end) + 1) AS period_days,
+           CASE WHEN pr.one_off THEN (CASE WHEN pr.due_date >= l.l_from AND pr.due_date < l.l_to THEN 1 ELSE 0 END)
+                ELSE greatest(0, date_diff('day',
+                        greatest(pr.period_start, l.l_from, c.start_date),
+                        least(pr.period_end + 1, l.l_to, coalesce(c.end_date + 1, DATE '2999-12-31')))) END AS days
+    FROM _accr_periods pr JOIN contributions c ON c.code = pr.code
+    JOIN (SELECT * FROM liable WHERE member_id IN (SELECT member_id FROM _accr_stale)) l
+        ON (l.basis = 'member') = (c.basis = 'member')
+    WHERE NOT pr.fresh
 ), priced AS (
     SELECT *, CASE WHEN one_off THEN 1 ELSE period_days END AS pdays,
            CAST(rate * 10000 AS HUGEINT) * days * num
@@ -114,6 +125,12 @@ WITH liable AS (
     SELECT *, days * num AS share_days, (2 * numer + 10000 * pdays * den) // (2 * 10000 * pdays * den) AS kop
     FROM priced
 )
+{select}
+"""
+
+# One row per member, contribution, plot and period when several ownership records of a member and plot fall
+# into one period (a plot sold and bought back, a share changed within a period).
+_GROUPED = """
 SELECT member_id, code AS contribution, plot_id, period_start, any_value(period_end) AS period_end,
        min(due_date) AS due_date, sum(kop)::BIGINT AS kop,
        -- how it was computed: rate × area × share × days (ownership records of one period share a divisor)
@@ -126,6 +143,15 @@ SELECT member_id, code AS contribution, plot_id, period_start, any_value(period_
 FROM amounts WHERE kop > 0
 GROUP BY member_id, code, plot_id, period_start
 """
+# The same without grouping, when each member holds each plot under one ownership record (about 3× cheaper).
+_PLAIN = """
+SELECT member_id, code AS contribution, plot_id, period_start, period_end, due_date, kop::BIGINT AS kop, rate, area,
+       share_days::BIGINT AS share_days, (pdays * den)::BIGINT AS divisor,
+       CASE WHEN NOT one_off AND l_to <= period_end THEN l_to END AS ends_on,
+       CASE WHEN NOT one_off AND l_from > period_start THEN l_from END AS starts_on,
+       (exit_date IS NOT NULL AND exit_date = l_to) AS ends_by_exit
+FROM amounts WHERE kop > 0
+"""
 
 # What was posted per member, contribution, plot and period: accrual charges with the recalculations posted
 # on them (the accountant's own corrections are kept on top and never undone).
@@ -133,12 +159,21 @@ _POSTED_SQL = """
 SELECT c.member_id, c.contribution, c.plot_id, c.period_start, any_value(c.period_end) AS period_end,
        sum(CAST(c.amount * 100 AS BIGINT) + coalesce(k.kop, 0))::BIGINT AS kop, max(c.id) AS charge_id,
        count(*) AS charges, max(c.created_at) AS posted_at
-FROM charges c JOIN _accr_periods pr ON pr.code = c.contribution AND pr.period_start = c.period_start
-LEFT JOIN (SELECT charge_id, sum(CAST(delta * 100 AS BIGINT)) AS kop FROM charge_corrections WHERE kind = 'recalc'
-           GROUP BY charge_id) k ON k.charge_id = c.id
-LEFT JOIN _accr_stale s ON s.member_id = c.member_id
-WHERE c.kind = 'accrual' AND (pr.fresh OR s.member_id IS NOT NULL)
+FROM _accr_posted c
+LEFT JOIN (SELECT charge_id, sum(CAST(delta * 100 AS BIGINT)) AS kop FROM charge_corrections
+           WHERE kind = 'recalc' AND charge_id IN (SELECT id FROM _accr_posted) GROUP BY charge_id) k ON k.charge_id = c.id
 GROUP BY c.member_id, c.contribution, c.plot_id, c.period_start
+"""
+# The posted accrual charges in scope (fresh periods, or any period of a stale member).
+_POSTED_SCOPE_SQL = """
+SELECT c.id, c.member_id, c.contribution, c.plot_id, c.period_start, c.period_end, c.amount, c.created_at
+FROM charges c JOIN _accr_periods pr ON pr.code = c.contribution AND pr.period_start = c.period_start
+WHERE c.kind = 'accrual' AND pr.fresh
+UNION ALL
+SELECT c.id, c.member_id, c.contribution, c.plot_id, c.period_start, c.period_end, c.amount, c.created_at
+FROM (SELECT * FROM charges WHERE member_id IN (SELECT member_id FROM _accr_stale) AND kind = 'accrual') c
+JOIN _accr_periods pr ON pr.code = c.contribution AND pr.period_start = c.period_start
+WHERE NOT pr.fresh
 """
 
 # The differences, numbers only (millions of rows on a first run or after a tariff edit): charge_id is the
@@ -259,20 +294,12 @@ def accrue(db: Database, through: date, actor: str | None = None, dry_run: bool 
             con.execute("CREATE OR REPLACE TEMP TABLE _accr_stale AS "
                         "SELECT coalesce(f.member_id, a.member_id) AS member_id FROM _accr_fp f "
                         "FULL JOIN accrual_inputs a ON a.member_id = f.member_id WHERE f.fp IS DISTINCT FROM a.fingerprint")
-        import pyarrow as pa
-
-        periods_in = pa.table({
-            "code": pa.array([r["code"] for r in rows], pa.string()),
-            "period_start": pa.array([r["period_start"] for r in rows], pa.date32()),
-            "period_end": pa.array([r["period_end"] for r in rows], pa.date32()),
-            "due_date": pa.array([r["due_date"] for r in rows], pa.date32()),
-            "one_off": pa.array([r["one_off"] for r in rows], pa.bool_()),
-            "fresh": pa.array([r["fresh"] for r in rows], pa.bool_())})
-        con.register("_accr_periods_arrow", periods_in)
-        try:
-            con.execute("CREATE OR REPLACE TEMP TABLE _accr_periods AS SELECT * FROM _accr_periods_arrow")
-        finally:
-            con.unregister("_accr_periods_arrow")
+        # the periods as list parameters (a few hundred rows; no Arrow or pandas round trip)
+        con.execute("""CREATE OR REPLACE TEMP TABLE _accr_periods AS
+            SELECT unnest(?::VARCHAR[]) AS code, unnest(?::DATE[]) AS period_start, unnest(?::DATE[]) AS period_end,
+                   unnest(?::DATE[]) AS due_date, unnest(?::BOOLEAN[]) AS one_off, unnest(?::BOOLEAN[]) AS fresh""",
+                    [[r[k] for r in rows] for k in ("code", "period_start", "period_end", "due_date", "one_off", "fresh")])
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _accr_posted AS {_POSTED_SCOPE_SQL}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _accr_diff AS {_diff_sql(con)}")
         result = _accrual_result(con, through, posted=not dry_run)
         if not dry_run:
@@ -290,7 +317,7 @@ def accrue(db: Database, through: date, actor: str | None = None, dry_run: bool 
                         [f"{tariff_stamp}|{through.isoformat()}"])
             audit.log(con, actor, "accrue", through.isoformat(), added=result.added, amount=str(result.amount),
                       corrections=result.corrections, corrections_amount=str(result.corrections_amount))
-        for table in ("_accr_diff", "_accr_periods", "_accr_stale", "_accr_fp"):
+        for table in ("_accr_diff", "_accr_posted", "_accr_periods", "_accr_stale", "_accr_fp"):
             con.execute(f"DROP TABLE {table}")
     return result
 
@@ -302,9 +329,18 @@ def _diff_sql(con) -> str:
                (SELECT coalesce(max(abs(share_num)), 1) FROM plot_owners),
                (SELECT coalesce(max(abs(share_den)), 1) FROM plot_owners)""").fetchone()
     numer = int(rate * 10000 + 1) * 366 * max(int(num), 1) * max(int(area * 100 + 1), 100)
+    sql = _DIFF_SQL
+    if not con.execute("SELECT count(*) FROM _accr_posted").fetchone()[0]:
+        # nothing posted in scope (a first accrual, new periods): everything owed is new, no join needed
+        sql = (f"SELECT member_id, contribution, plot_id, period_start, period_end, due_date, kop AS dkop, "
+               f"NULL::BIGINT AS charge_id, NULL::TIMESTAMP AS posted_at, rate, area, share_days, divisor, ends_on, "
+               f"starts_on, ends_by_exit FROM ({_EXPECTED_SQL})")
+    repeated = con.execute("SELECT EXISTS (SELECT 1 FROM plot_owners GROUP BY member_id, plot_id "
+                           "HAVING count(*) > 1)").fetchone()[0]
+    sql = sql.replace("{select}", _GROUPED if repeated else _PLAIN)
     if 2 * numer + 2 * 10000 * 366 * max(int(den), 1) < 2 ** 62:
-        return _DIFF_SQL.replace("HUGEINT", "BIGINT")
-    return _DIFF_SQL
+        return sql.replace("HUGEINT", "BIGINT")
+    return sql
 
 
 def _accrual_result(con, through: date, posted: bool) -> AccrualResult:
@@ -320,11 +356,13 @@ def _accrual_result(con, through: date, posted: bool) -> AccrualResult:
         was = by.get(names.get(code, code), (0, Decimal(0)))
         by[names.get(code, code)] = (was[0] + n, was[1] + Decimal(kop) / 100)
         past += Decimal(past_kop) / 100
-    lines = con.execute(f"""
+    cur = con.execute(f"""
         SELECT d.charge_id, m.reg_no, m.full_name, d.contribution_name AS contribution, d.period_start, d.period_end,
                d.plot, (d.dkop::DECIMAL(38,0) / 100)::DECIMAL(18,2) AS delta, d.reason
         FROM ({_CORRECTIONS_SQL}) d JOIN members m ON m.id = d.member_id
-        ORDER BY d.period_start, d.contribution, d.member_id LIMIT {PREVIEW_LINES}""").df().to_dict("records")
+        ORDER BY d.period_start, d.contribution, d.member_id LIMIT {PREVIEW_LINES}""")
+    columns = [c[0] for c in cur.description]
+    lines = [dict(zip(columns, row)) for row in cur.fetchall()]
     return AccrualResult(
         added=sum(n for n, _ in by_new.values()), amount=sum((s for _, s in by_new.values()), Decimal(0)),
         by_contribution=by_new, corrections=sum(n for n, _ in by_fix.values()),

@@ -178,6 +178,11 @@ def test_a_new_share_holds_from_the_effective_date(db):
     before = table_dump(db, "plot_owners")
     members.import_register(db, xlsx_bytes(rows), "r2.xlsx", as_of=date(2026, 8, 1))   # the same file: no change
     assert table_dump(db, "plot_owners") == before
+    load(db, FEE)   # 10 ₽ × 600 m² a year: 299 owes 1/1 for 181 days and 1/2 for 184, 400 owes 1/2 for 184
+    accruals.accrue(db, date(2026, 12, 31))
+    owes = dict(db.fetchall("SELECT m.reg_no, sum(c.amount) FROM charges_effective c JOIN members m ON m.id = c.member_id "
+                            "GROUP BY m.reg_no"))
+    assert owes == {"299": share_of_year("6000", 181) + share_of_year("3000", 184), "400": share_of_year("3000", 184)}
 
 
 def test_withdrawn_without_date_from_an_older_load_gets_the_effective_date(db):
