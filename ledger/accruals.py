@@ -92,29 +92,22 @@ WITH liable AS (
            'plot', m.exit_date
     FROM members m JOIN plot_owners o ON o.member_id = m.id JOIN plots p ON p.id = o.plot_id
     WHERE m.status <> 'applicant'
+), pairs AS (
+    SELECT pr.*, l.* EXCLUDE (basis) FROM _accr_periods pr JOIN contributions c ON c.code = pr.code
+    JOIN liable l ON (l.basis = 'member') = (c.basis = 'member') WHERE pr.fresh
+    UNION ALL
+    SELECT pr.*, l.* EXCLUDE (basis) FROM _accr_periods pr JOIN contributions c ON c.code = pr.code
+    JOIN (SELECT * FROM liable WHERE member_id IN (SELECT member_id FROM _accr_stale)) l
+        ON (l.basis = 'member') = (c.basis = 'member') WHERE NOT pr.fresh
 ), overlap AS (
     SELECT c.code, c.basis, c.rate, l.member_id, l.plot_id, l.num, l.den, l.area, l.l_from, l.l_to, l.exit_date,
-           pr.period_start, pr.period_end, greatest(pr.due_date, l.l_from) AS due_date, pr.one_off,
-           (date_diff('day', pr.period_start, pr.period_end) + 1) AS period_days,
-           CASE WHEN pr.one_off THEN (CASE WHEN pr.due_date >= l.l_from AND pr.due_date < l.l_to THEN 1 ELSE 0 END)
+           l.period_start, l.period_end, greatest(l.due_date, l.l_from) AS due_date, l.one_off,
+           (date_diff('day', l.period_start, l.period_end) + 1) AS period_days,
+           CASE WHEN l.one_off THEN (CASE WHEN l.due_date >= l.l_from AND l.due_date < l.l_to THEN 1 ELSE 0 END)
                 ELSE greatest(0, date_diff('day',
-                        greatest(pr.period_start, l.l_from, c.start_date),
-                        least(pr.period_end + 1, l.l_to, coalesce(c.end_date + 1, DATE '2999-12-31')))) END AS days
-    FROM _accr_periods pr JOIN contributions c ON c.code = pr.code
-    JOIN liable l ON (l.basis = 'member') = (c.basis = 'member')
-    WHERE pr.fresh
-    UNION ALL
-    SELECT c.code, c.basis, c.rate, l.member_id, l.plot_id, l.num, l.den, l.area, l.l_from, l.l_to, l.exit_date,
-           pr.period_start, pr.period_end, greatest(pr.due_date, l.l_from) AS due_date, pr.one_off,
-           (date_diff('day', pr.period_start, pr.period_end) + 1) AS period_days,
-           CASE WHEN pr.one_off THEN (CASE WHEN pr.due_date >= l.l_from AND pr.due_date < l.l_to THEN 1 ELSE 0 END)
-                ELSE greatest(0, date_diff('day',
-                        greatest(pr.period_start, l.l_from, c.start_date),
-                        least(pr.period_end + 1, l.l_to, coalesce(c.end_date + 1, DATE '2999-12-31')))) END AS days
-    FROM _accr_periods pr JOIN contributions c ON c.code = pr.code
-    JOIN (SELECT * FROM liable WHERE member_id IN (SELECT member_id FROM _accr_stale)) l
-        ON (l.basis = 'member') = (c.basis = 'member')
-    WHERE NOT pr.fresh
+                        greatest(l.period_start, l.l_from, c.start_date),
+                        least(l.period_end + 1, l.l_to, coalesce(c.end_date + 1, DATE '2999-12-31')))) END AS days
+    FROM pairs l JOIN contributions c ON c.code = l.code
 ), priced AS (
     SELECT *, CASE WHEN one_off THEN 1 ELSE period_days END AS pdays,
            CAST(rate * 10000 AS HUGEINT) * days * num
