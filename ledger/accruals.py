@@ -293,6 +293,15 @@ def accrue(db: Database, through: date, actor: str | None = None, dry_run: bool 
                    unnest(?::DATE[]) AS due_date, unnest(?::BOOLEAN[]) AS one_off, unnest(?::BOOLEAN[]) AS fresh""",
                     [[r[k] for r in rows] for k in ("code", "period_start", "period_end", "due_date", "one_off", "fresh")])
         con.execute(f"CREATE OR REPLACE TEMP TABLE _accr_posted AS {_POSTED_SCOPE_SQL}")
+        if full:
+            # after a tariff edit, charges of periods the contribution no longer has (a later start, an earlier
+            # end, another due date or period) are owed no more
+            con.execute("""
+                INSERT INTO _accr_posted
+                SELECT c.id, c.member_id, c.contribution, c.plot_id, c.period_start, c.period_end, c.amount, c.created_at
+                FROM charges c WHERE c.kind = 'accrual' AND c.due_date <= ? AND NOT EXISTS (
+                    SELECT 1 FROM _accr_periods pr WHERE pr.code = c.contribution AND pr.period_start = c.period_start)""",
+                        [through])
         con.execute(f"CREATE OR REPLACE TEMP TABLE _accr_diff AS {_diff_sql(con)}")
         result = _accrual_result(con, through, posted=not dry_run)
         if not dry_run:

@@ -253,6 +253,26 @@ def test_tariff_edit_is_recalculated_and_manual_corrections_are_kept(db):
     assert accruals.accrue(db, date(2025, 12, 31)).empty
 
 
+def test_periods_a_tariff_edit_removes_are_reversed(db):
+    load(db, tariff(code="member", name="Членский взнос", basis="member", rate="1000", due="07-01", start="2025-01-01"),
+         tariff(code="road", name="Ремонт дороги", kind="one_off", basis="member", rate="500", period=None,
+                due="2025-08-01", start="2025-01-01"))
+    members.import_register(db, xlsx_bytes([["№ л/с", "ФИО"], ["1", "Первов"]]), "r.xlsx")
+    accruals.accrue(db, date(2026, 12, 31))
+    assert db.scalar("SELECT sum(amount) FROM charges_effective") == D("2500.00")
+    load(db, tariff(code="member", name="Членский взнос", basis="member", rate="1000", due="07-01", start="2026-01-01"),
+         tariff(code="road", name="Ремонт дороги", kind="one_off", basis="member", rate="500", period=None,
+                due="2025-09-15", start="2025-01-01"))
+    result = accruals.accrue(db, date(2026, 12, 31))
+    assert (result.added, result.corrections) == (1, 2)
+    assert db.fetchall("SELECT contribution, due_date, amount FROM charges_effective WHERE amount <> 0 "
+                       "ORDER BY due_date") == [("road", date(2025, 9, 15), D("500.00")),
+                                                ("member", date(2026, 7, 1), D("1000.00"))]
+    assert {r[0] for r in db.fetchall("SELECT reason FROM charge_corrections")} == \
+        {"перерасчёт: изменён взнос «Членский взнос»", "перерасчёт: изменён взнос «Ремонт дороги»"}
+    assert accruals.accrue(db, date(2026, 12, 31)).empty
+
+
 def test_penalty_runs_from_the_original_due_date_on_the_corrected_amount(db):
     daily = 'kind = "daily_percent"\nrate = "0.1"\ngrace_days = 0'
     load(db, tariff(code="member", name="Членский взнос", basis="member", rate="1000", due="07-01", start="2025-01-01",
