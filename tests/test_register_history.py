@@ -88,6 +88,9 @@ def test_statement_and_dashboard_show_the_corrected_charge(db):
     accruals.accrue(db, date(2026, 12, 31))
     s = debts.statement(db, members.find_by_reg_no(db, "3")["id"], date(2026, 1, 1), date(2026, 12, 31))
     assert s.charged == D("4958.90") and s.closing == D("4958.90")
+    assert [(r["document"], r["text"], r["charged"]) for r in s.lines] == [
+        ("начисление", "Членский взнос за 01.01.2026–31.12.2026, участок 3", D("10000.00")),
+        ("сторно", "Членский взнос, перерасчёт: смена владельца участка 3 с 01.07.2026", D("-5041.10"))]
     board = {r["reg_no"]: r["principal"] for r in debts.by_member(debts.dashboard(db, date(2026, 12, 31)).rows)}
     assert board == {"3": D("4958.90"), "5": D("5041.10")}
 
