@@ -628,6 +628,15 @@ def validate_member(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _require_exit_date(values: dict[str, Any], current: dict[str, Any]) -> None:
+    """A member who left is not charged after leaving: the form must say when (the register file uses its date)."""
+    status = values.get("status") or current.get("status")
+    if status and status not in ACTIVE_STATUSES and not values.get("exit_date") and not (
+            "exit_date" not in values and current.get("exit_date")):
+        raise InputError(f"Поле «{MEMBER_FIELDS['exit_date']}»: укажите дату — со статусом "
+                         f"«{STATUSES[status]}» член не начисляется после неё")
+
+
 def _raise(reason: str):
     raise ValueError(reason)
 
@@ -638,6 +647,7 @@ def add_member(db: Database, values: dict[str, Any], actor: str | None = None) -
         if not parsed.get(key):
             raise InputError(f"Поле «{MEMBER_FIELDS[key]}»: не указано")
     parsed.setdefault("status", "member")
+    _require_exit_date(parsed, {})
     key = vault.master_key(db)
     with db.transaction() as con:
         if con.execute("SELECT 1 FROM members WHERE reg_no = ?", [parsed["reg_no"]]).fetchone():
@@ -659,6 +669,7 @@ def update_member(db: Database, member_id: int, values: dict[str, Any], actor: s
         if row is None:
             raise InputError(f"Член с id {member_id} не найден")
         current = _open_rows(key, [dict(zip(names, row))])[0]
+        _require_exit_date(parsed, current)
         if parsed.get("reg_no") and parsed["reg_no"] != current["reg_no"]:
             if con.execute("SELECT 1 FROM members WHERE reg_no = ? AND id <> ?", [parsed["reg_no"], member_id]).fetchone():
                 raise InputError(f"Поле «Л/с»: номер {parsed['reg_no']} уже занят")

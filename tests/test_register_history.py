@@ -325,3 +325,14 @@ def test_migration_makes_load_day_ownership_starts_unknown(db_path, monkeypatch)
     assert change == (1, "начало владения участком 1", "05.12.2026", None)
     con.close()
     assert Database(db_path).scalar("SELECT count(*) FROM charges") == 0
+
+
+def test_card_refuses_a_withdrawal_without_exit_date(db):
+    member_id = members.add_member(db, {"reg_no": "11", "full_name": "Одиннадцатов"})
+    with pytest.raises(InputError, match="Поле «Дата выхода»: укажите дату"):
+        members.update_member(db, member_id, {"status": "выбыл", "exit_date": ""})
+    assert members.get_member(db, member_id)["status"] == "member"
+    members.update_member(db, member_id, {"status": "выбыл", "exit_date": "01.05.2026"})
+    assert members.get_member(db, member_id)["exit_date"] == date(2026, 5, 1)
+    with pytest.raises(InputError, match="Поле «Дата выхода»"):
+        members.add_member(db, {"reg_no": "12", "full_name": "Двенадцатов", "status": "выбыл"})
