@@ -336,3 +336,10 @@ def test_card_refuses_a_withdrawal_without_exit_date(db):
     assert members.get_member(db, member_id)["exit_date"] == date(2026, 5, 1)
     with pytest.raises(InputError, match="Поле «Дата выхода»"):
         members.add_member(db, {"reg_no": "12", "full_name": "Двенадцатов", "status": "выбыл"})
+
+
+def test_cli_as_of_must_be_a_date(db, tmp_path, capsys):
+    path = write(tmp_path, "реестр.xlsx", [HEAD, ["3", "Третьяков Иван", "3", 1000]])
+    assert cli.main(["members", "import", path, "--as-of", "31.13.2026"]) == 1
+    assert "Параметр --as-of" in capsys.readouterr().err
+    assert db.scalar("SELECT count(*) FROM members") == 0
