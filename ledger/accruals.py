@@ -24,7 +24,7 @@ principal still unpaid at the end of D; summed exactly, rounded half up to kopec
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -75,33 +75,41 @@ def periods(c: Contribution, through: date) -> list[tuple[date, date, date]]:
 
 
 # Liability of members (basis member) and of owners (plot bases): exact kopecks, half up, set-based.
-# Intervals are [from, to): join_date/owned_from inclusive, exit_date/owned_to exclusive. A member who joins
-# after the period's due date owes his share from the day he joins (the due date moves to that day).
-# One charge per member, contribution, ownership record and period.
-_ACCRUE_SQL = """
+# Intervals are [from, to): join_date/owned_from inclusive, exit_date/owned_to exclusive; an unknown start
+# (NULL) counts from the start of every contribution. A member who joins after the period's due date owes his
+# share from the day he joins (the due date moves to that day). What is owed is summed per member,
+# contribution, plot and period (one row per ownership record, each rounded). `_accr_periods` lists the
+# periods; a period marked `fresh` is computed for every member, the others only for the members in
+# `_accr_stale` (those whose register data changed since the last run).
+_EXPECTED_SQL = """
 WITH liable AS (
     SELECT m.id AS member_id, NULL::BIGINT AS plot_id, 1::HUGEINT AS num, 1::HUGEINT AS den, NULL::DECIMAL(12,2) AS area,
            coalesce(m.join_date, DATE '1900-01-01') AS l_from, coalesce(m.exit_date, DATE '2999-12-31') AS l_to,
-           'member' AS basis, NULL::DATE AS own_from
+           'member' AS basis, m.exit_date
     FROM members m WHERE m.status <> 'applicant'
     UNION ALL
     SELECT m.id, o.plot_id, o.share_num, o.share_den, p.area,
            greatest(coalesce(m.join_date, DATE '1900-01-01'), coalesce(o.owned_from, DATE '1900-01-01')),
            least(coalesce(m.exit_date, DATE '2999-12-31'), coalesce(o.owned_to, DATE '2999-12-31')),
-           'plot', o.owned_from
+           'plot', m.exit_date
     FROM members m JOIN plot_owners o ON o.member_id = m.id JOIN plots p ON p.id = o.plot_id
     WHERE m.status <> 'applicant'
-), periods AS (SELECT * FROM _periods_in),
-overlap AS (
-    SELECT c.code, c.basis, c.rate, l.member_id, l.plot_id, l.num, l.den, l.area, l.own_from, pr.period_start,
-           pr.period_end, greatest(pr.due_date, l.l_from) AS due_date, pr.one_off,
-           (date_diff('day', pr.period_start, pr.period_end) + 1) AS period_days,
-           CASE WHEN pr.one_off THEN (CASE WHEN pr.due_date >= l.l_from AND pr.due_date < l.l_to THEN 1 ELSE 0 END)
+), pairs AS (
+    SELECT pr.*, l.* EXCLUDE (basis) FROM _accr_periods pr JOIN contributions c ON c.code = pr.code
+    JOIN liable l ON (l.basis = 'member') = (c.basis = 'member') WHERE pr.fresh
+    UNION ALL
+    SELECT pr.*, l.* EXCLUDE (basis) FROM _accr_periods pr JOIN contributions c ON c.code = pr.code
+    JOIN (SELECT * FROM liable WHERE member_id IN (SELECT member_id FROM _accr_stale)) l
+        ON (l.basis = 'member') = (c.basis = 'member') WHERE NOT pr.fresh
+), overlap AS (
+    SELECT c.code, c.basis, c.rate, l.member_id, l.plot_id, l.num, l.den, l.area, l.l_from, l.l_to, l.exit_date,
+           l.period_start, l.period_end, greatest(l.due_date, l.l_from) AS due_date, l.one_off,
+           (date_diff('day', l.period_start, l.period_end) + 1) AS period_days,
+           CASE WHEN l.one_off THEN (CASE WHEN l.due_date >= l.l_from AND l.due_date < l.l_to THEN 1 ELSE 0 END)
                 ELSE greatest(0, date_diff('day',
-                        greatest(pr.period_start, l.l_from, c.start_date),
-                        least(pr.period_end + 1, l.l_to, coalesce(c.end_date + 1, DATE '2999-12-31')))) END AS days
-    FROM periods pr JOIN contributions c ON c.code = pr.code
-    JOIN liable l ON (l.basis = 'member') = (c.basis = 'member')
+                        greatest(l.period_start, l.l_from, c.start_date),
+                        least(l.period_end + 1, l.l_to, coalesce(c.end_date + 1, DATE '2999-12-31')))) END AS days
+    FROM pairs l JOIN contributions c ON c.code = l.code
 ), priced AS (
     SELECT *, CASE WHEN one_off THEN 1 ELSE period_days END AS pdays,
            CAST(rate * 10000 AS HUGEINT) * days * num
@@ -112,66 +120,278 @@ overlap AS (
     SELECT *, days * num AS share_days, (2 * numer + 10000 * pdays * den) // (2 * 10000 * pdays * den) AS kop
     FROM priced
 )
-SELECT member_id, code AS contribution, plot_id, period_start, period_end, due_date,
-       (kop::DECIMAL(38,0) / 100)::DECIMAL(18,2) AS amount, 'accrual' AS kind,
-       rate::VARCHAR || ' ₽'
-         || CASE WHEN basis = 'plot_area' THEN ' × ' || area::VARCHAR || ' м²' ELSE '' END
-         || CASE WHEN den <> 1 OR share_days <> pdays
-                 THEN ' × ' || share_days::VARCHAR || '/' || (pdays * den)::VARCHAR || ' (доля × дни)' ELSE '' END
-         AS basis_note,
-       code || '|' || member_id::VARCHAR || '|' || coalesce(plot_id::VARCHAR, '-') || '|'
-         || coalesce(own_from::VARCHAR, '') || '|' || period_start::VARCHAR AS accrual_key
+{select}
+"""
+
+# One row per member, contribution, plot and period when several ownership records of a member and plot fall
+# into one period (a plot sold and bought back, a share changed within a period).
+_GROUPED = """
+SELECT member_id, code AS contribution, plot_id, period_start, any_value(period_end) AS period_end,
+       min(due_date) AS due_date, sum(kop)::BIGINT AS kop,
+       -- how it was computed: rate × area × share × days (ownership records of one period share a divisor)
+       any_value(rate) AS rate, any_value(area) AS area, sum(share_days)::BIGINT AS share_days,
+       max(pdays * den)::BIGINT AS divisor,
+       -- where the liability starts or ends inside the period (for the reason of a recalculation)
+       min(CASE WHEN NOT one_off AND l_to <= period_end THEN l_to END) AS ends_on,
+       min(CASE WHEN NOT one_off AND l_from > period_start THEN l_from END) AS starts_on,
+       bool_or(exit_date IS NOT NULL AND exit_date = l_to) AS ends_by_exit
+FROM amounts WHERE kop > 0
+GROUP BY member_id, code, plot_id, period_start
+"""
+# The same without grouping, when each member holds each plot under one ownership record (about 3× cheaper).
+_PLAIN = """
+SELECT member_id, code AS contribution, plot_id, period_start, period_end, due_date, kop::BIGINT AS kop, rate, area,
+       share_days::BIGINT AS share_days, (pdays * den)::BIGINT AS divisor,
+       CASE WHEN NOT one_off AND l_to <= period_end THEN l_to END AS ends_on,
+       CASE WHEN NOT one_off AND l_from > period_start THEN l_from END AS starts_on,
+       (exit_date IS NOT NULL AND exit_date = l_to) AS ends_by_exit
 FROM amounts WHERE kop > 0
 """
+
+# What was posted per member, contribution, plot and period: accrual charges with the recalculations posted
+# on them (the accountant's own corrections are kept on top and never undone).
+_POSTED_SQL = """
+SELECT c.member_id, c.contribution, c.plot_id, c.period_start, any_value(c.period_end) AS period_end,
+       sum(CAST(c.amount * 100 AS BIGINT) + coalesce(k.kop, 0))::BIGINT AS kop, max(c.id) AS charge_id,
+       count(*) AS charges, max(c.created_at) AS posted_at
+FROM _accr_posted c
+LEFT JOIN (SELECT charge_id, sum(CAST(delta * 100 AS BIGINT)) AS kop FROM charge_corrections
+           WHERE kind = 'recalc' AND charge_id IN (SELECT id FROM _accr_posted) GROUP BY charge_id) k ON k.charge_id = c.id
+GROUP BY c.member_id, c.contribution, c.plot_id, c.period_start
+"""
+# The posted accrual charges in scope (fresh periods, or any period of a stale member).
+_POSTED_SCOPE_SQL = """
+SELECT c.id, c.member_id, c.contribution, c.plot_id, c.period_start, c.period_end, c.amount, c.created_at
+FROM charges c JOIN _accr_periods pr ON pr.code = c.contribution AND pr.period_start = c.period_start
+WHERE c.kind = 'accrual' AND pr.fresh
+UNION ALL
+SELECT c.id, c.member_id, c.contribution, c.plot_id, c.period_start, c.period_end, c.amount, c.created_at
+FROM (SELECT * FROM charges WHERE member_id IN (SELECT member_id FROM _accr_stale) AND kind = 'accrual') c
+JOIN _accr_periods pr ON pr.code = c.contribution AND pr.period_start = c.period_start
+WHERE NOT pr.fresh
+"""
+
+# The differences, numbers only (millions of rows on a first run or after a tariff edit): charge_id is the
+# posted charge a difference corrects, NULL for a new charge.
+_DIFF_SQL = f"""
+SELECT coalesce(e.member_id, p.member_id) AS member_id, coalesce(e.contribution, p.contribution) AS contribution,
+       coalesce(e.plot_id, p.plot_id) AS plot_id, coalesce(e.period_start, p.period_start) AS period_start,
+       coalesce(e.period_end, p.period_end) AS period_end, e.due_date,
+       coalesce(e.kop, 0) - coalesce(p.kop, 0) AS dkop, p.charge_id, p.posted_at,
+       e.rate, e.area, e.share_days, e.divisor, e.ends_on, e.starts_on, coalesce(e.ends_by_exit, false) AS ends_by_exit
+FROM ({_EXPECTED_SQL}) e
+FULL JOIN ({_POSTED_SQL}) p ON p.member_id = e.member_id AND p.contribution = e.contribution
+    AND coalesce(p.plot_id, -1) = coalesce(e.plot_id, -1) AND p.period_start = e.period_start
+WHERE coalesce(e.kop, 0) <> coalesce(p.kop, 0)
+"""
+
+# The corrections among the differences, with their Russian reasons.
+_CORRECTIONS_SQL = """
+SELECT d.*, ct.name AS contribution_name, pl.number AS plot,
+       'перерасчёт: ' || CASE
+           WHEN ct.updated_at > d.posted_at THEN 'изменён взнос «' || ct.name || '»'
+           WHEN d.ends_by_exit AND d.ends_on IS NOT NULL THEN 'выход из членов с ' || strftime(d.ends_on, '%d.%m.%Y')
+           WHEN d.plot_id IS NOT NULL AND coalesce(d.ends_on, d.starts_on) IS NOT NULL
+               THEN 'смена владельца участка ' || pl.number || ' с '
+                    || strftime(coalesce(d.ends_on, d.starts_on), '%d.%m.%Y')
+           WHEN d.plot_id IS NOT NULL THEN 'изменились данные владения участком ' || pl.number
+           WHEN d.starts_on IS NOT NULL THEN 'вступление в члены с ' || strftime(d.starts_on, '%d.%m.%Y')
+           ELSE 'изменились данные члена' END AS reason
+FROM _accr_diff d JOIN contributions ct ON ct.code = d.contribution LEFT JOIN plots pl ON pl.id = d.plot_id
+WHERE d.charge_id IS NOT NULL
+"""
+
+# What the accrual reads about a member, hashed: a member whose hash is unchanged owes what was posted.
+_INPUTS_SQL = """
+SELECT m.id AS member_id,
+       xor(hash(m.status, m.join_date, m.exit_date),
+           coalesce(bit_xor(hash(o.plot_id, o.share_num, o.share_den, o.owned_from, o.owned_to, p.area)), 0)) AS fp
+FROM members m LEFT JOIN plot_owners o ON o.member_id = m.id LEFT JOIN plots p ON p.id = o.plot_id
+GROUP BY m.id, m.status, m.join_date, m.exit_date
+"""
+_TARIFF_STAMP_SQL = ("SELECT coalesce(bit_xor(hash(code, kind, basis, rate, period, due, start_date, end_date)), 0)::VARCHAR "
+                     "FROM contributions")
 
 
 @dataclass
 class AccrualResult:
+    """What an accrual posts (or, for a preview, would post). Contributions are named, not coded."""
     added: int
     amount: Decimal
-    by_contribution: dict[str, tuple[int, Decimal]]
+    by_contribution: dict[str, tuple[int, Decimal]]            # name -> (new charges, sum)
+    corrections: int = 0
+    corrections_amount: Decimal = Decimal(0)
+    corrections_by_contribution: dict[str, tuple[int, Decimal]] = field(default_factory=dict)
+    past_years: Decimal = Decimal(0)                            # of both, for periods before the year of `through`
+    through: date | None = None
+    posted: bool = True
+    lines: list[dict] = field(default_factory=list)             # the corrections (up to PREVIEW_LINES)
+
+    @property
+    def empty(self) -> bool:
+        return not self.added and not self.corrections
+
+    @property
+    def token(self) -> str:
+        """Identifies a preview: posting with it refuses when the ledger changed in between."""
+        return f"{self.added}|{self.amount}|{self.corrections}|{self.corrections_amount}"
 
     def summary(self) -> str:
-        if not self.added:
-            return "новых начислений нет"
-        parts = ", ".join(f"{code}: {n} на {fmt_money(s)} ₽" for code, (n, s) in sorted(self.by_contribution.items()))
-        return f"начислено {self.added} на {fmt_money(self.amount)} ₽ ({parts})"
+        if self.empty:
+            return "новых начислений нет, перерасчёт не нужен"
+        verb = ("начислено", "перерасчёт") if self.posted else ("будет начислено", "будет пересчитано")
+        parts = []
+        if self.added:
+            items = ", ".join(f"{name}: {n} на {fmt_money(s)} ₽" for name, (n, s) in sorted(self.by_contribution.items()))
+            parts.append(f"{verb[0]} {self.added} на {fmt_money(self.amount)} ₽ ({items})")
+        else:
+            parts.append("новых начислений нет")
+        if self.corrections:
+            items = ", ".join(f"{name}: {n} на {fmt_money(s)} ₽"
+                              for name, (n, s) in sorted(self.corrections_by_contribution.items()))
+            parts.append(f"{verb[1]}: {self.corrections} испр. на {fmt_money(self.corrections_amount)} ₽ ({items})")
+        if self.past_years and self.through:
+            parts.append(f"из них за годы до {self.through.year}: {fmt_money(self.past_years)} ₽")
+        return "; ".join(parts)
+
+
+PREVIEW_LINES = 1000
 
 
 def fmt_money(value) -> str:
     return f"{Decimal(value):,.2f}".replace(",", " ").replace(".", ",")
 
 
-def accrue(db: Database, through: date, actor: str | None = None) -> AccrualResult:
-    """Create every charge due up to `through` that does not exist yet (running it again adds nothing)."""
+def accrue(db: Database, through: date, actor: str | None = None, dry_run: bool = False,
+           expect: str | None = None) -> AccrualResult:
+    """Post every charge due up to `through` and recalculate the periods already charged (перерасчёт).
+
+    What members owe is computed again from the current register and tariffs and compared with what was
+    posted per member, contribution, plot and period: a missing charge is posted as a new charge, a
+    difference as a correction of the posted charge (доначисление or сторно, with a Russian reason). Posted
+    charges are never edited; running it again posts nothing. `dry_run` computes and returns the same result
+    without writing; `expect` (a preview's token) refuses to post when the result differs from the preview.
+    """
     with db.transaction() as con:
         items = contributions(con)
-        rows = [{"code": c.code, "period_start": ps, "period_end": pe, "due_date": due, "one_off": c.kind == "one_off"}
+        tariff_stamp = con.execute(_TARIFF_STAMP_SQL).fetchone()[0]
+        state = con.execute("SELECT value FROM ledger_meta WHERE key = 'accrual_state'").fetchone()
+        last_stamp, _, last_through = (state[0] if state else "||").partition("|")
+        full = not state or last_stamp != tariff_stamp
+        last = None if full or not last_through else date.fromisoformat(last_through)
+        rows = [{"code": c.code, "period_start": ps, "period_end": pe, "due_date": due, "one_off": c.kind == "one_off",
+                 "fresh": last is None or due > last}
                 for c in items for ps, pe, due in periods(c, through)]
-        if not rows:
-            audit.log(con, actor, "accrue", through.isoformat(), added=0)
-            return AccrualResult(0, Decimal(0), {})
-        import pyarrow as pa
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _accr_fp AS {_INPUTS_SQL}")
+        if full:
+            con.execute("CREATE OR REPLACE TEMP TABLE _accr_stale (member_id BIGINT)")
+        else:
+            con.execute("CREATE OR REPLACE TEMP TABLE _accr_stale AS "
+                        "SELECT coalesce(f.member_id, a.member_id) AS member_id FROM _accr_fp f "
+                        "FULL JOIN accrual_inputs a ON a.member_id = f.member_id WHERE f.fp IS DISTINCT FROM a.fingerprint")
+        # the periods as list parameters (a few hundred rows; no Arrow or pandas round trip)
+        con.execute("""CREATE OR REPLACE TEMP TABLE _accr_periods AS
+            SELECT unnest(?::VARCHAR[]) AS code, unnest(?::DATE[]) AS period_start, unnest(?::DATE[]) AS period_end,
+                   unnest(?::DATE[]) AS due_date, unnest(?::BOOLEAN[]) AS one_off, unnest(?::BOOLEAN[]) AS fresh""",
+                    [[r[k] for r in rows] for k in ("code", "period_start", "period_end", "due_date", "one_off", "fresh")])
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _accr_posted AS {_POSTED_SCOPE_SQL}")
+        if full:
+            # after a tariff edit, charges of periods the contribution no longer has (a later start, an earlier
+            # end, another due date or period) are owed no more
+            con.execute("""
+                INSERT INTO _accr_posted
+                SELECT c.id, c.member_id, c.contribution, c.plot_id, c.period_start, c.period_end, c.amount, c.created_at
+                FROM charges c WHERE c.kind = 'accrual' AND c.due_date <= ? AND NOT EXISTS (
+                    SELECT 1 FROM _accr_periods pr WHERE pr.code = c.contribution AND pr.period_start = c.period_start)""",
+                        [through])
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _accr_diff AS {_diff_sql(con)}")
+        result = _accrual_result(con, through, posted=not dry_run)
+        if not dry_run:
+            if expect is not None and expect != result.token:
+                raise InputError("Данные изменились после предварительного расчёта: проверьте начисления ещё раз")
+            _post(con, actor)
+            if full:
+                con.execute("DELETE FROM accrual_inputs")
+                con.execute("INSERT INTO accrual_inputs SELECT member_id, fp FROM _accr_fp")
+            else:
+                con.execute("DELETE FROM accrual_inputs WHERE member_id IN (SELECT member_id FROM _accr_stale)")
+                con.execute("INSERT INTO accrual_inputs SELECT member_id, fp FROM _accr_fp "
+                            "WHERE member_id IN (SELECT member_id FROM _accr_stale)")
+            con.execute("INSERT OR REPLACE INTO ledger_meta VALUES ('accrual_state', ?)",
+                        [f"{tariff_stamp}|{through.isoformat()}"])
+            audit.log(con, actor, "accrue", through.isoformat(), added=result.added, amount=str(result.amount),
+                      corrections=result.corrections, corrections_amount=str(result.corrections_amount))
+        for table in ("_accr_diff", "_accr_posted", "_accr_periods", "_accr_stale", "_accr_fp"):
+            con.execute(f"DROP TABLE {table}")
+    return result
 
-        _periods_in = pa.table({k: pa.array([r[k] for r in rows]) for k in rows[0]})  # noqa: F841
-        con.register("_periods_in", _periods_in)
-        try:
-            now = utcnow()
-            added = con.execute(
-                f"INSERT INTO charges (member_id, contribution, plot_id, period_start, period_end, due_date, amount, "
-                f"kind, basis_note, accrual_key, created_at, created_by) "
-                f"SELECT n.*, ?, ? FROM ({_ACCRUE_SQL}) n "
-                f"WHERE NOT EXISTS (SELECT 1 FROM charges x WHERE x.accrual_key = n.accrual_key) "
-                f"RETURNING contribution, amount", [now, actor]).fetchall()
-        finally:
-            con.unregister("_periods_in")
-        by: dict[str, tuple[int, Decimal]] = {}
-        for code, amount in added:
-            n, s = by.get(code, (0, Decimal(0)))
-            by[code] = (n + 1, s + amount)
-        total = sum((s for _, s in by.values()), Decimal(0))
-        audit.log(con, actor, "accrue", through.isoformat(), added=len(added), amount=str(total))
-    return AccrualResult(len(added), total, by)
+
+def _diff_sql(con) -> str:
+    """The differences; exact kopecks in BIGINT when no product can reach 2^62 (about twice as fast as HUGEINT)."""
+    rate, area, num, den = con.execute("""
+        SELECT (SELECT coalesce(max(abs(rate)), 0) FROM contributions), (SELECT coalesce(max(abs(area)), 0) FROM plots),
+               (SELECT coalesce(max(abs(share_num)), 1) FROM plot_owners),
+               (SELECT coalesce(max(abs(share_den)), 1) FROM plot_owners)""").fetchone()
+    numer = int(rate * 10000 + 1) * 366 * max(int(num), 1) * max(int(area * 100 + 1), 100)
+    sql = _DIFF_SQL
+    if not con.execute("SELECT count(*) FROM _accr_posted").fetchone()[0]:
+        # nothing posted in scope (a first accrual, new periods): everything owed is new, no join needed
+        sql = (f"SELECT member_id, contribution, plot_id, period_start, period_end, due_date, kop AS dkop, "
+               f"NULL::BIGINT AS charge_id, NULL::TIMESTAMP AS posted_at, rate, area, share_days, divisor, ends_on, "
+               f"starts_on, ends_by_exit FROM ({_EXPECTED_SQL})")
+    repeated = con.execute("SELECT EXISTS (SELECT 1 FROM plot_owners GROUP BY member_id, plot_id "
+                           "HAVING count(*) > 1)").fetchone()[0]
+    sql = sql.replace("{select}", _GROUPED if repeated else _PLAIN)
+    if 2 * numer + 2 * 10000 * 366 * max(int(den), 1) < 2 ** 62:
+        return sql.replace("HUGEINT", "BIGINT")
+    return sql
+
+
+def _accrual_result(con, through: date, posted: bool) -> AccrualResult:
+    by_new: dict[str, tuple[int, Decimal]] = {}
+    by_fix: dict[str, tuple[int, Decimal]] = {}
+    past = Decimal(0)
+    names = dict(con.execute("SELECT code, name FROM contributions").fetchall())
+    for code, is_new, n, kop, past_kop in con.execute("""
+            SELECT contribution, charge_id IS NULL, count(*), sum(dkop),
+                   coalesce(sum(dkop) FILTER (WHERE period_start < ?), 0)
+            FROM _accr_diff GROUP BY ALL""", [date(through.year, 1, 1)]).fetchall():
+        by = by_new if is_new else by_fix
+        was = by.get(names.get(code, code), (0, Decimal(0)))
+        by[names.get(code, code)] = (was[0] + n, was[1] + Decimal(kop) / 100)
+        past += Decimal(past_kop) / 100
+    cur = con.execute(f"""
+        SELECT d.charge_id, m.reg_no, m.full_name, d.contribution_name AS contribution, d.period_start, d.period_end,
+               d.plot, (d.dkop::DECIMAL(38,0) / 100)::DECIMAL(18,2) AS delta, d.reason
+        FROM ({_CORRECTIONS_SQL}) d JOIN members m ON m.id = d.member_id
+        ORDER BY d.period_start, d.contribution, d.member_id LIMIT {PREVIEW_LINES}""")
+    columns = [c[0] for c in cur.description]
+    lines = [dict(zip(columns, row)) for row in cur.fetchall()]
+    return AccrualResult(
+        added=sum(n for n, _ in by_new.values()), amount=sum((s for _, s in by_new.values()), Decimal(0)),
+        by_contribution=by_new, corrections=sum(n for n, _ in by_fix.values()),
+        corrections_amount=sum((s for _, s in by_fix.values()), Decimal(0)), corrections_by_contribution=by_fix,
+        past_years=past, through=through, posted=posted, lines=lines)
+
+
+def _post(con, actor: str | None) -> None:
+    now = utcnow()
+    con.execute("""
+        INSERT INTO charges (member_id, contribution, plot_id, period_start, period_end, due_date, amount, kind,
+                             basis_note, accrual_key, created_at, created_by)
+        SELECT d.member_id, d.contribution, d.plot_id, d.period_start, d.period_end, d.due_date,
+               (d.dkop::DECIMAL(38,0) / 100)::DECIMAL(18,2), 'accrual',
+               d.rate::VARCHAR || ' ₽' || CASE WHEN c.basis = 'plot_area' THEN ' × ' || d.area::VARCHAR || ' м²' ELSE '' END
+                 || CASE WHEN d.share_days <> d.divisor
+                         THEN ' × ' || d.share_days::VARCHAR || '/' || d.divisor::VARCHAR || ' (доля × дни)'
+                         ELSE '' END,
+               NULL, ?, ?
+        FROM _accr_diff d JOIN contributions c ON c.code = d.contribution
+        WHERE d.charge_id IS NULL""", [now, actor])
+    con.execute(f"""
+        INSERT INTO charge_corrections (charge_id, delta, reason, created_at, created_by, kind)
+        SELECT charge_id, (dkop::DECIMAL(38,0) / 100)::DECIMAL(18,2), reason, ?, ?, 'recalc'
+        FROM ({_CORRECTIONS_SQL}) ORDER BY charge_id""", [now, actor])
 
 
 def _amount_and_reason(amount: Any, reason: str, label: str, positive: bool, what: str) -> Decimal:
@@ -230,8 +450,15 @@ def _check_member_and_contribution(con, member_id: int, contribution: str) -> No
 
 
 def member_charges(db: Database, member_id: int) -> list[dict]:
-    return db.records("SELECT c.*, p.number AS plot FROM charges_effective c LEFT JOIN plots p ON p.id = c.plot_id "
-                      "WHERE c.member_id = ? ORDER BY c.due_date, c.contribution, c.id", [member_id])
+    """A member's charges with their effective amounts and the reasons of their corrections (newest last)."""
+    return db.records("""
+        SELECT c.*, p.number AS plot, k.corrections
+        FROM charges_effective c LEFT JOIN plots p ON p.id = c.plot_id
+        LEFT JOIN (SELECT charge_id, string_agg(reason || ' (' || CASE WHEN delta > 0 THEN '+' ELSE '' END
+                                                || replace(delta::VARCHAR, '.', ',') || ' ₽)', '; ' ORDER BY id)
+                          AS corrections
+                   FROM charge_corrections GROUP BY charge_id) k ON k.charge_id = c.id
+        WHERE c.member_id = ? ORDER BY c.due_date, c.contribution, c.id""", [member_id])
 
 
 # -- penalty schedules --------------------------------------------------------------------------

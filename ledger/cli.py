@@ -98,9 +98,12 @@ def init(ctx: typer.Context, demo_data: bool = typer.Option(False, "--demo", hel
 
 
 @members_app.command("import")
-def members_import(ctx: typer.Context, file: Path = typer.Argument(..., help=".xlsx или .csv")):
+def members_import(ctx: typer.Context, file: Path = typer.Argument(..., help=".xlsx или .csv"),
+                   as_of: Optional[str] = typer.Option(None, "--as-of", help="С какой даты действуют изменения "
+                                                       "(по умолчанию сегодня); даты в файле важнее")):
     """Загрузить реестр членов (всё или ничего; повторная загрузка ничего не меняет)."""
-    result = members.import_register(db_of(ctx), read_input_file(file), file.name, actor=actor())
+    effective = option_date(as_of, "--as-of") if as_of is not None else None
+    result = members.import_register(db_of(ctx), read_input_file(file), file.name, actor=actor(), as_of=effective)
     for w in result.warnings:
         say(f"Предупреждение: {w}")
     say(f"{file.name}: {result.summary()}")
@@ -276,10 +279,20 @@ def tariffs_key_rate(ctx: typer.Context,
 
 
 @app.command("accrue")
-def accrue(ctx: typer.Context, through: str = typer.Option(..., "--through", help="Начислить всё со сроком до этой даты")):
-    """Начислить взносы со сроком оплаты по дату включительно (повторный запуск ничего не добавляет)."""
-    result = accruals.accrue(db_of(ctx), option_date(through, "--through"), actor=actor())
-    say(result.summary())
+def accrue(ctx: typer.Context, through: str = typer.Option(..., "--through", help="Начислить всё со сроком до этой даты"),
+           dry_run: bool = typer.Option(False, "--dry-run", help="Только показать, что будет начислено и пересчитано")):
+    """Начислить взносы со сроком оплаты по дату включительно и пересчитать уже начисленные периоды, если
+    изменились реестр или тарифы (повторный запуск ничего не добавляет)."""
+    result = accruals.accrue(db_of(ctx), option_date(through, "--through"), actor=actor(), dry_run=dry_run)
+    for line in result.lines:
+        period = (f"{line['period_start']:%d.%m.%Y}" if line["period_start"] == line["period_end"]
+                  else f"{line['period_start']:%d.%m.%Y}–{line['period_end']:%d.%m.%Y}")
+        plot = f", участок {line['plot']}" if line["plot"] else ""
+        say(f"л/с {line['reg_no']}\t{line['contribution']} за {period}{plot}\t"
+            f"{'+' if line['delta'] > 0 else ''}{accruals.fmt_money(line['delta'])} ₽\t{line['reason']}")
+    if result.corrections > len(result.lines):
+        say(f"… и ещё {result.corrections - len(result.lines)} исправлений")
+    say(("Предварительно (ничего не записано): " if dry_run else "") + result.summary())
 
 
 @app.command("debts")

@@ -366,9 +366,11 @@ def statement(db: Database, member_id: int, date_from: date, date_to: date) -> S
         closing_check, pen_close = _balance(con, member_id, date_to)
         names = {r[0]: r[1] for r in con.execute("SELECT code, name FROM contributions").fetchall()}
         lines = []
+        # Charges as posted, and each correction (перерасчёт or the accountant's) as its own line on the
+        # charge's due date: a change to the past stays visible.
         for due, code, amount, ps, pe, kind, reason, plot in con.execute("""
                 SELECT c.due_date, c.contribution, c.amount, c.period_start, c.period_end, c.kind, c.reason, p.number
-                FROM charges_effective c LEFT JOIN plots p ON p.id = c.plot_id
+                FROM charges c LEFT JOIN plots p ON p.id = c.plot_id
                 WHERE c.member_id = ? AND c.due_date BETWEEN ? AND ? AND c.amount <> 0
                 ORDER BY c.due_date, c.contribution, c.id""", [member_id, date_from, date_to]).fetchall():
             what = names.get(code, code)
@@ -381,6 +383,15 @@ def statement(db: Database, member_id: int, date_from: date, date_to: date) -> S
             if plot:
                 text += f", участок {plot}"
             lines.append({"day": due, "document": "начисление", "text": text, "charged": amount, "paid": None})
+        for due, code, delta, reason, plot in con.execute("""
+                SELECT c.due_date, c.contribution, k.delta, k.reason, p.number
+                FROM charge_corrections k JOIN charges c ON c.id = k.charge_id LEFT JOIN plots p ON p.id = c.plot_id
+                WHERE c.member_id = ? AND c.due_date BETWEEN ? AND ? AND k.delta <> 0
+                ORDER BY c.due_date, c.contribution, k.id""", [member_id, date_from, date_to]).fetchall():
+            text = f"{names.get(code, code)}, {reason}" + (f", участок {plot}" if plot and f"участка {plot} " not in reason
+                                                             else "")
+            lines.append({"day": due, "document": "доначисление" if delta > 0 else "сторно", "text": text,
+                          "charged": delta, "paid": None})
         for paid_on, amount, number, purpose in con.execute("""
                 SELECT mp.paid_on, mp.amount, p.doc_number, mp.purpose FROM member_payments mp
                 JOIN payments p ON p.id = mp.payment_id

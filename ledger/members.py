@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable
 
@@ -52,6 +53,8 @@ REGISTER_SYNONYMS: dict[str, list[str]] = {
     "join_date": ["Дата вступления", "дата приема", "дата приёма", "дата приема в члены", "дата вступления в члены",
                   "принят"],
     "exit_date": ["Дата выхода", "дата исключения", "дата выбытия", "дата прекращения членства"],
+    "owned_from": ["Дата начала владения", "владеет с", "дата приобретения", "дата приобретения участка",
+                   "дата начала владения участком", "дата перехода", "дата перехода права"],
     "status": ["Статус", "статус члена"],
     "address": ["Адрес", "почтовый адрес", "адрес для корреспонденции", "адрес регистрации", "адрес проживания"],
     "notes": ["Примечание", "примечания", "комментарий"],
@@ -367,6 +370,7 @@ def _parse_row(rec: dict[str, Any], cols: dict[str, int]):
     take("emails", fields.emails, "эл. почта")
     take("join_date", fields.optional_date, "дата вступления")
     take("exit_date", fields.optional_date, "дата выхода")
+    take("owned_from", fields.optional_date, "дата начала владения")
     take("status", lambda v: parse_status(v) if fields.clean_text(v) else None, "статус")
     for key in ("telegram_chat_id", "address", "notes"):
         take(key, lambda v: fields.clean_text(v) or None, key)
@@ -403,18 +407,23 @@ def _parse_row(rec: dict[str, Any], cols: dict[str, int]):
 # -- writing the register -----------------------------------------------------------------------
 
 def import_register(db: Database, data: bytes, name: str, actor: str | None = None,
-                    progress: Callable[[float, str], None] | None = None) -> ImportResult:
+                    progress: Callable[[float, str], None] | None = None, as_of: date | None = None) -> ImportResult:
     """Import a register file all-or-nothing; importing the same file again changes nothing.
 
     Members are matched by л/с: new ones are added, changed fields are updated with a logged history,
     plots are created or updated, and ownerships opened, re-shared or closed. All writes are set-based.
+
+    `as_of` (default today) is the day the file's changes take effect: a plot that moves to another member
+    changes hands on it, a member marked withdrawn without «Дата выхода» leaves on it. Dates in the file
+    («Дата вступления», «Дата выхода», «Дата начала владения») win. A plot seen for the first time without a
+    date has no known start (NULL). A plot given 1/1 to a second owner while the first keeps it is refused.
     """
     register = parse_register(data, name)
     if progress:
         progress(0.3, "Файл прочитан")
     result = ImportResult(warnings=list(register.warnings))
     source = f"импорт {name}"
-    today, now = date.today(), utcnow()
+    effective, now = as_of or date.today(), utcnow()
     member_cols = [k for k in MEMBER_FIELDS if k != "reg_no"]
     key = vault.master_key(db)
     with db.transaction() as con:
@@ -423,8 +432,10 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
         existing = {r["reg_no"]: r for r in _open_rows(key, [dict(zip(names, r)) for r in cur.fetchall()])}
         plots = {r[1]: {"id": r[0], "area": r[2], "cadastral_no": r[3]}
                  for r in con.execute("SELECT id, number, area, cadastral_no FROM plots").fetchall()}
-        open_owners = {(r[0], r[1]): (r[2], r[3]) for r in con.execute(
-            "SELECT member_id, plot_id, share_num, share_den FROM plot_owners WHERE owned_to IS NULL").fetchall()}
+        open_rows = con.execute("SELECT member_id, plot_id, share_num, share_den, owned_from FROM plot_owners "
+                                "WHERE owned_to IS NULL").fetchall()
+        open_owners = {(r[0], r[1]): (r[2], r[3]) for r in open_rows}
+        open_since = {(r[0], r[1]): r[4] for r in open_rows}
 
         # Members: new ones, and changed fields of known ones.
         new_rows, updates, changes, statuses = [], [], [], []
@@ -434,11 +445,18 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
             old = existing.get(item.reg_no)
             if old is None:
                 status = values.get("status") or ("withdrawn" if values.get("exit_date") else "member")
+                if status not in ACTIVE_STATUSES and not values.get("exit_date"):
+                    values["exit_date"] = effective
+                    result.warnings.append(_left_without_date(register, item, effective))
                 new_rows.append({**{k: values.get(k) for k in member_cols}, "reg_no": item.reg_no, "status": status,
                                  "created_at": now, "updated_at": now})
                 continue
             diff = {k: v for k, v in values.items()
                     if k in member_cols and not (k == "status" and v is None) and old.get(k) != v}
+            if values.get("status") and values["status"] not in ACTIVE_STATUSES and not values.get("exit_date") \
+                    and not old.get("exit_date"):
+                diff["exit_date"] = effective
+                result.warnings.append(_left_without_date(register, item, effective))
             if not diff:
                 continue
             touched.add(old["id"])
@@ -446,7 +464,7 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
             changes += [_change(old["id"], k, old.get(k), v, now, actor, source) for k, v in diff.items()]
             if "status" in diff:
                 valid_from = (diff.get("exit_date") or old.get("exit_date")) \
-                    if diff["status"] not in ACTIVE_STATUSES else today
+                    if diff["status"] not in ACTIVE_STATUSES else effective
                 statuses.append({"member_id": old["id"], "status": diff["status"], "valid_from": valid_from,
                                  "recorded_at": now, "source": source})
         inserted = insert_rows(con, "members", [_sealed(key, r) for r in new_rows], returning="id, reg_no")
@@ -488,38 +506,81 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
         result.plots_added = len(new_plots)
         update_rows(con, "plots", ["id"], plot_updates, ["area", "cadastral_no"])
 
-        new_owners, reshared, closed = [], [], []
+        new_owners, reshared, closed, reshare_closed, conflicts = [], [], [], [], []
+        numbers = {v["id"]: k for k, v in plots.items()}
+        reg_of = {mid: reg for reg, mid in member_ids.items()}
+        in_file = {member_ids[item.reg_no] for item in register.members}
+        with_plots = "plots" in register.header.columns
+        by_plot: dict[int, dict[int, tuple[int, int]]] = {}
+        for (member_id, plot_id), share in open_owners.items():
+            by_plot.setdefault(plot_id, {})[member_id] = share
+        known_plots = {r[0] for r in con.execute("SELECT DISTINCT plot_id FROM plot_owners").fetchall()}
+        transfer_on: dict[int, date] = {}   # plot -> the day it changed hands (a date in the file, else as_of)
         for number, owners in wanted.items():
             plot_id = plots[number]["id"]
-            for (member_id, _, item), share in zip(owners, _shares([(i, p) for _, p, i in owners])):
-                have = open_owners.get((member_id, plot_id))
+            current = by_plot.get(plot_id, {})
+            given = [i.values.get("owned_from") for m, _, i in owners if m not in current and i.values.get("owned_from")]
+            if given:
+                transfer_on[plot_id] = min(given)
+            others = {m: s for m, s in current.items() if m not in {o[0] for o in owners}}
+            # A previous owner who is in the file without the plot, or any when the file gives the date of the
+            # transfer, gives it up; one who is not in the file keeps it, and the shares must then add up.
+            kept = {m: s for m, s in others.items() if not ((with_plots and m in in_file) or plot_id in transfer_on)}
+            shares = [p.share or current.get(m) or (1, 1) for m, p, _ in owners]
+            total = sum(Fraction(a, b) for a, b in shares) + sum(Fraction(a, b) for a, b in kept.values())
+            if total > 1:
+                where = register.sheet.name
+                if kept:
+                    holders = ", ".join(f"л/с {reg_of.get(m, m)}" for m in sorted(kept))
+                    conflicts += [f"{where}, строка {i.row}: участок {number} уже принадлежит {holders} — укажите доли "
+                                  f"или дату перехода («Дата начала владения»)"
+                                  for m, _, i in owners if m not in current]
+                else:
+                    regs = ", ".join(f"л/с {i.reg_no}" for _, _, i in owners)
+                    conflicts.append(f"{where}, строка {owners[-1][2].row}: участок {number} указан у {regs}, а доли "
+                                     f"в сумме больше 1 — укажите доли («Доля»: 1/2, 1/3…)")
+                continue
+            for (member_id, _, item), share in zip(owners, shares):
+                have = current.get(member_id)
                 if have is None:
+                    # A plot seen for the first time without a date has no known start; one that changes hands
+                    # does so on the day given in the file or on the register's effective date.
+                    since = item.values.get("owned_from") or (effective if plot_id in known_plots else None)
                     new_owners.append({"plot_id": plot_id, "member_id": member_id, "share_num": share[0],
-                                       "share_den": share[1], "owned_from": item.values.get("join_date") or today})
+                                       "share_den": share[1], "owned_from": since})
                     if member_id not in new_ids:
                         changes.append(_change(member_id, "участок", None, number, now, actor, source))
                         touched.add(member_id)
                 elif have != share:
-                    reshared.append({"plot_id": plot_id, "member_id": member_id, "share_num": share[0],
-                                     "share_den": share[1]})
+                    # A new share holds from the effective date: the old one is closed then, history kept.
+                    if open_since.get((member_id, plot_id)) == effective:
+                        reshared.append({"plot_id": plot_id, "member_id": member_id, "share_num": share[0],
+                                         "share_den": share[1]})
+                    else:
+                        reshare_closed.append({"plot_id": plot_id, "member_id": member_id, "owned_to": effective})
+                        new_owners.append({"plot_id": plot_id, "member_id": member_id, "share_num": share[0],
+                                           "share_den": share[1], "owned_from": effective})
                     changes.append(_change(member_id, f"доля в участке {number}", f"{have[0]}/{have[1]}",
                                            f"{share[0]}/{share[1]}", now, actor, source))
                     touched.add(member_id)
-        if "plots" in register.header.columns:
-            # Plots a listed member no longer has in the file: ownership closed, history kept.
-            listed = {(member_id, plots[number]["id"]) for number, owners in wanted.items() for member_id, _, _ in owners}
-            in_file = set(member_ids[item.reg_no] for item in register.members)
-            numbers = {v["id"]: k for k, v in plots.items()}
-            for member_id, plot_id in open_owners:
-                if member_id in in_file and (member_id, plot_id) not in listed:
-                    closed.append({"plot_id": plot_id, "member_id": member_id, "owned_to": today})
-                    changes.append(_change(member_id, "участок", numbers.get(plot_id), None, now, actor, source))
-                    touched.add(member_id)
-        insert_rows(con, "plot_owners", new_owners)
+        if conflicts:
+            raise InputError(conflicts, source=name)
+        listed = {(member_id, plots[number]["id"]) for number, owners in wanted.items() for member_id, _, _ in owners}
+        for (member_id, plot_id) in open_owners:
+            if (member_id, plot_id) in listed:
+                continue
+            # Plots a listed member no longer has in the file, or that the file gives to another from a date:
+            # ownership closed on that day, history kept.
+            if (with_plots and member_id in in_file) or plot_id in transfer_on:
+                closed.append({"plot_id": plot_id, "member_id": member_id,
+                               "owned_to": transfer_on.get(plot_id, effective)})
+                changes.append(_change(member_id, "участок", numbers.get(plot_id), None, now, actor, source))
+                touched.add(member_id)
+        update_rows(con, "plot_owners", ["plot_id", "member_id"], closed + reshare_closed, ["owned_to"],
+                    where="plot_owners.owned_to IS NULL")
         update_rows(con, "plot_owners", ["plot_id", "member_id"], reshared, ["share_num", "share_den"],
                     where="plot_owners.owned_to IS NULL")
-        update_rows(con, "plot_owners", ["plot_id", "member_id"], closed, ["owned_to"],
-                    where="plot_owners.owned_to IS NULL")
+        insert_rows(con, "plot_owners", new_owners)
         result.ownerships_closed = len(closed)
         insert_rows(con, "member_statuses", statuses)
         insert_rows(con, "member_changes", _seal_changes(key, changes))
@@ -534,6 +595,11 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
     if progress:
         progress(1.0, "Готово")
     return result
+
+
+def _left_without_date(register: RegisterFile, item: MemberRow, effective: date) -> str:
+    return (f"{register.sheet.name}, строка {item.row}: л/с {item.reg_no} выбыл без «Дата выхода» — считается "
+            f"выбывшим с {effective:%d.%m.%Y} (дата, с которой действуют изменения)")
 
 
 def _change(member_id: int, fld: str, old: Any, new: Any, now, actor: str | None, source: str | None) -> dict:
@@ -584,7 +650,7 @@ def _update_member(con, member_id: int, current: dict[str, Any], values: dict[st
     return changed
 
 
-def _ensure_owner(con, plot_id: int, member_id: int, share: tuple[int, int], since: date, actor, source, number,
+def _ensure_owner(con, plot_id: int, member_id: int, share: tuple[int, int], since: date | None, actor, source, number,
                   log: bool = True) -> bool:
     """Open (or re-share) the member's ownership of the plot; True when something changed."""
     row = con.execute("SELECT share_num, share_den FROM plot_owners WHERE plot_id = ? AND member_id = ? "
@@ -632,6 +698,15 @@ def validate_member(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _require_exit_date(values: dict[str, Any], current: dict[str, Any]) -> None:
+    """A member who left is not charged after leaving: the form must say when (the register file uses its date)."""
+    status = values.get("status") or current.get("status")
+    if status and status not in ACTIVE_STATUSES and not values.get("exit_date") and not (
+            "exit_date" not in values and current.get("exit_date")):
+        raise InputError(f"Поле «{MEMBER_FIELDS['exit_date']}»: укажите дату — со статусом "
+                         f"«{STATUSES[status]}» член не начисляется после неё")
+
+
 def _raise(reason: str):
     raise ValueError(reason)
 
@@ -642,6 +717,7 @@ def add_member(db: Database, values: dict[str, Any], actor: str | None = None) -
         if not parsed.get(key):
             raise InputError(f"Поле «{MEMBER_FIELDS[key]}»: не указано")
     parsed.setdefault("status", "member")
+    _require_exit_date(parsed, {})
     key = vault.master_key(db)
     with db.transaction() as con:
         if con.execute("SELECT 1 FROM members WHERE reg_no = ?", [parsed["reg_no"]]).fetchone():
@@ -663,6 +739,7 @@ def update_member(db: Database, member_id: int, values: dict[str, Any], actor: s
         if row is None:
             raise InputError(f"Член с id {member_id} не найден")
         current = _open_rows(key, [dict(zip(names, row))])[0]
+        _require_exit_date(parsed, current)
         if parsed.get("reg_no") and parsed["reg_no"] != current["reg_no"]:
             if con.execute("SELECT 1 FROM members WHERE reg_no = ? AND id <> ?", [parsed["reg_no"], member_id]).fetchone():
                 raise InputError(f"Поле «Л/с»: номер {parsed['reg_no']} уже занят")
@@ -700,12 +777,74 @@ def set_plots(db: Database, member_id: int, plots: list[dict[str, Any]], actor: 
                 if (p.area is not None and p.area != row[1]) or (p.cadastral_no and p.cadastral_no != row[2]):
                     con.execute("UPDATE plots SET area = coalesce(?, area), cadastral_no = coalesce(?, cadastral_no) "
                                 "WHERE id = ?", [p.area, p.cadastral_no, plot_id])
-            _ensure_owner(con, plot_id, member_id, p.share or (1, 1), today, actor, "вручную", p.number)
+            # a plot nobody owned before has no known start; one that changes hands does so today
+            known = con.execute("SELECT 1 FROM plot_owners WHERE plot_id = ? LIMIT 1", [plot_id]).fetchone()
+            _ensure_owner(con, plot_id, member_id, p.share or (1, 1), today if known else None, actor, "вручную",
+                          p.number)
         for number, plot_id in current.items():
             if number not in {p.number for p in parsed}:
                 con.execute("UPDATE plot_owners SET owned_to = ? WHERE plot_id = ? AND member_id = ? AND owned_to IS NULL",
                             [today, plot_id, member_id])
                 _log_change(con, member_id, "участок", number, None, actor, "вручную")
+
+
+def date_text(value: date | None) -> str:
+    """A date as the card shows it; a date nobody gave is unknown, never the day it was loaded."""
+    return f"{value:%d.%m.%Y}" if value else "дата не указана"
+
+
+def correct_ownership(db: Database, member_id: int, number: str, owned_from: date | None, owned_to: date | None,
+                      new_from: Any, new_to: Any, reason: str, actor: str | None = None) -> None:
+    """Correct the dates of one ownership (found by plot and its current dates) with a required reason.
+
+    New dates are dates or text (ДД.ММ.ГГГГ; empty: unknown start, or still owned). The correction is
+    written to the member's history (field, old and new date, «исправление: reason») and to the audit log;
+    the next accrual recalculates the periods it affects.
+    """
+    problems = []
+    parsed = []
+    for label, value in (("С", new_from), ("По", new_to)):
+        try:
+            parsed.append(value if isinstance(value, date) else fields.optional_date(value))
+        except ValueError as exc:
+            problems.append(f"Поле «{label}»: {exc}")
+            parsed.append(None)
+    new_from, new_to = parsed
+    if not (reason or "").strip():
+        problems.append("Поле «Основание»: укажите причину исправления")
+    if new_from and new_to and new_to <= new_from:
+        problems.append(f"Поле «По»: {new_to:%d.%m.%Y} не позже начала владения {new_from:%d.%m.%Y}")
+    if problems:
+        raise InputError(problems)
+    with db.transaction() as con:
+        row = con.execute("SELECT o.plot_id FROM plot_owners o JOIN plots p ON p.id = o.plot_id WHERE o.member_id = ? "
+                          "AND p.number = ? AND o.owned_from IS NOT DISTINCT FROM ? AND o.owned_to IS NOT DISTINCT FROM ?",
+                          [member_id, number, owned_from, owned_to]).fetchone()
+        if row is None:
+            raise InputError(f"Владение участком {number} с {date_text(owned_from)} не найдено")
+        plot_id = row[0]
+        clash = con.execute("""
+            SELECT m.reg_no FROM plot_owners o JOIN members m ON m.id = o.member_id
+            WHERE o.plot_id = ? AND NOT (o.member_id = ? AND o.owned_from IS NOT DISTINCT FROM ?
+                                         AND o.owned_to IS NOT DISTINCT FROM ?)
+              AND o.share_num = o.share_den
+              AND coalesce(o.owned_from, DATE '0001-01-01') < coalesce(?::DATE, DATE '9999-12-31')
+              AND coalesce(?::DATE, DATE '0001-01-01') < coalesce(o.owned_to, DATE '9999-12-31')
+            LIMIT 1""", [plot_id, member_id, owned_from, owned_to, new_to, new_from]).fetchone()
+        if clash:
+            raise InputError(f"С этими датами участок {number} принадлежал бы целиком и л/с {clash[0]} — исправьте "
+                             f"сначала его владение")
+        con.execute("UPDATE plot_owners SET owned_from = ?, owned_to = ? WHERE plot_id = ? AND member_id = ? "
+                    "AND owned_from IS NOT DISTINCT FROM ? AND owned_to IS NOT DISTINCT FROM ?",
+                    [new_from, new_to, plot_id, member_id, owned_from, owned_to])
+        source = f"исправление: {reason.strip()}"
+        for what, old, new in (("начало", owned_from, new_from), ("окончание", owned_to, new_to)):
+            if old != new:
+                _log_change(con, member_id, f"{what} владения участком {number}",
+                            date_text(old) if old or what == "начало" else "не окончено",
+                            date_text(new) if new or what == "начало" else "не окончено", actor, source)
+        audit.log(con, actor, "ownership_corrected", f"участок {number}", member_id=member_id,
+                  old=[owned_from, owned_to], new=[new_from, new_to], reason=reason.strip())
 
 
 # -- reading ------------------------------------------------------------------------------------

@@ -85,13 +85,44 @@ with tab_tariffs:
 
 # -- accrue -------------------------------------------------------------------------------------
 with tab_accrue:
-    st.write("Создаёт все начисления со сроком оплаты по выбранную дату включительно. Повторный запуск ничего "
-             "не добавляет; вступившим и выбывшим в середине периода начисляется пропорционально дням.")
+    st.write("Создаёт все начисления со сроком оплаты по выбранную дату включительно и пересчитывает уже "
+             "начисленные периоды, если изменились реестр, даты владения или тарифы (разница проводится "
+             "исправлением — доначислением или сторно — с основанием). Сначала показывается, что будет "
+             "проведено; проводится после подтверждения. Повторный запуск ничего не добавляет.")
     through = st.date_input("Начислить по дату", value=date.today(), format="DD.MM.YYYY", key="through")
-    if st.button("Начислить", type="primary", key="run_accrue"):
-        result = ui.attempt(lambda: accruals.accrue(db, through, actor=actor))
-        if result is not None:
-            st.success(f"Готово: {result.summary()}")
+    if st.button("Рассчитать", type="primary", key="run_accrue"):
+        st.session_state["accrual_preview"] = ui.attempt(
+            lambda: accruals.accrue(db, through, actor=actor, dry_run=True))
+    preview = st.session_state.get("accrual_preview")
+    if preview is not None and preview.through == through:
+        if preview.empty:
+            st.info(preview.summary().capitalize())
+        else:
+            m1, m2, m3 = st.columns(3)
+            m1.metric("Новые начисления", f"{preview.added}", f"{fmt_money(preview.amount)} ₽", delta_color="off")
+            m2.metric("Перерасчёт (исправления)", f"{preview.corrections}", f"{fmt_money(preview.corrections_amount)} ₽",
+                      delta_color="off")
+            m3.metric(f"За годы до {through.year}", f"{fmt_money(preview.past_years)} ₽")
+            names = sorted(set(preview.by_contribution) | set(preview.corrections_by_contribution))
+            ui.table([{"Взнос": name,
+                       "Новых начислений": preview.by_contribution.get(name, (0, 0))[0],
+                       "Сумма, ₽": fmt_money(preview.by_contribution.get(name, (0, 0))[1]),
+                       "Исправлений": preview.corrections_by_contribution.get(name, (0, 0))[0],
+                       "Сумма исправлений, ₽": fmt_money(preview.corrections_by_contribution.get(name, (0, 0))[1])}
+                      for name in names])
+            if preview.lines:
+                st.markdown("**Исправления (перерасчёт)**")
+                ui.table([{"Л/с": r["reg_no"], "ФИО": r["full_name"], "Взнос": r["contribution"],
+                           "Период": f"{r['period_start']:%d.%m.%Y}–{r['period_end']:%d.%m.%Y}",
+                           "Участок": r["plot"], "Изменение, ₽": fmt_money(r["delta"]), "Основание": r["reason"]}
+                          for r in preview.lines])
+                if preview.corrections > len(preview.lines):
+                    st.caption(f"Показаны первые {len(preview.lines)} из {preview.corrections}")
+            if st.button("Подтвердить и провести", type="primary", key="confirm_accrue"):
+                result = ui.attempt(lambda: accruals.accrue(db, through, actor=actor, expect=preview.token))
+                st.session_state.pop("accrual_preview", None)
+                if result is not None:
+                    st.success(f"Проведено: {result.summary()}")
 
 # -- manual charges and corrections -------------------------------------------------------------
 with tab_manual:
@@ -102,15 +133,18 @@ with tab_manual:
     if found:
         st.markdown(f"**{found['full_name']}**, л/с {found['reg_no']}")
         charges = accruals.member_charges(db, found["id"])
-        ui.table([{"№": c["id"], "Взнос": c["contribution"], "Срок": c["due_date"], "Сумма, ₽": fmt_money(c["amount"]),
+        names = {c.code: c.name for c in tariffs.contributions(db)}
+        ui.table([{"№": c["id"], "Взнос": names.get(c["contribution"], c["contribution"]), "Срок": c["due_date"],
+                   "Сумма, ₽": fmt_money(c["amount"]),
                    "Исходная, ₽": fmt_money(c["original_amount"]),
-                   "Как рассчитано / основание": c["reason"] or c["basis_note"], "Участок": c["plot"]}
+                   "Как рассчитано / основание": c["reason"] or c["basis_note"], "Участок": c["plot"],
+                   "Исправления": c["corrections"]}
                   for c in charges])
-        codes = [c.code for c in tariffs.contributions(db)]
+        codes = list(names)
         with st.form("manual_charge"):
             st.markdown("**Разовое начисление**")
             m1, m2, m3 = st.columns(3)
-            code = m1.selectbox("Взнос", codes)
+            code = m1.selectbox("Взнос", codes, format_func=names.get)
             amount = m2.text_input("Сумма, ₽")
             due = m3.date_input("Срок оплаты", value=date.today(), format="DD.MM.YYYY")
             reason = st.text_input("Основание (обязательно)")

@@ -1,5 +1,7 @@
 """The member register: search, filters, member card with history, add and edit, import, export."""
 
+from datetime import date
+
 import streamlit as st
 
 from ledger import members
@@ -54,12 +56,35 @@ with tab_list:
             info = {MEMBER_FIELDS[k]: (member[k] if reveal or k not in PERSONAL_FIELDS else members.mask(member[k]))
                     for k in MEMBER_FIELDS if k != "status"}
             info["Статус"] = STATUSES.get(member["status"], member["status"])
+            info[MEMBER_FIELDS["join_date"]] = members.date_text(member["join_date"])
             st.table({k: [str(v) if v is not None else "—"] for k, v in info.items()})
             history = members.member_history(db, member["id"])
-            st.markdown("**Участки**")
+            st.markdown("**Участки: история владения**")
             ui.table([{"Участок": p["number"], "Площадь, м²": p["area"], "Кадастровый номер": p["cadastral_no"],
-                           "Доля": f"{p['share_num']}/{p['share_den']}", "С": p["owned_from"], "По": p["owned_to"]}
+                       "Доля": f"{p['share_num']}/{p['share_den']}", "С": members.date_text(p["owned_from"]),
+                       "По": f"{p['owned_to']:%d.%m.%Y}" if p["owned_to"] else "по настоящее время"}
                       for p in history["plots"]])
+            if editable and history["plots"]:
+                with st.expander("Исправить даты владения"):
+                    owned = {i: p for i, p in enumerate(history["plots"])}
+                    pick = st.selectbox("Владение", list(owned), key=f"own_{member['id']}", format_func=lambda i: (
+                        f"участок {owned[i]['number']}: с {members.date_text(owned[i]['owned_from'])}"
+                        + (f" по {owned[i]['owned_to']:%d.%m.%Y}" if owned[i]["owned_to"] else "")))
+                    chosen_own = owned[pick]
+                    with st.form(f"own_form_{member['id']}_{pick}"):
+                        o1, o2 = st.columns(2)
+                        new_from = o1.text_input("С (ДД.ММ.ГГГГ; пусто — дата не указана)",
+                                                 f"{chosen_own['owned_from']:%d.%m.%Y}" if chosen_own["owned_from"] else "")
+                        new_to = o2.text_input("По (ДД.ММ.ГГГГ, не включая; пусто — владеет сейчас)",
+                                               f"{chosen_own['owned_to']:%d.%m.%Y}" if chosen_own["owned_to"] else "")
+                        own_reason = st.text_input("Основание исправления (обязательно)")
+                        if st.form_submit_button("Исправить даты"):
+                            def correct():
+                                members.correct_ownership(db, member["id"], chosen_own["number"],
+                                                          chosen_own["owned_from"], chosen_own["owned_to"],
+                                                          new_from, new_to, own_reason, actor=user["login"])
+                            if ui.done(correct, "Даты владения исправлены; перерасчёт — при следующем начислении"):
+                                st.rerun()
             st.markdown("**История статусов**")
             ui.table([{"Статус": STATUSES.get(s["status"], s["status"]), "С": s["valid_from"],
                        "Записано": s["recorded_at"], "Источник": s["source"]} for s in history["statuses"]])
@@ -148,13 +173,19 @@ with tab_import:
                 ui.table([{"Строка": m.row, "Л/с": m.reg_no, "ФИО": m.values.get("full_name"),
                                "Участки": ", ".join(p.number for p in m.plots or [])}
                           for m in register.members[:10]])
+                effective = st.date_input("Изменения действуют с", value=date.today(), format="DD.MM.YYYY",
+                                          key="register_as_of",
+                                          help="С этого дня участок переходит к новому владельцу, а член без "
+                                               "«Дата выхода» считается выбывшим; даты в файле важнее.")
                 if st.button(f"Загрузить {len(register.members)} членов", type="primary", key="do_import"):
                     bar = st.progress(0.0, text="Загрузка…")
                     result = ui.attempt(lambda: members.import_register(
                         db, data, upload.name, actor=user["login"],
-                        progress=lambda f, t: bar.progress(min(f, 1.0), text=t)))
+                        progress=lambda f, t: bar.progress(min(f, 1.0), text=t), as_of=effective))
                     if result is not None:
                         st.success(f"Готово: {result.summary()}")
+                        for w in result.warnings:
+                            st.warning(w)
                         if result.not_in_file:
                             st.info(f"В файле нет {result.not_in_file} членов из базы: они не изменены.")
 
