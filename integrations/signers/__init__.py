@@ -1,0 +1,1 @@
+"""Report signers (ReportSigner): one module per kind of electronic signature."""

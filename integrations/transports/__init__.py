@@ -1,0 +1,1 @@
+"""Report transports (ReportTransport): one module per way of submitting reports."""
