@@ -186,3 +186,49 @@ def test_sber_registry_layout(demo_db, tmp_path, capsys):
         totals[r["member_id"]] = totals.get(r["member_id"], 0) + r["total"]
     assert {l.split(";")[0]: l.split(";")[3] for l in lines} == \
         {k: f"{v:.2f}" for k, v in totals.items() if v > 0}
+
+
+# -- court package --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("claim, fee", [("50000", "2000"), ("100000", "2000"), ("200000", "3500"),
+                                        ("400000", "6250"), ("1000000", "12500"), ("1000000000", "450000")])
+def test_court_order_fee_by_the_tax_code(claim, fee):
+    from decimal import Decimal
+
+    from ledger.reports import court
+
+    assert court.court_order_fee(Decimal(claim)) == Decimal(fee)
+
+
+def test_court_package_of_a_debtor(demo_db, tmp_path, capsys):
+    from decimal import Decimal
+
+    from docx import Document
+
+    from ledger import debts
+    from ledger.reports import court
+
+    as_of = date(2026, 12, 1)
+    top = debtors.rows(demo_db, as_of, personal=True)[0]
+    out = tmp_path / "court"
+    assert cli.main(["report", "build", "court", top["reg_no"], "--as-of", "2026-12-01", "--out", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert [n.split("-")[0] for n in names] == ["акт", "акт", "заявление", "заявление", "расчёт"]
+    claim = court.claim(demo_db, top["reg_no"], as_of)
+    assert claim.principal == top["principal"] and claim.penalty == top["penalty"]
+    assert claim.fee == court.court_order_fee(top["principal"] + top["penalty"]) >= Decimal(2000)
+    docx = Document(str(next(out.glob("заявление-*.docx"))))
+    text = "\n".join(p.text for p in docx.paragraphs)
+    assert "о вынесении судебного приказа" in text and top["full_name"] in text
+    from ledger.accruals import fmt_money
+    assert fmt_money(top["total"]) in text
+    pdf_text = "".join(p.extract_text() for p in PdfReader(str(next(out.glob("заявление-*.pdf")))).pages)
+    assert "судебного приказа" in pdf_text
+
+
+def test_court_package_for_a_member_without_debt(demo_db, capsys, tmp_path):
+    as_of = date(2026, 12, 1)
+    debtors_now = {r["reg_no"] for r in debtors.rows(demo_db, as_of, personal=True)}
+    clean = next(r[0] for r in demo_db.fetchall("SELECT reg_no FROM members ORDER BY id") if r[0] not in debtors_now)
+    assert cli.main(["report", "build", "court", clean, "--as-of", "2026-12-01", "--out", str(tmp_path / "c")]) == 1
+    assert "нет просроченного долга" in capsys.readouterr().err
