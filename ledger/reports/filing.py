@@ -85,8 +85,10 @@ def submit(db: Database, name: str, data: bytes, signature: bytes | None, signat
             "submitted_at, submitted_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             [name, hashlib.sha256(data).hexdigest(), signature_name, transport_name, result.submission_id,
              result.status, result.detail, now, actor, now]).fetchone()[0]
-        con.execute("INSERT INTO report_submission_events VALUES (?, ?, ?, ?, ?)",
-                    [sid, result.status, result.detail, getattr(result, "happened_at", None), now])
+        history = getattr(result, "history", None) or [(result.status, result.detail, None)]
+        for status, detail, happened in history:
+            con.execute("INSERT INTO report_submission_events VALUES (?, ?, ?, ?, ?)",
+                        [sid, status, detail, happened, now])
         audit.log(con, actor, "report_submitted", name, transport=transport_name, submission=sid)
     return submission(db, sid)
 
@@ -120,13 +122,10 @@ def refresh(db: Database, submission_id: int, actor: str | None = None) -> dict:
     now = utcnow()
     history = getattr(state, "history", None) or [(state.status, state.detail, None)]
     with db.transaction() as con:
-        known = {(r[0], r[1]) for r in con.execute(
-            "SELECT status, coalesce(happened_at, recorded_at) FROM report_submission_events WHERE submission_id = ?",
-            [submission_id]).fetchall()}
         seen = {r[0] for r in con.execute("SELECT status FROM report_submission_events WHERE submission_id = ?",
                                           [submission_id]).fetchall()}
-        for status, detail, happened in history:
-            if status not in seen and (status, happened) not in known:
+        for status, detail, happened in history:      # each status once, with the operator's date
+            if status not in seen:
                 con.execute("INSERT INTO report_submission_events VALUES (?, ?, ?, ?, ?)",
                             [submission_id, status, detail, happened, now])
                 seen.add(status)
