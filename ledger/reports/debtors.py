@@ -28,7 +28,8 @@ def rows(db: Database, as_of: date, personal: bool) -> list[dict]:
     return out
 
 
-def build(db: Database, as_of: date, fmt: str, personal: bool = True, actor: str | None = None) -> ReportFile:
+def build(db: Database, as_of: date, fmt: str, personal: bool = True, actor: str | None = None,
+          log: bool = True) -> ReportFile:
     table = rows(db, as_of, personal)
     name = f"должники-{as_of:%Y%m%d}.{fmt}"
     if fmt == "xlsx":
@@ -55,5 +56,6 @@ def build(db: Database, as_of: date, fmt: str, personal: bool = True, actor: str
     else:
         raise ValueError(fmt)
     report = ReportFile(name, data)
-    log_built(db, actor, KIND, [report], personal=personal, as_of=str(as_of), rows=len(table))
+    if log:
+        log_built(db, actor, KIND, [report], personal=personal, as_of=str(as_of), rows=len(table))
     return report

@@ -34,7 +34,7 @@ def rows(db: Database, personal: bool) -> list[dict]:
 
 
 def build(db: Database, fmt: str, personal: bool = True, actor: str | None = None,
-          day: date | None = None) -> ReportFile:
+          day: date | None = None, log: bool = True) -> ReportFile:
     """The register as .xlsx or .pdf; `day` is the date it is made as of (printed in the title)."""
     day = day or date.today()
     table = rows(db, personal)
@@ -54,5 +54,6 @@ def build(db: Database, fmt: str, personal: bool = True, actor: str | None = Non
         report = ReportFile(name, bytes(pdf.output()))
     else:
         raise ValueError(fmt)
-    log_built(db, actor, KIND, [report], personal=personal, rows=len(table))
+    if log:
+        log_built(db, actor, KIND, [report], personal=personal, rows=len(table))
     return report

@@ -31,7 +31,7 @@ def _field(text: str | None) -> str:
     return re.sub(r"[;\r\n]+", " ", text or "").strip()
 
 
-def build(db: Database, as_of: date, number: int = 1, actor: str | None = None) -> ReportFile:
+def build(db: Database, as_of: date, number: int = 1, actor: str | None = None, log: bool = True) -> ReportFile:
     settings = cooperative.get_settings(db)
     problems = [f"Настройки кооператива: не задано поле «{label}» — оно входит в имя файла реестра"
                 for key, label in (("inn", "ИНН"), ("bank_account", "Расчётный счёт")) if not settings.get(key)]
@@ -50,5 +50,6 @@ def build(db: Database, as_of: date, number: int = 1, actor: str | None = None) 
         lines.append(";".join([_field(r["reg_no"]), _field(r["full_name"]), _field(where), f"{amount:.2f}"]))
     data = ("\r\n".join(lines) + "\r\n").encode("cp1251", errors="replace") if lines else b""
     report = ReportFile(file_name(settings, as_of, number), data)
-    log_built(db, actor, KIND, [report], personal=True, as_of=str(as_of), rows=len(lines))
+    if log:
+        log_built(db, actor, KIND, [report], personal=True, as_of=str(as_of), rows=len(lines))
     return report
