@@ -58,7 +58,7 @@ class _Pkcs8(core.Sequence):
                ("attributes", core.Any, {"implicit": 0, "optional": True})]
 
 
-def _der(text: str, what: str) -> bytes:
+def _der(text: str | bytes) -> bytes:
     data = text.encode() if isinstance(text, str) else text
     if pem.detect(data):
         _, _, data = pem.unarmor(data)
@@ -73,8 +73,6 @@ def streebog(oid: str, data: bytes) -> bytes:
 
 
 def _curve(oid: str, params: core.Any) -> tuple[str, int]:
-    import gostcrypto
-
     try:
         param_set = _Params.load(params.dump())["public_key_param_set"].dotted
     except (ValueError, TypeError, AttributeError):
@@ -116,7 +114,7 @@ class GostSigner(ReportSigner):
 
     def _material(self):
         try:
-            cert = ax509.Certificate.load(_der(self.setting("certificate"), "сертификат"))
+            cert = ax509.Certificate.load(_der(self.setting("certificate")))
             _spki(cert)
         except (ValueError, TypeError, KeyError):
             raise IntegrationError("Интеграция gost: сертификат не читается (нужен PEM)") from None
@@ -126,7 +124,7 @@ class GostSigner(ReportSigner):
             raise IntegrationError("Интеграция gost: ключ защищён паролем; сохраните его без пароля — "
                                    "в хранилище он и так зашифрован")
         try:
-            key = _Pkcs8.load(_der(text, "ключ"))
+            key = _Pkcs8.load(_der(text))
             key_oid = key["algorithm"]["algorithm"].dotted
             raw = key["private_key"].native
         except (ValueError, TypeError, KeyError):
@@ -192,7 +190,7 @@ class GostSigner(ReportSigner):
 def verify_cms(data: bytes, signature: bytes) -> str:
     """Check a detached CMS signature of data; a Russian one-line description of the signer, or IntegrationError."""
     try:
-        info = cms.ContentInfo.load(_der(signature, "подпись"))
+        info = cms.ContentInfo.load(_der(signature))
         if info["content_type"].native != "signed_data":
             raise ValueError
         signed = info["content"]
@@ -213,7 +211,7 @@ def verify_cms(data: bytes, signature: bytes) -> str:
         import hashlib
 
         name = signer["digest_algorithm"]["algorithm"].native
-        want = hashlib.new(name.replace("sha", "sha"), data).digest()
+        want = hashlib.new(name, data).digest()
     if got != want:
         raise IntegrationError("Подпись не соответствует файлу: файл изменён после подписания или подпись от другого файла")
     signed_bytes = cms.CMSAttributes(list(attrs)).dump(force=True)

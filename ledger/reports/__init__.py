@@ -91,16 +91,9 @@ def form_history(db: Database, kind: str, year: int) -> list[dict]:
 # -- PDF (fpdf2 with DejaVu Sans from matplotlib, as the акт сверки) -------------------------------------------
 
 def pdf_document(title: str, landscape: bool = False):
-    from fpdf import FPDF
+    from ..debts import new_pdf
 
-    from ..debts import _font_path
-
-    pdf = FPDF(orientation="L" if landscape else "P", unit="mm", format="A4")
-    font = _font_path()
-    pdf.add_font("DejaVu", "", str(font))
-    pdf.add_font("DejaVu", "B", str(font.with_name("DejaVuSans-Bold.ttf")))
-    pdf.set_auto_page_break(True, margin=12)
-    pdf.add_page()
+    pdf = new_pdf(landscape, margin=12)
     pdf.set_font("DejaVu", "B", 12)
     pdf.multi_cell(0, 7, title, new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("DejaVu", "", 8)

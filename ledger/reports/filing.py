@@ -36,16 +36,24 @@ def precheck(name: str, data: bytes) -> list[str]:
     return boupr.check_xml(data, name) if Path(name).name.upper().startswith("NO_BOUPR") else []
 
 
-def sign_bytes(db: Database, name: str, data: bytes, signer_name: str, actor: str | None = None) -> tuple[bytes, str]:
-    """(signature, its extension); the report's checks first."""
+def _checked_integration(db: Database, name: str, data: bytes, integration: str, kind: str, doing: str,
+                         actor: str | None):
+    """The enabled integration of that kind, once the report has passed its checks."""
     from integrations import registry
+    from integrations.base import KINDS
 
     problems = precheck(name, data)
     if problems:
-        raise InputError([f"{name}: отчёт не прошёл проверку, подписывать его нельзя"] + problems)
-    signer = registry.build(db, signer_name, actor)
-    if signer.kind != "signer":
-        raise InputError(f"Интеграция «{signer_name}» — не электронная подпись")
+        raise InputError([f"{name}: отчёт не прошёл проверку, {doing} его нельзя"] + problems)
+    built = registry.build(db, integration, actor)
+    if built.kind != kind:
+        raise InputError(f"Интеграция «{integration}» — не «{KINDS[kind]}»")
+    return built
+
+
+def sign_bytes(db: Database, name: str, data: bytes, signer_name: str, actor: str | None = None) -> tuple[bytes, str]:
+    """(signature, its extension); the report's checks first."""
+    signer = _checked_integration(db, name, data, signer_name, "signer", "подписывать", actor)
     signature = signer.sign(data)
     audit.record(db, actor, "report_signed", name, signer=signer_name, sha256=hashlib.sha256(data).hexdigest())
     return signature, signer.signature_extension
@@ -69,14 +77,7 @@ def verify(data: bytes, signature: bytes) -> str:
 
 def submit(db: Database, name: str, data: bytes, signature: bytes | None, signature_name: str | None,
            transport_name: str, actor: str | None = None) -> dict:
-    from integrations import registry
-
-    problems = precheck(name, data)
-    if problems:
-        raise InputError([f"{name}: отчёт не прошёл проверку, отправлять его нельзя"] + problems)
-    transport = registry.build(db, transport_name, actor)
-    if transport.kind != "transport":
-        raise InputError(f"Интеграция «{transport_name}» — не отправка отчётности")
+    transport = _checked_integration(db, name, data, transport_name, "transport", "отправлять", actor)
     result = transport.submit(name, data, signature, signature_name)
     now = utcnow()
     with db.transaction() as con:
