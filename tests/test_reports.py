@@ -232,3 +232,29 @@ def test_court_package_for_a_member_without_debt(demo_db, capsys, tmp_path):
     clean = next(r[0] for r in demo_db.fetchall("SELECT reg_no FROM members ORDER BY id") if r[0] not in debtors_now)
     assert cli.main(["report", "build", "court", clean, "--as-of", "2026-12-01", "--out", str(tmp_path / "c")]) == 1
     assert "нет просроченного долга" in capsys.readouterr().err
+
+
+def test_every_report_of_the_demo_builds_from_the_command_line(demo_db, tmp_path, capsys, schema):
+    as_of = "2026-12-01"
+    top = debtors.rows(demo_db, date(2026, 12, 1), personal=True)[0]["reg_no"]
+    runs = [["report", "build", "boupr", "--year", "2026", "--out", str(tmp_path / "fns")],
+            ["report", "build", "register", "--out", str(tmp_path / "реестр.xlsx")],
+            ["report", "build", "register", "--out", str(tmp_path / "реестр.pdf")],
+            ["report", "build", "debtors", "--as-of", as_of, "--out", str(tmp_path / "должники.xlsx")],
+            ["report", "build", "debtors", "--as-of", as_of, "--out", str(tmp_path / "должники.pdf")],
+            ["report", "build", "court", top, "--as-of", as_of, "--out", str(tmp_path / "суд")],
+            ["report", "build", "sber-registry", "--as-of", as_of, "--out", str(tmp_path / "sber.txt")]]
+    for args in runs:
+        assert cli.main(args) == 0, (args, capsys.readouterr().err)
+    assert_valid(schema, next((tmp_path / "fns").glob("*.xml")).read_bytes())
+    assert load_workbook(tmp_path / "реестр.xlsx").active.max_row > 100
+    assert len(PdfReader(str(tmp_path / "должники.pdf")).pages) >= 1
+    assert "Внимание: Сбербанк ждёт имя файла" in capsys.readouterr().out
+    built = demo_db.scalar("SELECT count(*) FROM audit_log WHERE action = 'report_built'")
+    assert built == len(runs)
+
+
+def test_a_wrong_extension_is_refused_in_russian(demo_db, tmp_path, capsys):
+    assert cli.main(["report", "build", "register", "--out", str(tmp_path / "r.docx")]) == 1
+    assert "выгружается в .xlsx, .pdf" in capsys.readouterr().err
+    assert not (tmp_path / "r.docx").exists()
