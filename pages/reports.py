@@ -30,6 +30,11 @@ def download(label: str, make, file_name: str, key: str) -> None:
                        on_click="ignore")
 
 
+def whole(value) -> int:
+    """A cell of the form's editor as thousands of rubles: an emptied cell is 0."""
+    return 0 if value is None or pd.isna(value) else int(value)
+
+
 def money_frame(rows: list[dict], columns) -> pd.DataFrame:
     return pd.DataFrame([{c.title: ui._display(fmt_money(r[c.key]) if c.kind == "money" and r[c.key] is not None
                                               else r.get(c.key)) for c in columns} for r in rows],
@@ -67,11 +72,11 @@ if staff:
             st.subheader("Целевое использование средств")
             edited_use = st.data_editor(use, hide_index=True, disabled=["Код", "Строка"], key="boupr_use")
             for _, row in edited.iterrows():
-                form.lines[row["Код"]] = [int(row["На отчётную дату"] or 0), int(row["На 31.12 пред. года"] or 0),
-                                          int(row["На 31.12 позапрошлого года"] or 0)]
+                form.lines[row["Код"]] = [whole(row["На отчётную дату"]), whole(row["На 31.12 пред. года"]),
+                                          whole(row["На 31.12 позапрошлого года"])]
             for _, row in edited_use.iterrows():
                 if row["Код"] != "6210":       # from the ledger
-                    form.lines[row["Код"]] = [int(row["За отчётный год"] or 0), int(row["За предыдущий год"] or 0)]
+                    form.lines[row["Код"]] = [whole(row["За отчётный год"]), whole(row["За предыдущий год"])]
             st.caption("Взносы за отчётный год из учёта: " + ", ".join(
                 f"{boupr.CONTRIBUTION_CLASSES[k].lower()} {v[0]} тыс. ₽" for k, v in form.contributions.items()))
             b1, b2 = st.columns(2)

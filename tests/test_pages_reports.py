@@ -82,3 +82,22 @@ def test_a_download_is_generated_and_logged_only_when_clicked(demo_db):
     logged = "SELECT count(*) FROM audit_log WHERE action = 'report_built'"
     assert demo_db.scalar(logged) == 0          # showing the page generated nothing
     assert demo_db.scalar("SELECT count(*) FROM audit_log WHERE action = 'export_personal_data'") == 0
+
+
+def test_page_on_an_empty_ledger_explains_what_is_missing(db):
+    at = page_test("pages/reports.py", "accountant").run()
+    assert not at.exception, at.exception
+    at.button(key="boupr_build").click().run()
+    assert not at.exception, at.exception
+    shown = texts(at)
+    assert "не задано поле «ИНН»" in shown          # the FNS report and the Sber registry name what is missing
+
+
+def test_an_emptied_cell_of_the_form_counts_as_zero(demo_db):
+    at = page_test("pages/reports.py", "accountant").run()
+    at.number_input(key="boupr_year").set_value(2026).run()
+    at.session_state["boupr_use"] = {"edited_rows": {4: {"За предыдущий год": None}}, "added_rows": [],
+                                     "deleted_rows": []}
+    at.run()
+    at.button(key="boupr_build").click().run()
+    assert not at.exception, at.exception
