@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from integrations import registry
+from ledger import members
 from ledger.accruals import fmt_money
 from ledger.reports import ReportFile, boupr, court, debtors, filing, members_register, sber_registry
 from pages import ui
@@ -123,7 +124,15 @@ if staff:
 with tabs["Реестр членов"]:
     columns = members_register.FULL_COLUMNS if personal else members_register.BOARD_COLUMNS
     rows = ui.attempt(lambda: members_register.rows(db, personal)) or []
-    st.dataframe(money_frame(rows, columns), hide_index=True, use_container_width=True)
+    # Contacts are masked on screen by default, as in the register page; each reveal is logged once.
+    reveal = personal and st.toggle("Показать персональные данные (каждый показ записывается в журнал)",
+                                    key="reg_reveal")
+    if reveal and rows and not st.session_state.get("reg_revealed"):
+        st.session_state["reg_revealed"] = ui.done(lambda: members.log_reveal(db, login, "отчёт: реестр членов",
+                                                                                len(rows)))
+    shown = rows if reveal else [{**r, **{k: members.mask(r[k]) for k in ("phones", "emails", "address")}}
+                                 for r in rows]
+    st.dataframe(money_frame(shown, columns), hide_index=True, width="stretch")
     st.caption(f"Членов: {len(rows)}" + ("" if personal else ". Полные ФИО и контакты видят бухгалтер и администратор."))
     today = date.today()
     d1, d2 = st.columns(2)
@@ -135,7 +144,7 @@ with tabs["Реестр членов"]:
 with tabs["Должники"]:
     as_of = st.date_input("На дату", value=date.today(), format="DD.MM.YYYY", key="debtors_as_of")
     rows = ui.attempt(lambda: debtors.rows(db, as_of, personal)) or []
-    st.dataframe(money_frame(rows, debtors.COLUMNS), hide_index=True, use_container_width=True)
+    st.dataframe(money_frame(rows, debtors.COLUMNS), hide_index=True, width="stretch")
     st.caption(f"Должников: {len(rows)}; всего {fmt_money(sum(r['total'] for r in rows))} ₽")
     d1, d2 = st.columns(2)
     for col, fmt, label in ((d1, "xlsx", "Должники .xlsx"), (d2, "pdf", "Должники PDF")):
@@ -160,7 +169,7 @@ if staff:
             c = package.claim
             st.markdown(f"**{c.member['full_name']}**, л/с {c.member['reg_no']}: долг {fmt_money(c.principal)} ₽, "
                         f"пени {fmt_money(c.penalty)} ₽, госпошлина {fmt_money(c.fee)} ₽")
-            st.dataframe(money_frame(c.periods, court.PERIOD_COLUMNS), hide_index=True, use_container_width=True)
+            st.dataframe(money_frame(c.periods, court.PERIOD_COLUMNS), hide_index=True, width="stretch")
             for i, f in enumerate(package.files):
                 st.download_button(f.name, f.data, file_name=f.name, mime=f.mime, key=f"court_file_{i}")
 

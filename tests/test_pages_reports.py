@@ -101,3 +101,23 @@ def test_an_emptied_cell_of_the_form_counts_as_zero(demo_db):
     at.run()
     at.button(key="boupr_build").click().run()
     assert not at.exception, at.exception
+
+
+def test_staff_see_contacts_masked_until_they_reveal_them_and_the_reveal_is_logged(demo_db):
+    at = page_test("pages/reports.py", "accountant").run()
+
+    def register_table():
+        return next(d.value for d in at.dataframe if "Телефон" in d.value.columns)
+
+    shown = register_table()
+    real = {m["reg_no"]: m for m in members.list_members(demo_db)}
+    with_phone = next(i for i, n in enumerate(shown["№ л/с"]) if real[n]["phones"])
+    reg_no = shown["№ л/с"][with_phone]
+    assert shown["Телефон"][with_phone] != real[reg_no]["phones"] and "*" in shown["Телефон"][with_phone]
+    assert shown["ФИО"][with_phone] == real[reg_no]["full_name"]
+    at.toggle(key="reg_reveal").set_value(True).run()
+    assert not at.exception, at.exception
+    assert register_table()["Телефон"][with_phone] == real[reg_no]["phones"]
+    at.run()
+    assert demo_db.scalar("SELECT count(*) FROM audit_log WHERE action = 'personal_data_revealed' "
+                          "AND target = 'отчёт: реестр членов'") == 1
