@@ -16,12 +16,12 @@ The test moves a docflow on with advance(): what the tax office would send, in t
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from base64 import b64decode
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from tests.test_http import Server
 
 CLIENT_ID, API_KEY, ACCOUNT = "coop-app", "api-key-секрет-1234", "8d3f6c1e-0000-4000-8000-00000000a001"
 STATUS_AFTER = {"urn:document:fns534-report-receipt": "urn:docflow-common-status:delivered",
@@ -35,44 +35,19 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-class KonturServer:
+class KonturServer(Server):
+    """The operator on the HTTP server of the HTTP client's tests (which records every request)."""
+
     def __init__(self):
         self.tokens: set[str] = set()
-        self.tokens_issued = 0
         self.contents: dict[str, bytes] = {}
         self.drafts: dict[str, dict] = {}
         self.docflows: dict[str, dict] = {}
-        self.requests: list[tuple[str, str]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _handle(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                outer.requests.append((self.command, urlsplit(self.path).path))
-                status, ctype, payload = outer.respond(self.command, urlsplit(self.path).path, dict(self.headers), body)
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_PUT = _handle
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        super().__init__()
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
     def revoke_tokens(self) -> None:
         self.tokens.clear()
@@ -90,6 +65,7 @@ class KonturServer:
 
     # -- the API -------------------------------------------------------------------------------------
     def respond(self, method: str, path: str, headers: dict, body: bytes):
+        path = urlsplit(path).path
         if path == "/connect/token":
             auth = b64decode(headers.get("Authorization", "").removeprefix("Basic ") or b"").decode()
             form = parse_qs(body.decode())
@@ -157,9 +133,9 @@ class KonturServer:
             if len(rest) == 6 and rest[2] == "documents" and rest[4:] == ["content", "decrypted"]:
                 if rest[3] not in self.contents:
                     return self._json(404, {"message": "content not found"})
-                return 200, "application/octet-stream", self.contents[rest[3]]
+                return 200, {"Content-Type": "application/octet-stream"}, self.contents[rest[3]]
         return self._json(404, {"message": "Not found"})
 
     @staticmethod
-    def _json(status: int, body) -> tuple[int, str, bytes]:
-        return status, "application/json", json.dumps(body, ensure_ascii=False).encode()
+    def _json(status: int, body) -> tuple[int, dict, bytes]:
+        return status, {"Content-Type": "application/json"}, json.dumps(body, ensure_ascii=False).encode()
