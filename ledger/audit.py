@@ -50,6 +50,8 @@ ACTIONS = {
     "user_disabled": "Пользователь отключён", "password_changed": "Смена пароля", "vault_rotated": "Смена ключа хранилища",
     "alert_sent": "Оповещение отправлено", "member_added": "Член добавлен", "audit_exported": "Выгрузка журнала",
     "audit_rekeyed": "Журнал переведён на ключевую цепочку",
+    "report_built": "Отчёт сформирован", "report_form_saved": "Форма отчёта сохранена", "report_signed": "Отчёт подписан",
+    "report_submitted": "Отчёт отправлен",
 }
 
 

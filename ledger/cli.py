@@ -45,6 +45,10 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(monitoring_app, name="monitoring")
 cooperative_app = typer.Typer(no_args_is_help=True, help="Реквизиты кооператива (как на странице «Кооператив»).")
 app.add_typer(cooperative_app, name="cooperative")
+report_app = typer.Typer(no_args_is_help=True, help="Отчёты: ФНС, реестр членов, должники, суд, Сбербанк; подпись и отправка.")
+report_build_app = typer.Typer(no_args_is_help=True, help="Сформировать отчёт.")
+report_app.add_typer(report_build_app, name="build")
+app.add_typer(report_app, name="report")
 
 
 def db_of(ctx: typer.Context) -> Database:
@@ -474,6 +478,130 @@ def monitoring_alerts(ctx: typer.Context, send: bool = typer.Option(False, "--se
         say("Оповещений нет")
     if send:
         say(f"Отправлено оповещений: {monitoring.notify_admin(db, alerts, actor())}")
+
+
+# -- reports ---------------------------------------------------------------------------------------
+
+def _suffix(out: Path, allowed: tuple[str, ...]) -> str:
+    suffix = out.suffix.lower()
+    if suffix not in allowed:
+        raise InputError(f"{out.name}: этот отчёт выгружается в {', '.join(allowed)}")
+    return suffix[1:]
+
+
+@report_build_app.command("boupr")
+def report_build_boupr(ctx: typer.Context, year: int = typer.Option(..., "--year", help="Отчётный год"),
+                       out: Path = typer.Option(..., "--out", help="Папка для файла"),
+                       day: Optional[str] = typer.Option(None, "--date", help="Дата документа (по умолчанию сегодня)")):
+    """Упрощённая бухгалтерская отчётность НКО (КНД 0710096, NO_BOUPR 5.04) для ФНС и ГИРБО."""
+    from .reports import boupr, write_files
+
+    when = option_date(day, "--date") if day else None
+    report, problems = boupr.build(db_of(ctx), year, when, actor=actor())
+    path = write_files([report], out)[0]
+    say(f"{path}")
+    for p in problems:
+        say(f"Проверка: {p}")
+    if problems:
+        raise InputError(f"Отчёт не прошёл проверку ({len(problems)}): исправьте форму; подписывать его нельзя")
+
+
+@report_build_app.command("register")
+def report_build_register(ctx: typer.Context, out: Path = typer.Option(..., "--out", help="Файл .xlsx или .pdf")):
+    """Реестр членов (217-ФЗ ст. 15)."""
+    from .reports import members_register, write_file
+
+    fmt = _suffix(out, (".xlsx", ".pdf"))
+    report = members_register.build(db_of(ctx), fmt, personal=True, actor=actor())
+    write_file(report, out, (".xlsx", ".pdf"))
+    say(f"{out}: реестр членов")
+
+
+@report_build_app.command("debtors")
+def report_build_debtors(ctx: typer.Context, as_of: str = typer.Option(..., "--as-of", help="На какую дату"),
+                         out: Path = typer.Option(..., "--out", help="Файл .xlsx, .csv или .pdf")):
+    """Должники на дату: основной долг, пени, просрочка."""
+    from .reports import debtors, write_file
+
+    fmt = _suffix(out, debtors.FORMATS)
+    report = debtors.build(db_of(ctx), option_date(as_of, "--as-of"), fmt, personal=True, actor=actor())
+    write_file(report, out, debtors.FORMATS)
+    say(f"{out}: должники")
+
+
+@report_build_app.command("court")
+def report_build_court(ctx: typer.Context, reg_no: str = typer.Argument(..., help="Номер л/с члена"),
+                       as_of: str = typer.Option(..., "--as-of", help="На какую дату"),
+                       out: Path = typer.Option(..., "--out", help="Папка для пакета")):
+    """Пакет для суда: расчёт долга и пени, акт сверки, заявление о вынесении судебного приказа."""
+    from .reports import court, write_files
+
+    package = court.build(db_of(ctx), reg_no, option_date(as_of, "--as-of"), actor=actor())
+    for path in write_files(package.files, out):
+        say(f"{path}")
+    say(f"Долг {accruals.fmt_money(package.claim.principal)} ₽, пени {accruals.fmt_money(package.claim.penalty)} ₽, "
+        f"госпошлина {accruals.fmt_money(package.claim.fee)} ₽")
+
+
+@report_build_app.command("sber-registry")
+def report_build_sber(ctx: typer.Context, as_of: str = typer.Option(..., "--as-of", help="На какую дату"),
+                      out: Path = typer.Option(..., "--out", help="Файл (или папка: имя по правилу Сбербанка)"),
+                      number: int = typer.Option(1, "--number", help="Порядковый номер реестра в месяце")):
+    """Реестр задолженностей для «платежей по реестру» Сбербанка."""
+    from .reports import sber_registry, write_file, write_files
+
+    report = sber_registry.build(db_of(ctx), option_date(as_of, "--as-of"), number, actor=actor())
+    path = write_files([report], out)[0] if out.is_dir() else write_file(report, out, (".txt", ".csv"))
+    if path.name != report.name:
+        say(f"Внимание: Сбербанк ждёт имя файла {report.name}")
+    say(f"{path}: строк {len(report.data.splitlines())}")
+
+
+@report_app.command("sign")
+def report_sign(ctx: typer.Context, file: Path = typer.Argument(..., help="Файл отчёта"),
+                signer: str = typer.Option(..., "--signer", help="cms | gost | cryptopro")):
+    """Подписать отчёт (отсоединённая подпись рядом с файлом); отчёт ФНС перед этим проверяется."""
+    from .reports import filing
+
+    path = filing.sign_file(db_of(ctx), file, read_input_file(file), signer, actor=actor())
+    say(f"{path}: подпись {signer}")
+
+
+@report_app.command("verify")
+def report_verify(ctx: typer.Context, file: Path = typer.Argument(..., help="Файл отчёта"),
+                  sig: Path = typer.Argument(..., help="Файл подписи")):
+    """Проверить отсоединённую подпись отчёта."""
+    from .reports import filing
+
+    result = filing.verify(read_input_file(file), read_input_file(sig))
+    say(f"{file.name}: подпись верна; {result}")
+
+
+@report_app.command("submit")
+def report_submit(ctx: typer.Context, file: Path = typer.Argument(..., help="Файл отчёта (подпись — рядом)"),
+                  transport: str = typer.Option(..., "--transport", help="file_drop | kontur")):
+    """Отправить отчёт с подписью; номер отправки — для coop report status."""
+    from .reports import filing
+
+    row = filing.submit_file(db_of(ctx), file, transport, actor=actor())
+    say(f"Отправка {row['id']}: {filing.STATUSES.get(row['status'], row['status'])}"
+        f"{'; ' + row['detail'] if row['detail'] else ''}")
+
+
+@report_app.command("status")
+def report_status(ctx: typer.Context, submission_id: int = typer.Argument(..., help="Номер отправки")):
+    """Статус отправки (запрашивается у оператора), история и квитанции."""
+    from .reports import filing
+
+    db = db_of(ctx)
+    row = filing.refresh(db, submission_id, actor=actor())
+    say(f"Отправка {row['id']} ({row['file_name']}, {row['transport']}): "
+        f"{filing.STATUSES.get(row['status'], row['status'])}{'; ' + row['detail'] if row['detail'] else ''}")
+    for e in filing.events(db, submission_id):
+        when = e["happened_at"] or e["recorded_at"]
+        say(f"{when:%d.%m.%Y %H:%M}\t{filing.STATUSES.get(e['status'], e['status'])}\t{e['detail'] or ''}")
+    for r in filing.receipts(db, submission_id):
+        say(f"квитанция: {r['name']} ({r['received_at']:%d.%m.%Y %H:%M})")
 
 
 def usage_message(exc: cli_errors.UsageError) -> str:

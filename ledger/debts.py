@@ -474,15 +474,21 @@ def _font_path() -> Path:
     return path
 
 
-def statement_pdf(s: Statement) -> bytes:
+def new_pdf(landscape: bool = False, margin: float = 15):
+    """An A4 fpdf2 document with DejaVu Sans (regular and bold) and its first page."""
     from fpdf import FPDF
 
-    pdf = FPDF(orientation="P", unit="mm", format="A4")
+    pdf = FPDF(orientation="L" if landscape else "P", unit="mm", format="A4")
     font = _font_path()
     pdf.add_font("DejaVu", "", str(font))
     pdf.add_font("DejaVu", "B", str(font.with_name("DejaVuSans-Bold.ttf")))
-    pdf.set_auto_page_break(True, margin=15)
+    pdf.set_auto_page_break(True, margin=margin)
     pdf.add_page()
+    return pdf
+
+
+def statement_pdf(s: Statement) -> bytes:
+    pdf = new_pdf()
     pdf.set_font("DejaVu", "B", 13)
     pdf.cell(0, 8, f"Акт сверки расчётов {s.coop_name}".strip(), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("DejaVu", "", 10)

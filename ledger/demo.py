@@ -212,7 +212,27 @@ def create_demo(db: Database, n: int = 300, seed: int = 2026, through: date | No
     accruals.accrue(db, through, actor="demo")
     demo_matched_payments(db, min(through, date(DEMO_YEAR, 1, 1) - timedelta(days=1)), seed)
     matching.match_payments(db, actor="demo")  # the demo statement's payments, as the accountant would run it
+    demo_report_form(db)
     return count
+
+
+# Thousands of rubles: the lines of last year's report the ledger cannot know (balance, spending).
+DEMO_BOUPR_LINES = {
+    "1150": [1200, 1250, 1300], "1250": [850, 620, 400], "1230": [310, 280, 250],
+    "1350": [2180, 2000, 1850], "1520": [180, 150, 100],
+    "6100": [1500, 1365], "6250": [40, 35], "6310": [1200, 1100], "6320": [1100, 1000], "6330": [0, 200],
+}
+
+
+def demo_report_form(db: Database) -> None:
+    """The accountant's saved NO_BOUPR form of the year before the demo year, so this year's is prefilled."""
+    from .reports import boupr
+
+    form = boupr.prefill(db, DEMO_YEAR - 1)
+    form.lines.update({code: list(values) for code, values in DEMO_BOUPR_LINES.items()})
+    form.contributions["membership"][1] = 2400
+    form.lines["6210"][1] = sum(v[1] for v in form.contributions.values())
+    boupr.save(db, form, actor="demo")
 
 
 def demo_matched_payments(db: Database, through: date, seed: int = 2026) -> int:

@@ -1,0 +1,128 @@
+"""Reports for the regulator, the bank and the court: one module per report (a query over the ledger plus
+its renderer), the forms the accountant fills in, and the record of signing and submitting.
+
+Every generation is written to the audit log (`report_built`; reports with personal data also as
+`export_personal_data`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import audit
+from ..db import Database, utcnow
+from ..errors import InputError
+
+MIME = {
+    ".xml": "application/xml", ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".pdf": "application/pdf", ".csv": "text/csv", ".txt": "text/plain",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+
+
+@dataclass
+class ReportFile:
+    name: str
+    data: bytes
+
+    @property
+    def mime(self) -> str:
+        return MIME.get(Path(self.name).suffix.lower(), "application/octet-stream")
+
+
+def log_built(db: Database, actor: str | None, kind: str, files: list[ReportFile], personal: bool,
+              **details: Any) -> None:
+    """One audit entry per generation; a report carrying personal data is also logged as an export of it."""
+    names = [f.name for f in files]
+    with db.transaction() as con:
+        audit.log(con, actor, "report_built", kind, files=names, **details)
+        if personal:
+            audit.log(con, actor, "export_personal_data", ", ".join(names)[:200], what=f"отчёт {kind}", **details)
+
+
+def write_files(files: list[ReportFile], folder: Path) -> list[Path]:
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for f in files:
+            (folder / f.name).write_bytes(f.data)
+            paths.append(folder / f.name)
+    except OSError as exc:
+        raise InputError(f"{folder}: не удалось записать файлы ({exc.strerror})") from None
+    return paths
+
+
+def write_file(f: ReportFile, path: Path, allowed: tuple[str, ...]) -> Path:
+    path = Path(path)
+    if path.suffix.lower() not in allowed:
+        raise InputError(f"{path.name}: этот отчёт выгружается в {', '.join(allowed)}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(f.data)
+    except OSError as exc:
+        raise InputError(f"{path}: не удалось записать файл ({exc.strerror})") from None
+    return path
+
+
+# -- forms the accountant fills in (kept as versions: a saved form is never edited, a new one follows) --------
+
+def load_form(db: Database, kind: str, year: int) -> dict | None:
+    row = db.fetchone("SELECT data FROM report_forms WHERE kind = ? AND year = ? ORDER BY id DESC LIMIT 1",
+                      [kind, year])
+    return json.loads(row[0]) if row else None
+
+
+def save_form(db: Database, kind: str, year: int, data: dict, actor: str | None = None) -> None:
+    with db.transaction() as con:
+        con.execute("INSERT INTO report_forms (kind, year, data, saved_at, saved_by) VALUES (?, ?, ?, ?, ?)",
+                    [kind, year, json.dumps(data, ensure_ascii=False, sort_keys=True), utcnow(), actor])
+        audit.log(con, actor, "report_form_saved", f"{kind} {year}")
+
+
+def form_history(db: Database, kind: str, year: int) -> list[dict]:
+    return db.records("SELECT id, saved_at, saved_by FROM report_forms WHERE kind = ? AND year = ? ORDER BY id",
+                      [kind, year])
+
+
+# -- PDF (fpdf2 with DejaVu Sans from matplotlib, as the акт сверки) -------------------------------------------
+
+def pdf_document(title: str, landscape: bool = False):
+    from ..debts import new_pdf
+
+    pdf = new_pdf(landscape, margin=12)
+    pdf.set_font("DejaVu", "B", 12)
+    pdf.multi_cell(0, 7, title, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("DejaVu", "", 8)
+    pdf.ln(2)
+    return pdf
+
+
+def pdf_cell_text(value: Any, kind: str) -> str:
+    from ..accruals import fmt_money
+
+    if value is None:
+        return ""
+    if kind == "money":
+        return fmt_money(value)
+    if kind == "date":
+        return f"{value:%d.%m.%Y}"
+    return str(value)
+
+
+def pdf_table(pdf, columns, rows: list[dict], widths: dict[str, float] | None = None) -> None:
+    widths = widths or {}
+    cols = [widths.get(c.key, 25) for c in columns]
+    align = tuple("RIGHT" if c.kind in ("money", "int", "number") else "LEFT" for c in columns)
+    with pdf.table(col_widths=cols, text_align=align, line_height=4, first_row_as_headings=True,
+                   width=sum(cols)) as table:
+        header = table.row()
+        for c in columns:
+            header.cell(c.title)
+        for r in rows:
+            row = table.row()
+            for c in columns:
+                row.cell(pdf_cell_text(r.get(c.key), c.kind))
