@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any, Callable, Iterable
 
 from . import fields
+from .formats import money
 from .errors import InputError
 from .spreadsheets import Sheet, _decode_text, find_header, normalize_header, read_sheet
 
@@ -652,8 +653,7 @@ def _check_1c_balances(st: _1CState, parsed: ParsedStatement) -> None:
                                            f"{rub(values[key])} (выписка неполная или счета обезличены)")
 
 
-def rub(value: Decimal) -> str:
-    return f"{value:,.2f}".replace(",", " ").replace(".", ",")
+rub = money  # 1 234,56 (ledger/formats.py)
 
 
 # -- the columnar 1C reader (big files) -----------------------------------------------------------------------

@@ -23,6 +23,7 @@ from typing import Any
 
 from . import audit, cooperative
 from .bankformats import FORMAT_LABELS, PAYMENT_FIELDS, ParsedStatement, Progress, parse_statement
+from .formats import count, plural
 from .db import Database, utcnow
 from .errors import InputError, LedgerError
 
@@ -50,7 +51,9 @@ class ImportResult:
         return FORMAT_LABELS.get(self.format, self.format)
 
     def summary(self) -> str:
-        return f"{self.new} новых, {self.already} уже загружено, {self.outgoing} исходящих"
+        return (f"{count(self.new, 'новый', 'новых', 'новых')}, {self.already} уже "
+                f"{plural(self.already, 'загружен', 'загружено', 'загружено')}, "
+                f"{count(self.outgoing, 'исходящий', 'исходящих', 'исходящих')}")
 
 
 # The identity of a payment whatever format brought it: our account, date, number without leading zeros, amount,
