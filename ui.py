@@ -5,6 +5,10 @@ Pages stay thin: they call ledger/integrations and render. This module holds no 
 
 from __future__ import annotations
 
+import re
+import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Callable, TypeVar
@@ -12,7 +16,7 @@ from typing import Any, Callable, TypeVar
 import streamlit as st
 
 from ledger.db import Database
-from ledger.errors import LedgerError
+from ledger.errors import DatabaseBusy, LedgerError
 from ledger import users as users_
 from ledger.users import PERSONAL_DATA_ROLES, ROLES
 
@@ -55,6 +59,126 @@ def current_user() -> dict | None:
     return st.session_state.get("user")
 
 
+# -- sessions that survive a reload (see server.py) ------------------------------------------------------
+
+COOKIE = "coop_session"
+SESSION_ROUTE = "/coop-session"
+_GRANTS: dict[str, tuple[str, float]] = {}   # one-time code -> (session token, monotonic deadline)
+_GRANTS_LOCK = threading.Lock()
+GRANT_SECONDS = 60
+
+
+def grant(token: str) -> str:
+    """A one-time code the browser exchanges for the HttpOnly cookie: the token itself never reaches page scripts."""
+    code = secrets.token_urlsafe(32)
+    now = time.monotonic()
+    with _GRANTS_LOCK:
+        for old in [c for c, (_, deadline) in _GRANTS.items() if deadline < now]:
+            del _GRANTS[old]
+        _GRANTS[code] = (token, now + GRANT_SECONDS)
+    return code
+
+
+def redeem(code: str) -> str | None:
+    with _GRANTS_LOCK:
+        token, deadline = _GRANTS.pop(code, (None, 0.0))
+    return token if token and deadline >= time.monotonic() else None
+
+
+def cookie_max_age() -> float:
+    """The browser may forget the cookie after a day of inactivity limit; the ledger decides validity."""
+    try:
+        return users_.session_idle().total_seconds()
+    except LedgerError:
+        return 8 * 3600
+
+
+def _route(name: str) -> str:
+    base = (st.get_option("server.baseUrlPath") or "").strip("/")
+    return ("/" + base if base else "") + f"{SESSION_ROUTE}/{name}"
+
+
+def _post(name: str, body: str = "") -> None:
+    """POST to a session route from the browser (same origin, so the answer's cookie is kept)."""
+    st.html(f"<script>fetch({_route(name)!r}, {{method: 'POST', body: {body!r}, credentials: 'same-origin'}})"
+            f"</script>", unsafe_allow_javascript=True)
+
+
+def signed_in(db: Database, user: dict) -> None:
+    """After a successful sign-in: a server-side session and its cookie in the browser."""
+    token = users_.start_session(db, user["login"], client=client_address())
+    st.session_state["user"] = user
+    st.session_state["session_token"] = token
+    st.session_state["seen_at"] = time.monotonic()
+    st.session_state["cookie_grant"] = grant(token)
+
+
+def forget_cookie() -> None:
+    _post("close")
+
+
+def deliver_cookie() -> None:
+    """Send the pending one-time code to the browser once (called on the first run after sign-in)."""
+    code = st.session_state.pop("cookie_grant", None)
+    if code:
+        _post("open", code)
+
+
+def resume(db: Database) -> dict | None:
+    """A new browser session (a reload): the user of the session cookie, if it is still valid."""
+    try:
+        token = st.context.cookies.get(COOKIE)
+    except Exception:  # no browser behind this run (tests, bare mode)
+        token = None
+    if not isinstance(token, str) or not token:
+        return None
+    user = users_.resume_session(db, token)
+    if user:
+        st.session_state["user"] = user
+        st.session_state["session_token"] = token
+        st.session_state["seen_at"] = time.monotonic()
+    return user
+
+
+def sign_out(db: Database, notice: str | None = None) -> None:
+    """«Выйти» (or inactivity): the session is revoked in the ledger and the cookie deleted."""
+    user = current_user()
+    try:
+        users_.end_session(db, st.session_state.get("session_token"), actor=user["login"] if user else None)
+    except LedgerError:
+        pass  # the cookie still goes; the session would expire on its own
+    st.session_state.clear()
+    st.session_state["signed_out"] = notice or "Вы вышли из системы."
+
+
+def client_address() -> str | None:
+    try:
+        address = st.context.ip_address
+    except Exception:  # no browser behind this run
+        return None
+    return address if isinstance(address, str) else None
+
+
+def _still_active(db: Database) -> bool:
+    """False when the tab was idle longer than the session limit; notes activity at most once a minute."""
+    seen = st.session_state.get("seen_at")
+    now = time.monotonic()
+    try:
+        idle = users_.session_idle().total_seconds()
+    except LedgerError:
+        idle = 8 * 3600
+    if seen is not None and now - seen > idle:
+        return False
+    if seen is None or now - seen > 60:
+        try:
+            users_.touch_session(db, st.session_state.get("session_token"))
+        except LedgerError:
+            pass
+    if seen is None or now - seen > 60:
+        st.session_state["seen_at"] = now
+    return True
+
+
 def guard(page_key: str) -> dict:
     """The signed-in user if their role may open this page; otherwise a Russian notice and stop."""
     user = current_user()
@@ -62,10 +186,13 @@ def guard(page_key: str) -> dict:
         st.warning("Войдите в систему, чтобы открыть эту страницу.")
         st.stop()
     page = _BY_KEY[page_key]
+    if not _still_active(db()):
+        sign_out(db(), "Сеанс завершён после долгого бездействия. Войдите снова.")
+        st.rerun()
     try:
         fresh = users_.current_role(db(), user["login"])
     except LedgerError as exc:
-        st.error(str(exc))
+        st.error(plain(str(exc)))
         st.stop()
     if fresh is None:
         # Disabled or removed since sign-in: the session ends now, not at the next sign-in.
@@ -89,6 +216,16 @@ def can_edit(user: dict) -> bool:
     return user["role"] in STAFF
 
 
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$=^&])")
+
+
+def plain(value: Any) -> str:
+    """Text from data (purposes, names, file names, messages quoting them) as literal characters inside
+    Streamlit's Markdown: no links, images, emphasis, colours or formulas can come out of it."""
+    text = "" if value is None else str(value)
+    return _MARKDOWN.sub(r"\\\1", text).replace("\n", "  \n")
+
+
 def _display(value: Any) -> Any:
     if value is None:
         return ""
@@ -102,7 +239,7 @@ def _display(value: Any) -> Any:
 def table(rows: list[dict], **kwargs: Any) -> None:
     """A read-only table with Russian date format and blanks instead of None."""
     shown = [{k: _display(v) for k, v in r.items()} for r in rows]
-    st.dataframe(shown, hide_index=True, use_container_width=True, **kwargs)
+    st.dataframe(shown, hide_index=True, width="stretch", **kwargs)
 
 
 T = TypeVar("T")
@@ -113,10 +250,10 @@ def attempt(action: Callable[[], T], success: str | None = None) -> T | None:
     try:
         result = action()
     except LedgerError as exc:
-        st.error(str(exc))
+        st.error(plain(str(exc)))
         return None
     if success:
-        st.success(success)
+        st.success(plain(success))
     return result
 
 
@@ -149,8 +286,8 @@ def done(action: Callable[[], object], success: str | None = None) -> bool:
     try:
         action()
     except LedgerError as exc:
-        st.error(str(exc))
+        st.error(plain(str(exc)))
         return False
     if success:
-        st.success(success)
+        st.success(plain(success))
     return True

@@ -21,7 +21,8 @@ CALL_COLUMNS = ("integration", "operation", "host", "path", "status", "duration_
 _COLUMNS = ("happened_at", "actor", "action", "target", "ok", "details") + CALL_COLUMNS
 
 ACTIONS = {
-    "signin": "Вход", "signin_failed": "Неудачный вход", "export_personal_data": "Выгрузка персональных данных",
+    "signin": "Вход", "signin_failed": "Неудачный вход", "signin_throttled": "Вход временно заблокирован",
+    "signout": "Выход", "export_personal_data": "Выгрузка персональных данных",
     "personal_data_revealed": "Показ персональных данных", "external_call": "Обращение к внешнему сервису",
     "settings_changed": "Изменение настроек", "integration_configured": "Настройка интеграции",
     "integration_enabled": "Интеграция включена", "integration_disabled": "Интеграция отключена",

@@ -8,7 +8,7 @@ import streamlit as st
 
 from ledger import accruals, audit, members, tariffs
 from ledger.accruals import fmt_money
-from pages import ui
+import ui
 
 user = ui.guard("accruals")
 db = ui.db()

@@ -5,7 +5,7 @@ from datetime import date, datetime, time, timedelta
 import streamlit as st
 
 from ledger import audit
-from pages import ui
+import ui
 
 user = ui.guard("audit")
 db = ui.db()

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ledger import cooperative
-from pages import ui
+import ui
 
 user = ui.guard("cooperative")
 db = ui.db()

@@ -16,7 +16,7 @@ from ledger import audit, debts
 from ledger.accruals import fmt_money
 from ledger.members import STATUSES
 from ledger.spreadsheets import Column
-from pages import ui
+import ui
 
 user = ui.guard("dashboard")
 db = ui.db()

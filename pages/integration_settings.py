@@ -3,7 +3,7 @@
 import streamlit as st
 
 from integrations import registry
-from pages import ui
+import ui
 
 user = ui.guard("integrations")
 db = ui.db()

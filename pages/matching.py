@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ledger import matching, members
-from pages import ui
+import ui
 
 user = ui.guard("matching")
 db = ui.db()
@@ -52,7 +52,7 @@ st.dataframe([{
     "Дата": r["doc_date"], "№": r["doc_number"], "Сумма": r["amount"], "Плательщик": r["payer_name"],
     "Назначение": r["purpose"], "Статус": matching.STATUSES.get(r["status"], r["status"]),
     "Кандидат": _candidates(r), "Причина": r["reason"],
-} for r in queue], hide_index=True, use_container_width=True)
+} for r in queue], hide_index=True, width="stretch")
 
 proposed = [r["payment_id"] for r in queue if r["status"] == "suggested" and r["member_id"] is not None]
 if proposed and st.button(f"Подтвердить предложенных членов для всех показанных ({len(proposed)})",

@@ -4,7 +4,7 @@ import streamlit as st
 
 from ledger import members
 from ledger.members import MEMBER_FIELDS, PERSONAL_FIELDS, STATUSES
-from pages import ui
+import ui
 
 user = ui.guard("members")
 db = ui.db()

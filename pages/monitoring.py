@@ -3,7 +3,7 @@
 import streamlit as st
 
 from integrations import monitoring
-from pages import ui
+import ui
 
 user = ui.guard("monitoring")
 db = ui.db()

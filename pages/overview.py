@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ledger import cooperative, members
-from pages import ui
+import ui
 
 user = ui.guard("overview")
 db = ui.db()

@@ -6,7 +6,7 @@ import streamlit as st
 
 from ledger import statements
 from ledger.bankformats import MAX_STATEMENT_BYTES, rub
-from pages import ui
+import ui
 
 user = ui.guard("statements")
 db = ui.db()

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ledger import users
-from pages import ui
+import ui
 
 user = ui.guard("users")
 db = ui.db()

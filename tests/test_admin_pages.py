@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 from integrations import registry
 from ledger import audit, users
 from ledger.vault import Vault
-from pages.ui import PAGES
+from ui import PAGES
 from tests.test_pages import page_test, texts
 
 SECRET = "Секрет-Почты-42"
