@@ -217,12 +217,15 @@ def can_edit(user: dict) -> bool:
 
 
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$=^&])")
+# Streamlit links bare addresses (https://…, www.…, name@host) even in escaped text: an invisible word joiner
+# (U+2060) inside each keeps them text.
+_AUTOLINK = re.compile(r"(?i)(?<=https)(?=:)|(?<=http)(?=:)|(?<=ftp)(?=:)|(?<=www)(?=\.)|(?=@)")
 
 
 def plain(value: Any) -> str:
     """Text from data (purposes, names, file names, messages quoting them) as literal characters inside
     Streamlit's Markdown: no links, images, emphasis, colours or formulas can come out of it."""
-    text = "" if value is None else str(value)
+    text = _AUTOLINK.sub("\u2060", "" if value is None else str(value))
     return _MARKDOWN.sub(r"\\\1", text).replace("\n", "  \n")
 
 

@@ -91,16 +91,16 @@ with tab_accrue:
     if st.button("Начислить", type="primary", key="run_accrue"):
         result = ui.attempt(lambda: accruals.accrue(db, through, actor=actor))
         if result is not None:
-            st.success(f"Готово: {result.summary()}")
+            st.success(ui.plain(f"Готово: {result.summary()}"))
 
 # -- manual charges and corrections -------------------------------------------------------------
 with tab_manual:
     reg_no = st.text_input("Номер л/с члена", key="manual_reg_no")
     found = members.find_by_reg_no(db, reg_no.strip()) if reg_no.strip() else None
     if reg_no.strip() and found is None:
-        st.warning(f"Член с л/с {reg_no} не найден")
+        st.warning(f"Член с л/с {ui.plain(reg_no)} не найден")
     if found:
-        st.markdown(f"**{found['full_name']}**, л/с {found['reg_no']}")
+        st.markdown(f"**{ui.plain(found['full_name'])}**, л/с {ui.plain(found['reg_no'])}")
         charges = accruals.member_charges(db, found["id"])
         ui.table([{"№": c["id"], "Взнос": c["contribution"], "Срок": c["due_date"], "Сумма, ₽": fmt_money(c["amount"]),
                    "Исходная, ₽": fmt_money(c["original_amount"]),

@@ -148,7 +148,7 @@ if debtors:
                           placeholder="Выберите члена", key="drill_member")
     if chosen is not None:
         detail = [r for r in data.rows if r["member_id"] == chosen]
-        st.markdown(f"**{options[chosen]}**")
+        st.markdown(f"**{ui.plain(options[chosen])}**")
         show([Column("name", "Взнос"), Column("principal", "Основной долг", "money"), Column("penalty", "Пени", "money"),
               Column("not_due", "Срок не наступил", "money"), Column("oldest_due", "Самый ранний срок", "date")],
              [{**r, "name": data.contributions.get(r["contribution"], r["contribution"])} for r in detail])

@@ -28,7 +28,7 @@ if usable:
     # Secret inputs get a fresh key after each save, so a typed secret does not stay in the browser.
     generation = st.session_state.setdefault("secret_inputs", 0)
     with st.form(f"settings_{name}"):
-        st.markdown(f"**Параметры {name}**. Секреты не показываются; пустое поле секрета — оставить как есть.")
+        st.markdown(f"**Параметры {ui.plain(name)}**. Секреты не показываются; пустое поле секрета — оставить как есть.")
         values = {}
         for f in cls.fields:
             label = f"{f.label} ({f.key})" + (" *" if f.required else "")
@@ -65,7 +65,7 @@ if usable:
     if c2.button("Проверить", key="check"):
         result = ui.attempt(lambda: registry.check(db, name, actor=user["login"]))
         if result:
-            st.success(result)
+            st.success(ui.plain(result))
     minutes = c3.number_input("Запуск каждые, мин (0 — без расписания)", min_value=0, step=5,
                               value=int(row["interval_minutes"] or 0), key="every")
     if c3.button("Сохранить расписание", key="schedule"):

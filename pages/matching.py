@@ -3,6 +3,7 @@
 import streamlit as st
 
 from ledger import matching, members
+from ledger.formats import day, rub
 import ui
 
 user = ui.guard("matching")
@@ -69,13 +70,15 @@ if queue:
                           placeholder="Выберите платёж из очереди", key="queue_payment")
     row = next((r for r in queue if r["payment_id"] == chosen), None)
     if row is not None:
-        st.markdown(f"**Плательщик:** {row['payer_name'] or '—'}  \n**Назначение:** {row['purpose'] or '—'}  \n"
-                    f"**Сумма:** {row['amount']} ₽, документ № {row['doc_number'] or '—'} от {row['doc_date']}  \n"
-                    f"**Решение:** {matching.STATUSES.get(row['status'], row['status'])} — {row['reason']}")
+        st.markdown(f"**Плательщик:** {ui.plain(row['payer_name'] or '—')}  \n"
+                    f"**Назначение:** {ui.plain(row['purpose'] or '—')}  \n"
+                    f"**Сумма:** {rub(row['amount'])}, документ № {ui.plain(row['doc_number'] or '—')} "
+                    f"от {day(row['doc_date'])}  \n"
+                    f"**Решение:** {matching.STATUSES.get(row['status'], row['status'])} — {ui.plain(row['reason'])}")
         st.markdown("**Кандидаты**")
         for i, c in enumerate(row["candidates"]):
             a, b = st.columns([4, 1])
-            a.write(f"{_who(c)}: {c['reason']}")
+            a.markdown(ui.plain(f"{_who(c)}: {c['reason']}"))
             if b.button("Подтвердить", key=f"confirm_{row['payment_id']}_{c['member_id']}", type="primary" if i == 0
                         else "secondary"):
                 if ui.done(lambda: matching.confirm(db, row["payment_id"], c["member_id"], actor)):

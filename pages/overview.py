@@ -9,9 +9,9 @@ user = ui.guard("overview")
 db = ui.db()
 
 settings = ui.attempt(lambda: cooperative.get_settings(db)) or {}
-st.title(settings.get("name") or "Кооператив")
+st.title(ui.plain(settings.get("name") or "Кооператив"))
 if settings.get("inn"):
-    st.caption(f"ИНН {settings['inn']} · {settings.get('address') or ''}")
+    st.caption(ui.plain(f"ИНН {settings['inn']} · {settings.get('address') or ''}"))
 
 by_status = ui.attempt(lambda: members.counts(db)) or {}
 plots, area = ui.attempt(lambda: members.plot_totals(db)) or (0, 0)

@@ -35,20 +35,20 @@ with tab_upload:
         sha = hashlib.sha256(data).hexdigest()
         parsed = cache.get(sha)
         if parsed is None:
-            reading = st.progress(0.0, text=f"Чтение {upload.name}…")
+            reading = st.progress(0.0, text=ui.plain(f"Чтение {upload.name}…"))
             parsed = ui.attempt(lambda: statements.parse(
-                db, data, upload.name, progress=lambda f, t: reading.progress(min(f / 0.6, 1.0), text=t)))
+                db, data, upload.name, progress=lambda f, t: reading.progress(min(f / 0.6, 1.0), text=ui.plain(t))))
             reading.empty()
             if parsed is None:
                 continue
             cache[sha] = parsed
         with st.container(border=True):
-            st.markdown(f"**{upload.name}** — {parsed.format_label}")
-            st.markdown(f"Счёт **{parsed.our_account or '—'}**, период **{period(vars(parsed))}**; "
+            st.markdown(f"**{ui.plain(upload.name)}** — {parsed.format_label}")
+            st.markdown(f"Счёт **{ui.plain(parsed.our_account or '—')}**, период **{period(vars(parsed))}**; "
                         f"поступлений {parsed.incoming} на {rub(parsed.total('in'))} ₽, "
                         f"списаний {parsed.outgoing} на {rub(parsed.total('out'))} ₽")
             for warning in parsed.warnings:
-                st.warning(warning)
+                st.warning(ui.plain(warning))
             ui.table([{
                 "Строка": p.line, "Дата": p.doc_date, "№": p.doc_number,
                 "Приход": rub(p.amount) if p.direction == "in" else "", "Расход": rub(p.amount) if p.direction == "out" else "",
@@ -63,9 +63,9 @@ with tab_upload:
         for i, (name, data, parsed) in enumerate(ready):
             result = ui.attempt(lambda: statements.import_statement(
                 db, data, name, actor=user["login"], parsed=parsed,
-                progress=lambda f, t: bar.progress(min((i + f) / len(ready), 1.0), text=f"{name}: {t}")))
+                progress=lambda f, t: bar.progress(min((i + f) / len(ready), 1.0), text=ui.plain(f"{name}: {t}"))))
             if result is not None:
-                st.success(f"{name}: {result.summary()}")
+                st.success(ui.plain(f"{name}: {result.summary()}"))
         bar.progress(1.0, text="Готово")
         cache.clear()
 
@@ -73,7 +73,7 @@ with tab_upload:
 with tab_list:
     notice = st.session_state.pop("statements_notice", None)
     if notice:
-        st.success(notice)
+        st.success(ui.plain(notice))
     rows = ui.attempt(lambda: statements.list_statements(db)) or []
     totals = statements.payment_totals(db)
     c1, c2, c3 = st.columns(3)
@@ -95,7 +95,7 @@ with tab_list:
         if chosen is not None:
             st.warning("Платежи выписки удаляются вместе с ней, кроме тех, что есть и в другой загруженной выписке; "
                        "разнесение удалённых платежей тоже удаляется.")
-            sure = st.checkbox(f"Да, удалить {options[chosen]}", key="confirm_delete")
+            sure = st.checkbox(ui.plain(f"Да, удалить {options[chosen]}"), key="confirm_delete")
             if st.button("Удалить выписку", disabled=not sure, key="do_delete"):
                 outcome = ui.attempt(lambda: statements.delete_statement(db, chosen, user["login"]))
                 if outcome is not None:

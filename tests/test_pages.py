@@ -32,7 +32,7 @@ def texts(at: AppTest) -> str:
             [e.value for e in at.success] + [e.value for e in at.info] + [e.value for e in at.title] + \
             [str(e.value) for e in at.caption]
     # As the reader sees them: data is escaped for Markdown (ui.plain), the backslashes are not shown.
-    return re.sub(r"\\(.)", r"\1", "\n".join(str(p) for p in parts))
+    return re.sub(r"\\(.)", r"\1", "\n".join(str(p) for p in parts)).replace("\u2060", "")
 
 
 # -- app.py: first start and sign-in ------------------------------------------------------------
