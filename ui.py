@@ -11,10 +11,12 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Callable, TypeVar
 
 import streamlit as st
 
+from ledger import formats
 from ledger.db import Database
 from ledger.errors import DatabaseBusy, LedgerError
 from ledger import users as users_
@@ -229,20 +231,51 @@ def plain(value: Any) -> str:
     return _MARKDOWN.sub(r"\\\1", text).replace("\n", "  \n")
 
 
-def _display(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.strftime("%d.%m.%Y %H:%M")
-    if isinstance(value, date):
-        return value.strftime("%d.%m.%Y")
-    return value
+STYLED_ROWS = 5000   # larger tables get Streamlit's own column formats (a Styler renders every cell in Python)
 
 
-def table(rows: list[dict], **kwargs: Any) -> None:
-    """A read-only table with Russian date format and blanks instead of None."""
-    shown = [{k: _display(v) for k, v in r.items()} for r in rows]
-    st.dataframe(shown, hide_index=True, width="stretch", **kwargs)
+def _kind(values: list) -> str | None:
+    sample = next((v for v in values if v is not None and v == v and v != ""), None)
+    if isinstance(sample, datetime):
+        return "moment"
+    if isinstance(sample, date):
+        return "day"
+    if isinstance(sample, (Decimal, float)) and not isinstance(sample, bool):
+        return "number"
+    return None
+
+
+def table(rows: list[dict], money: tuple[str, ...] | list[str] = (), columns: list[str] | None = None,
+          **kwargs: Any) -> None:
+    """A read-only table in Russian formats that still sorts by value: dates ДД.ММ.ГГГГ, money «1 234,56 ₽»
+    (the `money` columns) right-aligned, other decimals with a decimal comma, blanks instead of None."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=columns)
+    if frame.empty:
+        st.dataframe(frame, hide_index=True, width="stretch", **kwargs)
+        return
+    kinds = {c: "money" if c in money else _kind(frame[c].tolist()) for c in frame.columns}
+    for c, kind in kinds.items():
+        if kind == "money":
+            frame[c] = [None if v is None or v == "" else Decimal(v) for v in frame[c]]
+    if len(frame) <= STYLED_ROWS:
+        show = {"day": formats.day, "moment": formats.moment, "number": formats.number}
+        fmt = {c: (formats.money if "₽" in str(c) else formats.rub) if kind == "money" else show[kind]
+               for c, kind in kinds.items() if kind}
+        blank = lambda f: (lambda v: "" if v is None or v != v else f(v))  # noqa: E731
+        data = frame.style.format({c: blank(f) for c, f in fmt.items()}, na_rep="")
+        st.dataframe(data, hide_index=True, width="stretch", **kwargs)
+        return
+    config = {}
+    for c, kind in kinds.items():
+        if kind == "money":
+            config[c] = st.column_config.NumberColumn(c, format=formats.MONEY_COLUMN_FORMAT)
+        elif kind == "day":
+            config[c] = st.column_config.DateColumn(c, format=formats.DATE_COLUMN_FORMAT)
+        elif kind == "moment":
+            config[c] = st.column_config.DatetimeColumn(c, format=formats.MOMENT_COLUMN_FORMAT)
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=config, **kwargs)
 
 
 T = TypeVar("T")
@@ -272,16 +305,23 @@ def statement_downloads(db: Database, member: dict, user: dict) -> None:
     s = attempt(lambda: debts.statement(db, member["id"], start, end))
     if s is None:
         return
-    st.caption(f"Сальдо на начало {s.opening:,.2f} ₽, начислено {s.charged:,.2f} ₽, пени {s.penalties:,.2f} ₽, "
-               f"оплачено {s.paid:,.2f} ₽, сальдо на конец {s.closing:,.2f} ₽".replace(",", " "))
+    st.caption(f"Сальдо на начало {formats.rub(s.opening)}, начислено {formats.rub(s.charged)}, "
+               f"пени {formats.rub(s.penalties)}, оплачено {formats.rub(s.paid)}, "
+               f"сальдо на конец {formats.rub(s.closing)}")
     name = f"акт-сверки-{member['reg_no']}-{end:%Y%m%d}"
-    log = lambda: audit.record(db, user["login"], "export_personal_data", name,  # noqa: E731
-                               what=f"акт сверки л/с {member['reg_no']}")
+
+    def built(make: Callable[[Any], bytes]) -> Callable[[], bytes]:
+        """The file is made (and the personal-data export logged) only when its button is pressed."""
+        def build() -> bytes:
+            audit.record(db, user["login"], "export_personal_data", name, what=f"акт сверки л/с {member['reg_no']}")
+            return make(s)
+        return build
+
     d1, d2 = st.columns(2)
-    d1.download_button("Акт сверки .xlsx", debts.statement_xlsx(s), file_name=f"{name}.xlsx", key="st_xlsx",
-                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", on_click=log)
-    d2.download_button("Акт сверки PDF", debts.statement_pdf(s), file_name=f"{name}.pdf", key="st_pdf",
-                       mime="application/pdf", on_click=log)
+    d1.download_button("Акт сверки .xlsx", built(debts.statement_xlsx), file_name=f"{name}.xlsx", key="st_xlsx",
+                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", on_click="ignore")
+    d2.download_button("Акт сверки PDF", built(debts.statement_pdf), file_name=f"{name}.pdf", key="st_pdf",
+                       mime="application/pdf", on_click="ignore")
 
 
 def done(action: Callable[[], object], success: str | None = None) -> bool:

@@ -251,11 +251,14 @@ def dashboard(db: Database, as_of: date) -> Dashboard:
 
 
 def totals(rows: list[dict]) -> dict[str, Any]:
-    debt_rows = [r for r in rows if r["principal"] + r["penalty"] > 0]
+    per_member: dict[int, Decimal] = {}
+    for r in rows:
+        per_member[r["member_id"]] = per_member.get(r["member_id"], Decimal(0)) + r["principal"] + r["penalty"]
     return {
         "principal": sum((r["principal"] for r in rows), Decimal(0)),
         "penalty": sum((r["penalty"] for r in rows), Decimal(0)),
-        "debtors": len({r["member_id"] for r in debt_rows if r["principal"] > 0}),
+        # the same members as by_member(): a debt or unpaid penalties in total
+        "debtors": sum(1 for owed in per_member.values() if owed > 0),
         "time_barred": sum((r["time_barred"] for r in rows), Decimal(0)),
         "not_due": sum((r["not_due"] for r in rows), Decimal(0)),
     }
@@ -523,6 +526,9 @@ def write_statement(db: Database, member_reg_no: str, date_from: date, date_to: 
     return s
 
 
-def table_xlsx(columns: list[Column], rows: list[dict], title: str) -> bytes:
-    """A dashboard table as a formatted .xlsx."""
-    return xlsx_bytes(columns, rows, sheet_title=title)
+def table_xlsx(columns: list[Column], rows: list[dict], title: str, heading: str | None = None,
+               as_of: date | None = None) -> bytes:
+    """A dashboard table as a formatted .xlsx; heading (the cooperative's name and the table) and the as-of
+    date go above the table."""
+    return xlsx_bytes(columns, rows, sheet_title=title, title=heading,
+                      subtitle=f"на {as_of:%d.%m.%Y}" if as_of else None)

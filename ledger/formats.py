@@ -30,6 +30,15 @@ def rub(value: Any, digits: int = 2) -> str:
     return f"{text} ₽" if text else ""
 
 
+def number(value: Any) -> str:
+    """A quantity other than money: 1234.5 -> «1 234,5» (no trailing zeros)."""
+    if value is None or value == "":
+        return ""
+    amount = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    text = f"{amount.normalize():,f}" if amount == amount.to_integral() else f"{amount:,f}".rstrip("0")
+    return text.replace(",", " ").replace(".", ",")
+
+
 def day(value: date | datetime | None) -> str:
     """ДД.ММ.ГГГГ; None -> «»."""
     return value.strftime("%d.%m.%Y") if value else ""

@@ -208,7 +208,9 @@ def _cell_value(value: Any, kind: str) -> Any:
     return neutralize(str(value))
 
 
-def write_xlsx(path: Path | io.BytesIO, columns: Sequence[Column], rows: Iterable[dict], sheet_title: str = "Данные") -> None:
+def write_xlsx(path: Path | io.BytesIO, columns: Sequence[Column], rows: Iterable[dict], sheet_title: str = "Данные",
+               title: str | None = None, subtitle: str | None = None) -> None:
+    """title/subtitle: lines above the table (e.g. the cooperative's name and the as-of date)."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
@@ -216,8 +218,15 @@ def write_xlsx(path: Path | io.BytesIO, columns: Sequence[Column], rows: Iterabl
     wb = Workbook()
     ws = wb.active
     ws.title = sheet_title[:31]
+    heading = [line for line in (title, subtitle) if line]
+    for i, line in enumerate(heading):
+        ws.append([neutralize(line)])
+        ws.cell(row=i + 1, column=1).font = Font(bold=i == 0, size=12 if i == 0 else 11)
+    if heading:
+        ws.append([])
+    top = len(heading) + 2 if heading else 1
     ws.append([c.title for c in columns])
-    for cell in ws[1]:
+    for cell in ws[top]:
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="DDEBF7")
         cell.alignment = Alignment(vertical="center", wrap_text=True)
@@ -240,8 +249,8 @@ def write_xlsx(path: Path | io.BytesIO, columns: Sequence[Column], rows: Iterabl
                 widths[i - 1] = max(widths[i - 1], min(len(str(v)), 60))
     for i, c in enumerate(columns, start=1):
         ws.column_dimensions[get_column_letter(i)].width = c.width or (widths[i - 1] + 2)
-    ws.freeze_panes = "A2"
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{max(count + 1, 1)}"
+    ws.freeze_panes = f"A{top + 1}"
+    ws.auto_filter.ref = f"A{top}:{get_column_letter(len(columns))}{top + count}"
     wb.save(path)
 
 
@@ -286,7 +295,8 @@ def write_table(path: Path, columns: Sequence[Column], rows: Iterable[dict], she
         raise InputError(f"{path.name}: поддерживаются только файлы .xlsx и .csv")
 
 
-def xlsx_bytes(columns: Sequence[Column], rows: Iterable[dict], sheet_title: str = "Данные") -> bytes:
+def xlsx_bytes(columns: Sequence[Column], rows: Iterable[dict], sheet_title: str = "Данные",
+               title: str | None = None, subtitle: str | None = None) -> bytes:
     buf = io.BytesIO()
-    write_xlsx(buf, columns, rows, sheet_title)
+    write_xlsx(buf, columns, rows, sheet_title, title, subtitle)
     return buf.getvalue()
