@@ -282,12 +282,12 @@ def by_plot(rows: list[dict]) -> list[dict]:
     for r in rows:
         if r["plot"] is None:
             continue
-        a = acc.setdefault(r["plot"], {"plot": r["plot"], "principal": Decimal(0), "penalty": Decimal(0), "owners": set()})
+        a = acc.setdefault(r["plot"], {"plot": r["plot"], "principal": Decimal(0), "penalty": Decimal(0), "owners": {}})
         a["principal"] += r["principal"]
         a["penalty"] += r["penalty"]
-        a["owners"].add(r["reg_no"])
-    result = [{**a, "owners": ", ".join(sorted(a["owners"])), "total": a["principal"] + a["penalty"]}
-              for a in acc.values() if a["principal"] + a["penalty"] > 0]
+        a["owners"][r["reg_no"]] = None
+    result = [{**a, "owners": ", ".join(a["owners"] if len(a["owners"]) == 1 else sorted(a["owners"])),
+               "total": a["principal"] + a["penalty"]} for a in acc.values() if a["principal"] + a["penalty"] > 0]
     result.sort(key=lambda a: (-a["total"], a["plot"]))
     return result
 

@@ -151,13 +151,14 @@ download("должников", debtor_columns, debtors, "должники.xlsx",
 
 # -- drill-down ---------------------------------------------------------------------------------
 if debtors:
-    options = {d["member_id"]: f"{d['reg_no']} — {d['name']} — {rub(d['total'])}" for d in debtors}
-    chosen = st.selectbox("Подробнее о должнике", list(options), format_func=options.get, index=None,
+    by_id = {d["member_id"]: d for d in debtors}
+    label = lambda mid: f"{by_id[mid]['reg_no']} — {by_id[mid]['name']}"  # noqa: E731
+    chosen = st.selectbox("Подробнее о должнике", list(by_id), format_func=label, index=None,
                           placeholder="Выберите члена", key="drill_member")
     if chosen is not None:
         detail = [r for r in data.rows if r["member_id"] == chosen]
-        st.markdown(f"**{ui.plain(options[chosen])}**")
-        plots_of = next((d["plots"] for d in debtors if d["member_id"] == chosen), None)
+        st.markdown(f"**{ui.plain(label(chosen))}** — долг {rub(by_id[chosen]['total'])}")
+        plots_of = by_id[chosen]["plots"]
         st.caption(ui.plain(f"Участки: {plots_of or 'нет'}"))
         show([Column("name", "Взнос"), Column("plot_label", "Участок"), Column("principal", "Основной долг", "money"),
               Column("penalty", "Пени", "money"), Column("not_due", "Срок не наступил", "money"),

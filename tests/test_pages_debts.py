@@ -106,7 +106,7 @@ def test_member_card_statement(demo_db, role):
     at.selectbox(key="card_member").set_value(target["id"]).run()
     assert not at.exception, at.exception
     s = debts.statement(demo_db, target["id"], date.today().replace(month=1, day=1), date.today())
-    assert f"сальдо на конец {s.closing:,.2f} ₽".replace(",", " ") in texts(at)
+    assert f"сальдо на конец {s.closing:,.2f} ₽".replace(",", " ").replace(".", ",") in texts(at)
 
 
 def test_dashboard_builds_no_download_until_asked_and_drill_down_shows_the_plots(demo_db, monkeypatch):
