@@ -85,6 +85,7 @@ def anonymous() -> None:
 
 
 def main() -> None:
+    ui.russian_widgets()
     db = ui.db()
     user = ui.current_user()
     if user is None:

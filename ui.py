@@ -53,6 +53,21 @@ PAGES = [
 _BY_KEY = {p.key: p for p in PAGES}
 
 
+# Streamlit has no Russian for its file uploader («Upload», «200MB per file»): the words are replaced by CSS.
+_RUSSIAN_WIDGETS = f"""<style>
+[data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p {{ font-size: 0; }}
+[data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p::after {{
+  content: "Выбрать файл"; font-size: 0.875rem; }}
+[data-testid="stFileUploaderDropzoneInstructions"] span {{ font-size: 0; }}
+[data-testid="stFileUploaderDropzoneInstructions"] span::after {{
+  content: "или перетащите сюда · до {st.get_option('server.maxUploadSize')} МБ"; font-size: 0.875rem; }}
+</style>"""
+
+
+def russian_widgets() -> None:
+    st.html(_RUSSIAN_WIDGETS)
+
+
 def db() -> Database:
     return Database()
 

@@ -1,7 +1,6 @@
 """Accruals and tariffs: contributions (file or form), running the accrual, manual charges and corrections
 with a reason, the key-rate history; every change is logged."""
 
-import json
 from datetime import date
 
 import streamlit as st
@@ -144,10 +143,9 @@ with tab_key:
 
 # -- log ----------------------------------------------------------------------------------------
 with tab_log:
-    actions = {"accrue": "начисление", "charge_added": "разовое начисление", "charge_corrected": "корректировка",
-               "tariffs_saved": "взносы изменены", "key_rate_set": "ключевая ставка"}
+    actions = ("accrue", "charge_added", "charge_corrected", "tariffs_saved", "key_rate_set", "key_rate_deleted")
     entries = [e for e in audit.entries(db, limit=2000) if e["action"] in actions][:200]
-    ui.table([{"Когда (UTC)": e["happened_at"], "Кто": e["actor"], "Что": actions[e["action"]], "Объект": e["target"],
-               "Подробности": ", ".join(f"{k}: {v}" for k, v in json.loads(e["details"] or "{}").items())}
+    ui.table([{"Когда (UTC)": e["happened_at"], "Кто": e["actor"], "Что": audit.ACTIONS[e["action"]],
+               "Объект": audit.target_label(e["action"], e["target"]), "Подробности": audit.details_text(e["details"])}
               for e in entries])
     st.caption(f"Всего начислено в базе: {fmt_money(db.scalar('SELECT coalesce(sum(amount), 0) FROM charges_effective'))} ₽")

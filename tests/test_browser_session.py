@@ -33,6 +33,11 @@ def test_anonymous_sees_only_the_sign_in_form_then_reload_keeps_the_session_unti
         page.get_by_role("link", name="Реестр членов").wait_for()
         assert page.get_by_role("button", name="Войти").count() == 0
 
+        page.get_by_role("link", name="Банковские выписки").click()
+        words = page.locator("[data-testid=stFileUploaderDropzone] button p").first
+        assert words.evaluate("e => getComputedStyle(e, '::after').content") == '"Выбрать файл"'
+        assert words.evaluate("e => getComputedStyle(e).fontSize") == "0px"  # «Upload» not shown
+
         page.get_by_role("button", name="Выйти").click()
         page.get_by_role("button", name="Войти").wait_for()
         assert db.scalar("SELECT count(*) FROM sessions WHERE login = 'olga' AND revoked_at IS NOT NULL") == 1
