@@ -5,7 +5,8 @@ import hashlib
 import streamlit as st
 
 from ledger import statements
-from ledger.bankformats import MAX_STATEMENT_BYTES, rub
+from ledger.bankformats import MAX_STATEMENT_BYTES
+from ledger.formats import count, day, money as rub, rub as rub_sign
 import ui
 
 user = ui.guard("statements")
@@ -14,7 +15,7 @@ db = ui.db()
 
 def period(r) -> str:
     if r["period_from"] and r["period_to"]:
-        return f"{r['period_from']:%d.%m.%Y} – {r['period_to']:%d.%m.%Y}"
+        return f"{day(r['period_from'])} – {day(r['period_to'])}"
     return "—"
 
 
@@ -45,16 +46,16 @@ with tab_upload:
         with st.container(border=True):
             st.markdown(f"**{ui.plain(upload.name)}** — {parsed.format_label}")
             st.markdown(f"Счёт **{ui.plain(parsed.our_account or '—')}**, период **{period(vars(parsed))}**; "
-                        f"поступлений {parsed.incoming} на {rub(parsed.total('in'))} ₽, "
-                        f"списаний {parsed.outgoing} на {rub(parsed.total('out'))} ₽")
+                        f"поступлений {parsed.incoming} на {rub_sign(parsed.total('in'))}, "
+                        f"списаний {parsed.outgoing} на {rub_sign(parsed.total('out'))}")
             for warning in parsed.warnings:
                 st.warning(ui.plain(warning))
             ui.table([{
                 "Строка": p.line, "Дата": p.doc_date, "№": p.doc_number,
-                "Приход": rub(p.amount) if p.direction == "in" else "", "Расход": rub(p.amount) if p.direction == "out" else "",
+                "Приход": p.amount if p.direction == "in" else None, "Расход": p.amount if p.direction == "out" else None,
                 "Плательщик / получатель": p.payer_name if p.direction == "in" else p.payee_name,
                 "Назначение": p.purpose,
-            } for p in parsed.head(10)])
+            } for p in parsed.head(10)], money=["Приход", "Расход"])
             if len(parsed) > 10:
                 st.caption(f"Показаны первые 10 из {len(parsed)} платежей")
         ready.append((upload.name, data, parsed))
@@ -76,19 +77,28 @@ with tab_list:
         st.success(ui.plain(notice))
     rows = ui.attempt(lambda: statements.list_statements(db)) or []
     totals = statements.payment_totals(db)
+    # The metrics add up the listed statements; the ledger's own count (each payment once, however many
+    # statements brought it) is said below.
+    listed_in, listed_out = sum(r["docs_in"] or 0 for r in rows), sum(r["docs_out"] or 0 for r in rows)
     c1, c2, c3 = st.columns(3)
     c1.metric("Выписок", len(rows))
-    c2.metric("Поступления в базе", f"{rub(totals['sum_in'])} ₽", help=f"{totals['in']} платежей")
-    c3.metric("Списания в базе", f"{rub(totals['sum_out'])} ₽", help=f"{totals['out']} платежей")
+    c2.metric("Поступления по выпискам", rub_sign(sum((r["total_in"] or 0 for r in rows), 0)),
+              help=count(listed_in, "поступление", "поступления", "поступлений"))
+    c3.metric("Списания по выпискам", rub_sign(sum((r["total_out"] or 0 for r in rows), 0)),
+              help=count(listed_out, "списание", "списания", "списаний"))
+    if rows:
+        st.caption(f"В базе каждый платёж один раз, даже если он есть в нескольких выписках: "
+                   f"{count(totals['in'], 'поступление', 'поступления', 'поступлений')} на {rub_sign(totals['sum_in'])}, "
+                   f"{count(totals['out'], 'списание', 'списания', 'списаний')} на {rub_sign(totals['sum_out'])}.")
     if not rows:
         st.info("Выписок пока нет. Загрузите их на вкладке «Загрузка».")
     else:
         ui.table([{
             "№": r["id"], "Файл": r["file_name"], "Формат": r["format_label"], "Счёт": r["our_account"],
-            "Период": period(r), "Поступлений": r["docs_in"], "На сумму": rub(r["total_in"]),
-            "Списаний": r["docs_out"], "На сумму ": rub(r["total_out"]), "Новых платежей": r["docs_new"],
+            "Период": period(r), "Поступлений": r["docs_in"], "На сумму": r["total_in"],
+            "Списаний": r["docs_out"], "На сумму ": r["total_out"], "Новых платежей": r["docs_new"],
             "Загружена": r["imported_at"], "Кем": r["imported_by"],
-        } for r in rows])
+        } for r in rows], money=["На сумму", "На сумму "])
         options = {r["id"]: f"№ {r['id']} — {r['file_name']} ({period(r)})" for r in rows}
         chosen = st.selectbox("Удалить выписку", list(options), format_func=options.get, index=None,
                               placeholder="Выберите выписку", key="delete_statement")
