@@ -222,6 +222,7 @@ def guard(page_key: str) -> dict:
     if user["role"] not in page.roles:
         st.error(f"Раздел «{page.title}» недоступен для роли «{ROLES.get(user['role'], user['role'])}».")
         st.stop()
+    flash()
     return user
 
 
@@ -339,13 +340,25 @@ def statement_downloads(db: Database, member: dict, user: dict) -> None:
                        mime="application/pdf", on_click="ignore")
 
 
-def done(action: Callable[[], object], success: str | None = None) -> bool:
-    """Like attempt, for actions that return nothing: True when it succeeded."""
+def done(action: Callable[[], object], success: str | None = None, rerun: bool = False) -> bool:
+    """Like attempt, for actions that return nothing: True when it succeeded. rerun: reload the page after
+    success, the message shown at the top of the reloaded page (see flash)."""
     try:
         action()
     except LedgerError as exc:
         st.error(plain(str(exc)))
         return False
+    if rerun:
+        if success:
+            st.session_state["flash"] = success
+        st.rerun()
     if success:
         st.success(plain(success))
     return True
+
+
+def flash() -> None:
+    """The success message of the action that reloaded the page."""
+    message = st.session_state.pop("flash", None)
+    if message:
+        st.success(plain(message))

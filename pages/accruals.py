@@ -79,8 +79,8 @@ with tab_tariffs:
                                  "cap_rate": cap_rate or None, "cap_from": cap_from or None, "cap_to": cap_to or None,
                                  "moratoriums": [w.split("..") for w in moratoriums.split(";") if w.strip()]}
             values["penalty"] = {k: v for k, v in values["penalty"].items() if v is not None}
-            if ui.done(lambda: tariffs.save_contribution_form(db, values, actor=actor), "Взнос сохранён"):
-                st.rerun()
+            ui.done(lambda: tariffs.save_contribution_form(db, values, actor=actor),
+                    f"Взнос «{values['name'] or values['code']}» сохранён", rerun=True)
 
 # -- accrue -------------------------------------------------------------------------------------
 with tab_accrue:
@@ -138,8 +138,8 @@ with tab_key:
         since = r1.date_input("Действует с", value=date.today(), format="DD.MM.YYYY")
         rate = r2.text_input("Ставка, % годовых")
         if st.form_submit_button("Сохранить ставку"):
-            if ui.done(lambda: tariffs.set_key_rate(db, since, rate, actor=actor), "Ставка сохранена"):
-                st.rerun()
+            ui.done(lambda: tariffs.set_key_rate(db, since, rate, actor=actor),
+                    f"Ключевая ставка {rate} % с {since:%d.%m.%Y} сохранена", rerun=True)
 
 # -- log ----------------------------------------------------------------------------------------
 with tab_log:

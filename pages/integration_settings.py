@@ -50,18 +50,19 @@ if usable:
                                               help=f.help or None, key=f"f_{name}_{f.key}")
         if st.form_submit_button("Сохранить", type="primary"):
             changed = {k: v for k, v in values.items() if not (cls.field(k).secret and not v)}
-            if ui.done(lambda: registry.configure(db, name, changed, actor=user["login"]), "Сохранено"):
-                st.session_state["secret_inputs"] = generation + 1
-                st.rerun()
+            st.session_state["secret_inputs"] = generation + 1   # kept only if the save fails below
+            if not ui.done(lambda: registry.configure(db, name, changed, actor=user["login"]),
+                           f"Параметры интеграции {name} сохранены", rerun=True):
+                st.session_state["secret_inputs"] = generation
 
     c1, c2, c3 = st.columns(3)
     if row["enabled"]:
         if c1.button("Отключить", key="disable"):
-            if ui.done(lambda: registry.set_enabled(db, name, False, actor=user["login"]), "Отключена"):
-                st.rerun()
+            ui.done(lambda: registry.set_enabled(db, name, False, actor=user["login"]), f"Интеграция {name} отключена",
+                    rerun=True)
     elif c1.button("Включить", key="enable", type="primary"):
-        if ui.done(lambda: registry.set_enabled(db, name, True, actor=user["login"]), "Включена"):
-            st.rerun()
+        ui.done(lambda: registry.set_enabled(db, name, True, actor=user["login"]), f"Интеграция {name} включена",
+                rerun=True)
     if c2.button("Проверить", key="check"):
         result = ui.attempt(lambda: registry.check(db, name, actor=user["login"]))
         if result:
@@ -69,5 +70,5 @@ if usable:
     minutes = c3.number_input("Запуск каждые, мин (0 — без расписания)", min_value=0, step=5,
                               value=int(row["interval_minutes"] or 0), key="every")
     if c3.button("Сохранить расписание", key="schedule"):
-        if ui.done(lambda: registry.set_schedule(db, name, int(minutes) or None, actor=user["login"]), "Сохранено"):
-            st.rerun()
+        ui.done(lambda: registry.set_schedule(db, name, int(minutes) or None, actor=user["login"]),
+                f"Расписание {name}: " + (f"каждые {int(minutes)} мин" if minutes else "без расписания"), rerun=True)

@@ -97,7 +97,7 @@ with tab_list:
                             saved = ui.done(lambda: members.set_plots(db, member["id"], [{"number": n} for n in wanted],
                                                                       actor=user["login"]))
                         if saved:
-                            st.success("Сохранено")
+                            st.session_state["flash"] = f"Изменения члена л/с {member['reg_no']} сохранены"
                             st.rerun()
 
 # -- add ----------------------------------------------------------------------------------------

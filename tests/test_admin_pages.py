@@ -97,3 +97,15 @@ def test_a_failing_integration_never_breaks_a_page(demo_db, page, monkeypatch):
                     "('tbank', TRUE, NULL, now())")
     at = admin(page.path).run()
     assert not at.exception, at.exception
+
+
+def test_success_messages_survive_the_reload_after_an_action(db):
+    at = admin("pages/users.py").run()
+    at.text_input[0].set_value("olga")
+    at.text_input[1].set_value("пароль-бухгалтера")
+    next(b for b in at.button if b.label == "Добавить").click().run()
+    assert not at.exception
+    assert "Пользователь olga добавлен (Администратор)" in texts(at)
+    at.selectbox(key="target_user").set_value("olga").run()
+    at.button(key="toggle_active").click().run()
+    assert "Пользователь olga отключён" in texts(at)
