@@ -6,7 +6,7 @@ from datetime import date
 import streamlit as st
 
 from ledger import accruals, audit, members, tariffs
-from ledger.accruals import fmt_money
+from ledger.formats import rub
 import ui
 
 user = ui.guard("accruals")
@@ -101,10 +101,10 @@ with tab_manual:
     if found:
         st.markdown(f"**{ui.plain(found['full_name'])}**, л/с {ui.plain(found['reg_no'])}")
         charges = accruals.member_charges(db, found["id"])
-        ui.table([{"№": c["id"], "Взнос": c["contribution"], "Срок": c["due_date"], "Сумма, ₽": fmt_money(c["amount"]),
-                   "Исходная, ₽": fmt_money(c["original_amount"]),
+        ui.table([{"№": c["id"], "Взнос": c["contribution"], "Срок": c["due_date"], "Сумма, ₽": c["amount"],
+                   "Исходная, ₽": c["original_amount"],
                    "Как рассчитано / основание": c["reason"] or c["basis_note"], "Участок": c["plot"]}
-                  for c in charges])
+                  for c in charges], money=["Сумма, ₽", "Исходная, ₽"])
         codes = [c.code for c in tariffs.contributions(db)]
         with st.form("manual_charge"):
             st.markdown("**Разовое начисление**")
@@ -148,4 +148,4 @@ with tab_log:
     ui.table([{"Когда (UTC)": e["happened_at"], "Кто": e["actor"], "Что": audit.ACTIONS[e["action"]],
                "Объект": audit.target_label(e["action"], e["target"]), "Подробности": audit.details_text(e["details"])}
               for e in entries])
-    st.caption(f"Всего начислено в базе: {fmt_money(db.scalar('SELECT coalesce(sum(amount), 0) FROM charges_effective'))} ₽")
+    st.caption(f"Всего начислено в базе: {rub(db.scalar('SELECT coalesce(sum(amount), 0) FROM charges_effective'))}")

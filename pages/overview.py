@@ -3,6 +3,7 @@
 import streamlit as st
 
 from ledger import cooperative, members
+from ledger.formats import number
 import ui
 
 user = ui.guard("overview")
@@ -19,7 +20,7 @@ c1, c2, c3, c4 = st.columns(4)
 c1.metric("Членов", by_status.get("member", 0))
 c2.metric("Кандидатов", by_status.get("applicant", 0))
 c3.metric("Участков", plots)
-c4.metric("Площадь, м²", f"{area:,.0f}".replace(",", " "))
+c4.metric("Площадь, м²", number(round(area or 0)))
 
 st.subheader("Требует внимания")
 items = ui.attempt(lambda: members.attention(db)) or []
