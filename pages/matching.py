@@ -19,16 +19,9 @@ for col, (key, label) in zip(cols, [("auto", "Автоматически"), ("su
                                     ("new", "Новые")]):
     col.metric(label, counts.get(key, 0))
 
-notice = st.session_state.pop("matching_notice", None)
-if notice:
-    st.success(ui.plain(notice))
-
-
 def done(action, message: str) -> None:
-    """Run a decision; on success the message is shown after the page reloads."""
-    if ui.done(action):
-        st.session_state["matching_notice"] = message
-        st.rerun()
+    """Run a decision; on success the page reloads with the message on top."""
+    ui.done(action, message, rerun=True)
 
 
 if st.button("Разнести новые платежи", key="run_match", type="primary"):
@@ -36,7 +29,7 @@ if st.button("Разнести новые платежи", key="run_match", type
     summary = ui.attempt(lambda: matching.match_payments(
         db, actor=actor, progress=lambda f, t: bar.progress(min(max(f, 0.0), 1.0), text=ui.plain(t))))
     if summary is not None:
-        st.session_state["matching_notice"] = (
+        st.session_state["flash"] = (
             f"Разобрано {summary['total']}: автоматически {summary['auto']}, предложено {summary['suggested']}, "
             f"не разнесено {summary['unmatched']}")
         st.rerun()
@@ -77,7 +70,7 @@ if proposed and st.button(f"Подтвердить предложенных чл
                           key="bulk_confirm"):
     n = ui.attempt(lambda: matching.confirm_many(db, proposed, actor))
     if n is not None:
-        st.session_state["matching_notice"] = f"Подтверждено: {n}"
+        st.session_state["flash"] = f"Подтверждено: {n}"
         st.rerun()
 
 # -- one payment --------------------------------------------------------------------------------

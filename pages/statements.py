@@ -72,9 +72,6 @@ with tab_upload:
 
 # -- loaded statements ------------------------------------------------------------------------------
 with tab_list:
-    notice = st.session_state.pop("statements_notice", None)
-    if notice:
-        st.success(ui.plain(notice))
     rows = ui.attempt(lambda: statements.list_statements(db)) or []
     totals = statements.payment_totals(db)
     # The metrics add up the listed statements; the ledger's own count (each payment once, however many
@@ -109,7 +106,7 @@ with tab_list:
             if st.button("Удалить выписку", disabled=not sure, key="do_delete"):
                 outcome = ui.attempt(lambda: statements.delete_statement(db, chosen, user["login"]))
                 if outcome is not None:
-                    st.session_state["statements_notice"] = (
+                    st.session_state["flash"] = (
                         f"Выписка удалена: платежей удалено {outcome['deleted']}, "
                         f"оставлено (есть в другой выписке) {outcome['kept']}")
                     st.rerun()
