@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ledger import cooperative, users
+from ledger.db import Database
 from ledger.errors import DatabaseBusy, LedgerError
 import ui
 
@@ -14,7 +15,8 @@ BUSY = "База занята, повторите"
 def page_title() -> str:
     """The browser tab: the cooperative's name once it is known."""
     try:
-        return (cooperative.get_settings(ui.db()).get("name") or "").strip() or "Учёт кооператива"
+        quick = Database(wait_seconds=0.5)   # a busy database must not delay the page for the title
+        return (cooperative.get_settings(quick).get("name") or "").strip() or "Учёт кооператива"
     except LedgerError:
         return "Учёт кооператива"
 
