@@ -138,3 +138,26 @@ def test_dashboard_xlsx_has_the_cooperative_and_the_date_above_the_table():
     assert [c.value for c in ws[4]] == ["Л/с", "Всего"]
     assert ws["B5"].value == Decimal("1234.56") or ws["B5"].value == 1234.56
     assert ws.freeze_panes == "A5" and ws.auto_filter.ref == "A4:B5"
+
+
+def test_collection_line_breaks_at_months_without_charges(demo_db):
+    import json
+
+    at = page_test("pages/dashboard.py", "board").run()
+    chart = at.get("vega_lite_chart")[2].proto
+    spec = json.loads(chart.spec)
+    assert spec["encoding"]["detail"]["field"] == "Отрезок"
+    import pyarrow as pa
+
+    values = [v for d in chart.datasets for v in pa.ipc.open_stream(d.data.data).read_all().to_pylist()]
+    if not chart.datasets:  # inline data
+        values = [v for d in spec.get("datasets", {}).values() for v in d]
+    values = [v for v in values if "Отрезок" in v]
+    points = sorted((v["Месяц"], v["Отрезок"]) for v in values)
+    assert len(points) > 2
+    months = [date.fromisoformat(str(m)[:10]) for m, _ in points]
+    for (m1, s1), (m2, s2), d1, d2 in zip(points, points[1:], months, months[1:]):
+        next_month = (d1.year + (d1.month == 12), d1.month % 12 + 1)
+        # consecutive months share a line; across a month without charges the line is broken
+        assert (s1 == s2) == ((d2.year, d2.month) == next_month), (m1, m2)
+    assert len({s for _, s in points}) > 1   # the demo has months without charges (e.g. 2026 before July)
