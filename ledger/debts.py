@@ -232,10 +232,18 @@ class Dashboard:
         return rows
 
 
+_DASHBOARD_MONEY = ("principal", "penalty", "not_due", "b0_30", "b31_90", "b91_180", "b181_365", "b365", "time_barred",
+                    "total")
+
+
 def dashboard(db: Database, as_of: date) -> Dashboard:
     """Aggregates for the board's dashboard, read from the snapshot (refreshed first when the ledger changed)."""
     snapshot(db, as_of)
-    rows = db.records("""
+    # Amounts travel as whole kopecks and become Decimal here: exact, and ~5x cheaper than DuckDB's own
+    # DECIMAL -> Decimal conversion, which dominated the dashboard of a 20,000-member cooperative.
+    kopecks = ", ".join(f"({c} * 100)::BIGINT AS {c}" for c in _DASHBOARD_MONEY)
+    rows = db.records(f"""
+        SELECT * REPLACE ({kopecks}) FROM (
         SELECT d.*, (d.principal + d.penalty)::DECIMAL(18,2) AS total, m.reg_no, m.full_name, m.status,
                pl.number AS plot, o.plots
         FROM debt_snapshot d JOIN members m ON m.id = d.member_id
@@ -243,7 +251,10 @@ def dashboard(db: Database, as_of: date) -> Dashboard:
         LEFT JOIN (SELECT o.member_id, string_agg(p.number, ', ' ORDER BY p.number) AS plots FROM plot_owners o
                    JOIN plots p ON p.id = o.plot_id WHERE o.owned_to IS NULL GROUP BY o.member_id) o
                ON o.member_id = m.id
-        WHERE d.principal <> 0 OR d.penalty <> 0 OR d.not_due <> 0""")
+        WHERE d.principal <> 0 OR d.penalty <> 0 OR d.not_due <> 0)""")
+    for r in rows:
+        for c in _DASHBOARD_MONEY:
+            r[c] = Decimal(r[c]).scaleb(-2)
     collection = db.records("SELECT month, charged, paid, CASE WHEN charged > 0 THEN paid / charged END AS rate "
                             "FROM collection_snapshot ORDER BY month")
     names = {r[0]: r[1] for r in db.fetchall("SELECT code, name FROM contributions")}
