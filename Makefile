@@ -19,8 +19,9 @@ demo: install
 	@test -f $(DB) || $(BIN)/coop --db $(DB) init --demo
 
 run: demo
-	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
-	  --server.headless true --browser.gatherUsageStats false
+	$(BIN)/streamlit run server.py --server.address 127.0.0.1 --server.port $(PORT) \
+	  --server.headless true --browser.gatherUsageStats false \
+	  $(if $(DEV),--server.fileWatcherType auto --server.runOnSave true)
 
 test: install
 	$(BIN)/python -m pytest

@@ -1,13 +1,32 @@
-"""coop-ledger web app: sign-in and navigation by role. Run with `make run`."""
+"""coop-ledger web app: sign-in and navigation by role. `make run` serves it through server.py."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from ledger import users
-from pages import ui
+from ledger import cooperative, users
+from ledger.db import Database
+from ledger.errors import DatabaseBusy, LedgerError
+import ui
 
-st.set_page_config(page_title="coop-ledger", page_icon=":material/account_balance:", layout="wide")
+BUSY = "База занята, повторите"
+
+
+def page_title() -> str:
+    """The browser tab: the cooperative's name once it is known."""
+    try:
+        quick = Database(wait_seconds=0.5)   # a busy database must not delay the page for the title
+        return (cooperative.get_settings(quick).get("name") or "").strip() or "Учёт кооператива"
+    except LedgerError:
+        return "Учёт кооператива"
+
+
+st.set_page_config(page_title=page_title(), page_icon=":material/account_balance:", layout="wide")
+
+
+def busy() -> None:
+    st.error(BUSY)
+    st.button("Повторить", key="retry_busy")
 
 
 def first_start(db) -> None:
@@ -21,7 +40,7 @@ def first_start(db) -> None:
             if password != again:
                 st.error("Пароли не совпадают")
             elif ui.done(lambda: users.create_first_admin(db, login, password)):
-                st.session_state["user"] = {"login": login.strip(), "role": "admin"}
+                ui.signed_in(db, {"login": login.strip(), "role": "admin"})
                 st.rerun()
 
 
@@ -31,32 +50,68 @@ def sign_in(db) -> None:
         login = st.text_input("Логин")
         password = st.text_input("Пароль", type="password")
         if st.form_submit_button("Войти", type="primary"):
-            user = ui.attempt(lambda: users.authenticate(db, login, password))
+            try:
+                user = users.authenticate(db, login, password, client=ui.client_address())
+            except DatabaseBusy:
+                st.error(BUSY)
+                return
+            except LedgerError as exc:
+                st.error(ui.plain(str(exc)))
+                return
             if user:
-                st.session_state["user"] = user
+                ui.signed_in(db, user)
                 st.rerun()
             else:
                 st.error("Неверный логин или пароль")
 
 
+def anonymous() -> None:
+    """The only page an anonymous visitor has: sign-in, or the first start while there are no users."""
+    db = ui.db()
+    notice = st.session_state.pop("signed_out", None)
+    if notice:
+        ui.forget_cookie()
+        st.info(notice)
+    try:
+        has_users = users.has_users(db)
+    except DatabaseBusy:
+        busy()  # never the first-run form: the users are there, the file is only held by another program
+        return
+    except LedgerError as exc:
+        st.error(ui.plain(str(exc)))
+        return
+    if has_users:
+        sign_in(db)
+    else:
+        first_start(db)
+
+
 def main() -> None:
+    ui.russian_widgets()
     db = ui.db()
     user = ui.current_user()
     if user is None:
-        if ui.attempt(lambda: users.has_users(db)):
-            sign_in(db)
-        else:
-            first_start(db)
+        try:
+            user = ui.resume(db)
+        except DatabaseBusy:
+            busy()
+            st.stop()
+        except LedgerError:
+            user = None
+    if user is None:
+        # Always hand Streamlit the navigation, hidden: otherwise it lists the files of pages/ in the sidebar.
+        st.navigation([st.Page(anonymous, title="Вход", url_path="signin", default=True)], position="hidden").run()
         return
+    ui.deliver_cookie()
     sections: dict[str, list] = {}
     for page in ui.PAGES:
         if user["role"] in page.roles:
             sections.setdefault(page.section, []).append(
                 st.Page(page.path, title=page.title, icon=page.icon, url_path=page.key))
     with st.sidebar:
-        st.caption(f"{user['login']} · {users.ROLES.get(user['role'], user['role'])}")
+        st.caption(ui.plain(f"{user['login']} · {users.ROLES.get(user['role'], user['role'])}"))
         if st.button("Выйти", key="signout"):
-            st.session_state.clear()
+            ui.sign_out(db)
             st.rerun()
     st.navigation(sections).run()
 

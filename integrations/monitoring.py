@@ -126,7 +126,8 @@ def _expiries(db: Database, now: datetime) -> list[Alert]:
 
 
 def _failed_signins(db: Database, now: datetime) -> list[Alert]:
-    n = db.scalar("SELECT count(*) FROM audit_log WHERE action = 'signin_failed' AND happened_at >= ?",
+    n = db.scalar("SELECT count(*) FROM audit_log WHERE action IN ('signin_failed', 'signin_throttled') "
+                  "AND happened_at >= ?",
                   [now - timedelta(hours=1)])
     if n >= FAILED_SIGNINS:
         return [Alert(f"signins:{now:%Y%m%d%H}", "ошибка", f"За последний час {n} неудачных попыток входа")]

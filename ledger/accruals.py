@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from . import audit, fields
+from .formats import money
 from .db import Database, utcnow
 from .errors import InputError
 from .tariffs import Contribution, contributions
@@ -258,8 +259,7 @@ class AccrualResult:
 PREVIEW_LINES = 1000
 
 
-def fmt_money(value) -> str:
-    return f"{Decimal(value):,.2f}".replace(",", " ").replace(".", ",")
+fmt_money = money  # the one money format (ledger/formats.py), under the name pages and the CLI already use
 
 
 def accrue(db: Database, through: date, actor: str | None = None, dry_run: bool = False,

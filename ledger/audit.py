@@ -42,7 +42,8 @@ HEAD_SUFFIX = ".audit-head"
 _head_lock = threading.Lock()
 
 ACTIONS = {
-    "signin": "Вход", "signin_failed": "Неудачный вход", "export_personal_data": "Выгрузка персональных данных",
+    "signin": "Вход", "signin_failed": "Неудачный вход", "signin_throttled": "Вход временно заблокирован",
+    "signout": "Выход", "export_personal_data": "Выгрузка персональных данных",
     "personal_data_revealed": "Показ персональных данных", "external_call": "Обращение к внешнему сервису",
     "settings_changed": "Изменение настроек", "integration_configured": "Настройка интеграции",
     "integration_enabled": "Интеграция включена", "integration_disabled": "Интеграция отключена",
@@ -52,7 +53,60 @@ ACTIONS = {
     "audit_rekeyed": "Журнал переведён на ключевую цепочку",
     "report_built": "Отчёт сформирован", "report_form_saved": "Форма отчёта сохранена", "report_signed": "Отчёт подписан",
     "report_submitted": "Отчёт отправлен",
+    "match_payments": "Разнесение платежей", "match_confirm": "Платёж разнесён вручную",
+    "match_reject": "Платёж отклонён", "match_reopen": "Платёж возвращён на автоматическое разнесение",
+    "match_split": "Платёж разделён", "register_imported": "Загрузка реестра",
+    "bank_statement_import": "Загрузка выписки", "bank_statement_delete": "Удаление выписки",
+    "tariffs_saved": "Изменение взносов", "key_rate_set": "Ключевая ставка", "key_rate_deleted": "Ключевая ставка удалена",
+    "accrue": "Начисление", "charge_added": "Разовое начисление", "charge_corrected": "Корректировка начисления",
 }
+
+# Keys of the details, in words (anything not listed is shown as it is).
+DETAIL_WORDS = {
+    "role": "роль", "rows": "строк", "what": "что", "client": "адрес", "added": "добавлено", "updated": "обновлено",
+    "total": "всего", "auto": "автоматически", "suggested": "предложено", "unmatched": "не разнесено",
+    "manual": "вручную", "links": "связей со счетами", "member_id": "член (id)", "statement_id": "выписка №",
+    "format": "формат", "same_file": "тот же файл", "keys": "параметры", "codes": "взносы", "old": "было",
+    "new": "стало", "amount": "сумма", "contribution": "взнос", "delta": "изменение", "reason": "основание",
+    "channel": "канал", "old_key": "старый ключ", "new_key": "новый ключ", "deleted": "удалено", "kept": "оставлено",
+    "new_payments": "новых платежей", "already": "уже загружено", "outgoing": "исходящих",
+}
+_TARGETS = {"payment": "платёж №", "member": "член №", "statement": "выписка №", "charge": "начисление №"}
+
+
+def target_label(action: str, target: str | None) -> str:
+    """«payment:214» -> «платёж №214»; the cooperative's settings and charges in words; others as they are."""
+    if not target:
+        return ""
+    kind, _, number = target.partition(":")
+    if number and kind in _TARGETS:
+        return f"{_TARGETS[kind]}{number}"
+    if action in ("charge_added", "charge_corrected") and target.isdigit():
+        return f"начисление №{target}"
+    if target == "cooperative":
+        return "настройки кооператива"
+    return target
+
+
+def details_text(details: str | None) -> str:
+    """The JSON details as «ключ: значение, …» in words, never raw JSON."""
+    if not details:
+        return ""
+    try:
+        data = json.loads(details)
+    except ValueError:
+        return details
+    if not isinstance(data, dict):
+        return str(data)
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "да" if v else "нет"
+        if isinstance(v, list):
+            return ", ".join(map(str, v))
+        return "—" if v is None else str(v)
+
+    return "; ".join(f"{DETAIL_WORDS.get(k, k)}: {value(v)}" for k, v in data.items())
 
 
 def _keys(con, master=None) -> tuple[bytes, bytes]:
@@ -371,8 +425,8 @@ def export_bytes(rows: list[dict], fmt: str) -> bytes:
 
     from .spreadsheets import write_csv, xlsx_bytes
 
-    rows = [{**r, "action_label": ACTIONS.get(r["action"], r["action"]), "ok_label": "да" if r["ok"] else "нет"}
-            for r in rows]
+    rows = [{**r, "action_label": ACTIONS.get(r["action"], r["action"]), "ok_label": "да" if r["ok"] else "нет",
+             "target": target_label(r["action"], r["target"]), "details": details_text(r["details"])} for r in rows]
     if fmt == "xlsx":
         return xlsx_bytes(_export_columns(), rows, sheet_title="Журнал")
     text = io.StringIO()

@@ -19,7 +19,7 @@ try:  # recent typer vendors click and raises its own exception classes
 except ImportError:  # pragma: no cover - older typer on top of click
     from click import exceptions as cli_errors
 
-from . import accruals, cooperative, debts, demo, fields, matching, members, statements, tariffs, users, vault
+from . import accruals, cooperative, debts, demo, fields, formats, matching, members, statements, tariffs, users, vault
 from .db import Database, default_path
 from .errors import InputError, LedgerError
 
@@ -315,7 +315,7 @@ def statement(ctx: typer.Context, member_id: str = typer.Argument(..., help="Н�
     """Акт сверки с членом за период."""
     s = debts.write_statement(db_of(ctx), member_id, option_date(date_from, "--from"), option_date(date_to, "--to"),
                               out, actor=actor())
-    say(f"{out}: сальдо на начало {accruals.fmt_money(s.opening)}, на конец {accruals.fmt_money(s.closing)}")
+    say(f"{out}: сальдо на начало {formats.rub(s.opening)}, на конец {formats.rub(s.closing)}")
 
 
 # -- integrations, vault, audit, monitoring --------------------------------------------------------

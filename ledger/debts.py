@@ -232,10 +232,18 @@ class Dashboard:
         return rows
 
 
+_DASHBOARD_MONEY = ("principal", "penalty", "not_due", "b0_30", "b31_90", "b91_180", "b181_365", "b365", "time_barred",
+                    "total")
+
+
 def dashboard(db: Database, as_of: date) -> Dashboard:
     """Aggregates for the board's dashboard, read from the snapshot (refreshed first when the ledger changed)."""
     snapshot(db, as_of)
-    rows = db.records("""
+    # Amounts travel as whole kopecks and become Decimal here: exact, and ~5x cheaper than DuckDB's own
+    # DECIMAL -> Decimal conversion, which dominated the dashboard of a 20,000-member cooperative.
+    kopecks = ", ".join(f"({c} * 100)::BIGINT AS {c}" for c in _DASHBOARD_MONEY)
+    rows = db.records(f"""
+        SELECT * REPLACE ({kopecks}) FROM (
         SELECT d.*, (d.principal + d.penalty)::DECIMAL(18,2) AS total, m.reg_no, m.full_name, m.status,
                pl.number AS plot, o.plots
         FROM debt_snapshot d JOIN members m ON m.id = d.member_id
@@ -243,7 +251,10 @@ def dashboard(db: Database, as_of: date) -> Dashboard:
         LEFT JOIN (SELECT o.member_id, string_agg(p.number, ', ' ORDER BY p.number) AS plots FROM plot_owners o
                    JOIN plots p ON p.id = o.plot_id WHERE o.owned_to IS NULL GROUP BY o.member_id) o
                ON o.member_id = m.id
-        WHERE d.principal <> 0 OR d.penalty <> 0 OR d.not_due <> 0""")
+        WHERE d.principal <> 0 OR d.penalty <> 0 OR d.not_due <> 0)""")
+    for r in rows:
+        for c in _DASHBOARD_MONEY:
+            r[c] = Decimal(r[c]).scaleb(-2)
     collection = db.records("SELECT month, charged, paid, CASE WHEN charged > 0 THEN paid / charged END AS rate "
                             "FROM collection_snapshot ORDER BY month")
     names = {r[0]: r[1] for r in db.fetchall("SELECT code, name FROM contributions")}
@@ -251,11 +262,14 @@ def dashboard(db: Database, as_of: date) -> Dashboard:
 
 
 def totals(rows: list[dict]) -> dict[str, Any]:
-    debt_rows = [r for r in rows if r["principal"] + r["penalty"] > 0]
+    per_member: dict[int, Decimal] = {}
+    for r in rows:
+        per_member[r["member_id"]] = per_member.get(r["member_id"], Decimal(0)) + r["principal"] + r["penalty"]
     return {
         "principal": sum((r["principal"] for r in rows), Decimal(0)),
         "penalty": sum((r["penalty"] for r in rows), Decimal(0)),
-        "debtors": len({r["member_id"] for r in debt_rows if r["principal"] > 0}),
+        # the same members as by_member(): a debt or unpaid penalties in total
+        "debtors": sum(1 for owed in per_member.values() if owed > 0),
         "time_barred": sum((r["time_barred"] for r in rows), Decimal(0)),
         "not_due": sum((r["not_due"] for r in rows), Decimal(0)),
     }
@@ -279,12 +293,12 @@ def by_plot(rows: list[dict]) -> list[dict]:
     for r in rows:
         if r["plot"] is None:
             continue
-        a = acc.setdefault(r["plot"], {"plot": r["plot"], "principal": Decimal(0), "penalty": Decimal(0), "owners": set()})
+        a = acc.setdefault(r["plot"], {"plot": r["plot"], "principal": Decimal(0), "penalty": Decimal(0), "owners": {}})
         a["principal"] += r["principal"]
         a["penalty"] += r["penalty"]
-        a["owners"].add(r["reg_no"])
-    result = [{**a, "owners": ", ".join(sorted(a["owners"])), "total": a["principal"] + a["penalty"]}
-              for a in acc.values() if a["principal"] + a["penalty"] > 0]
+        a["owners"][r["reg_no"]] = None
+    result = [{**a, "owners": ", ".join(a["owners"] if len(a["owners"]) == 1 else sorted(a["owners"])),
+               "total": a["principal"] + a["penalty"]} for a in acc.values() if a["principal"] + a["penalty"] > 0]
     result.sort(key=lambda a: (-a["total"], a["plot"]))
     return result
 
@@ -540,6 +554,9 @@ def write_statement(db: Database, member_reg_no: str, date_from: date, date_to: 
     return s
 
 
-def table_xlsx(columns: list[Column], rows: list[dict], title: str) -> bytes:
-    """A dashboard table as a formatted .xlsx."""
-    return xlsx_bytes(columns, rows, sheet_title=title)
+def table_xlsx(columns: list[Column], rows: list[dict], title: str, heading: str | None = None,
+               as_of: date | None = None) -> bytes:
+    """A dashboard table as a formatted .xlsx; heading (the cooperative's name and the table) and the as-of
+    date go above the table."""
+    lines = [line for line in (heading, f"на {as_of:%d.%m.%Y}" if as_of else None) if line]
+    return xlsx_bytes(columns, rows, sheet_title=title, title=lines)

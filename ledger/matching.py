@@ -636,13 +636,17 @@ def _collector_paused():
 
 
 @_collector_paused()
-def match_payments(db: Database, actor: str | None = None, payment_ids: list[int] | None = None) -> dict[str, int]:
+def match_payments(db: Database, actor: str | None = None, payment_ids: list[int] | None = None,
+                   progress: Any = None) -> dict[str, int]:
     """Decide every incoming payment no person has decided yet (or only `payment_ids`).
 
     The payments are read and weighed without holding the database; the decisions are written in one
     transaction, which keeps any decision a person made meanwhile. Returns counts: total, auto,
     suggested, unmatched, manual (decided by people, left as they are), links (payer links learned).
+    progress(fraction, text), when given, is told how far the run is.
     """
+    step = progress or (lambda fraction, text: None)
+    step(0.0, "Чтение платежей и реестра…")
     with db.connect() as con:
         payments = _undecided(con, payment_ids)
         reg = load_register(con) if len(payments) else None
@@ -650,7 +654,9 @@ def match_payments(db: Database, actor: str | None = None, payment_ids: list[int
     new_links = _table([], ["kind", "value", "member_id", "payment_id"])
     decisions: dict[int, Decision] = {}
     if len(payments):
+        step(0.1, f"Разбор платежей: {len(payments)}…")
         decisions, new_links = _decide_run(payments, reg)
+    step(0.9, "Запись решений…")
     ids = payments["id"].tolist()
     now = utcnow()
     with db.transaction() as con:
@@ -681,6 +687,7 @@ def match_payments(db: Database, actor: str | None = None, payment_ids: list[int
         summary["total"] = len(kept)
         summary["manual"] = con.execute("SELECT count(*) FROM matches WHERE status = 'manual'").fetchone()[0]
         audit.log(con, actor, "match_payments", None, **summary)
+    step(1.0, "Готово")
     return summary
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from . import audit, cooperative
 from .bankformats import FORMAT_LABELS, PAYMENT_FIELDS, ParsedStatement, Progress, parse_statement
+from .formats import count, plural
 from .db import Database, utcnow
 from .errors import InputError, LedgerError
 
@@ -53,7 +54,9 @@ class ImportResult:
         return FORMAT_LABELS.get(self.format, self.format)
 
     def summary(self) -> str:
-        text = f"{self.new} новых, {self.already} уже загружено, {self.outgoing} исходящих"
+        text = (f"{count(self.new, 'новый', 'новых', 'новых')}, {self.already} уже "
+                f"{plural(self.already, 'загружен', 'загружено', 'загружено')}, "
+                f"{count(self.outgoing, 'исходящий', 'исходящих', 'исходящих')}")
         if self.pending:
             text += f", {self.pending} в обработке (пропущено)"
         foreign = [c for c in self.currencies if c != "RUB"]

@@ -1,14 +1,13 @@
 """Accruals and tariffs: contributions (file or form), running the accrual, manual charges and corrections
 with a reason, the key-rate history; every change is logged."""
 
-import json
 from datetime import date
 
 import streamlit as st
 
 from ledger import accruals, audit, members, tariffs
-from ledger.accruals import fmt_money
-from pages import ui
+from ledger.formats import rub
+import ui
 
 user = ui.guard("accruals")
 db = ui.db()
@@ -80,8 +79,8 @@ with tab_tariffs:
                                  "cap_rate": cap_rate or None, "cap_from": cap_from or None, "cap_to": cap_to or None,
                                  "moratoriums": [w.split("..") for w in moratoriums.split(";") if w.strip()]}
             values["penalty"] = {k: v for k, v in values["penalty"].items() if v is not None}
-            if ui.done(lambda: tariffs.save_contribution_form(db, values, actor=actor), "Взнос сохранён"):
-                st.rerun()
+            ui.done(lambda: tariffs.save_contribution_form(db, values, actor=actor),
+                    f"Взнос «{values['name'] or values['code']}» сохранён", rerun=True)
 
 # -- accrue -------------------------------------------------------------------------------------
 with tab_accrue:
@@ -99,47 +98,46 @@ with tab_accrue:
             st.info(preview.summary().capitalize())
         else:
             m1, m2, m3 = st.columns(3)
-            m1.metric("Новые начисления", f"{preview.added}", f"{fmt_money(preview.amount)} ₽", delta_color="off")
-            m2.metric("Перерасчёт (исправления)", f"{preview.corrections}", f"{fmt_money(preview.corrections_amount)} ₽",
+            m1.metric("Новые начисления", f"{preview.added}", rub(preview.amount), delta_color="off")
+            m2.metric("Перерасчёт (исправления)", f"{preview.corrections}", rub(preview.corrections_amount),
                       delta_color="off")
-            m3.metric(f"За годы до {through.year}", f"{fmt_money(preview.past_years)} ₽")
+            m3.metric(f"За годы до {through.year}", rub(preview.past_years))
             names = sorted(set(preview.by_contribution) | set(preview.corrections_by_contribution))
             ui.table([{"Взнос": name,
                        "Новых начислений": preview.by_contribution.get(name, (0, 0))[0],
-                       "Сумма, ₽": fmt_money(preview.by_contribution.get(name, (0, 0))[1]),
+                       "Сумма, ₽": preview.by_contribution.get(name, (0, 0))[1],
                        "Исправлений": preview.corrections_by_contribution.get(name, (0, 0))[0],
-                       "Сумма исправлений, ₽": fmt_money(preview.corrections_by_contribution.get(name, (0, 0))[1])}
-                      for name in names])
+                       "Сумма исправлений, ₽": preview.corrections_by_contribution.get(name, (0, 0))[1]}
+                      for name in names], money=["Сумма, ₽", "Сумма исправлений, ₽"])
             if preview.lines:
                 st.markdown("**Исправления (перерасчёт)**")
                 ui.table([{"Л/с": r["reg_no"], "ФИО": r["full_name"], "Взнос": r["contribution"],
                            "Период": f"{r['period_start']:%d.%m.%Y}–{r['period_end']:%d.%m.%Y}",
-                           "Участок": r["plot"], "Изменение, ₽": fmt_money(r["delta"]), "Основание": r["reason"]}
-                          for r in preview.lines])
+                           "Участок": r["plot"], "Изменение, ₽": r["delta"], "Основание": r["reason"]}
+                          for r in preview.lines], money=["Изменение, ₽"])
                 if preview.corrections > len(preview.lines):
                     st.caption(f"Показаны первые {len(preview.lines)} из {preview.corrections}")
             if st.button("Подтвердить и провести", type="primary", key="confirm_accrue"):
                 result = ui.attempt(lambda: accruals.accrue(db, through, actor=actor, expect=preview.token))
                 st.session_state.pop("accrual_preview", None)
                 if result is not None:
-                    st.success(f"Проведено: {result.summary()}")
+                    st.success(ui.plain(f"Проведено: {result.summary()}"))
 
 # -- manual charges and corrections -------------------------------------------------------------
 with tab_manual:
     reg_no = st.text_input("Номер л/с члена", key="manual_reg_no")
     found = members.find_by_reg_no(db, reg_no.strip()) if reg_no.strip() else None
     if reg_no.strip() and found is None:
-        st.warning(f"Член с л/с {reg_no} не найден")
+        st.warning(f"Член с л/с {ui.plain(reg_no)} не найден")
     if found:
-        st.markdown(f"**{found['full_name']}**, л/с {found['reg_no']}")
+        st.markdown(f"**{ui.plain(found['full_name'])}**, л/с {ui.plain(found['reg_no'])}")
         charges = accruals.member_charges(db, found["id"])
         names = {c.code: c.name for c in tariffs.contributions(db)}
         ui.table([{"№": c["id"], "Взнос": names.get(c["contribution"], c["contribution"]), "Срок": c["due_date"],
-                   "Сумма, ₽": fmt_money(c["amount"]),
-                   "Исходная, ₽": fmt_money(c["original_amount"]),
+                   "Сумма, ₽": c["amount"], "Исходная, ₽": c["original_amount"],
                    "Как рассчитано / основание": c["reason"] or c["basis_note"], "Участок": c["plot"],
                    "Исправления": c["corrections"]}
-                  for c in charges])
+                  for c in charges], money=["Сумма, ₽", "Исходная, ₽"])
         codes = list(names)
         with st.form("manual_charge"):
             st.markdown("**Разовое начисление**")
@@ -173,15 +171,14 @@ with tab_key:
         since = r1.date_input("Действует с", value=date.today(), format="DD.MM.YYYY")
         rate = r2.text_input("Ставка, % годовых")
         if st.form_submit_button("Сохранить ставку"):
-            if ui.done(lambda: tariffs.set_key_rate(db, since, rate, actor=actor), "Ставка сохранена"):
-                st.rerun()
+            ui.done(lambda: tariffs.set_key_rate(db, since, rate, actor=actor),
+                    f"Ключевая ставка {rate} % с {since:%d.%m.%Y} сохранена", rerun=True)
 
 # -- log ----------------------------------------------------------------------------------------
 with tab_log:
-    actions = {"accrue": "начисление", "charge_added": "разовое начисление", "charge_corrected": "корректировка",
-               "tariffs_saved": "взносы изменены", "key_rate_set": "ключевая ставка"}
+    actions = ("accrue", "charge_added", "charge_corrected", "tariffs_saved", "key_rate_set", "key_rate_deleted")
     entries = [e for e in audit.entries(db, limit=2000) if e["action"] in actions][:200]
-    ui.table([{"Когда (UTC)": e["happened_at"], "Кто": e["actor"], "Что": actions[e["action"]], "Объект": e["target"],
-               "Подробности": ", ".join(f"{k}: {v}" for k, v in json.loads(e["details"] or "{}").items())}
+    ui.table([{"Когда (UTC)": e["happened_at"], "Кто": e["actor"], "Что": audit.ACTIONS[e["action"]],
+               "Объект": audit.target_label(e["action"], e["target"]), "Подробности": audit.details_text(e["details"])}
               for e in entries])
-    st.caption(f"Всего начислено в базе: {fmt_money(db.scalar('SELECT coalesce(sum(amount), 0) FROM charges_effective'))} ₽")
+    st.caption(f"Всего начислено в базе: {rub(db.scalar('SELECT coalesce(sum(amount), 0) FROM charges_effective'))}")

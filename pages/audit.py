@@ -5,7 +5,7 @@ from datetime import date, datetime, time, timedelta
 import streamlit as st
 
 from ledger import audit
-from pages import ui
+import ui
 
 user = ui.guard("audit")
 db = ui.db()
@@ -23,7 +23,8 @@ action = c1.selectbox("Действие", [""] + list(audit.ACTIONS), format_fun
 actor = c2.text_input("Пользователь", key="actor")
 integration = c3.text_input("Интеграция", key="integration")
 c4, c5, c6 = st.columns(3)
-period = c4.date_input("Период", (date.today() - timedelta(days=30), date.today()), key="period")
+period = c4.date_input("Период", (date.today() - timedelta(days=30), date.today()), format="DD.MM.YYYY",
+                       key="period")
 text = c5.text_input("Поиск по тексту", key="text")
 only_failed = c6.checkbox("Только неуспешные", key="only_failed")
 
@@ -36,11 +37,11 @@ filters = dict(action=action or None, actor=actor.strip() or None, integration=i
 rows = ui.attempt(lambda: audit.entries(db, limit=5000, **filters)) or []
 st.caption(f"Записей: {len(rows)} (показаны последние 5000)")
 ui.table([{
-    "№": str(r["id"]), "Когда (UTC)": r["happened_at"], "Кто": r["actor"], "Действие": audit.ACTIONS.get(r["action"], r["action"]),
-    "Объект": r["target"], "Успешно": "да" if r["ok"] else "нет", "Операция": r["operation"], "Сервер": r["host"],
+    "№": r["id"], "Когда (UTC)": r["happened_at"], "Кто": r["actor"], "Действие": audit.ACTIONS.get(r["action"], r["action"]),
+    "Объект": audit.target_label(r["action"], r["target"]), "Успешно": "да" if r["ok"] else "нет", "Операция": r["operation"], "Сервер": r["host"],
     "Путь": r["path"], "Статус": r["status"], "мс": "" if r["duration_ms"] is None else str(r["duration_ms"]),
     "Байт": "" if r["bytes"] is None else str(r["bytes"]), "Ошибка": r["error"],
-    "Подробности": r["details"],
+    "Подробности": audit.details_text(r["details"]),
 } for r in rows])
 
 fmt = st.radio("Формат выгрузки", ["xlsx", "csv"], horizontal=True, key="audit_fmt")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ledger import cooperative
-from pages import ui
+import ui
 
 user = ui.guard("cooperative")
 db = ui.db()
@@ -20,4 +20,4 @@ with st.form("coop_settings"):
         else:
             values[key] = st.text_input(label, current.get(key) or "")
     if st.form_submit_button("Сохранить", type="primary", disabled=not ui.can_edit(user)):
-        ui.done(lambda: cooperative.save_settings(db, values, actor=user["login"]), "Сохранено")
+        ui.done(lambda: cooperative.save_settings(db, values, actor=user["login"]), "Настройки кооператива сохранены")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from integrations import registry
-from pages import ui
+import ui
 
 user = ui.guard("integrations")
 db = ui.db()
@@ -28,7 +28,7 @@ if usable:
     # Secret inputs get a fresh key after each save, so a typed secret does not stay in the browser.
     generation = st.session_state.setdefault("secret_inputs", 0)
     with st.form(f"settings_{name}"):
-        st.markdown(f"**Параметры {name}**. Секреты не показываются; пустое поле секрета — оставить как есть.")
+        st.markdown(f"**Параметры {ui.plain(name)}**. Секреты не показываются; пустое поле секрета — оставить как есть.")
         values = {}
         for f in cls.fields:
             label = f"{f.label} ({f.key})" + (" *" if f.required else "")
@@ -50,24 +50,25 @@ if usable:
                                               help=f.help or None, key=f"f_{name}_{f.key}")
         if st.form_submit_button("Сохранить", type="primary"):
             changed = {k: v for k, v in values.items() if not (cls.field(k).secret and not v)}
-            if ui.done(lambda: registry.configure(db, name, changed, actor=user["login"]), "Сохранено"):
-                st.session_state["secret_inputs"] = generation + 1
-                st.rerun()
+            st.session_state["secret_inputs"] = generation + 1   # kept only if the save fails below
+            if not ui.done(lambda: registry.configure(db, name, changed, actor=user["login"]),
+                           f"Параметры интеграции {name} сохранены", rerun=True):
+                st.session_state["secret_inputs"] = generation
 
     c1, c2, c3 = st.columns(3)
     if row["enabled"]:
         if c1.button("Отключить", key="disable"):
-            if ui.done(lambda: registry.set_enabled(db, name, False, actor=user["login"]), "Отключена"):
-                st.rerun()
+            ui.done(lambda: registry.set_enabled(db, name, False, actor=user["login"]), f"Интеграция {name} отключена",
+                    rerun=True)
     elif c1.button("Включить", key="enable", type="primary"):
-        if ui.done(lambda: registry.set_enabled(db, name, True, actor=user["login"]), "Включена"):
-            st.rerun()
+        ui.done(lambda: registry.set_enabled(db, name, True, actor=user["login"]), f"Интеграция {name} включена",
+                rerun=True)
     if c2.button("Проверить", key="check"):
         result = ui.attempt(lambda: registry.check(db, name, actor=user["login"]))
         if result:
-            st.success(result)
+            st.success(ui.plain(result))
     minutes = c3.number_input("Запуск каждые, мин (0 — без расписания)", min_value=0, step=5,
                               value=int(row["interval_minutes"] or 0), key="every")
     if c3.button("Сохранить расписание", key="schedule"):
-        if ui.done(lambda: registry.set_schedule(db, name, int(minutes) or None, actor=user["login"]), "Сохранено"):
-            st.rerun()
+        ui.done(lambda: registry.set_schedule(db, name, int(minutes) or None, actor=user["login"]),
+                f"Расписание {name}: " + (f"каждые {int(minutes)} мин" if minutes else "без расписания"), rerun=True)

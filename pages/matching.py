@@ -3,7 +3,8 @@
 import streamlit as st
 
 from ledger import matching, members
-from pages import ui
+from ledger.formats import day, rub
+import ui
 
 user = ui.guard("matching")
 db = ui.db()
@@ -18,11 +19,19 @@ for col, (key, label) in zip(cols, [("auto", "Автоматически"), ("su
                                     ("new", "Новые")]):
     col.metric(label, counts.get(key, 0))
 
+def done(action, message: str) -> None:
+    """Run a decision; on success the page reloads with the message on top."""
+    ui.done(action, message, rerun=True)
+
+
 if st.button("Разнести новые платежи", key="run_match", type="primary"):
-    summary = ui.attempt(lambda: matching.match_payments(db, actor=actor))
+    bar = st.progress(0.0, text="Разнесение…")
+    summary = ui.attempt(lambda: matching.match_payments(
+        db, actor=actor, progress=lambda f, t: bar.progress(min(max(f, 0.0), 1.0), text=ui.plain(t))))
     if summary is not None:
-        st.success(f"Разобрано {summary['total']}: автоматически {summary['auto']}, предложено "
-                   f"{summary['suggested']}, не разнесено {summary['unmatched']}")
+        st.session_state["flash"] = (
+            f"Разобрано {summary['total']}: автоматически {summary['auto']}, предложено {summary['suggested']}, "
+            f"не разнесено {summary['unmatched']}")
         st.rerun()
 
 # -- the queue ----------------------------------------------------------------------------------
@@ -48,38 +57,42 @@ def _candidates(r: dict) -> str:
     return _who(r["candidates"][0])
 
 
-st.dataframe([{
-    "Дата": r["doc_date"], "№": r["doc_number"], "Сумма": r["amount"], "Плательщик": r["payer_name"],
-    "Назначение": r["purpose"], "Статус": matching.STATUSES.get(r["status"], r["status"]),
-    "Кандидат": _candidates(r), "Причина": r["reason"],
-} for r in queue], hide_index=True, use_container_width=True)
+# The key columns first: at 1440 px the candidate and the reason are visible without scrolling sideways.
+ui.table([{
+    "Дата": r["doc_date"], "Сумма": r["amount"], "Кандидат": _candidates(r), "Причина": r["reason"],
+    "Статус": matching.STATUSES.get(r["status"], r["status"]), "Плательщик": r["payer_name"],
+    "Назначение": r["purpose"], "№": r["doc_number"],
+} for r in queue], money=["Сумма"], columns=["Дата", "Сумма", "Кандидат", "Причина", "Статус", "Плательщик",
+                                             "Назначение", "№"])
 
 proposed = [r["payment_id"] for r in queue if r["status"] == "suggested" and r["member_id"] is not None]
 if proposed and st.button(f"Подтвердить предложенных членов для всех показанных ({len(proposed)})",
                           key="bulk_confirm"):
     n = ui.attempt(lambda: matching.confirm_many(db, proposed, actor))
     if n is not None:
-        st.success(f"Подтверждено: {n}")
+        st.session_state["flash"] = f"Подтверждено: {n}"
         st.rerun()
 
 # -- one payment --------------------------------------------------------------------------------
 if queue:
-    labels = {r["payment_id"]: f"{r['doc_date']} · {r['amount']} ₽ · {r['payer_name'] or '—'}" for r in queue}
+    labels = {r["payment_id"]: f"{day(r['doc_date'])} · {rub(r['amount'])} · {r['payer_name'] or '—'}" for r in queue}
     chosen = st.selectbox("Платёж", list(labels), format_func=labels.get, index=None,
                           placeholder="Выберите платёж из очереди", key="queue_payment")
     row = next((r for r in queue if r["payment_id"] == chosen), None)
     if row is not None:
-        st.markdown(f"**Плательщик:** {row['payer_name'] or '—'}  \n**Назначение:** {row['purpose'] or '—'}  \n"
-                    f"**Сумма:** {row['amount']} ₽, документ № {row['doc_number'] or '—'} от {row['doc_date']}  \n"
-                    f"**Решение:** {matching.STATUSES.get(row['status'], row['status'])} — {row['reason']}")
+        st.markdown(f"**Плательщик:** {ui.plain(row['payer_name'] or '—')}  \n"
+                    f"**Назначение:** {ui.plain(row['purpose'] or '—')}  \n"
+                    f"**Сумма:** {rub(row['amount'])}, документ № {ui.plain(row['doc_number'] or '—')} "
+                    f"от {day(row['doc_date'])}  \n"
+                    f"**Решение:** {matching.STATUSES.get(row['status'], row['status'])} — {ui.plain(row['reason'])}")
         st.markdown("**Кандидаты**")
         for i, c in enumerate(row["candidates"]):
             a, b = st.columns([4, 1])
-            a.write(f"{_who(c)}: {c['reason']}")
+            a.markdown(ui.plain(f"{_who(c)}: {c['reason']}"))
             if b.button("Подтвердить", key=f"confirm_{row['payment_id']}_{c['member_id']}", type="primary" if i == 0
                         else "secondary"):
-                if ui.done(lambda: matching.confirm(db, row["payment_id"], c["member_id"], actor)):
-                    st.rerun()
+                done(lambda: matching.confirm(db, row["payment_id"], c["member_id"], actor),
+                     f"Платёж от {day(row['doc_date'])} на {rub(row['amount'])} разнесён на л/с {c['reg_no']}")
         if not row["candidates"]:
             st.info("Кандидатов нет: найдите члена ниже или отклоните платёж.")
 
@@ -90,8 +103,8 @@ if queue:
         other = st.selectbox("Найденные члены", list(options), format_func=options.get, index=None,
                              placeholder="Выберите члена", key="member_pick")
         if other is not None and st.button("Разнести на выбранного члена", key="confirm_other"):
-            if ui.done(lambda: matching.confirm(db, row["payment_id"], other, actor)):
-                st.rerun()
+            done(lambda: matching.confirm(db, row["payment_id"], other, actor),
+                 f"Платёж от {day(row['doc_date'])} на {rub(row['amount'])} разнесён: {options[other]}")
 
         with st.expander("Разделить платёж между членами"):
             parts_n = st.number_input("Сколько членов", min_value=2, max_value=6, value=2, key="split_n")
@@ -109,13 +122,14 @@ if queue:
                         resolved.append((member["id"] if member else -1, amount))
                     if any(mid == -1 for mid, _ in resolved):
                         st.error("Укажите существующие номера л/с всех членов")
-                    elif ui.done(lambda: matching.split(db, row["payment_id"], resolved, actor)):
-                        st.rerun()
+                    else:
+                        done(lambda: matching.split(db, row["payment_id"], resolved, actor),
+                             f"Платёж на {rub(row['amount'])} разделён между членами: {len(resolved)}")
 
         note = st.text_input("Причина отказа (необязательно)", key="reject_note")
         if st.button("Отклонить: платёж не от члена", key="reject"):
-            if ui.done(lambda: matching.reject(db, row["payment_id"], actor, note or None)):
-                st.rerun()
+            done(lambda: matching.reject(db, row["payment_id"], actor, note or None),
+                 f"Платёж от {day(row['doc_date'])} на {rub(row['amount'])} отклонён: не от члена")
         if row["status"] == "manual" and st.button("Вернуть на автоматическое разнесение", key="reopen"):
-            if ui.done(lambda: matching.reopen(db, row["payment_id"], actor)):
-                st.rerun()
+            done(lambda: matching.reopen(db, row["payment_id"], actor),
+                 "Платёж возвращён на автоматическое разнесение")

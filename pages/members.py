@@ -6,7 +6,7 @@ import streamlit as st
 
 from ledger import members
 from ledger.members import MEMBER_FIELDS, PERSONAL_FIELDS, STATUSES
-from pages import ui
+import ui
 
 user = ui.guard("members")
 db = ui.db()
@@ -50,14 +50,14 @@ with tab_list:
                               placeholder="Выберите члена", key="card_member")
         member = members.get_member(db, chosen) if chosen is not None else None
         if member:
-            st.subheader(f"{member['full_name']}, л/с {member['reg_no']}")
+            st.subheader(ui.plain(f"{member['full_name']}, л/с {member['reg_no']}"))
             if reveal:
                 note_reveal(f"л/с {member['reg_no']}", 1)
             info = {MEMBER_FIELDS[k]: (member[k] if reveal or k not in PERSONAL_FIELDS else members.mask(member[k]))
                     for k in MEMBER_FIELDS if k != "status"}
             info["Статус"] = STATUSES.get(member["status"], member["status"])
             info[MEMBER_FIELDS["join_date"]] = members.date_text(member["join_date"])
-            st.table({k: [str(v) if v is not None else "—"] for k, v in info.items()})
+            st.table({k: [ui.plain(v) if v is not None else "—"] for k, v in info.items()})
             history = members.member_history(db, member["id"])
             st.markdown("**Участки: история владения**")
             ui.table([{"Участок": p["number"], "Площадь, м²": p["area"], "Кадастровый номер": p["cadastral_no"],
@@ -122,7 +122,7 @@ with tab_list:
                             saved = ui.done(lambda: members.set_plots(db, member["id"], [{"number": n} for n in wanted],
                                                                       actor=user["login"]))
                         if saved:
-                            st.success("Сохранено")
+                            st.session_state["flash"] = f"Изменения члена л/с {member['reg_no']} сохранены"
                             st.rerun()
 
 # -- add ----------------------------------------------------------------------------------------
@@ -149,7 +149,7 @@ with tab_add:
                     if wanted:
                         ui.done(lambda: members.set_plots(db, member_id, [{"number": n} for n in wanted],
                                                           actor=user["login"]))
-                    st.success(f"Член л/с {values['reg_no']} добавлен")
+                    st.success(ui.plain(f"Член л/с {values['reg_no']} добавлен"))
 
 # -- import -------------------------------------------------------------------------------------
 with tab_import:
@@ -165,10 +165,10 @@ with tab_import:
                 st.markdown(f"Строка заголовков: **{header.row}**. Распознаны столбцы:")
                 labels = {**MEMBER_FIELDS, "last_name": "Фамилия", "first_name": "Имя", "middle_name": "Отчество",
                           "plots": "Участки", "area": "Площадь", "cadastral_no": "Кадастровый номер", "share": "Доля"}
-                st.table({"Столбец в файле": list(header.titles.values()),
+                st.table({"Столбец в файле": [ui.plain(t) for t in header.titles.values()],
                           "Поле реестра": [labels.get(f, f) for f in header.titles]})
                 for w in register.warnings:
-                    st.warning(w)
+                    st.warning(ui.plain(w))
                 st.markdown(f"Членов в файле: **{len(register.members)}**. Первые строки:")
                 ui.table([{"Строка": m.row, "Л/с": m.reg_no, "ФИО": m.values.get("full_name"),
                                "Участки": ", ".join(p.number for p in m.plots or [])}
@@ -181,11 +181,11 @@ with tab_import:
                     bar = st.progress(0.0, text="Загрузка…")
                     result = ui.attempt(lambda: members.import_register(
                         db, data, upload.name, actor=user["login"],
-                        progress=lambda f, t: bar.progress(min(f, 1.0), text=t), as_of=effective))
+                        progress=lambda f, t: bar.progress(min(f, 1.0), text=ui.plain(t)), as_of=effective))
                     if result is not None:
-                        st.success(f"Готово: {result.summary()}")
+                        st.success(ui.plain(f"Готово: {result.summary()}"))
                         for w in result.warnings:
-                            st.warning(w)
+                            st.warning(ui.plain(w))
                         if result.not_in_file:
                             st.info(f"В файле нет {result.not_in_file} членов из базы: они не изменены.")
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from integrations import monitoring
-from pages import ui
+import ui
 
 user = ui.guard("monitoring")
 db = ui.db()
@@ -12,7 +12,7 @@ st.title("Мониторинг")
 alerts = ui.attempt(lambda: monitoring.alerts(db)) or []
 if alerts:
     for a in alerts:
-        (st.error if a.level == "ошибка" else st.warning)(a.text)
+        (st.error if a.level == "ошибка" else st.warning)(ui.plain(a.text))
     if st.button("Отправить оповещения администратору", key="notify"):
         sent = ui.attempt(lambda: monitoring.notify_admin(db, alerts, actor=user["login"]))
         if sent:

@@ -14,7 +14,7 @@ from integrations import registry
 from ledger import members
 from ledger.accruals import fmt_money
 from ledger.reports import ReportFile, boupr, court, debtors, filing, members_register, sber_registry
-from pages import ui
+import ui
 
 user = ui.guard("reports")
 db = ui.db()

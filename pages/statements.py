@@ -5,8 +5,9 @@ import hashlib
 import streamlit as st
 
 from ledger import statements
-from ledger.bankformats import MAX_STATEMENT_BYTES, rub
-from pages import ui
+from ledger.bankformats import MAX_STATEMENT_BYTES
+from ledger.formats import count, day, money as rub, rub as rub_sign
+import ui
 
 user = ui.guard("statements")
 db = ui.db()
@@ -14,7 +15,7 @@ db = ui.db()
 
 def period(r) -> str:
     if r["period_from"] and r["period_to"]:
-        return f"{r['period_from']:%d.%m.%Y} – {r['period_to']:%d.%m.%Y}"
+        return f"{day(r['period_from'])} – {day(r['period_to'])}"
     return "—"
 
 
@@ -37,34 +38,35 @@ with tab_upload:
         sha = (hashlib.sha256(data).hexdigest(), allow_currency)
         parsed = cache.get(sha)
         if parsed is None:
-            reading = st.progress(0.0, text=f"Чтение {upload.name}…")
+            reading = st.progress(0.0, text=ui.plain(f"Чтение {upload.name}…"))
             parsed = ui.attempt(lambda: statements.parse(
-                db, data, upload.name, progress=lambda f, t: reading.progress(min(f / 0.6, 1.0), text=t),
+                db, data, upload.name, progress=lambda f, t: reading.progress(min(f / 0.6, 1.0), text=ui.plain(t)),
                 allow_currency=allow_currency))
             reading.empty()
             if parsed is None:
                 continue
             cache[sha] = parsed
         with st.container(border=True):
-            st.markdown(f"**{upload.name}** — {parsed.format_label}")
+            st.markdown(f"**{ui.plain(upload.name)}** — {parsed.format_label}")
             accounts = statements.statement_accounts(parsed)
             currency = ", ".join(parsed.currencies) or "RUB"
             unit = "₽" if currency == "RUB" else currency
-            st.markdown(f"{'Счета' if len(accounts) > 1 else 'Счёт'} **{', '.join(accounts) or '—'}**, "
+            total_in = rub_sign(parsed.total("in")) if unit == "₽" else f"{rub(parsed.total('in'))} {unit}"
+            total_out = rub_sign(parsed.total("out")) if unit == "₽" else f"{rub(parsed.total('out'))} {unit}"
+            st.markdown(f"{'Счета' if len(accounts) > 1 else 'Счёт'} **{ui.plain(', '.join(accounts) or '—')}**, "
                         f"период **{period(vars(parsed))}**; "
-                        f"поступлений {parsed.incoming} на {rub(parsed.total('in'))} {unit}, "
-                        f"списаний {parsed.outgoing} на {rub(parsed.total('out'))} {unit}")
+                        f"поступлений {parsed.incoming} на {total_in}, списаний {parsed.outgoing} на {total_out}")
             if parsed.foreign:
                 st.info(f"Валютная выписка ({', '.join(parsed.foreign)}): платежи сохраняются, но не разносятся по "
                         f"членам и не входят в долги.")
             for warning in parsed.warnings:
-                st.warning(warning)
+                st.warning(ui.plain(warning))
             ui.table([{
                 "Строка": p.line, "Дата": p.doc_date, "№": p.doc_number,
-                "Приход": rub(p.amount) if p.direction == "in" else "", "Расход": rub(p.amount) if p.direction == "out" else "",
+                "Приход": p.amount if p.direction == "in" else None, "Расход": p.amount if p.direction == "out" else None,
                 "Плательщик / получатель": p.payer_name if p.direction == "in" else p.payee_name,
                 "Назначение": p.purpose,
-            } for p in parsed.head(10)])
+            } for p in parsed.head(10)], money=["Приход", "Расход"])
             if len(parsed) > 10:
                 st.caption(f"Показаны первые 10 из {len(parsed)} платежей")
         ready.append((upload.name, data, parsed))
@@ -73,9 +75,9 @@ with tab_upload:
         for i, (name, data, parsed) in enumerate(ready):
             result = ui.attempt(lambda: statements.import_statement(
                 db, data, name, actor=user["login"], parsed=parsed, allow_currency=allow_currency,
-                progress=lambda f, t: bar.progress(min((i + f) / len(ready), 1.0), text=f"{name}: {t}")))
+                progress=lambda f, t: bar.progress(min((i + f) / len(ready), 1.0), text=ui.plain(f"{name}: {t}"))))
             if result is not None:
-                st.success(f"{name}: {result.summary()}")
+                st.success(ui.plain(f"{name}: {result.summary()}"))
                 if result.notice():
                     st.info(result.notice())
         bar.progress(1.0, text="Готово")
@@ -83,15 +85,21 @@ with tab_upload:
 
 # -- loaded statements ------------------------------------------------------------------------------
 with tab_list:
-    notice = st.session_state.pop("statements_notice", None)
-    if notice:
-        st.success(notice)
     rows = ui.attempt(lambda: statements.list_statements(db)) or []
     totals = statements.payment_totals(db)
+    # The metrics add up the listed statements; the ledger's own count (each payment once, however many
+    # statements brought it) is said below.
+    listed_in, listed_out = sum(r["docs_in"] or 0 for r in rows), sum(r["docs_out"] or 0 for r in rows)
     c1, c2, c3 = st.columns(3)
     c1.metric("Выписок", len(rows))
-    c2.metric("Поступления в базе", f"{rub(totals['sum_in'])} ₽", help=f"{totals['in']} платежей")
-    c3.metric("Списания в базе", f"{rub(totals['sum_out'])} ₽", help=f"{totals['out']} платежей")
+    c2.metric("Поступления по выпискам", rub_sign(sum((r["total_in"] or 0 for r in rows), 0)),
+              help=count(listed_in, "поступление", "поступления", "поступлений"))
+    c3.metric("Списания по выпискам", rub_sign(sum((r["total_out"] or 0 for r in rows), 0)),
+              help=count(listed_out, "списание", "списания", "списаний"))
+    if rows:
+        st.caption(f"В базе каждый платёж один раз, даже если он есть в нескольких выписках: "
+                   f"{count(totals['in'], 'поступление', 'поступления', 'поступлений')} на {rub_sign(totals['sum_in'])}, "
+                   f"{count(totals['out'], 'списание', 'списания', 'списаний')} на {rub_sign(totals['sum_out'])}.")
     if not rows:
         st.info("Выписок пока нет. Загрузите их на вкладке «Загрузка».")
     else:
@@ -99,21 +107,21 @@ with tab_list:
             "№": r["id"], "Файл": r["file_name"], "Формат": r["format_label"],
             "Счёт": (r["accounts"] or r["our_account"] or "").replace(",", ", "),
             "Валюта": f"{', '.join(r['foreign'])} — не разносится" if r["foreign"] else "₽",
-            "Период": period(r), "Поступлений": r["docs_in"], "На сумму": rub(r["total_in"]),
-            "Списаний": r["docs_out"], "На сумму ": rub(r["total_out"]), "Новых платежей": r["docs_new"],
+            "Период": period(r), "Поступлений": r["docs_in"], "На сумму": r["total_in"],
+            "Списаний": r["docs_out"], "На сумму ": r["total_out"], "Новых платежей": r["docs_new"],
             "Загружена": r["imported_at"], "Кем": r["imported_by"],
-        } for r in rows])
+        } for r in rows], money=["На сумму", "На сумму "])
         options = {r["id"]: f"№ {r['id']} — {r['file_name']} ({period(r)})" for r in rows}
         chosen = st.selectbox("Удалить выписку", list(options), format_func=options.get, index=None,
                               placeholder="Выберите выписку", key="delete_statement")
         if chosen is not None:
             st.warning("Платежи выписки удаляются вместе с ней, кроме тех, что есть и в другой загруженной выписке; "
                        "разнесение удалённых платежей тоже удаляется.")
-            sure = st.checkbox(f"Да, удалить {options[chosen]}", key="confirm_delete")
+            sure = st.checkbox(ui.plain(f"Да, удалить {options[chosen]}"), key="confirm_delete")
             if st.button("Удалить выписку", disabled=not sure, key="do_delete"):
                 outcome = ui.attempt(lambda: statements.delete_statement(db, chosen, user["login"]))
                 if outcome is not None:
-                    st.session_state["statements_notice"] = (
+                    st.session_state["flash"] = (
                         f"Выписка удалена: платежей удалено {outcome['deleted']}, "
                         f"оставлено (есть в другой выписке) {outcome['kept']}")
                     st.rerun()

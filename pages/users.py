@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ledger import users
-from pages import ui
+import ui
 
 user = ui.guard("users")
 db = ui.db()
@@ -20,8 +20,8 @@ with st.form("add_user", clear_on_submit=True):
     role = st.selectbox("Роль", list(users.ROLES), format_func=users.ROLES.get)
     password = st.text_input("Пароль", type="password")
     if st.form_submit_button("Добавить", type="primary"):
-        if ui.done(lambda: users.add_user(db, login, password, role, actor=user["login"]), f"Пользователь {login} добавлен"):
-            st.rerun()
+        ui.done(lambda: users.add_user(db, login, password, role, actor=user["login"]),
+                f"Пользователь {login.strip()} добавлен ({users.ROLES[role]})", rerun=True)
 
 if accounts:
     st.subheader("Изменить пользователя")
@@ -31,12 +31,13 @@ if accounts:
     new_role = c1.selectbox("Новая роль", list(users.ROLES), index=list(users.ROLES).index(chosen["role"]),
                             format_func=users.ROLES.get, key="new_role")
     if c1.button("Сменить роль", key="change_role"):
-        if ui.done(lambda: users.set_role(db, target, new_role, actor=user["login"]), "Роль изменена"):
-            st.rerun()
+        ui.done(lambda: users.set_role(db, target, new_role, actor=user["login"]),
+                f"Роль пользователя {target}: {users.ROLES[new_role]}", rerun=True)
     label = "Отключить" if chosen["active"] else "Включить"
     if c2.button(label, key="toggle_active"):
-        if ui.done(lambda: users.set_active(db, target, not chosen["active"], actor=user["login"]), "Готово"):
-            st.rerun()
+        ui.done(lambda: users.set_active(db, target, not chosen["active"], actor=user["login"]),
+                f"Пользователь {target} " + ("отключён" if chosen["active"] else "включён"), rerun=True)
     new_password = c2.text_input("Новый пароль", type="password", key="new_password")
     if c2.button("Сменить пароль", key="change_password"):
-        ui.done(lambda: users.set_password(db, target, new_password, actor=user["login"]), "Пароль изменён")
+        ui.done(lambda: users.set_password(db, target, new_password, actor=user["login"]),
+                f"Пароль пользователя {target} изменён")

@@ -16,6 +16,18 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 
 
+def shared(*parts: str) -> Path:
+    """A reference file or folder in ../shared. Absent: the test skips with the reason, except in CI
+    (COOP_REQUIRE_SHARED=1, set by .ci/run), where its absence fails the test."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        message = f"{path} is not present (reference files beside the project)"
+        if os.environ.get("COOP_REQUIRE_SHARED") == "1":
+            pytest.fail(message + "; COOP_REQUIRE_SHARED=1 requires it")
+        pytest.skip(message)
+    return path
+
+
 @pytest.fixture
 def db_path(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "coop.duckdb"

@@ -76,3 +76,45 @@ def test_export_writes_rows_and_is_logged(db, tmp_path, capsys):
     assert ws.max_row == 1 + 3
     assert ws.cell(2, 4).value == "Изменение настроек"
     assert audit.entries(db, action="audit_exported")[0]["details"] == '{"rows": 3}'
+
+
+def test_every_logged_action_has_russian_words():
+    import ast
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    found = set()
+    for path in list((root / "ledger").glob("*.py")) + list((root / "integrations").glob("*.py")) + \
+            list((root / "pages").glob("*.py")) + [root / "ui.py"]:
+        text = path.read_text("utf-8")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                    node.func.attr in ("log", "record") and getattr(node.func.value, "id", "") == "audit":
+                action = node.args[2]
+                for part in (action.body, action.orelse) if isinstance(action, ast.IfExp) else (action,):
+                    if isinstance(part, ast.Constant):
+                        found.add(part.value)
+        found |= {f"match_{a}" for a in re.findall(r'_log_decision\(con, [^,]+, "([a-z]+)"', text)}
+    assert {"match_confirm", "signin", "export_personal_data", "user_disabled"} <= found
+    assert found - set(audit.ACTIONS) == set()
+
+
+def test_objects_and_details_in_words():
+    assert audit.target_label("match_confirm", "payment:214") == "платёж №214"
+    assert audit.target_label("settings_changed", "cooperative") == "настройки кооператива"
+    assert audit.details_text('{"rows": 3, "what": "реестр членов", "same_file": true}') == \
+        "строк: 3; что: реестр членов; тот же файл: да"
+
+
+def test_audit_page_shows_words_not_json(db):
+    from tests.test_pages import page_test
+
+    users.add_user(db, "olga", "пароль-бухгалтера", "accountant")
+    audit.record(db, "olga", "match_confirm", "payment:214", member_id=7)
+    at = page_test("pages/audit.py", "admin").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    row = table[table["Объект"] == "платёж №214"].iloc[0]
+    assert (row["Действие"], row["Подробности"]) == ("Платёж разнесён вручную", "член (id): 7")
+    assert not any(str(v).startswith("{") for v in table["Подробности"])

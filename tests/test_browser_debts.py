@@ -23,4 +23,14 @@ def test_board_sees_the_debt_dashboard(demo_db, db_path, tmp_path):
         metric = page.locator("[data-testid=stMetric]").filter(has_text="Должников")
         assert metric.locator("[data-testid=stMetricValue]").inner_text() == str(debtors)
         page.locator("[data-testid=stVegaLiteChart]").nth(2).wait_for()  # three charts drawn
+        # At 1440 px every total is shown whole: no value is cut off or ellipsised.
+        page.set_viewport_size({"width": 1440, "height": 900})
+        page.wait_for_timeout(500)
+        values = page.locator("[data-testid=stMetricValue]")
+        assert values.count() == 5
+        for i in range(values.count()):
+            cut = values.nth(i).evaluate("e => [...e.querySelectorAll('*')].concat([e]).some("
+                                        "x => x.scrollWidth > x.clientWidth + 1)")
+            assert not cut, values.nth(i).inner_text()
+        assert values.first.inner_text().endswith("₽")
         page.screenshot(path=str(tmp_path / "dashboard.png"))

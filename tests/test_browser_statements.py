@@ -29,8 +29,9 @@ def test_upload_statements_in_two_formats(db, db_path, tmp_path):
         page.get_by_text(f"счёт {F.OUR} из этой выписки записан в реквизиты кооператива").wait_for()
         page.screenshot(path=str(tmp_path / "imported.png"), full_page=True)
         page.get_by_role("tab", name="Загруженные выписки").click()
-        page.get_by_text("Поступления в базе").wait_for()
-        page.get_by_text("13 234,56 ₽", exact=True).wait_for()
+        page.get_by_text("Поступления по выпискам").wait_for()
+        page.get_by_text("26 469,12 ₽", exact=True).wait_for()   # the two listed statements add up
+        page.get_by_text("3 поступления на 13 234,56 ₽", exact=False).wait_for()   # each payment once
         page.screenshot(path=str(tmp_path / "list.png"), full_page=True)
     assert db.scalar("SELECT count(*) FROM payments") == 5
     assert db.scalar("SELECT count(*) FROM statements") == 2

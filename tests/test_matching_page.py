@@ -101,3 +101,20 @@ def test_bulk_confirm_of_the_filtered_set_and_reject(db, coop):  # noqa: F811
     at.button(key="reject").click().run()
     assert db.fetchone("SELECT status, member_id, reason FROM matches WHERE payment_id = ?", [c]) == \
         ("manual", None, "отклонено бухгалтером: ошибочный перевод")
+
+
+def test_progress_messages_and_the_key_columns_first(db, coop):  # noqa: F811
+    pid = pay(db, "Взнос", payer="Кузнецова Анна Павловна")
+    steps = []
+    matching.match_payments(db, progress=lambda f, t: steps.append(f))
+    assert steps[0] == 0.0 and steps[-1] == 1.0 and steps == sorted(steps)
+    pay(db, "л/с 12", day=2)
+    at = page_test("pages/matching.py").run()
+    button(at, "Разнести новые").click().run()
+    assert not at.exception
+    assert "Разобрано 2: автоматически 1" in texts(at)
+    table = at.dataframe[0].value
+    assert list(table.columns)[:4] == ["Дата", "Сумма", "Кандидат", "Причина"]
+    at.selectbox(key="queue_payment").set_value(pid).run()
+    at.button(key=f"confirm_{pid}_{coop['8']}").click().run()
+    assert "разнесён на л/с 8" in texts(at)

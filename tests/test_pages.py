@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from ledger import members, users
 from ledger.db import Database
-from pages.ui import PAGES
+from ui import PAGES
 from tests.conftest import xlsx_bytes
 
 TIMEOUT = 30
@@ -29,7 +31,8 @@ def texts(at: AppTest) -> str:
     parts = [e.value for e in at.markdown] + [e.value for e in at.error] + [e.value for e in at.warning] + \
             [e.value for e in at.success] + [e.value for e in at.info] + [e.value for e in at.title] + \
             [str(e.value) for e in at.caption]
-    return "\n".join(str(p) for p in parts)
+    # As the reader sees them: data is escaped for Markdown (ui.plain), the backslashes are not shown.
+    return re.sub(r"\\(.)", r"\1", "\n".join(str(p) for p in parts)).replace("\u2060", "")
 
 
 # -- app.py: first start and sign-in ------------------------------------------------------------

@@ -12,6 +12,7 @@ from ledger import audit, cooperative, statements
 from ledger.cli import main
 from ledger.errors import InputError, LedgerError
 from tests import bank_fixtures as F
+from tests.conftest import shared as shared_file
 from tests.test_bankformats import EXPECTED, PAYMENT_ORDERS, SAMPLES
 
 
@@ -81,7 +82,7 @@ def test_partial_overlap_counts(coop_db):
     from tests.conftest import xlsx_bytes
 
     result = statements.import_statement(coop_db, xlsx_bytes(rows), "feb.xlsx")
-    assert result.summary() == "1 новых, 2 уже загружено, 1 исходящих"
+    assert result.summary() == "1 новый, 2 уже загружено, 1 исходящий"
     assert count(coop_db) == 7
 
 
@@ -161,8 +162,8 @@ def test_delete_keeps_payments_another_statement_holds(coop_db):
     assert again.new == 3
 
 
-@pytest.mark.skipif(not EXPECTED, reason="../shared/samples/1c is not present")
 def test_every_real_statement_imports_with_its_incoming_count(tmp_path):
+    shared_file("samples", "1c", "expected.json")
     from ledger.db import Database
 
     shared = Database(tmp_path / "all.duckdb")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from ledger import statements
 from tests import bank_fixtures as F
 from tests.test_pages import page_test, texts
@@ -14,7 +16,7 @@ def test_list_shows_loaded_statements_with_totals(db):
     table = at.dataframe[0].value
     assert list(table["Файл"]) == ["kl_to_1c.txt"]
     assert list(table["Поступлений"]) == [3]
-    assert list(table["На сумму"]) == ["13 234,56"]
+    assert list(table["На сумму"]) == [Decimal("13234.56")]   # a number: sorts as one, shown «13 234,56 ₽»
     assert at.metric[0].value == "1"
     assert at.metric[1].value == "13 234,56 ₽"
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any, Callable, Iterable
 
 from .. import fields
+from ..formats import money
 
 
 FORMAT_LABELS = {
@@ -267,5 +268,4 @@ def _optional_date(value: str | None) -> date | None:
         return None
 
 
-def rub(value: Decimal) -> str:
-    return f"{value:,.2f}".replace(",", " ").replace(".", ",")
+rub = money  # 1 234,56 (ledger/formats.py)
