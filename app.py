@@ -89,6 +89,7 @@ def anonymous() -> None:
 def main() -> None:
     ui.russian_widgets()
     db = ui.db()
+    ui.tidy_once(str(db.path))
     user = ui.current_user()
     if user is None:
         try:

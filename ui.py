@@ -83,6 +83,14 @@ def db() -> Database:
     return database
 
 
+@st.cache_resource(show_spinner=False)
+def tidy_once(path: str) -> int:
+    """Once per server process and database: remove the temporary originals an import killed half-way left."""
+    from ledger import statements
+
+    return statements.remove_stale_originals(Database(path))
+
+
 def current_user() -> dict | None:
     return st.session_state.get("user")
 

@@ -543,3 +543,14 @@ def test_control_characters_in_text_are_dropped_from_the_export(db, tmp_path):
     path = tmp_path / "c.xlsx"
     members.export_register(db, path)
     assert openpyxl.load_workbook(path).active["B2"].value == "ИвановИванПетрович"  # they were a crash before
+
+
+@pytest.mark.parametrize("data, what", [(_encrypted_xlsx(), "файл защищён паролем"),
+                                        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n", "(PDF)")])
+def test_a_statement_that_is_no_table_is_named_as_such(data, what):
+    from ledger.bankformats import parse_statement
+    from ledger.errors import InputError
+
+    with pytest.raises(InputError) as caught:
+        parse_statement(data, "выписка.xlsx")
+    assert what in str(caught.value) and "выписка.xlsx" in str(caught.value)

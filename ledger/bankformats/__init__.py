@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 
 from ..errors import InputError
-from ..spreadsheets import read_sheet
+from ..spreadsheets import check_container, read_sheet
 from .camt053 import parse_camt053
 from .common import (FORMAT_LABELS, PAYMENT_FIELDS, BankPayment, ParsedStatement, Progress, join_purpose,
                      payment_schema, rub, strip_inn_prefix)
@@ -48,6 +48,8 @@ def parse_statement(data: bytes, name: str, default_account: str | None = None,
         raise InputError(f"{name}: файл занимает {len(data) / 2**20:.0f} МБ, больше допустимых "
                          f"{MAX_STATEMENT_BYTES // 2**20} МБ")
     kind = detect_format(data)
+    if kind in ("xls", "csv"):
+        check_container(data, name)   # a password-protected workbook, a PDF or a picture: say what it is
     if kind == "1c":
         parsed = parse_1c(data, name, default_account, progress)
     elif kind == "camt053":
