@@ -304,8 +304,10 @@ def test_webdav_audits_calls_wrong_password_and_plain_http(db, tmp_path, monkeyp
         assert (server.root / "копии" / "a" / "b.bin").read_bytes() == b"12345"  # really on the server's disk
         calls = db.records("SELECT operation, host, path, status, bytes FROM audit_log WHERE integration = 'webdav' "
                            "ORDER BY id")
-        assert [(c["operation"], c["status"]) for c in calls] == [("mkcol", "201"), ("put", "201")]
-        assert calls[1]["host"] == "127.0.0.1" and calls[1]["path"].endswith("/a/b.bin") and calls[1]["bytes"] >= 5  # sent + received
+        # the content goes to a temporary .part name, renamed only when complete
+        assert [(c["operation"], c["status"]) for c in calls] == [("mkcol", "201"), ("put", "201"), ("move", "201")]
+        assert calls[1]["host"] == "127.0.0.1" and calls[1]["path"].endswith("/a/b.bin.part") and calls[1]["bytes"] >= 5
+        assert calls[2]["path"].endswith("/a/b.bin.part")
         bad = WebDavStorage({"url": server.url, "username": WEBDAV_USER, "password": "неверный-пароль",
                              "ca_file": str(server.cert)}, Context(db))
         with pytest.raises(IntegrationError, match="401") as err:
