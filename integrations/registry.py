@@ -29,6 +29,9 @@ class Broken:
     error: str
 
 
+BACKUP_INTERVAL = 24 * 60    # minutes: a backup storage, once enabled, runs daily by default
+
+
 def register(cls: type[Integration]) -> type[Integration]:
     """Add a class in this process (tests, embedding); installed plug-ins use the entry-point group."""
     _extra[cls.name] = cls
@@ -167,6 +170,9 @@ def set_enabled(db: Database, name: str, enabled: bool, actor: str | None = None
     with db.transaction() as con:
         _upsert(con, name, actor=actor, enabled=enabled)
         audit.log(con, actor, "integration_enabled" if enabled else "integration_disabled", name)
+        if enabled and cls.kind == "backup":   # backups run daily unless the admin chose otherwise
+            con.execute("UPDATE integrations SET interval_minutes = ? WHERE name = ? AND interval_minutes IS NULL",
+                        [BACKUP_INTERVAL, name])
 
 
 def set_schedule(db: Database, name: str, minutes: int | None, actor: str | None = None) -> None:
@@ -272,6 +278,16 @@ def run(db: Database, name: str, actor: str | None = None) -> str:
     if integration.kind == "bank":
         outcomes = integration.sync()
         result = f"{name}: файлов обработано {len(outcomes)}, с ошибками {sum(not o.ok for o in outcomes)}"
+    elif integration.kind == "backup":
+        from ledger import backup
+
+        try:
+            result = f"{name}: копия {backup.run(db, integration, actor)} сохранена"
+        except Exception:
+            from . import monitoring
+
+            monitoring.notify_admin(db, actor=actor)   # the failed backup reaches the admin now, not tomorrow
+            raise
     else:
         result = f"{name}: {integration.check()}"
     mark_run(db, name)

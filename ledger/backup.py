@@ -470,13 +470,13 @@ def _ensure_identity_object(db: Database, storage) -> None:
 def run(db: Database, storage, actor: str | None = None, progress: Progress | None = None,
         passphrase: str | None = None) -> str:
     """Make a backup to the storage, check it, then apply the retention policy; returns the object name."""
-    recipient_text = recipient(db)
     started = utcnow()
     with db.transaction() as con:
         run_id = con.execute("INSERT INTO backup_runs (storage, started_at, actor) VALUES (?, ?, ?) RETURNING id",
                              [storage.name, started, actor]).fetchone()[0]
     name = None
     try:
+        recipient_text = recipient(db)
         with _one_at_a_time(db):
             _ensure_identity_object(db, storage)
             name = object_name(started)

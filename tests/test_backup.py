@@ -272,3 +272,42 @@ def test_one_backup_at_a_time(ledger_with_data, storage):
         with pytest.raises(BackupError, match="уже идёт"):
             backup.run(db, storage)
     assert db.fetchone("SELECT ok FROM backup_runs ORDER BY id DESC LIMIT 1") == (False,)
+
+
+def test_scheduled_daily_by_default_and_failed_or_missed_backups_alert_the_admin(ledger_with_data, tmp_path):
+    from datetime import timedelta
+
+    from integrations import monitoring, registry
+    from ledger.db import utcnow
+    from tests.smtp_server import PASSWORD as SMTP_PASSWORD
+    from tests.smtp_server import USER as SMTP_USER
+    from tests.smtp_server import SmtpServer
+
+    db = ledger_with_data
+    server = SmtpServer(tmp_path, "starttls")
+    try:
+        registry.configure(db, "smtp", {"host": "127.0.0.1", "port": server.port, "tls": "starttls",
+                                        "username": SMTP_USER, "password": SMTP_PASSWORD, "sender": "snt@snt.test",
+                                        "ca_file": str(server.cert), "admin_recipient": "chair@snt.test"})
+        registry.set_enabled(db, "smtp", True)
+        registry.configure(db, "local", {"path": str(tmp_path / "копии")})
+        registry.set_enabled(db, "local", True)
+        row = next(r for r in registry.overview(db) if r["name"] == "local")
+        assert row["interval_minutes"] == 24 * 60          # daily unless the admin chose otherwise
+        # no key yet: the scheduled run fails, and the admin hears of it at once
+        (result,) = registry.run_due(db, actor="cron")
+        assert "ошибка" in result and "coop backup init" in result
+        texts = [a.text for a in monitoring.alerts(db)]
+        assert any("Резервная копия в local не сделана" in t for t in texts)
+        (mail,) = server.inbox.messages
+        assert "Резервная копия в local не сделана" in mail["message"].get_content()
+        # with the key, the next cron run makes the backup without any secret
+        backup.init_keys(db, PASSPHRASE)
+        (result,) = registry.run(db, "local", actor="cron"),
+        assert "сохранена" in result and "coop-" in result
+        assert not [a for a in monitoring.alerts(db) if "local" in a.text]
+        assert registry.run_due(db, actor="cron") == []   # not due again before tomorrow
+        later = utcnow() + timedelta(days=2)
+        assert any("Резервная копия в local просрочена" in a.text for a in monitoring.alerts(db, now=later))
+    finally:
+        server.stop()
