@@ -92,7 +92,7 @@ def _backups(db: Database, now: datetime) -> list[Alert]:
             continue
         run = runs.get(row["name"], {})
         if run.get("last_ok") is False:
-            out.append(Alert(f"backup-failed:{row['name']}:{run['last_started']:%Y%m%d%H%M}", "ошибка",
+            out.append(Alert(f"backup-failed:{row['name']}:{run['last_started']:%Y%m%d}", "ошибка",
                              f"Резервная копия в {row['name']} не сделана: {run.get('last_error') or 'ошибка'}"))
         last = run.get("last_success")
         since = last or db.scalar("SELECT max(happened_at) FROM audit_log WHERE action = 'integration_enabled' "
