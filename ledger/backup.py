@@ -484,11 +484,16 @@ def run(db: Database, storage, actor: str | None = None, progress: Progress | No
             sent = [0]
 
             def produce(writer: BinaryIO) -> dict:
-                return write_archive(db, writer, recipient_text, progress)
+                return write_archive(db, writer, recipient_text)
+
+            def count(n: int) -> None:   # reported from this thread (UI progress bars need the caller's thread)
+                sent[0] += n
+                if progress:
+                    progress(sent[0], "снимок, сжатие, шифрование и отправка")
 
             archive = _Produced(produce, "backup-archive")
             try:
-                counted = _Hashing(archive.reader, lambda n: sent.__setitem__(0, sent[0] + n))
+                counted = _Hashing(archive.reader, count)
                 size = storage.put(name, counted)
                 sha = counted.sha
             except BaseException:
