@@ -49,7 +49,7 @@ VAULT_RECIPIENT = "backup/recipient"
 PASSPHRASE_ENV = "COOP_BACKUP_PASSPHRASE"
 MIN_PASSPHRASE = 10
 CHUNK = 1 << 20
-ZSTD_LEVEL = 3
+ZSTD_LEVEL = 1      # the database file is compressed by DuckDB already: level 1 is as small, and fast
 DB_PART, KEY_PART, MANIFEST_PART, ORIGINALS = "coop.duckdb", "vault.key", "manifest.json", "originals"
 KEPT_FOLDERS = ("originals", "reports", "receipts")   # beside the database: kept original files
 RETENTION = ("keep_last", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")
@@ -202,22 +202,27 @@ def audit_head(db_or_con) -> dict | None:
 
 
 def snapshot(db: Database, target: Path) -> dict:
-    """A consistent copy of the live database (one read transaction), and what the manifest says of it."""
+    """A consistent copy of the live database, and what the manifest says of it.
+
+    A checkpointed copy: while this process holds the file (other processes wait, as for any write), the WAL
+    is checkpointed into the file and the file is copied (copy_file_range: disk speed, no DuckDB memory).
+    Automatic checkpoints are held off during the copy, so a commit by another thread of this process goes to
+    the WAL, which is not copied: the copy is the database as of the checkpoint.
+    """
     with db.connect() as con:
-        name = con.execute("SELECT current_database()").fetchone()[0]
-        con.execute(f"ATTACH '{_sql_text(target)}' AS coop_backup_snapshot")
+        threshold = con.execute("SELECT current_setting('checkpoint_threshold')").fetchone()[0]
+        con.execute("SET checkpoint_threshold = '1000 GiB'")
         try:
-            con.execute("BEGIN TRANSACTION")   # one transaction: head, versions and copy see the same state
-            try:
-                head = audit_head(con)
-                schema = [r[0] for r in con.execute("SELECT version FROM schema_version ORDER BY version").fetchall()]
-                con.execute(f'COPY FROM DATABASE "{name}" TO coop_backup_snapshot')
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")    # writes only the snapshot
+            con.execute("CHECKPOINT")
+            shutil.copyfile(db.path, target)
         finally:
-            con.execute("DETACH coop_backup_snapshot")
+            con.execute(f"SET checkpoint_threshold = '{_sql_text(threshold)}'")
+    copy = duckdb.connect(str(target), read_only=True)
+    try:
+        head = audit_head(copy)
+        schema = [r[0] for r in copy.execute("SELECT version FROM schema_version ORDER BY version").fetchall()]
+    finally:
+        copy.close()
     return {"audit_head": head, "schema_version": max(schema) if schema else None, "schema_versions": schema}
 
 
@@ -262,7 +267,7 @@ def write_archive(db: Database, out: BinaryIO, recipient_text: str, progress: Pr
                 progress(done[0], "упаковка и шифрование")
 
         def pack(writer: BinaryIO) -> None:
-            compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1)
+            compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)   # one thread: the pipeline has its own
             with compressor.stream_writer(writer, closefd=False) as z, \
                     tarfile.open(fileobj=z, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK) as tar:
                 for arcname, path in parts:

@@ -11,6 +11,7 @@ from ..base import RETENTION_FIELDS, BackupStorage, Field, IntegrationError, chu
 from ..http import HttpClient
 
 _DAV = "{DAV:}"
+UPLOAD_PIECE = 64 << 10  # bytes per chunk of a streamed (chunked) PUT; servers that re-slice big chunks stay fast
 _PROPFIND = (b'<?xml version="1.0" encoding="utf-8"?><propfind xmlns="DAV:"><prop>'
              b'<resourcetype/><getcontentlength/></prop></propfind>')
 
@@ -121,7 +122,7 @@ class _Counter:
         return self._stream()
 
     def _stream(self):
-        for piece in chunks(self.source):
+        for piece in chunks(self.source, UPLOAD_PIECE):
             self.size += len(piece)
             yield piece
 
