@@ -269,6 +269,14 @@ class HttpClient:
             return self._fetch_token(data)
         raise IntegrationError(f"Интеграция {self.integration.name}: нет действующего токена; пройдите авторизацию заново")
 
+    def seed_refresh_token(self, refresh_token: str | None) -> None:
+        """Start from a refresh token the admin obtained (a setting) when no token is cached yet."""
+        if refresh_token and self.cached_token() is None:
+            self._secrets.append(refresh_token)
+            self.integration.ctx.vault.put(self._token_slot, json.dumps(
+                {"access_token": "", "refresh_token": refresh_token, "expires_at": "2000-01-01T00:00:00"}),
+                actor=self.integration.ctx.actor)
+
     def exchange_code(self, code: str, redirect_uri: str, code_verifier: str | None = None) -> None:
         """Authorization-code grant: trade the code the user brought back for tokens (cached in the vault)."""
         data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}

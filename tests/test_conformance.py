@@ -232,9 +232,39 @@ def s3_admin(endpoint: str):
                         region_name="us-east-1")
 
 
-@pytest.fixture(params=["fake", "local", "webdav", "s3"])
+def cloud_storage(kind: str, db, server=None):
+    """A cloud backup storage pointed at its local stand-in (tests/cloud_servers.py)."""
+    from integrations.storage.dropbox import DropboxStorage
+    from integrations.storage.google_drive import GoogleDriveStorage
+    from integrations.storage.yandex_disk import YandexDiskStorage
+    from tests import cloud_servers as cs
+
+    if kind == "yandex_disk":
+        server = server or cs.YandexDisk()
+        return server, YandexDiskStorage({"token": cs.YANDEX_TOKEN, "folder": "app:/coop/копии",
+                                          "base_url": server.url}, Context(db))
+    if kind == "google_drive":
+        server = server or cs.GoogleDrive()
+        return server, GoogleDriveStorage({"folder_id": server.folder_id, "client_id": cs.CLIENT_ID,
+                                           "client_secret": cs.CLIENT_SECRET, "refresh_token": cs.REFRESH_TOKEN,
+                                           "base_url": server.url, "token_url": f"{server.url}/token"}, Context(db))
+    server = server or cs.Dropbox()
+    return server, DropboxStorage({"folder": "/Coop/Копии", "app_key": cs.CLIENT_ID, "app_secret": cs.CLIENT_SECRET,
+                                   "refresh_token": cs.REFRESH_TOKEN, "base_url": server.url,
+                                   "content_url": server.url}, Context(db))
+
+
+CLOUDS = ["yandex_disk", "google_drive", "dropbox"]
+
+
+@pytest.fixture(params=["fake", "local", "webdav", "s3", *CLOUDS])
 def storage(request, db, tmp_path):
-    if request.param == "fake":
+    if request.param in CLOUDS:
+        request.getfixturevalue("monkeypatch").setenv("COOP_ALLOW_INSECURE_LOOPBACK", "1")
+        server, storage = cloud_storage(request.param, db)
+        yield storage
+        server.stop()
+    elif request.param == "fake":
         yield fakes.FakeStorage({}, Context(db))
     elif request.param == "local":
         yield LocalStorage({"path": str(tmp_path / "копии")}, Context(db))
@@ -271,6 +301,49 @@ def test_storage_put_get_list_delete(storage):
     for bad in ("../escape", "/etc/passwd", "a/../../b"):
         with pytest.raises(IntegrationError):
             storage.put(bad, b"x")
+
+
+@pytest.mark.parametrize("kind", CLOUDS)
+def test_cloud_upload_cut_mid_way_never_looks_like_a_backup(kind, db, monkeypatch):
+    """The connection is cut in the middle of the upload: Drive and Dropbox resume the session from what the
+    server reports; Yandex Disk's single PUT fails, leaves no object, and the next put starts clean."""
+    monkeypatch.setenv("COOP_ALLOW_INSECURE_LOOPBACK", "1")
+    server, storage = cloud_storage(kind, db)
+    try:
+        storage.chunk_size = 512 * 1024
+        data = bytes(range(256)) * 8 * 1024 + b"tail"        # 2 MiB and a bit: several chunks
+        server.cut_after = 700 * 1024                         # inside the second chunk
+        if kind == "yandex_disk":
+            with pytest.raises(IntegrationError):
+                storage.put("coop-20260101-000000.tar.zst.age", io.BytesIO(data))
+            assert storage.list() == []                       # nothing that looks like a backup
+            assert storage.put("coop-20260101-000000.tar.zst.age", io.BytesIO(data)) == len(data)
+        else:
+            assert storage.put("coop-20260101-000000.tar.zst.age", io.BytesIO(data)) == len(data)
+        assert server.cuts == 1
+        assert storage.get("coop-20260101-000000.tar.zst.age") == data
+        assert storage.list() == [("coop-20260101-000000.tar.zst.age", len(data))]
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("kind", ["google_drive", "dropbox"])
+def test_cloud_oauth_refresh_token_renews_access_and_stays_secret(kind, db, monkeypatch):
+    from tests import cloud_servers as cs
+
+    monkeypatch.setenv("COOP_ALLOW_INSECURE_LOOPBACK", "1")
+    server, storage = cloud_storage(kind, db)
+    try:
+        storage.put("a.bin", b"1")
+        assert server.refreshes == 1                          # the refresh token was traded for an access token
+        server.access_tokens = set()                          # the access token expires early
+        assert storage.get("a.bin") == b"1"
+        assert server.refreshes == 2                          # renewed once after the 401
+        log = str(db.fetchall("SELECT * FROM audit_log"))
+        assert cs.REFRESH_TOKEN not in log and cs.CLIENT_SECRET not in log
+        assert all(t not in log for t in server.access_tokens)
+    finally:
+        server.stop()
 
 
 def test_local_storage_resumes_an_interrupted_put(db, tmp_path):
