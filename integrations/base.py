@@ -299,6 +299,17 @@ def fill(source: bytes | BinaryIO, size: int) -> Iterator[bytes]:
         yield bytes(pending)
 
 
+class CountingSink:
+    """Passes a download's pieces on to a sink, counting them."""
+
+    def __init__(self, sink: BinaryIO):
+        self.sink, self.size = sink, 0
+
+    def write(self, piece: bytes) -> int:
+        self.size += len(piece)
+        return self.sink.write(piece)
+
+
 class BackupStorage(Integration):
     """Where backups go. Streaming: put() reads a stream, download() writes one, never a whole backup in memory.
 

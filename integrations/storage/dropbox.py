@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import BinaryIO
 
-from ..base import RETENTION_FIELDS, BackupStorage, Field, IntegrationError, fill
+from ..base import RETENTION_FIELDS, BackupStorage, CountingSink, Field, IntegrationError, fill
 from ..http import HttpClient, OAuth2
 
 CHUNK = 8 << 20       # Dropbox accepts up to 150 MB per request; chunks are multiples of 4 MiB
@@ -113,20 +113,15 @@ class DropboxStorage(BackupStorage):
                                 f"{' (' + str(summary) + ')' if summary else ''}")
 
     def download(self, name: str, sink: BinaryIO) -> int:
-        size = [0]
-
-        class _Sink:
-            def write(self, piece: bytes) -> int:
-                size[0] += len(piece)
-                return sink.write(piece)
+        counted = CountingSink(sink)
         with self._client(content=True) as http:
             r = http.post("/2/files/download", operation="download", raise_for_status=False, retry_safe=True,
-                          headers={"Dropbox-API-Arg": self._arg({"path": self._path(name)})}, sink=_Sink())
+                          headers={"Dropbox-API-Arg": self._arg({"path": self._path(name)})}, sink=counted)
         if r.status_code == 409:
             raise IntegrationError(f"Интеграция dropbox: копии {name} нет")
         if r.status_code != 200:
             raise self._fail("download", r)
-        return size[0]
+        return counted.size
 
     def list(self, prefix: str = "") -> list[tuple[str, int]]:
         folder = self.setting("folder").rstrip("/")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import BinaryIO
 from urllib.parse import quote
 
-from ..base import RETENTION_FIELDS, BackupStorage, Field, IntegrationError, fill
+from ..base import RETENTION_FIELDS, BackupStorage, CountingSink, Field, IntegrationError, fill
 from ..http import HttpClient, OAuth2
 
 CHUNK = 8 << 20            # a multiple of 256 KiB, as the resumable protocol requires
@@ -128,19 +128,14 @@ class GoogleDriveStorage(BackupStorage):
         return found[0]
 
     def download(self, name: str, sink: BinaryIO) -> int:
-        size = [0]
-
-        class _Sink:
-            def write(self, piece: bytes) -> int:
-                size[0] += len(piece)
-                return sink.write(piece)
+        counted = CountingSink(sink)
         with self._client() as http:
             file_id = self._one(http, name)["id"]
             r = http.get(f"/drive/v3/files/{quote(file_id)}", params={"alt": "media"}, operation="get",
-                         raise_for_status=False, sink=_Sink())
+                         raise_for_status=False, sink=counted)
             if r.status_code != 200:
                 raise IntegrationError(f"Интеграция google_drive, get: сервер ответил {r.status_code}")
-        return size[0]
+        return counted.size
 
     def list(self, prefix: str = "") -> list[tuple[str, int]]:
         with self._client() as http:

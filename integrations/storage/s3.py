@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import httpx
 
-from ..base import RETENTION_FIELDS, BackupStorage, Field, IntegrationError, fill
+from ..base import RETENTION_FIELDS, BackupStorage, CountingSink, Field, IntegrationError, fill
 from ..http import HttpClient
 
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
@@ -130,19 +130,14 @@ class S3Storage(BackupStorage):
 
     def download(self, name: str, sink: BinaryIO) -> int:
         self.object_parts(name)
-        size = [0]
-
-        class _Sink:
-            def write(self, piece: bytes) -> int:
-                size[0] += len(piece)
-                return sink.write(piece)
+        counted = CountingSink(sink)
         with self._client() as http:
-            r = http.get(self._url(name), operation="get", raise_for_status=False, sink=_Sink())
+            r = http.get(self._url(name), operation="get", raise_for_status=False, sink=counted)
         if r.status_code == 404:
             raise IntegrationError(f"Интеграция s3: копии {name} нет")
         if r.status_code >= 400:
             raise IntegrationError(f"Интеграция s3, get: сервер ответил {r.status_code}")
-        return size[0]
+        return counted.size
 
     def list(self, prefix: str = "") -> list[tuple[str, int]]:
         out: list[tuple[str, int]] = []

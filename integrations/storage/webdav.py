@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from typing import BinaryIO
 from urllib.parse import quote, unquote, urlsplit
 
-from ..base import RETENTION_FIELDS, BackupStorage, Field, IntegrationError, chunks
+from ..base import RETENTION_FIELDS, BackupStorage, CountingSink, Field, IntegrationError, chunks
 from ..http import HttpClient
 
 _DAV = "{DAV:}"
@@ -64,10 +64,10 @@ class WebDavStorage(BackupStorage):
         return counted.size
 
     def download(self, name: str, sink: BinaryIO) -> int:
-        counted = _Counter(b"")
+        counted = CountingSink(sink)
         with self._client() as http:
             r = http.get(self._url(self.object_parts(name)), operation="get", raise_for_status=False,
-                         sink=counted.into(sink))
+                         sink=counted)
         if r.status_code == 404:
             raise IntegrationError(f"Интеграция webdav: копии {name} нет")
         if r.status_code >= 400:
@@ -110,7 +110,7 @@ class WebDavStorage(BackupStorage):
 
 
 class _Counter:
-    """Counts the bytes of a body going up (pieces) or coming down (into)."""
+    """Counts the bytes of a body going up."""
 
     def __init__(self, source: bytes | BinaryIO):
         self.source, self.size = source, 0
@@ -125,15 +125,6 @@ class _Counter:
         for piece in chunks(self.source, UPLOAD_PIECE):
             self.size += len(piece)
             yield piece
-
-    def into(self, sink: BinaryIO):
-        counter = self
-
-        class _Sink:
-            def write(self, piece: bytes) -> int:
-                counter.size += len(piece)
-                return sink.write(piece)
-        return _Sink()
 
 
 def _multistatus(body: bytes) -> list[tuple[str, bool, int]]:

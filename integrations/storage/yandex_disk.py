@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import BinaryIO
 
-from ..base import RETENTION_FIELDS, BackupStorage, Field, IntegrationError, chunks
+from ..base import RETENTION_FIELDS, BackupStorage, CountingSink, Field, IntegrationError, chunks
 from ..http import HttpClient
 
 PIECE = 64 << 10
@@ -101,12 +101,7 @@ class YandexDiskStorage(BackupStorage):
         raise IntegrationError("Интеграция yandex_disk: операция на Диске не завершилась вовремя")
 
     def download(self, name: str, sink: BinaryIO) -> int:
-        size = [0]
-
-        class _Sink:
-            def write(self, piece: bytes) -> int:
-                size[0] += len(piece)
-                return sink.write(piece)
+        counted = CountingSink(sink)
         with self._client() as http:
             r = http.get("/v1/disk/resources/download", params={"path": self._path(name)}, headers=self._headers(),
                          operation="download link", raise_for_status=False)
@@ -116,14 +111,14 @@ class YandexDiskStorage(BackupStorage):
                 raise self._fail("download link", r)
             href = r.json()["href"]
             for _ in range(3):   # the download href answers with a redirect to the storage node
-                r = http.get(href, operation="download", raise_for_status=False, sink=_Sink())
+                r = http.get(href, operation="download", raise_for_status=False, sink=counted)
                 if r.status_code in (301, 302, 303, 307) and r.headers.get("Location"):
                     href = r.headers["Location"]
                     continue
                 break
             if r.status_code != 200:
                 raise self._fail("download", r)
-        return size[0]
+        return counted.size
 
     def list(self, prefix: str = "") -> list[tuple[str, int]]:
         out: list[tuple[str, int]] = []

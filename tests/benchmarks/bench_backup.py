@@ -23,7 +23,7 @@ SIZE_MB = int(os.environ.get("COOP_BENCH_BACKUP_MB", "1024"))
 
 def build(db: Database, size_mb: int) -> None:
     """Payments-like rows (ids, amounts, dates, hex text that compresses as poorly as real names and purposes)."""
-    rows = size_mb * 12_000
+    rows = size_mb * 17_500
     with db.connect() as con:
         con.execute(f"""CREATE TABLE bench_payments AS
             SELECT range AS id, DATE '2020-01-01' + (range % 2000)::INTEGER AS paid_on,
