@@ -140,6 +140,8 @@ def configure(db: Database, name: str, values: dict[str, Any], actor: str | None
                     vault.delete(_secret_name(name, key), con=con)
                 else:
                     vault.put(_secret_name(name, key), str(value), actor=actor, con=con)
+        if "refresh_token" in parsed:   # a new authorisation: tokens cached from the old one are dropped
+            vault.delete(f"oauth/{name}/token", con=con)
         _upsert(con, name, settings=json.dumps(plain, ensure_ascii=False), actor=actor)
         audit.log(con, actor, "integration_configured", name, keys=sorted(parsed))
     return sorted(parsed)

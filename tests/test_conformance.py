@@ -20,6 +20,7 @@ from integrations.storage.local import LocalStorage
 from integrations.channels.smtp import SmtpChannel
 from integrations.storage.s3 import S3Storage, SigV4
 from integrations.storage.webdav import WebDavStorage
+from ledger.vault import Vault
 from tests import fakes
 from tests.certs import cert_pem, key_pem, make_key, self_signed
 from tests.smtp_server import PASSWORD, USER, SmtpServer
@@ -342,6 +343,11 @@ def test_cloud_oauth_refresh_token_renews_access_and_stays_secret(kind, db, monk
         log = str(db.fetchall("SELECT * FROM audit_log"))
         assert cs.REFRESH_TOKEN not in log and cs.CLIENT_SECRET not in log
         assert all(t not in log for t in server.access_tokens)
+        # a new refresh token (re-authorisation) replaces the cached tokens of the old one
+        from integrations import registry
+
+        registry.configure(db, kind, {"refresh_token": "refresh-от-новой-авторизации"})
+        assert Vault(db).get(f"oauth/{kind}/token") is None
     finally:
         server.stop()
 
