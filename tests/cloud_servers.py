@@ -20,6 +20,16 @@ YANDEX_TOKEN = "y0_AgAAAAcoopTOKEN"
 DRIVE_CHUNK = 256 * 1024
 
 
+def send(handler: BaseHTTPRequestHandler, status: int, headers: dict, payload: bytes) -> None:
+    """Write one complete response (status, headers, Content-Length, body)."""
+    handler.send_response(status)
+    for k, v in headers.items():
+        handler.send_header(k, v)
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    handler.wfile.write(payload)
+
+
 class _Cut(Exception):
     pass
 
@@ -69,13 +79,7 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(payload, (dict, list)) or payload is None and status not in (204, 302, 308):
             payload = json.dumps(payload, ensure_ascii=False).encode("utf-8")
             headers = {"Content-Type": "application/json; charset=utf-8", **headers}
-        payload = payload or b""
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        send(self, status, headers, payload or b"")
 
     do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _handle
 
