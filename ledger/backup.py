@@ -189,15 +189,17 @@ def app_version() -> str:
         return "unknown"
 
 
-def audit_head(db_or_con) -> dict | None:
-    """The audit chain's newest entry (id, hash). Replaceable by ledger.audit.chain_head once it exists."""
+def audit_head(con) -> dict | None:
+    """The audit chain's head in a database connection (the snapshot's, or a restored file's).
+
+    Uses the ledger's own head (ledger.audit, engineer B's chain_head/_head_of) when it is there; until then
+    the newest chained entry's id and hash."""
     from . import audit
 
-    chain_head = getattr(audit, "chain_head", None)
-    if chain_head is not None and isinstance(db_or_con, Database):
-        return chain_head(db_or_con)
-    query = "SELECT id, hash FROM audit_log WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1"
-    row = db_or_con.fetchone(query) if isinstance(db_or_con, Database) else db_or_con.execute(query).fetchone()
+    head_of = getattr(audit, "_head_of", None)
+    if head_of is not None:
+        return head_of(con)
+    row = con.execute("SELECT id, hash FROM audit_log WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
     return {"id": row[0], "hash": row[1]} if row else None
 
 
