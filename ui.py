@@ -51,6 +51,7 @@ PAGES = [
     Page("integrations", "pages/integration_settings.py", "Интеграции", ":material/extension:", ("admin",), "Настройки"),
     Page("monitoring", "pages/monitoring.py", "Мониторинг", ":material/monitor_heart:", ("admin",), "Администрирование"),
     Page("audit", "pages/audit.py", "Журнал действий", ":material/history:", ("admin",), "Администрирование"),
+    Page("backups", "pages/backups.py", "Резервные копии", ":material/backup:", ("admin",), "Администрирование"),
 ]
 _BY_KEY = {p.key: p for p in PAGES}
 

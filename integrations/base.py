@@ -9,6 +9,7 @@ plug-ins are found the same way: the entry-point group `coop.integrations` (see 
 from __future__ import annotations
 
 import abc
+import io
 import importlib.util
 import time
 from contextlib import contextmanager
@@ -329,9 +330,59 @@ class ReportTransport(Integration):
         """Receipts (квитанции) received for a submission: (file name, content)."""
 
 
+RETENTION_FIELDS = (
+    Field("keep_last", "Хранить последних копий", "int", default=3),
+    Field("keep_daily", "Хранить ежедневных", "int", default=7),
+    Field("keep_weekly", "Хранить еженедельных", "int", default=4),
+    Field("keep_monthly", "Хранить ежемесячных", "int", default=12),
+    Field("keep_yearly", "Хранить ежегодных", "int", default=5),
+)
+CHUNK = 1 << 20
+
+
+def chunks(source: bytes | BinaryIO, size: int = CHUNK) -> Iterator[bytes]:
+    """The content of bytes or a readable stream, in pieces of at most `size` (a stream is read lazily)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        for start in range(0, len(data), size):
+            yield data[start:start + size]
+        return
+    while chunk := source.read(size):
+        yield chunk
+
+
+def fill(source: bytes | BinaryIO, size: int) -> Iterator[bytes]:
+    """Like chunks(), but every piece except the last is exactly `size` bytes (for chunked upload APIs)."""
+    pending = bytearray()
+    for chunk in chunks(source, min(size, CHUNK)):
+        pending += chunk
+        while len(pending) >= size:
+            yield bytes(pending[:size])
+            del pending[:size]
+    if pending:
+        yield bytes(pending)
+
+
+class CountingSink:
+    """Passes a download's pieces on to a sink, counting them."""
+
+    def __init__(self, sink: BinaryIO):
+        self.sink, self.size = sink, 0
+
+    def write(self, piece: bytes) -> int:
+        self.size += len(piece)
+        return self.sink.write(piece)
+
+
 class BackupStorage(Integration):
+    """Where backups go. Streaming: put() reads a stream, download() writes one, never a whole backup in memory.
+
+    An object is visible in list() only once it is complete (a temporary name renamed at the end, or an upload
+    the service publishes only when finished), so an interrupted upload never looks like a backup.
+    """
     kind = "backup"
     resumable: ClassVar[bool] = False
+    fields: ClassVar[tuple[Field, ...]] = RETENTION_FIELDS
 
     def object_parts(self, name: str) -> tuple[str, ...]:
         """Path segments of an object name; IntegrationError for names that could leave the storage."""
@@ -343,15 +394,21 @@ class BackupStorage(Integration):
 
     @abc.abstractmethod
     def put(self, name: str, source: bytes | BinaryIO) -> int:
-        """Store an object (bytes or a readable binary stream); returns its size. Replaces an existing one."""
+        """Store an object (bytes or a readable binary stream, read once); returns its size. Replaces an existing one."""
 
     @abc.abstractmethod
+    def download(self, name: str, sink: BinaryIO) -> int:
+        """Write the object's content to sink, piece by piece; returns its size. IntegrationError if there is none."""
+
     def get(self, name: str) -> bytes:
-        """The object's content; IntegrationError if there is none."""
+        """A small object's content (the identity file); backups themselves go through download()."""
+        buffer = io.BytesIO()
+        self.download(name, buffer)
+        return buffer.getvalue()
 
     @abc.abstractmethod
     def list(self, prefix: str = "") -> list[tuple[str, int]]:
-        """(name, size) of stored objects whose names start with prefix, sorted by name."""
+        """(name, size) of complete stored objects whose names start with prefix, sorted by name."""
 
     @abc.abstractmethod
     def delete(self, name: str) -> None:

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -129,16 +129,22 @@ class HttpClient:
     # -- requests ------------------------------------------------------------------------------
     def request(self, method: str, url: str, *, operation: str | None = None, idempotency_key: str | None = None,
                 headers: dict[str, str] | None = None, raise_for_status: bool = True, bearer: bool = True,
-                retry_safe: bool = False, **kwargs: Any) -> httpx.Response:
+                retry_safe: bool = False, sink: BinaryIO | None = None, **kwargs: Any) -> httpx.Response:
         """Send a request (kwargs as for httpx: params, json, data, content, files).
 
         retry_safe marks a POST that has no side effects (e.g. fetching a token) as safe to repeat.
+        A streamed body (content an iterator of bytes) is sent once: it cannot be read again.
+        With a sink, a successful (2xx) response body is written to it piece by piece instead of kept
+        in memory; a connection cut after the first piece is not retried.
         """
         method = method.upper()
         headers = dict(headers or {})
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
-        retry_safe = retry_safe or method in IDEMPOTENT_METHODS or bool(idempotency_key)
+        streamed = kwargs.get("content") is not None and not isinstance(kwargs["content"], (bytes, str))
+        retry_safe = not streamed and (retry_safe or method in IDEMPOTENT_METHODS or bool(idempotency_key))
+        if sink is not None:
+            kwargs["sink"] = sink
         operation = operation or method
         refreshed = False
         while True:
@@ -191,6 +197,11 @@ class HttpClient:
 
     def _attempt(self, method: str, url: str, operation: str, headers: dict, kwargs: dict,
                  number: int) -> httpx.Response:
+        kwargs = dict(kwargs)
+        sink = kwargs.pop("sink", None)
+        sent = [0]
+        if kwargs.get("content") is not None and not isinstance(kwargs["content"], (bytes, str)):
+            kwargs["content"] = _counted(kwargs["content"], sent)
         request = self._client.build_request(method, url, headers=headers, **kwargs)
         check_url(request.url, self.integration.name)
         host, path = request.url.host, redact(request.url.path, self._secrets)
@@ -202,14 +213,28 @@ class HttpClient:
                                 nbytes=nbytes, error=redact(error, self._secrets) if error else None,
                                 actor=self.integration.ctx.actor, method=method, attempt=number)
 
+        received = 0
         try:
-            response = self._client.send(request)
-            response.read()
+            response = self._client.send(request, stream=sink is not None)
+            if sink is not None and 200 <= response.status_code < 300:
+                try:
+                    for piece in response.iter_bytes(1 << 20):
+                        sink.write(piece)
+                        received += len(piece)
+                finally:
+                    response.close()
+                response._content = b""
+            else:
+                response.read()
+                received = len(response.content)
         except httpx.TransportError as exc:
             reason = _transport_reason(exc)
-            log(False, error=reason)
+            log(False, nbytes=sent[0] + received or None, error=reason)
+            if received or sent[0]:
+                raise IntegrationError(f"Интеграция {self.integration.name}, {operation}: {reason} "
+                                       f"(передача прервана)") from None
             raise _Retryable(reason) from None
-        nbytes = len(request.content or b"") + len(response.content)
+        nbytes = (sent[0] if isinstance(kwargs.get("content"), _CountedStream) else len(request.content or b"")) + received
         if response.status_code in RETRY_STATUSES:
             log(False, response.status_code, nbytes, f"{response.status_code} {response.reason_phrase}")
             raise _Retryable(f"сервер ответил {response.status_code} {response.reason_phrase}",
@@ -243,6 +268,14 @@ class HttpClient:
                 data["scope"] = self.oauth.scope
             return self._fetch_token(data)
         raise IntegrationError(f"Интеграция {self.integration.name}: нет действующего токена; пройдите авторизацию заново")
+
+    def seed_refresh_token(self, refresh_token: str | None) -> None:
+        """Start from a refresh token the admin obtained (a setting) when no token is cached yet."""
+        if refresh_token and self.cached_token() is None:
+            self._secrets.append(refresh_token)
+            self.integration.ctx.vault.put(self._token_slot, json.dumps(
+                {"access_token": "", "refresh_token": refresh_token, "expires_at": "2000-01-01T00:00:00"}),
+                actor=self.integration.ctx.actor)
 
     def exchange_code(self, code: str, redirect_uri: str, code_verifier: str | None = None) -> None:
         """Authorization-code grant: trade the code the user brought back for tokens (cached in the vault)."""
@@ -283,6 +316,22 @@ class HttpClient:
         self._secrets += [token["access_token"]] + ([token["refresh_token"]] if token["refresh_token"] else [])
         self.integration.ctx.vault.put(self._token_slot, json.dumps(token), actor=self.integration.ctx.actor)
         return token["access_token"]
+
+
+class _CountedStream:
+    def __init__(self, pieces, sent: list[int]):
+        self.pieces, self.sent = pieces, sent
+
+    def __iter__(self):
+        for piece in self.pieces:
+            self.sent[0] += len(piece)
+            yield piece
+
+
+def _counted(content, sent: list[int]):
+    """A streamed body that counts what was sent (for the audit log and resumption)."""
+    pieces = iter(lambda: content.read(1 << 20), b"") if hasattr(content, "read") else content
+    return _CountedStream(pieces, sent)
 
 
 def _transport_reason(exc: httpx.TransportError) -> str:

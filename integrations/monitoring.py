@@ -77,7 +77,32 @@ def alerts(db: Database, now: datetime | None = None) -> list[Alert]:
     found += _failed_signins(db, now)
     found += _large_exports(db, now)
     found += _night_activity(db, now)
+    found += _backups(db, now)
     return found
+
+
+def _backups(db: Database, now: datetime) -> list[Alert]:
+    """A backup storage whose last run failed, or whose last good backup is older than its schedule allows."""
+    from ledger import backup
+
+    runs = {r["storage"]: r for r in backup.last_runs(db)}
+    out = []
+    for row in registry.overview(db):
+        if row["kind"] != "backup" or not row["enabled"] or not row["interval_minutes"]:
+            continue
+        run = runs.get(row["name"], {})
+        if run.get("last_ok") is False:
+            out.append(Alert(f"backup-failed:{row['name']}:{run['last_started']:%Y%m%d}", "ошибка",
+                             f"Резервная копия в {row['name']} не сделана: {run.get('last_error') or 'ошибка'}"))
+        last = run.get("last_success")
+        since = last or db.scalar("SELECT max(happened_at) FROM audit_log WHERE action = 'integration_enabled' "
+                                  "AND target = ?", [row["name"]])
+        if since is not None and now - since > backup.stale_after(row["interval_minutes"]):
+            when = f"последняя успешная — {last:%d.%m.%Y %H:%M} UTC" if last else "успешных копий ещё не было"
+            out.append(Alert(f"backup-missed:{row['name']}:{now:%Y%m%d}", "ошибка",
+                             f"Резервная копия в {row['name']} просрочена: {when}; проверьте cron "
+                             f"(coop integrations run)"))
+    return out
 
 
 def _failure_streaks(db: Database) -> list[Alert]:

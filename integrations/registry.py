@@ -30,6 +30,9 @@ class Broken:
     error: str
 
 
+BACKUP_INTERVAL = 24 * 60    # minutes: a backup storage, once enabled, runs daily by default
+
+
 def register(cls: type[Integration]) -> type[Integration]:
     """Add a class in this process (tests, embedding); installed plug-ins use the entry-point group."""
     _extra[cls.name] = cls
@@ -145,6 +148,8 @@ def configure(db: Database, name: str, values: dict[str, Any], actor: str | None
                     vault.delete(_secret_name(name, key), con=con)
                 else:
                     vault.put(_secret_name(name, key), str(value), actor=actor, con=con)
+        if "refresh_token" in parsed:   # a new authorisation: tokens cached from the old one are dropped
+            vault.delete(f"oauth/{name}/token", con=con)
         _upsert(con, name, settings=json.dumps(plain, ensure_ascii=False), actor=actor)
         audit.log(con, actor, "integration_configured", name, keys=sorted(parsed))
     return sorted(parsed)
@@ -175,6 +180,9 @@ def set_enabled(db: Database, name: str, enabled: bool, actor: str | None = None
     with db.transaction() as con:
         _upsert(con, name, actor=actor, enabled=enabled)
         audit.log(con, actor, "integration_enabled" if enabled else "integration_disabled", name)
+        if enabled and cls.kind == "backup":   # backups run daily unless the admin chose otherwise
+            con.execute("UPDATE integrations SET interval_minutes = ? WHERE name = ? AND interval_minutes IS NULL",
+                        [BACKUP_INTERVAL, name])
 
 
 def set_schedule(db: Database, name: str, minutes: int | None, actor: str | None = None) -> None:
@@ -288,6 +296,16 @@ def run(db: Database, name: str, actor: str | None = None) -> str:
     if integration.kind == "bank":
         outcomes = integration.sync()
         result = f"{name}: файлов обработано {len(outcomes)}, с ошибками {sum(not o.ok for o in outcomes)}"
+    elif integration.kind == "backup":
+        from ledger import backup
+
+        try:
+            result = f"{name}: копия {backup.run(db, integration, actor)} сохранена"
+        except Exception:
+            from . import monitoring
+
+            monitoring.notify_admin(db, actor=actor)   # the failed backup reaches the admin now, not tomorrow
+            raise
     else:
         result = f"{name}: {integration.check()}"
     mark_run(db, name)

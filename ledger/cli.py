@@ -49,6 +49,8 @@ report_app = typer.Typer(no_args_is_help=True, help="Отчёты: ФНС, ре�
 report_build_app = typer.Typer(no_args_is_help=True, help="Сформировать отчёт.")
 report_app.add_typer(report_build_app, name="build")
 app.add_typer(report_app, name="report")
+backup_app = typer.Typer(no_args_is_help=True, help="Зашифрованные резервные копии.")
+app.add_typer(backup_app, name="backup")
 
 
 def db_of(ctx: typer.Context) -> Database:
@@ -602,6 +604,123 @@ def report_status(ctx: typer.Context, submission_id: int = typer.Argument(..., h
         say(f"{when:%d.%m.%Y %H:%M}\t{filing.STATUSES.get(e['status'], e['status'])}\t{e['detail'] or ''}")
     for r in filing.receipts(db, submission_id):
         say(f"квитанция: {r['name']} ({r['received_at']:%d.%m.%Y %H:%M})")
+# -- backups --------------------------------------------------------------------------------------
+
+def _backup_storage(db: Database, name: str):
+    from integrations import registry
+
+    storage = registry.build(db, name, actor(), require_enabled=False)
+    if storage.kind != "backup":
+        raise InputError(f"«{name}» — не хранилище резервных копий; см. coop integrations list")
+    return storage
+
+
+def _read_passphrase(prompt: str) -> str:
+    """The passphrase from COOP_BACKUP_PASSPHRASE, else the first line of stdin (asked for on a terminal)."""
+    from . import backup
+
+    if backup.env_passphrase():
+        return backup.env_passphrase()
+    if sys.stdin is None:
+        return ""
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(prompt)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _progress(done: int, what: str) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\r{what}: {done / 1e6:,.1f} МБ   ".replace(",", " "))
+
+
+@backup_app.command("init")
+def backup_init(ctx: typer.Context):
+    """Создать ключ копий; парольная фраза — со stdin (один раз, запомните её)."""
+    from . import backup
+
+    db = db_of(ctx)
+    if backup.is_initialised(db):
+        raise backup.BackupError("Ключ резервных копий уже создан; прежние копии открываются прежней парольной фразой")
+    phrase = sys.stdin.readline().rstrip("\r\n") if sys.stdin is not None and not sys.stdin.isatty() else \
+        __import__("getpass").getpass("Парольная фраза копий: ")
+    recipient = backup.init_keys(db, phrase, actor=actor())
+    say(f"Ключ создан; открытый ключ: {recipient}")
+    say("Храните парольную фразу отдельно от сервера: без неё копии не открыть")
+
+
+@backup_app.command("run")
+def backup_run(ctx: typer.Context, to: str = typer.Option(..., "--to", help="хранилище (local, webdav, s3, …)")):
+    """Сделать копию, проверить её и удалить лишние по правилам хранения."""
+    from . import backup
+
+    db = db_of(ctx)
+    name = backup.run(db, _backup_storage(db, to), actor=actor(), progress=_progress)
+    say(f"{to}: копия {name} сохранена")
+
+
+@backup_app.command("list")
+def backup_list(ctx: typer.Context, to: str = typer.Option(..., "--to", help="хранилище")):
+    """Копии в хранилище: ID, дата, размер, когда проверена."""
+    from integrations.monitoring import local_offset
+
+    from . import backup
+
+    db = db_of(ctx)
+    tz = local_offset()
+
+    def local(when) -> str:
+        return when.replace(tzinfo=__import__("datetime").timezone.utc).astimezone(tz).strftime("%d.%m.%Y %H:%M")
+    say("ID\tДата\tРазмер\tПроверена")
+    for v in backup.versions(db, _backup_storage(db, to)):
+        say(f"{v.name}\t{local(v.taken_at)}\t{backup.human_size(v.size)}\t"
+            f"{local(v.verified_at) if v.verified_at else 'нет'}")
+
+
+@backup_app.command("verify")
+def backup_verify(ctx: typer.Context, to: str = typer.Option(..., "--to", help="хранилище"),
+                  backup_id: Optional[str] = typer.Argument(None, metavar="[ID]", help="без ID — последняя копия")):
+    """Скачать, расшифровать, сверить контрольные суммы и открыть базу копии (парольная фраза: stdin или
+    COOP_BACKUP_PASSPHRASE)."""
+    from . import backup
+
+    db = db_of(ctx)
+    storage = _backup_storage(db, to)
+    name = backup.verify(db, storage, backup_id, _read_passphrase("Парольная фраза копий: "), progress=_progress)
+    say(f"{to}: копия {name} проверена, всё сходится")
+
+
+@backup_app.command("restore")
+def backup_restore(ctx: typer.Context, source: str = typer.Option(..., "--from", help="хранилище"),
+                   backup_id: str = typer.Argument(..., metavar="ID"),
+                   to: Path = typer.Option(..., "--to", help="файл новой базы"),
+                   force: bool = typer.Option(False, "--force", help="заменить существующий файл (прежний сохраняется "
+                                                                     "рядом)")):
+    """Восстановить копию в новый файл базы (рядом — исходные файлы и мастер-ключ)."""
+    from . import backup
+
+    db = db_of(ctx)
+    storage = _backup_storage(db, source)
+    manifest = backup.restore(storage, backup_id, to, _read_passphrase("Парольная фраза копий: "), db=db,
+                              overwrite=force, progress=_progress)
+    say(f"{to}: восстановлено из {backup_id} (схема {manifest.get('schema_version')}, "
+        f"частей {len(manifest['parts'])})")
+    say(f"Запуск с восстановленной базой: coop --db {to} … или COOP_DB={to}")
+
+
+@backup_app.command("forget")
+def backup_forget(ctx: typer.Context, to: str = typer.Option(..., "--to", help="хранилище"),
+                  dry_run: bool = typer.Option(False, "--dry-run", help="только показать, что будет удалено")):
+    """Удалить копии сверх правил хранения (keep_last, keep_daily, keep_weekly, keep_monthly, keep_yearly)."""
+    from . import backup
+
+    db = db_of(ctx)
+    gone = backup.forget(db, _backup_storage(db, to), actor=actor(), dry_run=dry_run)
+    for name in gone:
+        say(f"{'будет удалена' if dry_run else 'удалена'}\t{name}")
+    if not gone:
+        say("Удалять нечего")
 
 
 def usage_message(exc: cli_errors.UsageError) -> str:

@@ -117,10 +117,11 @@ class FakeStorage(BackupStorage):
         self.objects[name] = bytes(data)
         return len(data)
 
-    def get(self, name: str) -> bytes:
+    def download(self, name: str, sink: BinaryIO) -> int:
         if name not in self.objects:
             raise IntegrationError(f"нет {name}")
-        return self.objects[name]
+        sink.write(self.objects[name])
+        return len(self.objects[name])
 
     def list(self, prefix: str = "") -> list[tuple[str, int]]:
         return sorted((k, len(v)) for k, v in self.objects.items() if k.startswith(prefix))

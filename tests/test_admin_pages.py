@@ -109,3 +109,42 @@ def test_success_messages_survive_the_reload_after_an_action(db):
     at.selectbox(key="target_user").set_value("olga").run()
     at.button(key="toggle_active").click().run()
     assert "Пользователь olga отключён" in texts(at)
+
+
+def test_backups_page_sets_the_key_runs_verifies_and_restores(db, tmp_path):
+    from ledger import backup
+
+    phrase = "Рассвет-копии-2026 надёжно"
+    at = admin("pages/backups.py").run()
+    assert not at.exception
+    at.text_input(key="phrase1").set_value(phrase)
+    at.text_input(key="phrase2").set_value(phrase + "!")
+    next(b for b in at.button if b.label == "Создать ключ").click().run()
+    assert "Фразы не совпадают" in texts(at) and not backup.is_initialised(db)
+    at.text_input(key="phrase2").set_value(phrase)
+    next(b for b in at.button if b.label == "Создать ключ").click().run()
+    assert not at.exception and backup.is_initialised(db)
+    assert "Нет включённого хранилища" in texts(at)
+    registry.configure(db, "local", {"path": str(tmp_path / "копии")})
+    registry.set_enabled(db, "local", True)
+    at = admin("pages/backups.py").run()
+    at.button(key="run").click().run()
+    assert not at.exception, at.exception
+    (made,) = [v.name for v in backup.versions(db, registry.build(db, "local"))]
+    assert f"Копия {made} сохранена" in texts(at)
+    at.text_input(key="phrase").set_value("не та фраза вовсе")
+    at.button(key="verify").click().run()
+    assert "Неверная парольная фраза" in texts(at)
+    at.text_input(key="phrase").set_value(phrase)
+    at.button(key="verify").click().run()
+    assert "проверена" in texts(at)
+    shown = at.dataframe[0].value
+    assert shown["ID"].tolist() == [made] and shown["Проверена (UTC)"].tolist() != ["нет"]
+    target = tmp_path / "восстановлено" / "coop.duckdb"
+    at.text_input(key="target").set_value(str(db.path)).run()
+    at.button(key="restore").click().run()
+    assert "Подтвердите замену" in texts(at)
+    at.text_input(key="target").set_value(str(target)).run()
+    at.button(key="restore").click().run()
+    assert not at.exception and f"Восстановлено в {target}" in texts(at)
+    assert target.exists()

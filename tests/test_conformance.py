@@ -20,6 +20,7 @@ from integrations.storage.local import LocalStorage
 from integrations.channels.smtp import SmtpChannel
 from integrations.storage.s3 import S3Storage, SigV4
 from integrations.storage.webdav import WebDavStorage
+from ledger.vault import Vault
 from tests import fakes
 from tests.certs import cert_pem, key_pem, make_key, self_signed
 from tests.smtp_server import PASSWORD, USER, SmtpServer
@@ -232,9 +233,39 @@ def s3_admin(endpoint: str):
                         region_name="us-east-1")
 
 
-@pytest.fixture(params=["fake", "local", "webdav", "s3"])
+def cloud_storage(kind: str, db, server=None):
+    """A cloud backup storage pointed at its local stand-in (tests/cloud_servers.py)."""
+    from integrations.storage.dropbox import DropboxStorage
+    from integrations.storage.google_drive import GoogleDriveStorage
+    from integrations.storage.yandex_disk import YandexDiskStorage
+    from tests import cloud_servers as cs
+
+    if kind == "yandex_disk":
+        server = server or cs.YandexDisk()
+        return server, YandexDiskStorage({"token": cs.YANDEX_TOKEN, "folder": "app:/coop/копии",
+                                          "base_url": server.url}, Context(db))
+    if kind == "google_drive":
+        server = server or cs.GoogleDrive()
+        return server, GoogleDriveStorage({"folder_id": server.folder_id, "client_id": cs.CLIENT_ID,
+                                           "client_secret": cs.CLIENT_SECRET, "refresh_token": cs.REFRESH_TOKEN,
+                                           "base_url": server.url, "token_url": f"{server.url}/token"}, Context(db))
+    server = server or cs.Dropbox()
+    return server, DropboxStorage({"folder": "/Coop/Копии", "app_key": cs.CLIENT_ID, "app_secret": cs.CLIENT_SECRET,
+                                   "refresh_token": cs.REFRESH_TOKEN, "base_url": server.url,
+                                   "content_url": server.url}, Context(db))
+
+
+CLOUDS = ["yandex_disk", "google_drive", "dropbox"]
+
+
+@pytest.fixture(params=["fake", "local", "webdav", "s3", *CLOUDS])
 def storage(request, db, tmp_path):
-    if request.param == "fake":
+    if request.param in CLOUDS:
+        request.getfixturevalue("monkeypatch").setenv("COOP_ALLOW_INSECURE_LOOPBACK", "1")
+        server, storage = cloud_storage(request.param, db)
+        yield storage
+        server.stop()
+    elif request.param == "fake":
         yield fakes.FakeStorage({}, Context(db))
     elif request.param == "local":
         yield LocalStorage({"path": str(tmp_path / "копии")}, Context(db))
@@ -273,6 +304,54 @@ def test_storage_put_get_list_delete(storage):
             storage.put(bad, b"x")
 
 
+@pytest.mark.parametrize("kind", CLOUDS)
+def test_cloud_upload_cut_mid_way_never_looks_like_a_backup(kind, db, monkeypatch):
+    """The connection is cut in the middle of the upload: Drive and Dropbox resume the session from what the
+    server reports; Yandex Disk's single PUT fails, leaves no object, and the next put starts clean."""
+    monkeypatch.setenv("COOP_ALLOW_INSECURE_LOOPBACK", "1")
+    server, storage = cloud_storage(kind, db)
+    try:
+        storage.chunk_size = 512 * 1024
+        data = bytes(range(256)) * 8 * 1024 + b"tail"        # 2 MiB and a bit: several chunks
+        server.cut_after = 700 * 1024                         # inside the second chunk
+        if kind == "yandex_disk":
+            with pytest.raises(IntegrationError):
+                storage.put("coop-20260101-000000.tar.zst.age", io.BytesIO(data))
+            assert storage.list() == []                       # nothing that looks like a backup
+            assert storage.put("coop-20260101-000000.tar.zst.age", io.BytesIO(data)) == len(data)
+        else:
+            assert storage.put("coop-20260101-000000.tar.zst.age", io.BytesIO(data)) == len(data)
+        assert server.cuts == 1
+        assert storage.get("coop-20260101-000000.tar.zst.age") == data
+        assert storage.list() == [("coop-20260101-000000.tar.zst.age", len(data))]
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("kind", ["google_drive", "dropbox"])
+def test_cloud_oauth_refresh_token_renews_access_and_stays_secret(kind, db, monkeypatch):
+    from tests import cloud_servers as cs
+
+    monkeypatch.setenv("COOP_ALLOW_INSECURE_LOOPBACK", "1")
+    server, storage = cloud_storage(kind, db)
+    try:
+        storage.put("a.bin", b"1")
+        assert server.refreshes == 1                          # the refresh token was traded for an access token
+        server.access_tokens = set()                          # the access token expires early
+        assert storage.get("a.bin") == b"1"
+        assert server.refreshes == 2                          # renewed once after the 401
+        log = str(db.fetchall("SELECT * FROM audit_log"))
+        assert cs.REFRESH_TOKEN not in log and cs.CLIENT_SECRET not in log
+        assert all(t not in log for t in server.access_tokens)
+        # a new refresh token (re-authorisation) replaces the cached tokens of the old one
+        from integrations import registry
+
+        registry.configure(db, kind, {"refresh_token": "refresh-от-новой-авторизации"})
+        assert Vault(db).get(f"oauth/{kind}/token") is None
+    finally:
+        server.stop()
+
+
 def test_local_storage_resumes_an_interrupted_put(db, tmp_path):
     tmp_path = tmp_path / "копии"
     tmp_path.mkdir()
@@ -304,8 +383,10 @@ def test_webdav_audits_calls_wrong_password_and_plain_http(db, tmp_path, monkeyp
         assert (server.root / "копии" / "a" / "b.bin").read_bytes() == b"12345"  # really on the server's disk
         calls = db.records("SELECT operation, host, path, status, bytes FROM audit_log WHERE integration = 'webdav' "
                            "ORDER BY id")
-        assert [(c["operation"], c["status"]) for c in calls] == [("mkcol", "201"), ("put", "201")]
-        assert calls[1]["host"] == "127.0.0.1" and calls[1]["path"].endswith("/a/b.bin") and calls[1]["bytes"] >= 5  # sent + received
+        # the content goes to a temporary .part name, renamed only when complete
+        assert [(c["operation"], c["status"]) for c in calls] == [("mkcol", "201"), ("put", "201"), ("move", "201")]
+        assert calls[1]["host"] == "127.0.0.1" and calls[1]["path"].endswith("/a/b.bin.part") and calls[1]["bytes"] >= 5
+        assert calls[2]["path"].endswith("/a/b.bin.part")
         bad = WebDavStorage({"url": server.url, "username": WEBDAV_USER, "password": "неверный-пароль",
                              "ca_file": str(server.cert)}, Context(db))
         with pytest.raises(IntegrationError, match="401") as err:

@@ -19,6 +19,7 @@ from integrations.base import Context, IntegrationError
 from integrations.http import HttpClient, OAuth2, check_url, parse_retry_after
 from ledger import audit
 from tests.certs import cert_pem, key_pem, make_key, self_signed, server_files
+from tests.cloud_servers import send
 from tests.fakes import FakeBank
 
 CLIENT_SECRET = "s3cr3t-client-Пароль"
@@ -45,13 +46,7 @@ class Server:
                 body = self.rfile.read(length) if length else b""
                 outer.requests.append({"method": self.command, "path": self.path, "headers": dict(self.headers),
                                        "body": body})
-                status, headers, payload = outer.respond(self.command, self.path, dict(self.headers), body)
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                send(self, *outer.respond(self.command, self.path, dict(self.headers), body))
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 

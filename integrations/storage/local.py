@@ -7,9 +7,7 @@ import os
 from pathlib import Path
 from typing import BinaryIO
 
-from ..base import BackupStorage, Field, IntegrationError
-
-CHUNK = 1 << 20
+from ..base import CHUNK, RETENTION_FIELDS, BackupStorage, Field, IntegrationError
 
 
 def write_atomic(target: Path, data: bytes) -> None:
@@ -26,7 +24,7 @@ class LocalStorage(BackupStorage):
     name = "local"
     title = "Папка на диске"
     resumable = True
-    fields = (Field("path", "Папка для копий", "folder", required=True),)
+    fields = (Field("path", "Папка для копий", "folder", required=True),) + RETENTION_FIELDS
 
     @property
     def root(self) -> Path:
@@ -55,7 +53,8 @@ class LocalStorage(BackupStorage):
     def _put_stream(self, tmp: Path, source: BinaryIO) -> int:
         """Copy a stream; if a .part of an interrupted copy exists and the stream can seek, continue it."""
         offset = tmp.stat().st_size if tmp.exists() else 0
-        if offset and source.seekable():
+        seekable = getattr(source, "seekable", lambda: False)()
+        if offset and seekable:
             source.seek(offset)
             mode = "ab"
         else:
@@ -69,14 +68,18 @@ class LocalStorage(BackupStorage):
             os.fsync(fh.fileno())
         return size
 
-    def get(self, name: str) -> bytes:
+    def download(self, name: str, sink: BinaryIO) -> int:
         path = self._path(name)
         with self.audited("get", path=name) as call:
             if not path.is_file():
                 raise IntegrationError(f"Интеграция local: копии {name} нет")
-            data = path.read_bytes()
-            call.nbytes = len(data)
-        return data
+            size = 0
+            with open(path, "rb") as fh:
+                while chunk := fh.read(CHUNK):
+                    sink.write(chunk)
+                    size += len(chunk)
+            call.nbytes = size
+        return size
 
     def list(self, prefix: str = "") -> list[tuple[str, int]]:
         if not self.root.is_dir():

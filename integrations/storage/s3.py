@@ -14,10 +14,24 @@ from urllib.parse import quote
 
 import httpx
 
-from ..base import BackupStorage, Field, IntegrationError
+from ..base import RETENTION_FIELDS, BackupStorage, CountingSink, Field, IntegrationError, fill
 from ..http import HttpClient
 
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+PART_SIZE = 16 << 20      # S3 parts are at least 5 MiB (except the last); 16 MiB keeps memory low
+
+
+def _xml(body: bytes) -> ET.Element:
+    try:
+        return ET.fromstring(body)
+    except ET.ParseError:
+        raise IntegrationError("Интеграция s3: сервер прислал неразборчивый ответ") from None
+
+
+def _chain(*heads_and_rest):
+    *heads, rest = heads_and_rest
+    yield from heads
+    yield from rest
 
 
 class SigV4(httpx.Auth):
@@ -66,7 +80,7 @@ class S3Storage(BackupStorage):
         Field("secret_key", "Секретный ключ", secret=True, required=True),
         Field("region", "Регион", default="ru-central1"),
         Field("ca_file", "Файл доверенного сертификата (CA)", "path"),
-    )
+    ) + RETENTION_FIELDS
 
     def _client(self) -> HttpClient:
         auth = SigV4(self.setting("access_key"), self.setting("secret_key"), self.setting("region"))
@@ -77,22 +91,53 @@ class S3Storage(BackupStorage):
         return f"{base}/{quote(name, safe='/-_.~')}" if name else base
 
     def put(self, name: str, source: bytes | BinaryIO) -> int:
-        self.object_parts(name)
-        data = bytes(source) if isinstance(source, (bytes, bytearray)) else source.read()
-        with self._client() as http:
-            http.put(self._url(name), content=data, operation="put",
-                     headers={"Content-Type": "application/octet-stream"})
-        return len(data)
+        """One PUT for a small object; a multipart upload (parts of PART_SIZE) for a stream that is larger.
 
-    def get(self, name: str) -> bytes:
+        A multipart object appears only when CompleteMultipartUpload succeeds; a failed one is aborted."""
         self.object_parts(name)
+        pieces = fill(source, PART_SIZE)
+        first = next(pieces, b"")
+        second = next(pieces, None)
         with self._client() as http:
-            r = http.get(self._url(name), operation="get", raise_for_status=False)
+            if second is None:
+                http.put(self._url(name), content=first, operation="put",
+                         headers={"Content-Type": "application/octet-stream"})
+                return len(first)
+            r = http.post(self._url(name), params={"uploads": ""}, operation="multipart start", retry_safe=True,
+                          headers={"Content-Type": "application/octet-stream"})
+            upload_id = _xml(r.content).findtext(f"{_NS}UploadId")
+            if not upload_id:
+                raise IntegrationError("Интеграция s3: сервер не выдал UploadId для загрузки по частям")
+            size, etags = 0, []
+            try:
+                for number, piece in enumerate(_chain(first, second, pieces), start=1):
+                    r = http.put(self._url(name), params={"partNumber": str(number), "uploadId": upload_id},
+                                 content=piece, operation="multipart part")
+                    etags.append(r.headers.get("ETag", ""))
+                    size += len(piece)
+                body = "".join(f"<Part><PartNumber>{i}</PartNumber><ETag>{e}</ETag></Part>"
+                               for i, e in enumerate(etags, start=1))
+                r = http.post(self._url(name), params={"uploadId": upload_id}, operation="multipart complete",
+                              retry_safe=True, content=f"<CompleteMultipartUpload>{body}</CompleteMultipartUpload>"
+                              .encode(), headers={"Content-Type": "application/xml"})
+                if _xml(r.content).tag.endswith("Error"):
+                    raise IntegrationError("Интеграция s3: сервер не собрал загруженные части")
+            except BaseException:
+                http.delete(self._url(name), params={"uploadId": upload_id}, operation="multipart abort",
+                            raise_for_status=False)
+                raise
+        return size
+
+    def download(self, name: str, sink: BinaryIO) -> int:
+        self.object_parts(name)
+        counted = CountingSink(sink)
+        with self._client() as http:
+            r = http.get(self._url(name), operation="get", raise_for_status=False, sink=counted)
         if r.status_code == 404:
             raise IntegrationError(f"Интеграция s3: копии {name} нет")
         if r.status_code >= 400:
             raise IntegrationError(f"Интеграция s3, get: сервер ответил {r.status_code}")
-        return r.content
+        return counted.size
 
     def list(self, prefix: str = "") -> list[tuple[str, int]]:
         out: list[tuple[str, int]] = []
@@ -103,10 +148,7 @@ class S3Storage(BackupStorage):
                 if token:
                     params["continuation-token"] = token
                 r = http.get(self._url(), params=params, operation="list")
-                try:
-                    root = ET.fromstring(r.content)
-                except ET.ParseError:
-                    raise IntegrationError("Интеграция s3: сервер прислал неразборчивый список") from None
+                root = _xml(r.content)
                 out += [(c.findtext(f"{_NS}Key"), int(c.findtext(f"{_NS}Size") or 0))
                         for c in root.iter(f"{_NS}Contents")]
                 token = root.findtext(f"{_NS}NextContinuationToken")

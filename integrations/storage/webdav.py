@@ -7,10 +7,11 @@ import xml.etree.ElementTree as ET
 from typing import BinaryIO
 from urllib.parse import quote, unquote, urlsplit
 
-from ..base import BackupStorage, Field, IntegrationError
+from ..base import RETENTION_FIELDS, BackupStorage, CountingSink, Field, IntegrationError, chunks
 from ..http import HttpClient
 
 _DAV = "{DAV:}"
+UPLOAD_PIECE = 64 << 10  # bytes per chunk of a streamed (chunked) PUT; servers that re-slice big chunks stay fast
 _PROPFIND = (b'<?xml version="1.0" encoding="utf-8"?><propfind xmlns="DAV:"><prop>'
              b'<resourcetype/><getcontentlength/></prop></propfind>')
 
@@ -23,7 +24,7 @@ class WebDavStorage(BackupStorage):
         Field("username", "Логин"),
         Field("password", "Пароль", secret=True),
         Field("ca_file", "Файл доверенного сертификата (CA)", "path"),
-    )
+    ) + RETENTION_FIELDS
 
     def __init__(self, settings, ctx, transport=None):
         super().__init__(settings, ctx)
@@ -42,8 +43,10 @@ class WebDavStorage(BackupStorage):
         return self.base + "/".join(quote(p) for p in parts) + ("/" if collection else "")
 
     def put(self, name: str, source: bytes | BinaryIO) -> int:
+        """PUT to <name>.part (streamed), then MOVE to the name: a cut upload leaves only a .part behind."""
         parts = self.object_parts(name)
-        data = bytes(source) if isinstance(source, (bytes, bytearray)) else source.read()
+        content = bytes(source) if isinstance(source, (bytes, bytearray)) else source
+        temp = parts[:-1] + (parts[-1] + ".part",)
         with self._client() as http:
             for depth in range(1, len(parts)):  # parent collections; 405 means it exists already
                 r = http.request("MKCOL", self._url(parts[:depth], collection=True), operation="mkcol",
@@ -53,18 +56,23 @@ class WebDavStorage(BackupStorage):
                 if r.status_code not in (201, 405):
                     raise IntegrationError(f"Интеграция webdav: не удалось создать папку "
                                            f"{'/'.join(parts[:depth])} (ответ {r.status_code})")
-            http.put(self._url(parts), content=data, operation="put",
+            counted = _Counter(content)
+            http.put(self._url(temp), content=counted.pieces(), operation="put",
                      headers={"Content-Type": "application/octet-stream"})
-        return len(data)
+            http.request("MOVE", self._url(temp), operation="move", retry_safe=True,
+                         headers={"Destination": quote(self._url(parts), safe=":/%@[]"), "Overwrite": "T"})
+        return counted.size
 
-    def get(self, name: str) -> bytes:
+    def download(self, name: str, sink: BinaryIO) -> int:
+        counted = CountingSink(sink)
         with self._client() as http:
-            r = http.get(self._url(self.object_parts(name)), operation="get", raise_for_status=False)
+            r = http.get(self._url(self.object_parts(name)), operation="get", raise_for_status=False,
+                         sink=counted)
         if r.status_code == 404:
             raise IntegrationError(f"Интеграция webdav: копии {name} нет")
         if r.status_code >= 400:
             raise IntegrationError(f"Интеграция webdav, get: сервер ответил {r.status_code}")
-        return r.content
+        return counted.size
 
     def list(self, prefix: str = "") -> list[tuple[str, int]]:
         out: list[tuple[str, int]] = []
@@ -86,7 +94,7 @@ class WebDavStorage(BackupStorage):
                     rel = path[len(root_path):].strip("/")
                     if is_dir:
                         pending.append(self.base + quote(rel) + "/")
-                    elif rel.startswith(prefix):
+                    elif rel.startswith(prefix) and not rel.endswith(".part"):
                         out.append((rel, size))
         return sorted(out)
 
@@ -99,6 +107,24 @@ class WebDavStorage(BackupStorage):
     def check(self) -> str:
         self.list("\0")  # a PROPFIND of the folder: proves address, login and certificate
         return f"папка {self.base} доступна"
+
+
+class _Counter:
+    """Counts the bytes of a body going up."""
+
+    def __init__(self, source: bytes | BinaryIO):
+        self.source, self.size = source, 0
+
+    def pieces(self):
+        if isinstance(self.source, bytes):
+            self.size = len(self.source)
+            return self.source
+        return self._stream()
+
+    def _stream(self):
+        for piece in chunks(self.source, UPLOAD_PIECE):
+            self.size += len(piece)
+            yield piece
 
 
 def _multistatus(body: bytes) -> list[tuple[str, bool, int]]:

@@ -1,0 +1,708 @@
+"""Encrypted, versioned backups: snapshot → tar → zstd → age → one object in a backup storage, and back.
+
+A backup is one object `coop-<YYYYMMDD-HHMMSS>.tar.zst.age`: a tar (zstd-compressed, age-encrypted to an
+X25519 recipient) of
+- `coop.duckdb`   a consistent snapshot of the database (COPY FROM DATABASE, taken while the app runs),
+- `originals/…`   the kept original files (statements, signed reports, receipts), as stored beside the database,
+- `vault.key`     the vault's master key (without it the encrypted member fields and secrets cannot be read),
+- `manifest.json` (last) the SHA-256 and size of every other part, app and schema version, the audit chain's head.
+
+The age identity (private key) exists only encrypted with the backup passphrase (age scrypt): in the vault and
+as `backup-identity.age` beside the backups. Writing a backup needs only the public recipient, so the scheduled
+job holds no secret; reading one needs the storage and the passphrase. Everything is streamed through OS
+pipes between threads (producer → compressor → encryptor → upload), so memory stays bounded.
+
+The storage is any `integrations.base.BackupStorage` (duck-typed here: put/download/list/delete).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib import metadata
+from pathlib import Path
+from typing import Any, BinaryIO, Callable, Iterator
+
+import duckdb
+import pyrage
+import zstandard
+
+from .db import Database, utcnow
+from .errors import LedgerError
+
+FORMAT = "coop-backup/1"
+NAME_RE = re.compile(r"^coop-(\d{8}-\d{6})\.tar\.zst\.age$")
+IDENTITY_OBJECT = "backup-identity.age"
+VAULT_IDENTITY = "backup/identity.age"
+VAULT_RECIPIENT = "backup/recipient"
+PASSPHRASE_ENV = "COOP_BACKUP_PASSPHRASE"
+MIN_PASSPHRASE = 10
+CHUNK = 1 << 20
+ZSTD_LEVEL = 1      # the database file is compressed by DuckDB already: level 1 is as small, and fast
+DB_PART, KEY_PART, MANIFEST_PART, ORIGINALS = "coop.duckdb", "vault.key", "manifest.json", "originals"
+KEPT_FOLDERS = ("originals", "reports", "receipts")   # beside the database: kept original files
+RETENTION = ("keep_last", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")
+
+Progress = Callable[[int, str], None]   # (bytes done so far, what is happening)
+
+
+class BackupError(LedgerError):
+    """A backup could not be made, verified or restored; the message is Russian and says why."""
+
+
+# -- keys -----------------------------------------------------------------------------------------
+
+def is_initialised(db: Database) -> bool:
+    from .vault import Vault
+
+    return Vault(db).get(VAULT_RECIPIENT) is not None
+
+
+def init_keys(db: Database, passphrase: str, actor: str | None = None) -> str:
+    """Create the backup key pair once; the identity is kept only encrypted with the passphrase."""
+    from . import audit
+    from .vault import Vault
+
+    if len(passphrase or "") < MIN_PASSPHRASE:
+        raise BackupError(f"Парольная фраза слишком короткая: нужно не меньше {MIN_PASSPHRASE} символов")
+    vault = Vault(db)
+    if vault.get(VAULT_RECIPIENT):
+        raise BackupError("Ключ резервных копий уже создан; прежние копии открываются прежней парольной фразой")
+    identity = pyrage.x25519.Identity.generate()
+    recipient = str(identity.to_public())
+    sealed = pyrage.passphrase.encrypt(str(identity).encode("ascii") + b"\n", passphrase)
+    vault.put(VAULT_IDENTITY, sealed, actor=actor)
+    vault.put(VAULT_RECIPIENT, recipient, actor=actor)
+    audit.record(db, actor, "backup_key_created", recipient)
+    return recipient
+
+
+def recipient(db: Database) -> str:
+    from .vault import Vault
+
+    value = Vault(db).get(VAULT_RECIPIENT)
+    if not value:
+        raise BackupError("Ключ резервных копий не создан: выполните coop backup init (парольная фраза — на stdin)")
+    return value
+
+
+def sealed_identity(db: Database) -> bytes | None:
+    from .vault import Vault
+
+    return Vault(db).get_bytes(VAULT_IDENTITY)
+
+
+def unlock(sealed: bytes, passphrase: str | None) -> pyrage.x25519.Identity:
+    """The identity from its passphrase-encrypted form; a Russian error for a wrong passphrase."""
+    if not passphrase:
+        raise BackupError(f"Нужна парольная фраза резервных копий (stdin или переменная {PASSPHRASE_ENV})")
+    try:
+        text = pyrage.passphrase.decrypt(sealed, passphrase).decode("ascii")
+    except pyrage.DecryptError:
+        raise BackupError("Неверная парольная фраза резервных копий") from None
+    lines = [line for line in text.splitlines() if line.startswith("AGE-SECRET-KEY-")]
+    if not lines:
+        raise BackupError(f"Файл {IDENTITY_OBJECT} не содержит ключа age")
+    return pyrage.x25519.Identity.from_str(lines[0])
+
+
+def env_passphrase() -> str | None:
+    return os.environ.get(PASSPHRASE_ENV) or None
+
+
+# -- threads joined by pipes ----------------------------------------------------------------------
+
+class _Produced:
+    """A readable pipe fed by `produce(writer)` in a thread; close() joins it and re-raises its error."""
+
+    def __init__(self, produce: Callable[[BinaryIO], Any], name: str):
+        r, w = os.pipe()
+        self.reader = os.fdopen(r, "rb", buffering=CHUNK)
+        self._writer = os.fdopen(w, "wb", buffering=CHUNK)
+        self.error: BaseException | None = None
+        self.result: Any = None
+        self._thread = threading.Thread(target=self._run, args=(produce,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, produce) -> None:
+        try:
+            self.result = produce(self._writer)
+        except BaseException as exc:  # handed to the consumer in close()
+            self.error = exc
+        finally:
+            with contextlib.suppress(OSError):
+                self._writer.close()
+
+    def close(self) -> Any:
+        self.reader.close()   # a producer still writing gets a broken pipe and stops
+        self._thread.join()
+        if self.error is not None and not isinstance(self.error, (BrokenPipeError, ValueError)):
+            raise self.error
+        return self.result
+
+
+class _Hashing(io.RawIOBase):
+    """Wraps a reader, counting and hashing what passes."""
+
+    def __init__(self, raw: BinaryIO, progress: Callable[[int], None] | None = None):
+        self.raw, self.sha, self.size, self.progress = raw, hashlib.sha256(), 0, progress
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.raw.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.sha.update(data)
+        self.size += n
+        if self.progress and n:
+            self.progress(n)
+        return n
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.sha.update(data)
+        self.size += len(data)
+        if self.progress and data:
+            self.progress(len(data))
+        return data
+
+
+# -- the archive ----------------------------------------------------------------------------------
+
+def app_version() -> str:
+    try:
+        return metadata.version("coop-ledger")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "unknown"
+
+
+def audit_head(con) -> dict | None:
+    """The audit chain's head in a database connection (the snapshot's, or a restored file's).
+
+    Uses the ledger's own head (ledger.audit, engineer B's chain_head/_head_of) when it is there; until then
+    the newest chained entry's id and hash."""
+    from . import audit
+
+    head_of = getattr(audit, "_head_of", None)
+    if head_of is not None:
+        return head_of(con)
+    row = con.execute("SELECT id, hash FROM audit_log WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
+    return {"id": row[0], "hash": row[1]} if row else None
+
+
+def snapshot(db: Database, target: Path) -> dict:
+    """A consistent copy of the live database, and what the manifest says of it.
+
+    A checkpointed copy: while this process holds the file (other processes wait, as for any write), the WAL
+    is checkpointed into the file and the file is copied (copy_file_range: disk speed, no DuckDB memory).
+    Automatic checkpoints are held off during the copy, so a commit by another thread of this process goes to
+    the WAL, which is not copied: the copy is the database as of the checkpoint.
+    """
+    with db.connect() as con:
+        threshold = con.execute("SELECT current_setting('checkpoint_threshold')").fetchone()[0]
+        con.execute("SET checkpoint_threshold = '1000 GiB'")
+        try:
+            con.execute("CHECKPOINT")
+            shutil.copyfile(db.path, target)
+        finally:
+            con.execute(f"SET checkpoint_threshold = '{_sql_text(threshold)}'")
+    copy = duckdb.connect(str(target), read_only=True)
+    try:
+        head = audit_head(copy)
+        schema = [r[0] for r in copy.execute("SELECT version FROM schema_version ORDER BY version").fetchall()]
+    finally:
+        copy.close()
+    return {"audit_head": head, "schema_version": max(schema) if schema else None, "schema_versions": schema}
+
+
+def _sql_text(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def kept_files(db: Database) -> list[tuple[str, Path]]:
+    """(name in the archive, file) of every kept original beside the database."""
+    out = []
+    for folder in KEPT_FOLDERS:
+        root = db.path.parent / folder
+        if root.is_dir():
+            out += [(f"{folder}/{p.relative_to(root).as_posix()}", p) for p in sorted(root.rglob("*"))
+                    if p.is_file() and not p.name.startswith(".")]
+    return out
+
+
+def write_archive(db: Database, out: BinaryIO, recipient_text: str, progress: Progress | None = None) -> dict:
+    """Snapshot, pack, compress and encrypt into `out`; returns the manifest."""
+    from .vault import encode_key, master_key
+
+    try:
+        recipient_key = pyrage.x25519.Recipient.from_str(recipient_text)
+    except Exception:
+        raise BackupError("Открытый ключ резервных копий повреждён; создайте ключ заново (coop backup init)") from None
+    with tempfile.TemporaryDirectory(prefix=".coop-backup-", dir=db.path.parent) as tmp:
+        snap = Path(tmp) / DB_PART
+        if progress:
+            progress(0, "снимок базы")
+        info = snapshot(db, snap)
+        key_file = Path(tmp) / KEY_PART
+        key_file.write_text(encode_key(master_key(db).key) + "\n", "ascii")
+        parts = [(DB_PART, snap), (KEY_PART, key_file)] + kept_files(db)
+        manifest = {"format": FORMAT, "created_at": utcnow().isoformat(timespec="seconds") + "Z",
+                    "app_version": app_version(), **info, "parts": []}
+        done = [0]
+
+        def count(n: int) -> None:
+            done[0] += n
+            if progress:
+                progress(done[0], "упаковка и шифрование")
+
+        def pack(writer: BinaryIO) -> None:
+            compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)   # one thread: the pipeline has its own
+            with compressor.stream_writer(writer, closefd=False) as z, \
+                    tarfile.open(fileobj=z, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK) as tar:
+                for arcname, path in parts:
+                    with open(path, "rb") as fh:
+                        hashing = _Hashing(fh, count)
+                        tar.addfile(_member(arcname, path.stat().st_size), hashing)
+                    manifest["parts"].append({"path": arcname, "size": hashing.size,
+                                              "sha256": hashing.sha.hexdigest()})
+                body = json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8")
+                tar.addfile(_member(MANIFEST_PART, len(body)), io.BytesIO(body))
+
+        packed = _Produced(pack, "backup-pack")
+        try:
+            pyrage.encrypt_io(packed.reader, out, [recipient_key])
+        finally:
+            packed.close()
+    return manifest
+
+
+def _member(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = size, 0o600, int(utcnow().timestamp())
+    return info
+
+
+def read_archive(source: BinaryIO, identity, dest: Path, progress: Progress | None = None) -> dict:
+    """Decrypt, decompress and unpack into dest, checking every part against the manifest; returns it."""
+    dest.mkdir(parents=True, exist_ok=True)
+    seen: dict[str, tuple[int, str]] = {}
+    manifest = None
+    done = [0]
+
+    def decrypt(writer: BinaryIO) -> None:
+        pyrage.decrypt_io(source, writer, [identity])
+
+    plain = _Produced(decrypt, "backup-decrypt")
+    try:
+        try:
+            reader = zstandard.ZstdDecompressor().stream_reader(plain.reader, closefd=False)
+            with tarfile.open(fileobj=reader, mode="r|", bufsize=CHUNK) as tar:
+                for member in tar:
+                    name = member.name
+                    if manifest is not None:
+                        raise BackupError(f"После manifest.json в копии есть ещё часть «{name}»")
+                    if not member.isfile() or not _safe_part(name):
+                        raise BackupError(f"В копии посторонняя часть «{name}»")
+                    fh = tar.extractfile(member)
+                    if name == MANIFEST_PART:
+                        manifest = _parse_manifest(fh.read(CHUNK))
+                        continue
+                    target = dest.joinpath(*name.split("/"))
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    sha, size = hashlib.sha256(), 0
+                    with open(target, "wb") as out:
+                        while chunk := fh.read(CHUNK):
+                            sha.update(chunk)
+                            out.write(chunk)
+                            size += len(chunk)
+                            done[0] += len(chunk)
+                            if progress:
+                                progress(done[0], "распаковка")
+                    seen[name] = (size, sha.hexdigest())
+            while plain.reader.read(CHUNK):   # to the end: age authenticates the final chunk (truncation)
+                pass
+        except (tarfile.TarError, zstandard.ZstdError, EOFError, OSError) as exc:
+            raise BackupError(f"Копия повреждена или обрезана ({type(exc).__name__})") from None
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            plain.close()
+        if isinstance(plain.error, pyrage.DecryptError):
+            raise BackupError("Копия повреждена, обрезана или зашифрована другим ключом: расшифровка не удалась") \
+                from None
+        raise
+    try:
+        plain.close()
+    except pyrage.DecryptError:
+        raise BackupError("Копия повреждена, обрезана или зашифрована другим ключом: расшифровка не удалась") from None
+    if manifest is None:
+        raise BackupError("В копии нет manifest.json: копия обрезана или не наша")
+    listed = {p["path"]: (p["size"], p["sha256"]) for p in manifest["parts"]}
+    if listed != seen:
+        bad = sorted(n for n in set(listed) | set(seen) if listed.get(n) != seen.get(n))
+        raise BackupError(f"Части копии не совпадают с manifest.json: {', '.join(bad[:10])}")
+    return manifest
+
+
+def _safe_part(name: str) -> bool:
+    parts = name.split("/")
+    if name in (DB_PART, KEY_PART, MANIFEST_PART):
+        return True
+    return len(parts) >= 2 and parts[0] in KEPT_FOLDERS and all(p not in ("", ".", "..") for p in parts) \
+        and "\\" not in name
+
+
+def _parse_manifest(data: bytes) -> dict:
+    try:
+        manifest = json.loads(data.decode("utf-8"))
+        if manifest.get("format") != FORMAT or not isinstance(manifest.get("parts"), list):
+            raise ValueError
+        for p in manifest["parts"]:
+            if not (isinstance(p.get("path"), str) and isinstance(p.get("size"), int) and isinstance(p.get("sha256"), str)):
+                raise ValueError
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        raise BackupError("manifest.json в копии не читается: формат не coop-backup/1") from None
+    return manifest
+
+
+def check_database(path: Path, manifest: dict) -> None:
+    """Open the restored database read-only and compare its audit head with the manifest's."""
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise BackupError(f"База из копии не открывается: {exc}") from None
+    try:
+        head = audit_head(con)
+    except duckdb.Error as exc:
+        raise BackupError(f"База из копии не читается: {exc}") from None
+    finally:
+        con.close()
+    if head != manifest.get("audit_head"):
+        raise BackupError("Журнал действий в базе из копии не совпадает с manifest.json")
+
+
+# -- names and retention --------------------------------------------------------------------------
+
+def object_name(when: datetime) -> str:
+    return f"coop-{when:%Y%m%d-%H%M%S}.tar.zst.age"
+
+
+def taken_at(name: str) -> datetime | None:
+    m = NAME_RE.match(name)
+    return datetime.strptime(m.group(1), "%Y%m%d-%H%M%S") if m else None
+
+
+def to_keep(times: list[datetime], policy: dict[str, int | None]) -> set[datetime]:
+    """restic `forget` semantics: keep the newest N, and the newest of each of the last N days/weeks/…"""
+    ordered = sorted(set(times), reverse=True)
+    if not any(policy.get(k) for k in RETENTION):
+        return set(ordered)     # no policy: keep everything
+    keep = set(ordered[: policy.get("keep_last") or 0])
+    buckets = {"keep_daily": lambda t: (t.year, t.month, t.day), "keep_weekly": lambda t: t.isocalendar()[:2],
+               "keep_monthly": lambda t: (t.year, t.month), "keep_yearly": lambda t: t.year}
+    for rule, bucket in buckets.items():
+        left, last = policy.get(rule) or 0, None
+        for t in ordered:
+            if left <= 0:
+                break
+            b = bucket(t)
+            if b != last:
+                keep.add(t)
+                last = b
+                left -= 1
+    return keep
+
+
+# -- runs against a storage -----------------------------------------------------------------------
+
+@dataclass
+class Version:
+    name: str
+    taken_at: datetime
+    size: int
+    verified_at: datetime | None
+    verify_error: str | None
+
+
+def versions(db: Database, storage) -> list[Version]:
+    """Backups the storage holds, newest first, with what this database knows of their verification."""
+    known = {r["name"]: r for r in db.records("SELECT name, verified_at, verify_error FROM backups WHERE storage = ?",
+                                              [storage.name])}
+    out = []
+    for name, size in storage.list("coop-"):
+        when = taken_at(name)
+        if when is None:
+            continue
+        k = known.get(name, {})
+        out.append(Version(name, when, size, k.get("verified_at"), k.get("verify_error")))
+    return sorted(out, key=lambda v: v.taken_at, reverse=True)
+
+
+@contextlib.contextmanager
+def _one_at_a_time(db: Database) -> Iterator[None]:
+    lock_path = db.path.parent / ".coop-backup.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BackupError("Резервное копирование уже идёт; дождитесь его окончания") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _ensure_identity_object(db: Database, storage) -> None:
+    """`backup-identity.age` beside the backups, so a fresh installation needs only storage and passphrase."""
+    sealed = sealed_identity(db)
+    if sealed is None:
+        return
+    if not any(n == IDENTITY_OBJECT for n, _ in storage.list(IDENTITY_OBJECT)) or storage.get(IDENTITY_OBJECT) != sealed:
+        storage.put(IDENTITY_OBJECT, sealed)
+
+
+def run(db: Database, storage, actor: str | None = None, progress: Progress | None = None,
+        passphrase: str | None = None) -> str:
+    """Make a backup to the storage, check it, then apply the retention policy; returns the object name."""
+    started = utcnow()
+    with db.transaction() as con:
+        run_id = con.execute("INSERT INTO backup_runs (storage, started_at, actor) VALUES (?, ?, ?) RETURNING id",
+                             [storage.name, started, actor]).fetchone()[0]
+    name = None
+    try:
+        recipient_text = recipient(db)
+        with _one_at_a_time(db):
+            _ensure_identity_object(db, storage)
+            name = object_name(started)
+            sha = hashlib.sha256()
+            sent = [0]
+
+            def produce(writer: BinaryIO) -> dict:
+                return write_archive(db, writer, recipient_text)
+
+            def count(n: int) -> None:   # reported from this thread (UI progress bars need the caller's thread)
+                sent[0] += n
+                if progress:
+                    progress(sent[0], "снимок, сжатие, шифрование и отправка")
+
+            archive = _Produced(produce, "backup-archive")
+            try:
+                counted = _Hashing(archive.reader, count)
+                size = storage.put(name, counted)
+                sha = counted.sha
+            except BaseException:
+                with contextlib.suppress(BaseException):
+                    archive.close()
+                raise
+            manifest = archive.close()
+            with db.transaction() as con:
+                con.execute("INSERT OR REPLACE INTO backups (storage, name, created_at, size, sha256, manifest) "
+                            "VALUES (?, ?, ?, ?, ?, ?)",
+                            [storage.name, name, started, size, sha.hexdigest(), json.dumps(manifest, ensure_ascii=False)])
+            phrase = passphrase or env_passphrase()
+            if phrase:
+                verify(db, storage, name, phrase, progress)
+            else:
+                _check_uploaded(storage, name, sha.hexdigest(), progress)
+            forget(db, storage, actor)
+    except Exception as exc:
+        with db.transaction() as con:
+            con.execute("UPDATE backup_runs SET finished_at = ?, ok = false, name = ?, error = ? WHERE id = ?",
+                        [utcnow(), name, str(exc)[:500], run_id])
+        raise
+    with db.transaction() as con:
+        con.execute("UPDATE backup_runs SET finished_at = ?, ok = true, name = ? WHERE id = ?", [utcnow(), name, run_id])
+    return name
+
+
+def _check_uploaded(storage, name: str, sha256: str, progress: Progress | None) -> None:
+    """Without the passphrase: read the object back and compare its SHA-256 with what was sent."""
+    class _Sink(io.RawIOBase):
+        def __init__(self):
+            self.sha, self.n = hashlib.sha256(), 0
+
+        def writable(self):
+            return True
+
+        def write(self, b):
+            self.sha.update(b)
+            self.n += len(b)
+            if progress:
+                progress(self.n, "проверка загруженной копии")
+            return len(b)
+    sink = _Sink()
+    storage.download(name, sink)
+    if sink.sha.hexdigest() != sha256:
+        raise BackupError(f"Копия {name} в хранилище {storage.name} отличается от отправленной")
+
+
+def _identity_for(db: Database, storage, passphrase: str | None):
+    sealed = sealed_identity(db)
+    if sealed is None:   # a fresh installation: the identity beside the backups
+        if not any(n == IDENTITY_OBJECT for n, _ in storage.list(IDENTITY_OBJECT)):
+            raise BackupError(f"В хранилище {storage.name} нет {IDENTITY_OBJECT}: это не папка резервных копий coop")
+        sealed = storage.get(IDENTITY_OBJECT)
+    return unlock(sealed, passphrase or env_passphrase())
+
+
+def _fetch_and_unpack(db: Database | None, storage, name: str, identity, dest: Path,
+                      progress: Progress | None) -> dict:
+    if taken_at(name) is None:
+        raise BackupError(f"«{name}» — не имя резервной копии (ожидается coop-ГГГГММДД-ЧЧММСС.tar.zst.age)")
+    if not any(n == name for n, _ in storage.list(name)):
+        raise BackupError(f"В хранилище {storage.name} нет копии {name}")
+    downloaded = _Produced(lambda w: storage.download(name, w), "backup-download")
+    try:
+        manifest = read_archive(downloaded.reader, identity, dest, progress)
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            downloaded.close()
+        if downloaded.error is not None and not isinstance(downloaded.error, (BrokenPipeError, ValueError)):
+            raise downloaded.error from None
+        raise
+    downloaded.close()
+    check_database(dest / DB_PART, manifest)
+    return manifest
+
+
+def verify(db: Database, storage, name: str | None = None, passphrase: str | None = None,
+           progress: Progress | None = None) -> str:
+    """Download, decrypt, check every hash and open the database read-only; records the result."""
+    if name is None:
+        found = versions(db, storage)
+        if not found:
+            raise BackupError(f"В хранилище {storage.name} нет резервных копий")
+        name = found[0].name
+    identity = _identity_for(db, storage, passphrase)
+    try:
+        with tempfile.TemporaryDirectory(prefix=".coop-verify-", dir=db.path.parent) as tmp:
+            _fetch_and_unpack(db, storage, name, identity, Path(tmp), progress)
+    except BackupError as exc:
+        _record_verify(db, storage, name, str(exc))
+        raise
+    _record_verify(db, storage, name, None)
+    return name
+
+
+def _record_verify(db: Database, storage, name: str, error: str | None) -> None:
+    when = taken_at(name)
+    if when is None:
+        return
+    with db.transaction() as con:
+        con.execute("INSERT INTO backups (storage, name, created_at, size, sha256) VALUES (?, ?, ?, 0, '') "
+                    "ON CONFLICT DO NOTHING", [storage.name, name, when])
+        if error is None:
+            con.execute("UPDATE backups SET verified_at = ?, verify_error = NULL WHERE storage = ? AND name = ?",
+                        [utcnow(), storage.name, name])
+        else:
+            con.execute("UPDATE backups SET verify_error = ? WHERE storage = ? AND name = ?",
+                        [error[:500], storage.name, name])
+
+
+def restore(storage, name: str, target: Path, passphrase: str | None, *, db: Database | None = None,
+            overwrite: bool = False, progress: Progress | None = None) -> dict:
+    """Write the backup's database to `target` (a new file), its originals and master key beside it.
+
+    `db` is the installation's database, if there is one (its vault may hold the identity); a fresh
+    installation needs only the storage and the passphrase. An existing target is replaced only with
+    `overwrite`, and then kept as <target>.before-restore-<time>.
+    """
+    target = Path(target).resolve()
+    if target.exists() and not overwrite:
+        raise BackupError(f"Файл {target} уже существует; выберите другой путь или подтвердите замену (--force)")
+    identity = _identity_for(db, storage, passphrase) if db is not None and db.path.exists() else \
+        unlock(_identity_object(storage), passphrase or env_passphrase())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".coop-restore-", dir=target.parent) as tmp:
+        unpacked = Path(tmp)
+        manifest = _fetch_and_unpack(db, storage, name, identity, unpacked, progress)
+        key_text = (unpacked / KEY_PART).read_text("ascii").strip()
+        key_path = target.parent / "vault.key"
+        if key_path.exists() and key_path.read_text("ascii").strip() != key_text and not overwrite:
+            raise BackupError(f"Рядом с {target.name} уже лежит другой vault.key; восстановите в пустую папку "
+                              f"или подтвердите замену (--force)")
+        stamp = utcnow().strftime("%Y%m%d-%H%M%S")
+        if db is not None and target == db.path.resolve():
+            db.release()
+        for existing in (target, key_path):
+            if existing.exists() and overwrite and (existing != key_path or
+                                                   existing.read_text("ascii").strip() != key_text):
+                existing.rename(existing.with_name(f"{existing.name}.before-restore-{stamp}"))
+        wal = target.with_name(target.name + ".wal")
+        if wal.exists():
+            wal.rename(wal.with_name(f"{wal.name}.before-restore-{stamp}"))
+        os.replace(unpacked / DB_PART, target)
+        if not key_path.exists():
+            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(key_text + "\n")
+        for folder in KEPT_FOLDERS:
+            src = unpacked / folder
+            if src.is_dir():
+                for path in src.rglob("*"):
+                    if path.is_file():
+                        dst = target.parent / folder / path.relative_to(src)
+                        dst.parent.mkdir(parents=True, exist_ok=True)
+                        if not dst.exists():
+                            shutil.move(str(path), dst)
+    return manifest
+
+
+def _identity_object(storage) -> bytes:
+    if not any(n == IDENTITY_OBJECT for n, _ in storage.list(IDENTITY_OBJECT)):
+        raise BackupError(f"В хранилище {storage.name} нет {IDENTITY_OBJECT}: это не папка резервных копий coop")
+    return storage.get(IDENTITY_OBJECT)
+
+
+def retention_policy(storage) -> dict[str, int | None]:
+    return {k: storage.settings.get(k, storage.field(k).default) for k in RETENTION}
+
+
+def forget(db: Database, storage, actor: str | None = None, dry_run: bool = False) -> list[str]:
+    """Remove the backups the retention policy does not keep; returns their names."""
+    from . import audit
+
+    found = versions(db, storage)
+    keep = to_keep([v.taken_at for v in found], retention_policy(storage))
+    gone = [v.name for v in found if v.taken_at not in keep]
+    if dry_run:
+        return gone
+    for name in gone:
+        storage.delete(name)
+        with db.transaction() as con:
+            con.execute("UPDATE backups SET forgotten_at = ? WHERE storage = ? AND name = ?",
+                        [utcnow(), storage.name, name])
+            audit.log(con, actor, "backup_forgotten", name, storage=storage.name)
+    return gone
+
+
+def last_runs(db: Database) -> list[dict]:
+    """Per storage: the last run, the last successful one (for the admin and monitoring pages)."""
+    return db.records("""
+        SELECT storage, max(started_at) AS last_started, max(finished_at) FILTER (WHERE ok) AS last_success,
+               arg_max(ok, started_at) AS last_ok, arg_max(error, started_at) AS last_error
+        FROM backup_runs GROUP BY storage ORDER BY storage""")
+
+
+def human_size(size: int) -> str:
+    for unit, scale in (("ГБ", 1 << 30), ("МБ", 1 << 20), ("КБ", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}".replace(".", ",")
+    return f"{size} Б"
+
+
+def stale_after(interval_minutes: int | None) -> timedelta:
+    return timedelta(minutes=(interval_minutes or 1440)) + timedelta(hours=2)
