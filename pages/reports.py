@@ -36,10 +36,10 @@ def whole(value) -> int:
     return 0 if value is None or pd.isna(value) else int(value)
 
 
-def money_frame(rows: list[dict], columns) -> pd.DataFrame:
-    return pd.DataFrame([{c.title: ui._display(fmt_money(r[c.key]) if c.kind == "money" and r[c.key] is not None
-                                              else r.get(c.key)) for c in columns} for r in rows],
-                        columns=[c.title for c in columns])
+def report_table(rows: list[dict], columns) -> None:
+    """A report's rows in the report's own columns, in Russian formats (money sortable as numbers)."""
+    ui.table([{c.title: r.get(c.key) for c in columns} for r in rows], columns=[c.title for c in columns],
+             money=[c.title for c in columns if c.kind == "money"])
 
 
 names = (["ФНС: бухотчётность НКО"] if staff else []) + ["Реестр членов", "Должники"] + \
@@ -132,7 +132,7 @@ with tabs["Реестр членов"]:
                                                                                 len(rows)))
     shown = rows if reveal else [{**r, **{k: members.mask(r[k]) for k in ("phones", "emails", "address")}}
                                  for r in rows]
-    st.dataframe(money_frame(shown, columns), hide_index=True, width="stretch")
+    report_table(shown, columns)
     st.caption(f"Членов: {len(rows)}" + ("" if personal else ". Полные ФИО и контакты видят бухгалтер и администратор."))
     today = date.today()
     d1, d2 = st.columns(2)
@@ -144,7 +144,7 @@ with tabs["Реестр членов"]:
 with tabs["Должники"]:
     as_of = st.date_input("На дату", value=date.today(), format="DD.MM.YYYY", key="debtors_as_of")
     rows = ui.attempt(lambda: debtors.rows(db, as_of, personal)) or []
-    st.dataframe(money_frame(rows, debtors.COLUMNS), hide_index=True, width="stretch")
+    report_table(rows, debtors.COLUMNS)
     st.caption(f"Должников: {len(rows)}; всего {fmt_money(sum(r['total'] for r in rows))} ₽")
     d1, d2 = st.columns(2)
     for col, fmt, label in ((d1, "xlsx", "Должники .xlsx"), (d2, "pdf", "Должники PDF")):
@@ -167,9 +167,9 @@ if staff:
         package = st.session_state.get("court_package")
         if package:
             c = package.claim
-            st.markdown(f"**{c.member['full_name']}**, л/с {c.member['reg_no']}: долг {fmt_money(c.principal)} ₽, "
+            st.markdown(f"**{ui.plain(c.member['full_name'])}**, л/с {ui.plain(c.member['reg_no'])}: долг {fmt_money(c.principal)} ₽, "
                         f"пени {fmt_money(c.penalty)} ₽, госпошлина {fmt_money(c.fee)} ₽")
-            st.dataframe(money_frame(c.periods, court.PERIOD_COLUMNS), hide_index=True, width="stretch")
+            report_table(c.periods, court.PERIOD_COLUMNS)
             for i, f in enumerate(package.files):
                 st.download_button(f.name, f.data, file_name=f.name, mime=f.mime, key=f"court_file_{i}")
 
@@ -193,7 +193,7 @@ if staff:
         if checked and sig_file and st.button("Проверить", key="verify_run"):
             result = ui.attempt(lambda: filing.verify(checked.getvalue(), sig_file.getvalue()))
             if result:
-                st.success(f"Подпись верна; {result}")
+                st.success(ui.plain(f"Подпись верна; {result}"))
         st.subheader("Отправки")
         sent = ui.attempt(lambda: filing.submissions(db)) or []
         ui.table([{"№": r["id"], "Файл": r["file_name"], "Куда": r["transport"],
