@@ -87,8 +87,8 @@ default_target = db.path.parent / f"restored-{chosen.removesuffix('.tar.zst.age'
 target = Path(st.text_input("Куда восстановить (новый файл базы)", str(default_target), key="target"))
 replace = False
 if target.exists():
-    st.warning(f"Файл {target} уже существует" + (" — это рабочая база" if target.resolve() == db.path.resolve()
-                                                  else "") + ". Прежний файл будет сохранён рядом.")
+    st.warning(ui.plain(f"Файл {target} уже существует" + (" — это рабочая база" if target.resolve() == db.path.resolve()
+                                                           else "") + ". Прежний файл будет сохранён рядом."))
     replace = st.checkbox("Да, заменить", key="replace")
 if st.button("Восстановить", key="restore"):
     if target.exists() and not replace:
