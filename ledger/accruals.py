@@ -144,6 +144,8 @@ def fmt_money(value) -> str:
 
 def accrue(db: Database, through: date, actor: str | None = None) -> AccrualResult:
     """Create every charge due up to `through` that does not exist yet (running it again adds nothing)."""
+    from . import opening   # it imports this module
+
     with db.transaction() as con:
         items = contributions(con)
         rows = [{"code": c.code, "period_start": ps, "period_end": pe, "due_date": due, "one_off": c.kind == "one_off"}
@@ -162,6 +164,7 @@ def accrue(db: Database, through: date, actor: str | None = None) -> AccrualResu
                 f"kind, basis_note, accrual_key, created_at, created_by) "
                 f"SELECT n.*, ?, ? FROM ({_ACCRUE_SQL}) n "
                 f"WHERE NOT EXISTS (SELECT 1 FROM charges x WHERE x.accrual_key = n.accrual_key) "
+                f"AND {opening.accrual_filter_sql('n')} "
                 f"RETURNING contribution, amount", [now, actor]).fetchall()
         finally:
             con.unregister("_periods_in")
@@ -358,6 +361,15 @@ def _literal(text: str) -> str:
 def designated_payments_sql(con) -> str:
     """member_payments with `designated`: the contribution whose keywords occur in the purpose, when exactly one
     contribution's do (otherwise NULL: the money is not designated). Built as plain column expressions."""
+    sql = _designated_by_purpose_sql(con)
+    if con.execute("SELECT count(*) FROM opening_payments").fetchone()[0]:   # opening advances: their contribution
+        sql = (f"SELECT d.payment_id, d.member_id, d.amount, d.paid_on, d.purpose, "
+               f"coalesce(op.contribution, d.designated) AS designated FROM ({sql}) d "
+               f"LEFT JOIN opening_payments op ON op.payment_id = d.payment_id")
+    return sql
+
+
+def _designated_by_purpose_sql(con) -> str:
     items = [(c.code, c.keywords) for c in contributions(con) if c.keywords]
     if not items:
         return "SELECT mp.*, NULL::VARCHAR AS designated FROM member_payments mp"
