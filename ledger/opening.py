@@ -256,12 +256,35 @@ def read_osv(sheet: Sheet) -> tuple[list[Balance], list[str]]:
     return result, notes
 
 
-def read_balances(data: bytes, name: str) -> tuple[list[Balance], str, list[str]]:
+_PERIOD_RANGE = re.compile(r"(\d{2}\.\d{2}\.\d{4})\s*(?:-|–|—|по)\s*(\d{2}\.\d{2}\.\d{4})")
+_PERIOD_YEAR = re.compile(r"\bза\s+(\d{4})\s*г")
+
+
+def period_end(sheet: Sheet) -> date | None:
+    """The last day of the period an ОСВ's title states («за 2025 г.», «Период: 01.01.2025 - 31.12.2025»)."""
+    for _, values in sheet.rows[:8]:
+        for v in values:
+            text = fields.clean_text(v).lower()
+            m = _PERIOD_RANGE.search(text)
+            if m:
+                try:
+                    return fields.parse_date(m.group(2))
+                except ValueError:
+                    return None
+            m = _PERIOD_YEAR.search(text)
+            if m and "квартал" not in text and "месяц" not in text:
+                return date(int(m.group(1)), 12, 31)
+    return None
+
+
+def read_balances(data: bytes, name: str) -> tuple[list[Balance], str, list[str], date | None]:
+    """The balances of a file, its format (osv|table), notes for the summary, and the end of the period an ОСВ
+    states."""
     sheet = read_sheet(data, name)
     if _is_osv(sheet):
         balances, notes = read_osv(sheet)
-        return balances, "osv", notes
-    return read_table(sheet), "table", []
+        return balances, "osv", notes, period_end(sheet)
+    return read_table(sheet), "table", [], None
 
 
 # -- resolving members and contributions --------------------------------------------------------
@@ -384,7 +407,10 @@ def _advance(con, as_of, member, code, old: Decimal, new: Decimal, name_of: str,
 def import_balances(db: Database, data: bytes, name: str, as_of: date, mapping: dict[str, str] | None = None,
                     actor: str | None = None) -> ImportResult:
     """Load opening balances as of `as_of` (all or nothing; the same file again changes nothing)."""
-    balances, fmt, notes = read_balances(data, name)
+    balances, fmt, notes, end = read_balances(data, name)
+    if end is not None and end + timedelta(days=1) != as_of:
+        raise InputError(f"{name}: ведомость за период по {end:%d.%m.%Y}, её сальдо на конец — остатки на "
+                         f"{end + timedelta(days=1):%d.%m.%Y}, а указана дата {as_of:%d.%m.%Y}")
     sha = hashlib.sha256(data).hexdigest()
     result = ImportResult(as_of, name, rows=len(balances), notes=notes)
     day = as_of - timedelta(days=1)

@@ -199,7 +199,7 @@ def test_unknown_contributions_are_listed_for_a_mapping(coop, tmp_path, capsys):
 def test_a_second_opening_date_is_refused(coop):
     opening.import_balances(coop, osv_xlsx(), "осв76.xlsx", AS_OF)
     with pytest.raises(InputError, match="уже загружены на 01.01.2026"):
-        opening.import_balances(coop, osv_xlsx(), "осв76.xlsx", date(2026, 2, 1))
+        opening.import_balances(coop, table_csv([["1", "", "member", "100", "", ""]]), "остатки.csv", date(2026, 2, 1))
 
 
 def test_plot_captions_as_1c_writes_them():
@@ -224,3 +224,17 @@ def test_accruals_page_shows_the_opening_balances_and_asks_for_file_and_date(coo
     assert "Выберите файл" in texts(at)
     log = [d.value for d in at.dataframe if "Что" in d.value.columns][0]
     assert "входящие остатки" in log["Что"].tolist()
+
+
+def test_the_date_must_follow_the_period_the_osv_states(coop):
+    with pytest.raises(InputError, match="по 31.12.2025, её сальдо на конец — остатки на 01.01.2026, а указана "
+                                         "дата 31.12.2025"):
+        opening.import_balances(coop, osv_xlsx(), "осв76.xlsx", date(2025, 12, 31))
+    head = [r[:] for r in HEAD]
+    head[1] = ["Оборотно-сальдовая ведомость по счету 76"]
+    head[2] = ["Период: 01.01.2025 - 30.06.2025"]
+    data = xlsx_bytes(head + osv_rows(), merges=MERGES)
+    with pytest.raises(InputError, match="по 30.06.2025"):
+        opening.import_balances(coop, data, "осв76.xlsx", AS_OF)
+    opening.import_balances(coop, data, "осв76.xlsx", date(2025, 7, 1))
+    assert coop.fetchall("SELECT DISTINCT as_of FROM opening_balances") == [(date(2025, 7, 1),)]
