@@ -303,11 +303,12 @@ def _contribution_codes(con, balances: list[Balance], mapping: dict[str, str], n
     """Name as written → contribution code: by mapping, code, name, or one contribution's keyword."""
     items = contributions(con)
     codes = {c.code for c in items}
-    result, unknown = {}, {}
+    result: dict[str, str] = {}
+    unknown: dict[str, tuple[str, list[int]]] = {}   # key -> (as written, lines)
     for b in balances:
         key = normalize_header(b.contribution)
         if key in unknown:
-            unknown[key].append(b.line)
+            unknown[key][1].append(b.line)
         if key in result or key in unknown:
             continue
         code = mapping.get(key)
@@ -320,14 +321,14 @@ def _contribution_codes(con, balances: list[Balance], mapping: dict[str, str], n
             hits = {c.code for c in items for w in c.keywords if w and normalize_header(w) in key}
             code = hits.pop() if len(hits) == 1 else None
         if code is None:
-            unknown[key] = [b.line]
-            unknown[key].insert(0, b.contribution)
+            unknown[key] = (b.contribution, [b.line])
         else:
             result[key] = code
     if unknown:
-        lines = [f"«{v[0]}» (строки {', '.join(map(str, v[1:]))})" for v in unknown.values()]
+        lines = [f"«{written}» (строки {', '.join(map(str, at))})" for written, at in unknown.values()]
         raise InputError([f"{name}: взносы не найдены среди тарифов: " + "; ".join(lines),
-                          "Укажите соответствие: --map \"Название=код\" (коды: " + ", ".join(sorted(codes)) + ")"])
+                          "Укажите соответствие «Название=код» (в командной строке: --map \"Название=код\"); коды: "
+                          + ", ".join(sorted(codes))])
     return result
 
 
