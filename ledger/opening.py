@@ -438,12 +438,15 @@ def import_balances(db: Database, data: bytes, name: str, as_of: date, mapping: 
         for t in target.values():   # debit and credit of one contribution are netted, as 1С does at period end
             net = t[1] - t[3]
             t[1], t[3] = max(net, ZERO), max(-net, ZERO)
+        old = {(r[0], r[1]): r[2:] for r in con.execute(
+            "SELECT member_id, contribution, plot_id, debt, penalty, advance FROM opening_balances").fetchall()}
+        if old and old == {k: tuple(v) for k, v in target.items()}:   # the same balances (a re-saved file)
+            result.unchanged = True
+            return result
         import_id = con.execute(
             "INSERT INTO opening_imports (as_of, sha256, file_name, format, rows, imported_at, imported_by) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id", [as_of, sha, name, fmt, len(balances), utcnow(), actor]
         ).fetchone()[0]
-        old = {(r[0], r[1]): r[2:] for r in con.execute(
-            "SELECT member_id, contribution, plot_id, debt, penalty, advance FROM opening_balances").fetchall()}
         replacing = bool(old)
         reason = (f"Входящее сальдо на {as_of:%d.%m.%Y} заменено файлом {name}" if replacing
                   else f"Входящее сальдо на {as_of:%d.%m.%Y} ({name})")

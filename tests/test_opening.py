@@ -122,6 +122,11 @@ def test_same_file_again_changes_nothing_and_a_different_file_corrects(coop):
     again = opening.import_balances(coop, osv_xlsx(), "осв76.xlsx", AS_OF)
     assert again.unchanged and "ничего не изменено" in again.summary()
     assert [table_dump(coop, t) for t in ("charges", "charge_corrections", "payments", "opening_balances")] == before
+    # the same balances in another file (the ОСВ saved to CSV) change nothing either
+    assert opening.import_balances(coop, osv_csv(), "осв76.csv", AS_OF).unchanged
+    assert [table_dump(coop, t) for t in ("charges", "charge_corrections", "payments", "opening_balances",
+                                          "opening_imports")] == before + [table_dump(coop, "opening_imports")]
+    assert len(table_dump(coop, "opening_imports")) == 1
     # the corrected ОСВ: 12 500 of targeted debt instead of 13 000
     result = opening.import_balances(coop, osv_xlsx(osv_rows("12500")), "осв76 исправленная.xlsx", AS_OF, actor="t")
     assert result.changed == 1
