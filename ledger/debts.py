@@ -248,6 +248,7 @@ def dashboard(db: Database, as_of: date) -> Dashboard:
     collection = db.records("SELECT month, charged, paid, CASE WHEN charged > 0 THEN paid / charged END AS rate "
                             "FROM collection_snapshot ORDER BY month")
     names = {r[0]: r[1] for r in db.fetchall("SELECT code, name FROM contributions")}
+    names.update({code + PENALTY_SUFFIX: f"Пени: {name}" for code, name in list(names.items())})   # opening penalties
     return Dashboard(as_of, rows, collection, names)
 
 

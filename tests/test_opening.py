@@ -84,6 +84,9 @@ def test_worked_example_plot_36(coop, make):
     assert open_charges(coop) == [(1, "target", D("13000.00"), date(2025, 12, 31))]
     rows = debts.debts(coop, AS_OF)
     assert [(r["member_id"], r["contribution"], r["principal"]) for r in rows] == [("1", "target", D("13000.00"))]
+    board = debts.dashboard(coop, AS_OF)
+    assert debts.totals(board.rows)["principal"] == D("13000.00")
+    assert [(r["reg_no"], r["plot"], r["contribution"]) for r in board.rows] == [("1", "36", "target")]
     # and has a 2 250,00 advance on the membership fee: money of his, designated to it
     adv = coop.fetchall("SELECT mp.member_id, mp.amount, mp.paid_on, op.contribution FROM member_payments mp "
                         "JOIN opening_payments op USING (payment_id)")
@@ -156,6 +159,9 @@ def test_spreadsheet_with_plot_numbers_and_penalties(coop):
     opening.import_balances(coop, data, "остатки.csv", AS_OF)
     assert open_charges(coop) == [(1, "target", D("13000.00"), date(2025, 12, 31)),
                                   (1, "target" + opening.PENALTY_SUFFIX, D("150.00"), date(2025, 12, 31))]
+    board = debts.dashboard(coop, AS_OF)
+    assert {board.contributions[r["contribution"]]: r["principal"] for r in board.rows} == {
+        "Целевой взнос": D("13000.00"), "Пени: Целевой взнос": D("150.00")}
     assert coop.fetchall("SELECT member_id, advance FROM opening_balances WHERE advance > 0") == [(2, D("500.00"))]
 
 
