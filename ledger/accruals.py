@@ -137,6 +137,8 @@ SELECT member_id, code AS contribution, plot_id, period_start, any_value(period_
        min(CASE WHEN NOT one_off AND l_from > period_start THEN l_from END) AS starts_on,
        bool_or(exit_date IS NOT NULL AND exit_date = l_to) AS ends_by_exit
 FROM amounts WHERE kop > 0
+  -- a member with opening balances (ledger/opening.py) has his past in them: nothing is owed before that date
+  AND NOT EXISTS (SELECT 1 FROM opening_balances ob WHERE ob.member_id = amounts.member_id AND amounts.due_date < ob.as_of)
 GROUP BY member_id, code, plot_id, period_start
 """
 # The same without grouping, when each member holds each plot under one ownership record (about 3× cheaper).
@@ -147,6 +149,8 @@ SELECT member_id, code AS contribution, plot_id, period_start, period_end, due_d
        CASE WHEN NOT one_off AND l_from > period_start THEN l_from END AS starts_on,
        (exit_date IS NOT NULL AND exit_date = l_to) AS ends_by_exit
 FROM amounts WHERE kop > 0
+  -- a member with opening balances (ledger/opening.py) has his past in them: nothing is owed before that date
+  AND NOT EXISTS (SELECT 1 FROM opening_balances ob WHERE ob.member_id = amounts.member_id AND amounts.due_date < ob.as_of)
 """
 
 # What was posted per member, contribution, plot and period: accrual charges with the recalculations posted
@@ -585,6 +589,15 @@ def _literal(text: str) -> str:
 def designated_payments_sql(con) -> str:
     """member_payments with `designated`: the contribution whose keywords occur in the purpose, when exactly one
     contribution's do (otherwise NULL: the money is not designated). Built as plain column expressions."""
+    sql = _designated_by_purpose_sql(con)
+    if con.execute("SELECT count(*) FROM opening_payments").fetchone()[0]:   # opening advances: their contribution
+        sql = (f"SELECT d.payment_id, d.member_id, d.amount, d.paid_on, d.purpose, "
+               f"coalesce(op.contribution, d.designated) AS designated FROM ({sql}) d "
+               f"LEFT JOIN opening_payments op ON op.payment_id = d.payment_id")
+    return sql
+
+
+def _designated_by_purpose_sql(con) -> str:
     items = [(c.code, c.keywords) for c in contributions(con) if c.keywords]
     if not items:
         return "SELECT mp.*, NULL::VARCHAR AS designated FROM member_payments mp"

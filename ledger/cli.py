@@ -19,7 +19,8 @@ try:  # recent typer vendors click and raises its own exception classes
 except ImportError:  # pragma: no cover - older typer on top of click
     from click import exceptions as cli_errors
 
-from . import accruals, cooperative, debts, demo, fields, formats, matching, members, statements, tariffs, users, vault
+from . import (accruals, cooperative, debts, demo, fields, formats, matching, members, opening, statements, tariffs,
+               users, vault)
 from .db import Database, default_path
 from .errors import InputError, LedgerError
 
@@ -43,6 +44,8 @@ app.add_typer(integrations_app, name="integrations")
 app.add_typer(vault_app, name="vault")
 app.add_typer(audit_app, name="audit")
 app.add_typer(monitoring_app, name="monitoring")
+balances_app = typer.Typer(no_args_is_help=True, help="Входящие остатки (переход с 1С или Excel).")
+app.add_typer(balances_app, name="balances")
 cooperative_app = typer.Typer(no_args_is_help=True, help="Реквизиты кооператива (как на странице «Кооператив»).")
 app.add_typer(cooperative_app, name="cooperative")
 report_app = typer.Typer(no_args_is_help=True, help="Отчёты: ФНС, реестр членов, должники, суд, Сбербанк; подпись и отправка.")
@@ -299,6 +302,16 @@ def accrue(ctx: typer.Context, through: str = typer.Option(..., "--through", hel
     if result.corrections > len(result.lines):
         say(f"… и ещё {result.corrections - len(result.lines)} исправлений")
     say(("Предварительно (ничего не записано): " if dry_run else "") + result.summary())
+
+
+@balances_app.command("import")
+def balances_import(ctx: typer.Context, file: Path = typer.Argument(..., help="ОСВ 1С по счёту 76/86 или таблица .xlsx/.csv"),
+                    as_of: str = typer.Option(..., "--as-of", help="На какую дату остатки (день после конца периода ОСВ)"),
+                    mapping: list[str] = typer.Option([], "--map", help="Соответствие взноса тарифу: \"Название=код\"")):
+    """Загрузить входящие остатки: долг и аванс по членам и взносам на дату (всё или ничего)."""
+    result = opening.import_balances(db_of(ctx), read_input_file(file), file.name, option_date(as_of, "--as-of"),
+                                     opening.parse_mapping(mapping), actor=actor())
+    say(result.summary())
 
 
 @app.command("debts")

@@ -21,6 +21,7 @@ from . import accruals, allocation, audit, cooperative
 from .accruals import ORDINAL_SQL, fmt_money
 from .db import Database
 from .errors import InputError, LedgerError
+from .opening import PENALTY_SUFFIX
 from .spreadsheets import Column, write_table, xlsx_bytes
 
 BUCKETS = [("not_due", "срок не наступил"), ("b0_30", "1–30 дней"), ("b31_90", "31–90 дней"),
@@ -258,6 +259,7 @@ def dashboard(db: Database, as_of: date) -> Dashboard:
     collection = db.records("SELECT month, charged, paid, CASE WHEN charged > 0 THEN paid / charged END AS rate "
                             "FROM collection_snapshot ORDER BY month")
     names = {r[0]: r[1] for r in db.fetchall("SELECT code, name FROM contributions")}
+    names.update({code + PENALTY_SUFFIX: f"Пени: {name}" for code, name in list(names.items())})   # opening penalties
     return Dashboard(as_of, rows, collection, names)
 
 
@@ -388,6 +390,12 @@ def statement(db: Database, member_id: int, date_from: date, date_to: date) -> S
                 WHERE c.member_id = ? AND c.due_date BETWEEN ? AND ? AND c.amount <> 0
                 ORDER BY c.due_date, c.contribution, c.id""", [member_id, date_from, date_to]).fetchall():
             what = names.get(code, code)
+            if kind == "opening":   # ledger/opening.py: a debt or penalty brought in as of a date
+                base = code.removesuffix(PENALTY_SUFFIX)
+                what = f"Пени: {names.get(base, base)}" if code != base else what
+                lines.append({"day": due, "document": "входящее сальдо", "text": what + (f", участок {plot}" if plot else ""),
+                              "charged": amount, "paid": None})
+                continue
             if kind == "manual":
                 text = f"{what}: {reason}"
             elif ps == pe:
@@ -406,11 +414,15 @@ def statement(db: Database, member_id: int, date_from: date, date_to: date) -> S
                                                              else "")
             lines.append({"day": due, "document": "доначисление" if delta > 0 else "сторно", "text": text,
                           "charged": delta, "paid": None})
-        for paid_on, amount, number, purpose in con.execute("""
-                SELECT mp.paid_on, mp.amount, p.doc_number, mp.purpose FROM member_payments mp
-                JOIN payments p ON p.id = mp.payment_id
+        for paid_on, amount, number, purpose, is_opening in con.execute("""
+                SELECT mp.paid_on, mp.amount, p.doc_number, mp.purpose, op.payment_id IS NOT NULL FROM member_payments mp
+                JOIN payments p ON p.id = mp.payment_id LEFT JOIN opening_payments op ON op.payment_id = mp.payment_id
                 WHERE mp.member_id = ? AND mp.paid_on BETWEEN ? AND ? ORDER BY mp.paid_on, mp.payment_id""",
                 [member_id, date_from, date_to]).fetchall():
+            if is_opening:   # an advance brought in as of a date (ledger/opening.py)
+                lines.append({"day": paid_on, "document": "входящее сальдо", "text": purpose, "charged": None,
+                              "paid": amount})
+                continue
             doc = f"п/п № {number}" if number else "платёж"
             lines.append({"day": paid_on, "document": doc, "text": f"Оплата: {purpose or ''}".strip(),
                           "charged": None, "paid": amount})

@@ -5,7 +5,7 @@ from datetime import date
 
 import streamlit as st
 
-from ledger import accruals, audit, members, tariffs
+from ledger import accruals, audit, members, opening, tariffs
 from ledger.formats import rub
 import ui
 
@@ -14,8 +14,8 @@ db = ui.db()
 actor = user["login"]
 
 st.title("Начисления")
-tab_tariffs, tab_accrue, tab_manual, tab_key, tab_log = st.tabs(
-    ["Взносы", "Начислить", "Ручные начисления", "Ключевая ставка", "Журнал"])
+tab_tariffs, tab_accrue, tab_manual, tab_opening, tab_key, tab_log = st.tabs(
+    ["Взносы", "Начислить", "Ручные начисления", "Входящие остатки", "Ключевая ставка", "Журнал"])
 
 # -- contributions ------------------------------------------------------------------------------
 with tab_tariffs:
@@ -160,6 +160,35 @@ with tab_manual:
                     ui.done(lambda: accruals.correct_charge(db, charge_id, delta, why, actor=actor),
                             "Корректировка записана")
 
+# -- opening balances ---------------------------------------------------------------------------
+with tab_opening:
+    st.write("Долги и авансы членов по взносам на дату перехода: оборотно-сальдовая ведомость 1С по счёту 76 (86), "
+             "выгруженная в Excel или CSV, или таблица «л/с | участок | взнос | долг | пени | аванс». "
+             "Начисления за периоды до этой даты для этих членов не повторяются.")
+    with st.form("opening_balances"):
+        o1, o2 = st.columns(2)
+        opening_file = o1.file_uploader("Файл .xlsx или .csv", type=["xlsx", "csv"], key="opening_file")
+        as_of = o2.date_input("Остатки на дату (день после конца периода ОСВ)", value=None, format="DD.MM.YYYY",
+                              key="opening_as_of")
+        mapping = st.text_area("Соответствие взносов тарифам, по строке «Название в файле=код»", key="opening_map")
+        if st.form_submit_button("Загрузить остатки"):
+            if opening_file is None:
+                st.error("Выберите файл")
+            elif as_of is None:
+                st.error("Поле «Остатки на дату»: укажите дату")
+            else:
+                loaded = ui.attempt(lambda: opening.import_balances(
+                    db, opening_file.getvalue(), opening_file.name, as_of,
+                    opening.parse_mapping([x for x in mapping.splitlines() if x.strip()]), actor=actor))
+                if loaded:
+                    st.success(ui.plain(loaded.summary()))
+    current = opening.balances(db)
+    if current:
+        st.caption(f"Загружены остатки на {current[0]['as_of']:%d.%m.%Y}")
+    ui.table([{"Л/с": r["reg_no"], "ФИО": r["full_name"] if ui.can_see_personal_data(user) else "", "Участок": r["plot"],
+               "Взнос": r["contribution"], "Долг, ₽": r["debt"], "Пени, ₽": r["penalty"],
+               "Аванс, ₽": r["advance"]} for r in current], money=["Долг, ₽", "Пени, ₽", "Аванс, ₽"])
+
 # -- key rate -----------------------------------------------------------------------------------
 with tab_key:
     st.write("Ключевая ставка Банка России (для пени по ЖК РФ: 1/300 с 31-го дня просрочки, 1/130 с 91-го).")
@@ -176,7 +205,8 @@ with tab_key:
 
 # -- log ----------------------------------------------------------------------------------------
 with tab_log:
-    actions = ("accrue", "charge_added", "charge_corrected", "tariffs_saved", "key_rate_set", "key_rate_deleted")
+    actions = ("accrue", "charge_added", "charge_corrected", "tariffs_saved", "key_rate_set", "key_rate_deleted",
+               "opening_balances_imported", "opening_balances_replaced")
     entries = [e for e in audit.entries(db, limit=2000) if e["action"] in actions][:200]
     ui.table([{"Когда (UTC)": e["happened_at"], "Кто": e["actor"], "Что": audit.ACTIONS[e["action"]],
                "Объект": audit.target_label(e["action"], e["target"]), "Подробности": audit.details_text(e["details"])}
