@@ -85,8 +85,8 @@ def test_every_logged_action_has_russian_words():
 
     root = Path(__file__).resolve().parent.parent
     found = set()
-    for path in list((root / "ledger").glob("*.py")) + list((root / "integrations").glob("*.py")) + \
-            list((root / "pages").glob("*.py")) + [root / "ui.py"]:
+    for path in list((root / "ledger").rglob("*.py")) + list((root / "integrations").rglob("*.py")) + \
+            list((root / "pages").glob("*.py")) + [root / "ui.py", root / "app.py"]:
         text = path.read_text("utf-8")
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
