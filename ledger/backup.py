@@ -658,7 +658,26 @@ def restore(storage, name: str, target: Path, passphrase: str | None, *, db: Dat
                         dst.parent.mkdir(parents=True, exist_ok=True)
                         if not dst.exists():
                             shutil.move(str(path), dst)
+    _seal_restored_audit(target, manifest)
     return manifest
+
+
+def _seal_restored_audit(target: Path, manifest: dict) -> None:
+    """The restored ledger gets its audit head file (ledger/audit.py) once its chain checks out against the head
+    the manifest recorded; a chain that does not is reported and no head file is written."""
+    from . import audit
+
+    restored = Database(target)
+    try:
+        with restored.connect() as con:
+            if con.execute("SELECT count(*) FROM audit_log").fetchone()[0]:
+                audit.seal_head(con)
+        verdict = audit.verify(restored, head=manifest.get("audit_head"))
+    finally:
+        restored.release()
+    if not verdict.ok:
+        audit.head_path(target).unlink(missing_ok=True)
+        raise BackupError(f"База восстановлена в {target}, но {verdict.message()}")
 
 
 def _identity_object(storage) -> bytes:

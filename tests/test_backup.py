@@ -74,8 +74,12 @@ def test_backup_wipe_restore_gives_identical_data(ledger_with_data, storage, tmp
     shutil.rmtree(db.path.parent / "originals")
     (db.path.parent / "vault.key").unlink()
     db.path.unlink()
-    fresh_storage = LocalStorage({"path": storage.settings["path"]}, Context(Database(fresh / "scratch.duckdb")))
+    fresh_storage = LocalStorage({"path": storage.settings["path"]}, Context(Database(tmp_path / "настройки" / "scratch.duckdb")))
     manifest = backup.restore(fresh_storage, name, fresh / "coop.duckdb", PASSPHRASE)
+    from ledger import audit
+    restored = Database(fresh / "coop.duckdb")
+    assert audit.verify(restored).ok   # the head file is sealed beside the restored ledger
+    restored.release()
     after = table_dump(fresh / "coop.duckdb")
     # the run itself logged its start and its first storage calls before the snapshot: those rows are added
     started = {t: rows for t, rows in after.items() if rows != before.get(t)}
