@@ -63,6 +63,11 @@ def check_url(url: str | httpx.URL, integration: str) -> None:
                            f"допускается только https")
 
 
+class AuthorizationError(IntegrationError):
+    """The service no longer accepts our authorization (token revoked or expired, refresh refused): a person has
+    to sign in again; retrying will not help."""
+
+
 class _Retryable(Exception):
     def __init__(self, reason: str, retry_after: float | None = None, response: httpx.Response | None = None):
         super().__init__(reason)
@@ -242,7 +247,7 @@ class HttpClient:
             if self.oauth.scope:
                 data["scope"] = self.oauth.scope
             return self._fetch_token(data)
-        raise IntegrationError(f"Интеграция {self.integration.name}: нет действующего токена; пройдите авторизацию заново")
+        raise AuthorizationError(f"Интеграция {self.integration.name}: нет действующего токена; пройдите авторизацию заново")
 
     def exchange_code(self, code: str, redirect_uri: str, code_verifier: str | None = None) -> None:
         """Authorization-code grant: trade the code the user brought back for tokens (cached in the vault)."""
@@ -272,6 +277,8 @@ class HttpClient:
             error = body.get("error") if isinstance(body, dict) else None
             if keep_refresh and error == "invalid_grant":
                 self.integration.ctx.vault.delete(self._token_slot)
+                raise AuthorizationError(f"Интеграция {name}: сервер авторизации отказал ({response.status_code}, "
+                                         f"{error}): срок авторизации истёк или она отозвана")
             raise IntegrationError(f"Интеграция {name}: сервер авторизации отказал ({response.status_code}"
                                    f"{', ' + str(error) if error else ''})")
         now = utcnow()

@@ -28,6 +28,7 @@ ACTIONS = {
     "user_added": "Пользователь добавлен", "role_changed": "Смена роли", "user_enabled": "Пользователь включён",
     "user_disabled": "Пользователь отключён", "password_changed": "Смена пароля", "vault_rotated": "Смена ключа хранилища",
     "alert_sent": "Оповещение отправлено", "member_added": "Член добавлен", "audit_exported": "Выгрузка журнала",
+    "bank_sync": "Синхронизация с банком",
 }
 
 

@@ -169,16 +169,20 @@ def _mentions(payments: pd.DataFrame, readings: list[Reading]) -> pd.DataFrame:
 def _evidence(mentions: pd.DataFrame, reg: Register, links: pd.DataFrame) -> pd.DataFrame:
     """Mentions joined to members by key: pidx, member_id, signal, side, value, mention, fuzzy."""
     parts = []
+
+    def join(found: pd.DataFrame, keys: pd.DataFrame, on) -> None:
+        if len(found) and len(keys):   # an empty register's key tables have no text dtype to merge on
+            parts.append(found.merge(keys, on=on))
+
     tables = {"ls": reg.reg, "plot": reg.plots}
     for signal, table in tables.items():
-        m = mentions[mentions["signal"] == signal]
-        parts.append(m.merge(table, on="value"))
+        join(mentions[mentions["signal"] == signal], table, "value")
     inn_keys = pd.concat([reg.inns, links[links["kind"] == "inn"][["value", "member_id"]]]).drop_duplicates()
-    parts.append(mentions[mentions["signal"] == "inn"].merge(inn_keys, on="value"))
+    join(mentions[mentions["signal"] == "inn"], inn_keys, "value")
     acc = links[links["kind"] == "account"][["value", "member_id"]].drop_duplicates()
-    parts.append(mentions[mentions["signal"] == "account"].merge(acc, on="value"))
+    join(mentions[mentions["signal"] == "account"], acc, "value")
     names = mentions[mentions["signal"].isin(NAME_KINDS)]
-    parts.append(names.merge(reg.names.rename(columns={"kind": "signal"}), on=["signal", "value"]))
+    join(names, reg.names.rename(columns={"kind": "signal"}), ["signal", "value"])
     ev = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else \
         pd.DataFrame(columns=list(mentions.columns) + ["member_id"])
     return ev.sort_values(["pidx"], kind="stable")

@@ -1,0 +1,198 @@
+"""A local Точка Open Banking server on 127.0.0.1, written from the bank's published API description
+(developers.tochka.com, «Open Banking API», v1.0), not from our client:
+
+- `POST /connect/token`: OAuth 2.0 token endpoint (grant_type authorization_code | refresh_token, the client's
+  id and secret as HTTP Basic or form fields) → access_token, token_type, expires_in, refresh_token;
+- every API call carries `Authorization: Bearer <JWT or access token>`; otherwise 401 with the bank's error body
+  {"code", "id", "message", "Errors": [{"errorCode", "message", "url"}]};
+- `POST /uapi/open-banking/v1.0/statements` with {"Data": {"Statement": {"accountId", "startDateTime",
+  "endDateTime"}}} → {"Data": {"Statement": {…, "statementId", "status": "Created"}}, "Links", "Meta"};
+- `GET /uapi/open-banking/v1.0/accounts/{accountId}/statements/{statementId}` → {"Data": {"Statement": [{…,
+  "status": "Processing" | "Ready", "Transaction": […]}]}, "Links": {"self", "next"?}, "Meta": {"totalPages"}};
+  the transactions of the requested days (documentProcessDate), `page` selects a page when `page_size` is set.
+
+Test knobs: `transactions`, `processing_polls` (answers Processing that many times), `page_size`, `failures`
+(a queue of (path fragment, status, headers, body) answered once each), `revoke()`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import threading
+import uuid
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+API = "/uapi/open-banking/v1.0"
+
+
+class TochkaServer:
+    def __init__(self, jwt: str | None = None, client_id: str = "coop-client", client_secret: str = "client-секрет"):
+        self.jwt = jwt
+        self.client_id, self.client_secret = client_id, client_secret
+        self.transactions: list[dict] = []
+        self.processing_polls = 0
+        self.page_size: int | None = None
+        self.failures: list[tuple[str, int, dict, bytes]] = []
+        self.expires_in = 3600
+        self.access: set[str] = set()
+        self.refresh: set[str] = set()
+        self.codes: set[str] = set()
+        self.statements: dict[str, dict] = {}
+        self.requests: list[tuple[str, str]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _serve(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                outer.requests.append((self.command, self.path))
+                status, headers, payload = outer.answer(self.command, self.path, dict(self.headers), body)
+                self.send_response(status)
+                headers.setdefault("Content-Type", "application/json; charset=utf-8")
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = _serve
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    # -- knobs -------------------------------------------------------------------------------------
+    def issue_code(self) -> str:
+        code = secrets.token_urlsafe(8)
+        self.codes.add(code)
+        return code
+
+    def revoke(self) -> None:
+        """The customer withdrew the consent: every access and refresh token stops working."""
+        self.access.clear()
+        self.refresh.clear()
+        self.jwt = None
+
+    def expire_access(self) -> None:
+        self.access.clear()
+
+    def api_calls(self) -> list[tuple[str, str]]:
+        return [r for r in self.requests if r[1].startswith(API)]
+
+    # -- the API -----------------------------------------------------------------------------------
+    @staticmethod
+    def _json(status: int, body, headers: dict | None = None) -> tuple[int, dict, bytes]:
+        return status, dict(headers or {}), json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+    def _error(self, status: int, code: str, message: str, url: str) -> tuple[int, dict, bytes]:
+        return self._json(status, {"code": str(status), "id": str(uuid.uuid4()), "message": message,
+                                   "Errors": [{"errorCode": code, "message": message, "url": url}]})
+
+    def answer(self, method: str, target: str, headers: dict, body: bytes) -> tuple[int, dict, bytes]:
+        parts = urlsplit(target)
+        for i, (fragment, status, extra, payload) in enumerate(self.failures):
+            if fragment in target:
+                del self.failures[i]
+                return status, dict(extra), payload
+        if parts.path == "/connect/token" and method == "POST":
+            return self._token(headers, body)
+        if not parts.path.startswith(API):
+            return self._error(404, "NotFound", "Not found", target)
+        auth = headers.get("Authorization") or ""
+        bearer = auth[7:] if auth.startswith("Bearer ") else None
+        if not bearer or not ((self.jwt and bearer == self.jwt) or bearer in self.access):
+            return self._error(401, "Unauthorized", "Access token is invalid or expired", target)
+        path = parts.path[len(API):]
+        if path == "/statements" and method == "POST":
+            try:
+                request = json.loads(body)["Data"]["Statement"]
+            except (ValueError, KeyError, TypeError):
+                return self._error(400, "BadRequest", "Data.Statement is required", target)
+            statement_id = str(uuid.uuid4())
+            self.statements[statement_id] = {"accountId": request["accountId"], "statementId": statement_id,
+                                             "startDateTime": request["startDateTime"],
+                                             "endDateTime": request["endDateTime"], "polls": 0}
+            return self._json(200, {"Data": {"Statement": {**self._public(statement_id), "status": "Created"}},
+                                    "Links": {"self": f"{self.url}{API}/statements"}, "Meta": {"totalPages": 1}})
+        segments = path.strip("/").split("/")
+        if method == "GET" and len(segments) == 4 and segments[0] == "accounts" and segments[2] == "statements":
+            statement = self.statements.get(unquote(segments[3]))
+            if statement is None or statement["accountId"] != unquote(segments[1]):
+                return self._error(404, "NotFound", "Statement not found", target)
+            statement["polls"] += 1
+            public = self._public(statement["statementId"])
+            if statement["polls"] <= self.processing_polls:
+                return self._json(200, {"Data": {"Statement": [{**public, "status": "Processing"}]},
+                                        "Links": {"self": f"{self.url}{target}"}, "Meta": {"totalPages": 1}})
+            start, end = date.fromisoformat(statement["startDateTime"][:10]), date.fromisoformat(statement["endDateTime"][:10])
+            rows = [t for t in self.transactions if start <= date.fromisoformat(t["documentProcessDate"][:10]) <= end]
+            size = self.page_size or max(1, len(rows))
+            pages = max(1, -(-len(rows) // size))
+            page = int(parse_qs(parts.query).get("page", ["1"])[0])
+            links = {"self": f"{self.url}{target}"}
+            if page < pages:
+                links["next"] = f"{self.url}{parts.path}?page={page + 1}"
+            return self._json(200, {"Data": {"Statement": [{**public, "status": "Ready",
+                                                            "Transaction": rows[(page - 1) * size:page * size]}]},
+                                    "Links": links, "Meta": {"totalPages": pages}})
+        return self._error(404, "NotFound", "Not found", target)
+
+    def _public(self, statement_id: str) -> dict:
+        s = self.statements[statement_id]
+        return {k: s[k] for k in ("accountId", "statementId", "startDateTime", "endDateTime")} | {
+            "creationDateTime": "2026-03-01T10:00:00+03:00"}
+
+    def _token(self, headers: dict, body: bytes) -> tuple[int, dict, bytes]:
+        form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+        client_id, client_secret = form.get("client_id"), form.get("client_secret")
+        auth = headers.get("Authorization") or ""
+        if auth.startswith("Basic "):
+            client_id, _, client_secret = base64.b64decode(auth[6:]).decode().partition(":")
+            from urllib.parse import unquote as uq
+            client_id, client_secret = uq(client_id), uq(client_secret)
+        if (client_id, client_secret) != (self.client_id, self.client_secret):
+            return self._json(401, {"error": "invalid_client"})
+        grant = form.get("grant_type")
+        if grant == "authorization_code" and form.get("code") in self.codes:
+            self.codes.discard(form["code"])
+        elif grant == "refresh_token" and form.get("refresh_token") in self.refresh:
+            self.refresh.discard(form["refresh_token"])
+        else:
+            return self._json(400, {"error": "invalid_grant"})
+        access, refresh = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+        self.access.add(access)
+        self.refresh.add(refresh)
+        return self._json(200, {"access_token": access, "token_type": "bearer", "expires_in": self.expires_in,
+                                "refresh_token": refresh})
+
+
+def transaction(number: str, day: str, amount: str, *, credit: bool = True, status: str = "Booked",
+                payer: tuple[str, str, str] = ("Иванов Иван Иванович", "500100732259", "40817810099910004312"),
+                purpose: str = "Членский взнос за 2026 год, участок 12", our: str = "40703810040000012345",
+                our_bic: str = "044525104") -> dict:
+    """One operation as the bank describes it (payer: name, INN, account of the other side)."""
+    other = {"Party": {"inn": payer[1], "name": payer[0]}, "Account": {"schemeName": "RU.CBR.PAN",
+                                                                        "identification": payer[2]},
+             "Agent": {"schemeName": "RU.CBR.BICFI", "identification": "044525225", "name": "ПАО Сбербанк"}}
+    ours = {"Party": {"inn": "5007012345", "name": "СНТ «Рассвет»", "kpp": "500701001"},
+            "Account": {"schemeName": "RU.CBR.PAN", "identification": our},
+            "Agent": {"schemeName": "RU.CBR.BICFI", "identification": our_bic, "name": "ООО «Банк Точка»"}}
+    debtor, creditor = (other, ours) if credit else (ours, other)
+    return {"transactionId": str(uuid.uuid4()), "paymentId": number, "creditDebitIndicator": "Credit" if credit else "Debit",
+            "status": status, "documentNumber": number, "transactionTypeCode": "Платежное поручение",
+            "documentProcessDate": day, "description": purpose,
+            "Amount": {"amount": float(amount) if "." in amount else int(amount), "amountNat": float(amount),
+                       "currency": "RUB"},
+            **{f"Debtor{k}": v for k, v in debtor.items()}, **{f"Creditor{k}": v for k, v in creditor.items()}}
