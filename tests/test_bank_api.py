@@ -336,3 +336,42 @@ def test_status_rows_for_the_bank_page(db, bank):
     assert "войдите заново" in row["last_error"]
     assert row["token_expires_at"].year == 2100
     assert row["last_sync_at"] is not None and row["interval_minutes"] == 30
+
+
+# -- the bank page ------------------------------------------------------------------------------------
+
+def test_bank_page_shows_status_and_syncs_on_click(db, bank):
+    from tests.test_pages import page_test, texts
+
+    bank.transactions = [transaction("101", feb(5), "1500.00")]
+    setup(db, bank)
+    registry.set_schedule(db, "open_banking", 60)
+    at = page_test("pages/statements.py", "accountant").run()
+    assert not at.exception
+    shown = texts(at)
+    assert "Точка: Open Banking API" in shown and "последняя синхронизация: —" in shown
+    assert "каждые 60 мин" in shown and "авторизация действует до 01.01.2100" in shown
+    at.button(key="bank_sync_open_banking").click().run()
+    assert not at.exception
+    assert "open_banking: 1 новых, 0 уже загружено, 0 исходящих" in texts(at)
+    assert payments(db) == 1
+    assert "последняя синхронизация: —" not in texts(at)
+
+
+def test_bank_page_shows_the_last_error_in_russian(db, bank):
+    from tests.test_pages import page_test, texts
+
+    setup(db, bank)
+    bank.revoke()
+    at = page_test("pages/statements.py", "accountant").run()
+    at.button(key="bank_sync_open_banking").click().run()
+    assert not at.exception
+    assert "Последняя ошибка: Интеграция open_banking: авторизация в банке истекла: войдите заново" in texts(at)
+
+
+def test_bank_page_without_a_bank_source_says_how_to_connect_one(db):
+    from tests.test_pages import page_test, texts
+
+    at = page_test("pages/statements.py", "accountant").run()
+    assert not at.exception
+    assert "Банк с API не подключён" in texts(at)
