@@ -1,4 +1,4 @@
-"""Statements straight from the bank: the open_banking source against a local Точка server (tests/tochka_server.py,
+"""Statements straight from the bank: the open_banking source against a local Точка server (tests/bank_servers.py,
 written from the bank's published API description), imported exactly once together with uploaded files."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from integrations.banks.open_banking import OpenBankingSource
 from integrations.http import AuthorizationError
 from ledger import cli, statements
 from ledger.errors import InputError, LedgerError
-from tests.tochka_server import TochkaServer, transaction
+from tests.bank_servers import TochkaServer, transaction
 
 OUR = "40703810040000012345"
 BIC = "044525104"

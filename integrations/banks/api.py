@@ -112,6 +112,25 @@ class ApiBankSource(BankSource):
     def auth_error(self) -> AuthorizationError:
         return AuthorizationError(f"Интеграция {self.name}: {AUTH_EXPIRED}. {self.login_help}".strip())
 
+    def bearer(self, key: str = "token") -> dict[str, str]:
+        """The Authorization header of a token setting; a token pasted with stray characters is named, not sent."""
+        token = str(self.setting(key) or "").strip()
+        if not token.isascii() or any(c.isspace() for c in token):
+            raise IntegrationError(f"Интеграция {self.name}, параметр «{self.field(key).label}» ({key}): в токене есть "
+                                   f"пробелы или не латинские символы — скопируйте его из интернет-банка заново")
+        return {"Authorization": f"Bearer {token}"}
+
+    def call(self, client, method: str, url: str, operation: str, **kw) -> bytes:
+        """One request to the bank: 401/403 is an expired authorization, any other error status a Russian message.
+        Reading a statement moves no money, so every request is safe to repeat (retries on 429/5xx)."""
+        response = client.request(method, url, operation=operation, raise_for_status=False, retry_safe=True, **kw)
+        if response.status_code in (401, 403):
+            raise self.auth_error()
+        if response.status_code >= 400:
+            raise IntegrationError(f"Интеграция {self.name}, {operation}: банк ответил {response.status_code} "
+                                   f"{response.reason_phrase}")
+        return response.content
+
     # -- the window -------------------------------------------------------------------------------
     def start_from(self, since: date | None = None) -> date:
         """The first day to read: given, or the last booked day of our account minus the overlap (earlier if

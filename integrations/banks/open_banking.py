@@ -87,15 +87,8 @@ class OpenBankingSource(ApiBankSource):
     def _call(self, client: HttpClient, method: str, url: str, operation: str, **kw) -> bytes:
         headers = {"Accept": "application/json"}
         if self.settings.get("token"):
-            headers["Authorization"] = f"Bearer {self.settings['token']}"
-        response = client.request(method, url, operation=operation, headers=headers, raise_for_status=False,
-                                  retry_safe=True, **kw)   # a statement request moves no money: safe to repeat
-        if response.status_code in (401, 403):
-            raise self.auth_error()
-        if response.status_code >= 400:
-            raise IntegrationError(f"Интеграция {self.name}, {operation}: банк ответил {response.status_code} "
-                                   f"{response.reason_phrase}")
-        return response.content
+            headers.update(self.bearer())
+        return self.call(client, method, url, operation, headers=headers, **kw)
 
     def fetch(self, start: date, end: date) -> Iterator[tuple[str, bytes]]:
         account_id = self.account_id()

@@ -21,6 +21,7 @@ FORMAT_LABELS = {
     "camt053": "ISO 20022 camt.053 (XML)",
     "mt940": "SWIFT MT940",
     "open_banking": "Open Banking API (Точка): ответ банка",
+    "tbank": "Т-Бизнес Open API: ответ банка",
 }
 
 Progress = Callable[[float, str], None]

@@ -1,5 +1,6 @@
-"""A local Точка Open Banking server on 127.0.0.1, written from the bank's published API description
-(developers.tochka.com, «Open Banking API», v1.0), not from our client:
+"""Local bank API servers on 127.0.0.1, each written from the bank's published API description, not from our client.
+
+TochkaServer — developers.tochka.com, «Open Banking API», v1.0:
 
 - `POST /connect/token`: OAuth 2.0 token endpoint (grant_type authorization_code | refresh_token, the client's
   id and secret as HTTP Basic or form fields) → access_token, token_type, expires_in, refresh_token;
@@ -13,6 +14,10 @@
 
 Test knobs: `transactions`, `processing_polls` (answers Processing that many times), `page_size`, `failures`
 (a queue of (path fragment, status, headers, body) answered once each), `revoke()`.
+
+TBankServer — developer.tbank.ru, T-Business Open API, «Получить выписку» `GET /api/v1/statement`: query
+accountNumber, from, till (date-time), limit, cursor; `Authorization: Bearer`, `X-Request-Id`; answer {"balances",
+"operations": [...], "nextCursor"}; more than 20 requests in a second → 429; a bad token → 401.
 """
 
 from __future__ import annotations
@@ -29,20 +34,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 API = "/uapi/open-banking/v1.0"
 
 
-class TochkaServer:
-    def __init__(self, jwt: str | None = None, client_id: str = "coop-client", client_secret: str = "client-секрет"):
-        self.jwt = jwt
-        self.client_id, self.client_secret = client_id, client_secret
-        self.transactions: list[dict] = []
-        self.processing_polls = 0
-        self.page_size: int | None = None
+class FakeServer:
+    """A threading HTTP server on 127.0.0.1 answering through `answer()`; `failures` are answered first, once each."""
+
+    def __init__(self):
         self.failures: list[tuple[str, int, dict, bytes]] = []
-        self.expires_in = 3600
-        self.access: set[str] = set()
-        self.refresh: set[str] = set()
-        self.codes: set[str] = set()
-        self.statements: dict[str, dict] = {}
         self.requests: list[tuple[str, str]] = []
+        self.headers_seen: list[dict] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -53,7 +51,9 @@ class TochkaServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 outer.requests.append((self.command, self.path))
-                status, headers, payload = outer.answer(self.command, self.path, dict(self.headers), body)
+                outer.headers_seen.append(dict(self.headers))
+                status, headers, payload = outer.failure(self.path) or outer.answer(
+                    self.command, self.path, dict(self.headers), body)
                 self.send_response(status)
                 headers.setdefault("Content-Type", "application/json; charset=utf-8")
                 for k, v in headers.items():
@@ -72,6 +72,35 @@ class TochkaServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+    def failure(self, target: str) -> tuple[int, dict, bytes] | None:
+        for i, (fragment, status, extra, payload) in enumerate(self.failures):
+            if fragment in target:
+                del self.failures[i]
+                return status, dict(extra), payload
+        return None
+
+    @staticmethod
+    def _json(status: int, body, headers: dict | None = None) -> tuple[int, dict, bytes]:
+        return status, dict(headers or {}), json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+    def answer(self, method: str, target: str, headers: dict, body: bytes) -> tuple[int, dict, bytes]:
+        raise NotImplementedError
+
+
+class TochkaServer(FakeServer):
+    def __init__(self, jwt: str | None = None, client_id: str = "coop-client", client_secret: str = "client-секрет"):
+        self.jwt = jwt
+        self.client_id, self.client_secret = client_id, client_secret
+        self.transactions: list[dict] = []
+        self.processing_polls = 0
+        self.page_size: int | None = None
+        self.expires_in = 3600
+        self.access: set[str] = set()
+        self.refresh: set[str] = set()
+        self.codes: set[str] = set()
+        self.statements: dict[str, dict] = {}
+        super().__init__()
 
     # -- knobs -------------------------------------------------------------------------------------
     def issue_code(self) -> str:
@@ -92,9 +121,6 @@ class TochkaServer:
         return [r for r in self.requests if r[1].startswith(API)]
 
     # -- the API -----------------------------------------------------------------------------------
-    @staticmethod
-    def _json(status: int, body, headers: dict | None = None) -> tuple[int, dict, bytes]:
-        return status, dict(headers or {}), json.dumps(body, ensure_ascii=False).encode("utf-8")
 
     def _error(self, status: int, code: str, message: str, url: str) -> tuple[int, dict, bytes]:
         return self._json(status, {"code": str(status), "id": str(uuid.uuid4()), "message": message,
@@ -102,10 +128,6 @@ class TochkaServer:
 
     def answer(self, method: str, target: str, headers: dict, body: bytes) -> tuple[int, dict, bytes]:
         parts = urlsplit(target)
-        for i, (fragment, status, extra, payload) in enumerate(self.failures):
-            if fragment in target:
-                del self.failures[i]
-                return status, dict(extra), payload
         if parts.path == "/connect/token" and method == "POST":
             return self._token(headers, body)
         if not parts.path.startswith(API):
@@ -196,3 +218,61 @@ def transaction(number: str, day: str, amount: str, *, credit: bool = True, stat
             "Amount": {"amount": float(amount) if "." in amount else int(amount), "amountNat": float(amount),
                        "currency": "RUB"},
             **{f"Debtor{k}": v for k, v in debtor.items()}, **{f"Creditor{k}": v for k, v in creditor.items()}}
+
+
+class TBankServer(FakeServer):
+    RATE = 20
+
+    def __init__(self, token: str):
+        self.token = token
+        self.operations: list[dict] = []
+        self.page_limit: int | None = None      # the bank's own cap on a page, below the client's limit
+        self.calls_at: list[float] = []
+        self.too_many = 0
+        super().__init__()
+
+    def answer(self, method, target, headers, body):
+        import time as _time
+
+        parts = urlsplit(target)
+        now = _time.monotonic()
+        self.calls_at = [t for t in self.calls_at if now - t < 1.0] + [now]
+        if len(self.calls_at) > self.RATE:
+            self.too_many += 1
+            return self._json(429, {"errorMessage": "Too Many Requests", "errorCode": "429"}, {"Retry-After": "1"})
+        if headers.get("Authorization") != f"Bearer {self.token}":
+            return self._json(401, {"errorId": str(uuid.uuid4()), "errorMessage": "Unauthorized", "errorCode": "401"})
+        if not headers.get("X-Request-Id"):
+            return self._json(400, {"errorMessage": "X-Request-Id is required", "errorCode": "400"})
+        if parts.path != "/api/v1/statement" or method != "GET":
+            return self._json(404, {"errorMessage": "Not found", "errorCode": "404"})
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        try:
+            start, till = query["from"], query["till"]
+            limit = int(query.get("limit", "50"))
+        except (KeyError, ValueError):
+            return self._json(400, {"errorMessage": "from and till are required", "errorCode": "400"})
+        rows = [o for o in self.operations if o.get("accountNumber", query.get("accountNumber")) == query.get("accountNumber")
+                and start[:10] <= o["operationDate"][:10] < till[:10]]
+        size = min(limit, self.page_limit or limit)
+        offset = int(query.get("cursor") or 0)
+        page = rows[offset:offset + size]
+        answer = {"operations": [{k: v for k, v in o.items() if k != "accountNumber"} for o in page]}
+        if offset + size < len(rows):
+            answer["nextCursor"] = str(offset + size)
+        return self._json(200, answer)
+
+
+def tbank_operation(number: str, day: str, amount: str, *, credit: bool = True, status: str = "Transaction",
+                    purpose: str = "Членский взнос за 2026 год, участок 12", our: str = "40703810040000012345") -> dict:
+    """One operation as T-Business describes it."""
+    other = {"acct": "40817810099910004312", "inn": "500100732259", "name": "Иванов Иван Иванович",
+             "bicRu": "044525225", "bankName": "ПАО Сбербанк", "corAcct": "30101810400000000225"}
+    ours = {"acct": our, "inn": "5007012345", "kpp": "500701001", "name": "СНТ «Рассвет»", "bicRu": "044525974",
+            "bankName": "АО «ТБанк»", "corAcct": "30101810145250000974"}
+    return {"operationId": str(uuid.uuid4()), "operationDate": f"{day}T09:30:00Z",
+            "typeOfOperation": "Credit" if credit else "Debit", "category": "incomePeople" if credit else "fee",
+            "description": purpose, "payPurpose": purpose, "accountAmount": float(amount),
+            "accountCurrencyDigitalCode": "643", "operationAmount": float(amount), "rubleAmount": float(amount),
+            "operationStatus": status, "documentNumber": number, "drawDate": day, "chargeDate": day,
+            "payer": other if credit else ours, "receiver": ours if credit else other}
