@@ -225,8 +225,8 @@ def bank_login(ctx: typer.Context, name: str = typer.Argument(..., help="Инт�
 
     db = db_of(ctx)
     source = registry.build(db, name, actor(), require_enabled=False)
-    if not isinstance(source, ApiBankSource) or not hasattr(source, "login_url"):
-        raise InputError(f"Интеграция «{name}» не поддерживает вход по OAuth 2.0")
+    if not isinstance(source, ApiBankSource):
+        raise InputError(f"Интеграция «{name}» не получает выписки из банка по API")
     if not code:
         say("Откройте в браузере и дайте согласие, затем повторите команду с --code из адреса возврата:")
         say(source.login_url(redirect_uri, _secrets.token_urlsafe(16)))

@@ -15,6 +15,11 @@ TochkaServer — developers.tochka.com, «Open Banking API», v1.0:
 Test knobs: `transactions`, `processing_polls` (answers Processing that many times), `page_size`, `failures`
 (a queue of (path fragment, status, headers, body) answered once each), `revoke()`.
 
+SberServer — developers.sber.ru, SberBusiness API: СберБизнес ID token endpoint `POST /ic/sso/api/v2/oauth/token`
+(authorization_code, refresh_token; access 3600 s, refresh_token rotated), `GET /fintech/api/v2/statement/transactions`
+(accountNumber, statementDate, page; 100 a page; {"transactions": [...], "_links": [{"rel": "next", "href"}]}),
+TLS with a client certificate required.
+
 TBankServer — developer.tbank.ru, T-Business Open API, «Получить выписку» `GET /api/v1/statement`: query
 accountNumber, from, till (date-time), limit, cursor; `Authorization: Bearer`, `X-Request-Id`; answer {"balances",
 "operations": [...], "nextCursor"}; more than 20 requests in a second → 429; a bad token → 401.
@@ -37,7 +42,7 @@ API = "/uapi/open-banking/v1.0"
 class FakeServer:
     """A threading HTTP server on 127.0.0.1 answering through `answer()`; `failures` are answered first, once each."""
 
-    def __init__(self):
+    def __init__(self, tls=None):
         self.failures: list[tuple[str, int, dict, bytes]] = []
         self.requests: list[tuple[str, str]] = []
         self.headers_seen: list[dict] = []
@@ -65,7 +70,9 @@ class FakeServer:
             do_GET = do_POST = _serve
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
@@ -89,7 +96,8 @@ class FakeServer:
 
 
 class TochkaServer(FakeServer):
-    def __init__(self, jwt: str | None = None, client_id: str = "coop-client", client_secret: str = "client-секрет"):
+    def __init__(self, jwt: str | None = None, client_id: str = "coop-client", client_secret: str = "client-секрет",
+                 tls=None):
         self.jwt = jwt
         self.client_id, self.client_secret = client_id, client_secret
         self.transactions: list[dict] = []
@@ -100,7 +108,7 @@ class TochkaServer(FakeServer):
         self.refresh: set[str] = set()
         self.codes: set[str] = set()
         self.statements: dict[str, dict] = {}
-        super().__init__()
+        super().__init__(tls)
 
     # -- knobs -------------------------------------------------------------------------------------
     def issue_code(self) -> str:
@@ -276,3 +284,46 @@ def tbank_operation(number: str, day: str, amount: str, *, credit: bool = True, 
             "accountCurrencyDigitalCode": "643", "operationAmount": float(amount), "rubleAmount": float(amount),
             "operationStatus": status, "documentNumber": number, "drawDate": day, "chargeDate": day,
             "payer": other if credit else ours, "receiver": ours if credit else other}
+
+
+class SberServer(TochkaServer):
+    """SberBusiness: the OAuth part is the same RFC 6749 token endpoint as Точка's; the statement is per day."""
+
+    PAGE = 100
+
+    def __init__(self, tls, client_id: str = "sber-client", client_secret: str = "sber-secret"):
+        self.operations: list[dict] = []
+        super().__init__(None, client_id, client_secret, tls=tls)
+        self.page_size = self.PAGE
+
+    def answer(self, method, target, headers, body):
+        parts = urlsplit(target)
+        if parts.path == "/ic/sso/api/v2/oauth/token" and method == "POST":
+            return self._token(headers, body)
+        auth = headers.get("Authorization") or ""
+        if not auth.startswith("Bearer ") or auth[7:] not in self.access:
+            return self._json(401, {"cause": "UNAUTHORIZED", "message": "Invalid access token"})
+        if parts.path != "/fintech/api/v2/statement/transactions" or method != "GET":
+            return self._json(404, {"cause": "NOT_FOUND", "message": "Not found"})
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        day, page = query.get("statementDate"), int(query.get("page", "1"))
+        rows = [o for o in self.operations if o["operationDate"][:10] == day]
+        size = self.page_size
+        links = []
+        if page * size < len(rows):
+            links.append({"rel": "next", "href": f"{self.url}{parts.path}?accountNumber={query.get('accountNumber')}"
+                                                 f"&statementDate={day}&page={page + 1}"})
+        return self._json(200, {"transactions": rows[(page - 1) * size:page * size], "_links": links})
+
+
+def sber_operation(number: str, day: str, amount: str, *, credit: bool = True,
+                   purpose: str = "Членский взнос за 2026 год, участок 12", our: str = "40703810040000012345") -> dict:
+    """One operation as the SberBusiness API describes it."""
+    other = {"Account": "40817810099910004312", "Name": "Иванов Иван Иванович", "Inn": "500100732259",
+             "BankBic": "044525225"}
+    ours = {"Account": our, "Name": "СНТ «Рассвет»", "Inn": "5007012345", "BankBic": "044525225"}
+    payer, payee = (other, ours) if credit else (ours, other)
+    return {"uuid": str(uuid.uuid4()), "operationDate": f"{day}T10:15:00", "direction": "CREDIT" if credit else "DEBIT",
+            "amount": {"amount": amount, "currencyName": "RUB"}, "amountRub": {"amount": amount, "currencyName": "RUB"},
+            "documentDate": day, "number": number, "operationCode": "01", "paymentPurpose": purpose,
+            "rurTransfer": {**{f"payer{k}": v for k, v in payer.items()}, **{f"payee{k}": v for k, v in payee.items()}}}

@@ -18,13 +18,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Iterator
+from urllib.parse import quote
 
 from ledger import audit
 from ledger.db import Database, utcnow
 from ledger.errors import LedgerError
 
 from ..base import BankSource, Field, ImportOutcome, IntegrationError, StatementFile
-from ..http import AuthorizationError
+from ..http import AuthorizationError, HttpClient, OAuth2
 
 AUTH_EXPIRED = "авторизация в банке истекла: войдите заново"
 
@@ -102,8 +103,30 @@ class ApiBankSource(BankSource):
     def our_account(self) -> str | None:
         return self.settings.get("account")
 
-    def token_expiry(self) -> datetime | None:
+    def oauth(self) -> OAuth2 | None:
+        """OAuth 2.0 settings when the source signs in that way (authorization code, refresh tokens)."""
         return None
+
+    def token_expiry(self) -> datetime | None:
+        """When the authorization ends: a JWT's exp, or the OAuth refresh token's (the access token's) expiry."""
+        if self.settings.get("token"):
+            return jwt_expiry(self.settings["token"])
+        try:
+            oauth = self.oauth()
+        except IntegrationError:
+            return None
+        cached = HttpClient(self, oauth=oauth).cached_token() if oauth else None
+        when = cached and (cached.get("refresh_expires_at") or cached.get("expires_at"))
+        return datetime.fromisoformat(when) if when else None
+
+    def login_url(self, redirect_uri: str, state: str) -> str:
+        """The bank's consent page (authorization code grant); `coop bank login` prints it."""
+        oauth = self.oauth()
+        if oauth is None or not any(f.key == "authorize_url" for f in self.fields):
+            raise IntegrationError(f"Интеграция {self.name}: вход по OAuth 2.0 не настроен (нужны client_id и "
+                                   f"client_secret)")
+        return (f"{self.setting('authorize_url')}?response_type=code&client_id={quote(oauth.client_id)}"
+                f"&redirect_uri={quote(redirect_uri, safe='')}&scope={quote(oauth.scope or '')}&state={quote(state)}")
 
     def expiries(self) -> list[tuple[str, datetime]]:
         when = self.token_expiry()
@@ -130,6 +153,19 @@ class ApiBankSource(BankSource):
             raise IntegrationError(f"Интеграция {self.name}, {operation}: банк ответил {response.status_code} "
                                    f"{response.reason_phrase}")
         return response.content
+
+    def next_link(self, href: str | None) -> str | None:
+        """A bank's «next page» link, refused when it leads off the bank's own address (the token goes along)."""
+        if not href:
+            return None
+        from urllib.parse import urljoin, urlsplit
+
+        base = str(self.setting("base_url"))
+        target = urljoin(base.rstrip("/") + "/", href)
+        if urlsplit(target).netloc != urlsplit(base).netloc:
+            raise IntegrationError(f"Интеграция {self.name}: банк указал следующую страницу на другом сервере "
+                                   f"({urlsplit(target).hostname}); выписка не загружена")
+        return target
 
     # -- the window -------------------------------------------------------------------------------
     def start_from(self, since: date | None = None) -> date:

@@ -10,7 +10,7 @@ a long answer continues at `Links.next`. Each answer is imported as it came (led
 from __future__ import annotations
 
 import time
-from datetime import date, datetime
+from datetime import date
 from typing import Iterator
 from urllib.parse import quote
 
@@ -18,7 +18,7 @@ from ledger.bankformats.open_banking import load_json
 
 from ..base import Field, IntegrationError
 from ..http import HttpClient, OAuth2
-from .api import ApiBankSource, jwt_expiry
+from .api import ApiBankSource
 
 PRODUCTION = "https://enter.tochka.com/uapi/open-banking/v1.0"
 TOKEN_URL = "https://enter.tochka.com/connect/token"
@@ -68,22 +68,6 @@ class OpenBankingSource(ApiBankSource):
     def client(self) -> HttpClient:
         return HttpClient(self, base_url=str(self.setting("base_url")).rstrip("/") + "/", oauth=self.oauth())
 
-    def token_expiry(self) -> datetime | None:
-        if self.settings.get("token"):
-            return jwt_expiry(self.settings["token"])
-        try:
-            cached = HttpClient(self, oauth=self.oauth()).cached_token()
-        except IntegrationError:
-            return None
-        when = cached and (cached.get("refresh_expires_at") or cached.get("expires_at"))
-        return datetime.fromisoformat(when) if when else None
-
-    def login_url(self, redirect_uri: str, state: str) -> str:
-        oauth = self.oauth()
-        assert oauth is not None
-        return (f"{self.setting('authorize_url')}?response_type=code&client_id={quote(oauth.client_id)}"
-                f"&redirect_uri={quote(redirect_uri, safe='')}&scope={quote(oauth.scope or '')}&state={quote(state)}")
-
     def _call(self, client: HttpClient, method: str, url: str, operation: str, **kw) -> bytes:
         headers = {"Accept": "application/json"}
         if self.settings.get("token"):
@@ -119,7 +103,7 @@ class OpenBankingSource(ApiBankSource):
             page = 1
             while True:
                 yield f"{label}, страница {page}.json", raw
-                following = (load_json(raw, f"{label}, страница {page}").get("Links") or {}).get("next")
+                following = self.next_link((load_json(raw, f"{label}, страница {page}").get("Links") or {}).get("next"))
                 if not following or page >= MAX_PAGES:
                     break
                 page += 1

@@ -22,6 +22,7 @@ FORMAT_LABELS = {
     "mt940": "SWIFT MT940",
     "open_banking": "Open Banking API (Точка): ответ банка",
     "tbank": "Т-Бизнес Open API: ответ банка",
+    "sber": "СберБизнес API: ответ банка",
 }
 
 Progress = Callable[[float, str], None]
