@@ -20,6 +20,10 @@ SberServer — developers.sber.ru, SberBusiness API: СберБизнес ID tok
 (accountNumber, statementDate, page; 100 a page; {"transactions": [...], "_links": [{"rel": "next", "href"}]}),
 TLS with a client certificate required.
 
+SoapBankServer — a WSDL 1.1 document/literal SOAP 1.1 service (W3C WSDL 1.1 and SOAP 1.1 notes): `GET /service?wsdl`
+gives the description, `POST /service` takes GetStatementRequest {accountNumber, dateFrom, dateTo} and answers
+GetStatementResponse {fileName, content (base64Binary)}, or a soap:Fault.
+
 TBankServer — developer.tbank.ru, T-Business Open API, «Получить выписку» `GET /api/v1/statement`: query
 accountNumber, from, till (date-time), limit, cursor; `Authorization: Bearer`, `X-Request-Id`; answer {"balances",
 "operations": [...], "nextCursor"}; more than 20 requests in a second → 429; a bad token → 401.
@@ -327,3 +331,77 @@ def sber_operation(number: str, day: str, amount: str, *, credit: bool = True,
             "amount": {"amount": amount, "currencyName": "RUB"}, "amountRub": {"amount": amount, "currencyName": "RUB"},
             "documentDate": day, "number": number, "operationCode": "01", "paymentPurpose": purpose,
             "rurTransfer": {**{f"payer{k}": v for k, v in payer.items()}, **{f"payee{k}": v for k, v in payee.items()}}}
+
+
+WSDL = """<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://schemas.xmlsoap.org/wsdl/" xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/"
+    xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:tns="urn:bank:statements" targetNamespace="urn:bank:statements">
+  <types>
+    <xs:schema targetNamespace="urn:bank:statements" elementFormDefault="qualified">
+      <xs:element name="GetStatementRequest"><xs:complexType><xs:sequence>
+        <xs:element name="accountNumber" type="xs:string"/>
+        <xs:element name="dateFrom" type="xs:date"/>
+        <xs:element name="dateTo" type="xs:date"/>
+      </xs:sequence></xs:complexType></xs:element>
+      <xs:element name="GetStatementResponse"><xs:complexType><xs:sequence>
+        <xs:element name="fileName" type="xs:string" minOccurs="0"/>
+        <xs:element name="content" type="xs:base64Binary"/>
+      </xs:sequence></xs:complexType></xs:element>
+    </xs:schema>
+  </types>
+  <message name="GetStatementIn"><part name="parameters" element="tns:GetStatementRequest"/></message>
+  <message name="GetStatementOut"><part name="parameters" element="tns:GetStatementResponse"/></message>
+  <portType name="StatementPort">
+    <operation name="GetStatement"><input message="tns:GetStatementIn"/><output message="tns:GetStatementOut"/></operation>
+  </portType>
+  <binding name="StatementBinding" type="tns:StatementPort">
+    <soap:binding style="document" transport="http://schemas.xmlsoap.org/soap/http"/>
+    <operation name="GetStatement">
+      <soap:operation soapAction="urn:bank:statements#GetStatement"/>
+      <input><soap:body use="literal"/></input><output><soap:body use="literal"/></output>
+    </operation>
+  </binding>
+  <service name="StatementService">
+    <port name="StatementPort" binding="tns:StatementBinding"><soap:address location="{address}"/></port>
+  </service>
+</definitions>
+"""
+
+
+class SoapBankServer(FakeServer):
+    def __init__(self, account: str):
+        self.account = account
+        self.statement = b""            # the file the service hands out
+        self.asked: list[tuple[str, str, str]] = []
+        super().__init__()
+
+    def answer(self, method, target, headers, body):
+        from lxml import etree
+
+        parts = urlsplit(target)
+        if parts.path != "/service":
+            return 404, {"Content-Type": "text/plain"}, b"not found"
+        if method == "GET":
+            return 200, {"Content-Type": "text/xml; charset=utf-8"}, \
+                WSDL.replace("{address}", f"{self.url}/service").encode("utf-8")
+        ns = {"s": "http://schemas.xmlsoap.org/soap/envelope/", "b": "urn:bank:statements"}
+        try:
+            request = etree.fromstring(body).find("s:Body/b:GetStatementRequest", ns)
+            account, start, end = (request.findtext(f"b:{k}", namespaces=ns) for k in ("accountNumber", "dateFrom", "dateTo"))
+        except (etree.XMLSyntaxError, AttributeError):
+            return self._fault("Client", "Malformed request")
+        self.asked.append((account, start, end))
+        if account != self.account:
+            return self._fault("Client", "Unknown account")
+        content = base64.b64encode(self.statement).decode()
+        envelope = (f'<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="{ns["s"]}"><s:Body>'
+                    f'<GetStatementResponse xmlns="{ns["b"]}"><fileName>kl_to_1c.txt</fileName>'
+                    f'<content>{content}</content></GetStatementResponse></s:Body></s:Envelope>')
+        return 200, {"Content-Type": "text/xml; charset=utf-8"}, envelope.encode("utf-8")
+
+    @staticmethod
+    def _fault(code: str, text: str):
+        envelope = ('<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">'
+                    f'<s:Body><s:Fault><faultcode>s:{code}</faultcode><faultstring>{text}</faultstring></s:Fault>'
+                    '</s:Body></s:Envelope>')
+        return 500, {"Content-Type": "text/xml; charset=utf-8"}, envelope.encode("utf-8")
