@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 
@@ -375,3 +375,42 @@ def test_bank_page_without_a_bank_source_says_how_to_connect_one(db):
     at = page_test("pages/statements.py", "accountant").run()
     assert not at.exception
     assert "Банк с API не подключён" in texts(at)
+
+
+# -- the readers -----------------------------------------------------------------------------------------
+
+def test_readers_recognise_each_bank_answer_by_content():
+    from ledger.bankformats import detect_format
+
+    assert detect_format(b'{"Data": {"Statement": [{"Transaction": []}]}, "Links": {}}') == "open_banking"
+    assert detect_format(b'{"balances": {}, "operations": [], "nextCursor": null}') == "tbank"
+    assert detect_format(b'{"transactions": [], "_links": []}') == "sber"
+
+
+@pytest.mark.parametrize("answer, message", [
+    (b'{"Data": {"Statement": [{"accountId": "40703810040000012345/044525104", "Transaction": '
+     b'[{"creditDebitIndicator": "Up", "status": "Booked", "Amount": {"amount": 1}}]}]}}',
+     r"kl\.json, Data\.Statement\[0\]\.Transaction\[0\]: creditDebitIndicator «Up»"),
+    (b'{"Data": {"Statement": [{"Transaction": [{"creditDebitIndicator": "Credit", "status": "Booked", '
+     b'"documentProcessDate": "2026-02-05", "Amount": {"amount": "lots"}}]}]}}', r"сумма Amount\.amount «lots» не число"),
+    (b'{"operations": [{"typeOfOperation": "Credit", "operationStatus": "Transaction", "accountAmount": 5}]}',
+     r"kl\.json, operations\[0\]: нет даты операции"),
+    (b'{"transactions": [{"direction": "IN"}]}', r"transactions\[0\]: direction «IN»"),
+])
+def test_a_bad_field_names_its_place_in_the_answer(answer, message):
+    from ledger.bankformats import parse_statement
+
+    with pytest.raises(InputError, match=message):
+        parse_statement(answer, "kl.json")
+
+
+def test_amounts_keep_their_kopecks_exactly():
+    from decimal import Decimal
+
+    from ledger.bankformats import parse_statement
+
+    answer = json.dumps({"Data": {"Statement": [{"accountId": f"{OUR}/{BIC}", "Transaction": [
+        transaction("1", feb(5), "0.10"), transaction("2", feb(5), "1234567.89")]}]}}).encode()
+    parsed = parse_statement(answer, "x.json")
+    assert [p.amount for p in parsed.payments] == [Decimal("0.10"), Decimal("1234567.89")]
+    assert parsed.our_account == OUR

@@ -42,6 +42,29 @@ def load_json(data: bytes, name: str) -> Any:
                          f"({exc.msg})") from None
 
 
+def json_list(data: bytes, name: str, key: str, fmt: str, what: str) -> tuple[ParsedStatement, list]:
+    """A bank API answer whose operations are the list `key` of its top object, and the empty statement to fill."""
+    body = load_json(data, name)
+    items = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise InputError(f"{name}: в ответе банка нет списка {key} — это не выписка {what}")
+    return ParsedStatement(name=name, format=fmt, items=[]), items
+
+
+def money(value: Any, where: str, field: str) -> Decimal:
+    try:
+        return Decimal(str(value)).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError):
+        raise InputError(f"{where}: сумма {field} «{value}» не число") from None
+
+
+def note_account(parsed: ParsedStatement, our: str | None) -> None:
+    """Our account as the operations name it: the statement's first, and every one in `accounts`."""
+    if our and our not in parsed.accounts:
+        parsed.accounts.append(our)
+    parsed.our_account = parsed.our_account or our
+
+
 def split_account(account_id: str | None) -> tuple[str | None, str | None]:
     """«40702810840000012345/044525104» → (account, BIC)."""
     text = (account_id or "").strip()
@@ -64,9 +87,7 @@ def parse_open_banking(data: bytes, name: str, default_account: str | None = Non
             raise InputError(f"{name}: Data.Statement[{s_index}] — не объект")
         our, _ = split_account(statement.get("accountId"))
         our = our or default_account
-        if our and our not in parsed.accounts:
-            parsed.accounts.append(our)
-        parsed.our_account = parsed.our_account or our
+        note_account(parsed, our)
         if parsed.period_from is None:
             parsed.period_from = _day(statement.get("startDateTime"))
             parsed.period_to = _day(statement.get("endDateTime"))
@@ -94,10 +115,7 @@ def _payment(tx: dict, our: str | None, line: int, where: str) -> BankPayment | 
     if indicator not in ("credit", "debit"):
         raise InputError(f"{where}: creditDebitIndicator «{tx.get('creditDebitIndicator')}» — ожидается Credit или Debit")
     amount_obj = tx.get("Amount") if isinstance(tx.get("Amount"), dict) else {}
-    try:
-        amount = Decimal(str(amount_obj.get("amount"))).quantize(Decimal("0.01"))
-    except (InvalidOperation, ValueError):
-        raise InputError(f"{where}: сумма Amount.amount «{amount_obj.get('amount')}» не число") from None
+    amount = money(amount_obj.get("amount"), where, "Amount.amount")
     if amount == 0:
         return None
     if amount < 0:

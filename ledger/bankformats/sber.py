@@ -10,12 +10,10 @@ credit and the payer's on a debit.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-
 from ..errors import InputError
 from .camt053 import _day
 from .common import BankPayment, ParsedStatement, _digits, _text, currency_code
-from .open_banking import load_json
+from .open_banking import json_list, money, note_account
 
 FORMAT = "sber"
 
@@ -26,11 +24,7 @@ def looks_like(head: bytes) -> bool:
 
 
 def parse_sber(data: bytes, name: str, default_account: str | None = None) -> ParsedStatement:
-    body = load_json(data, name)
-    rows = body.get("transactions") if isinstance(body, dict) else None
-    if not isinstance(rows, list):
-        raise InputError(f"{name}: в ответе банка нет списка transactions — это не выписка СберБизнес API")
-    parsed = ParsedStatement(name=name, format=FORMAT, items=[])
+    parsed, rows = json_list(data, name, "transactions", FORMAT, "СберБизнес API")
     for index, tx in enumerate(rows):
         where = f"{name}, transactions[{index}]"
         if not isinstance(tx, dict):
@@ -40,14 +34,9 @@ def parse_sber(data: bytes, name: str, default_account: str | None = None) -> Pa
             raise InputError(f"{where}: direction «{tx.get('direction')}» — ожидается CREDIT или DEBIT")
         rur = tx.get("rurTransfer") if isinstance(tx.get("rurTransfer"), dict) else {}
         our = _digits(rur.get("payeeAccount" if direction == "CREDIT" else "payerAccount")) or default_account
-        if our and our not in parsed.accounts:
-            parsed.accounts.append(our)
-        parsed.our_account = parsed.our_account or our
-        money = tx.get("amount") if isinstance(tx.get("amount"), dict) else {"amount": tx.get("amount")}
-        try:
-            amount = Decimal(str(money.get("amount"))).quantize(Decimal("0.01"))
-        except (InvalidOperation, ValueError):
-            raise InputError(f"{where}: сумма amount «{money.get('amount')}» не число") from None
+        note_account(parsed, our)
+        value = tx.get("amount") if isinstance(tx.get("amount"), dict) else {"amount": tx.get("amount")}
+        amount = money(value.get("amount"), where, "amount")
         if amount == 0:
             parsed.zero += 1
             continue
@@ -63,5 +52,5 @@ def parse_sber(data: bytes, name: str, default_account: str | None = None) -> Pa
             payee_name=_text(rur.get("payeeName")), payee_inn=_digits(rur.get("payeeInn")),
             payee_account=_digits(rur.get("payeeAccount")), payee_bik=_digits(rur.get("payeeBankBic")),
             purpose=_text(tx.get("paymentPurpose")), doc_kind=_text(tx.get("operationCode")), posted_date=posted,
-            currency=currency_code(money.get("currencyName")) or "RUB"))
+            currency=currency_code(value.get("currencyName")) or "RUB"))
     return parsed

@@ -9,12 +9,10 @@ The answer does not repeat the account: ours is the receiver's on a credit and t
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-
 from ..errors import InputError
 from .camt053 import _day
 from .common import BankPayment, ParsedStatement, _digits, _text, currency_code
-from .open_banking import load_json
+from .open_banking import json_list, money, note_account
 
 FORMAT = "tbank"
 FINAL = {"transaction", ""}
@@ -26,11 +24,7 @@ def looks_like(head: bytes) -> bool:
 
 
 def parse_tbank(data: bytes, name: str, default_account: str | None = None) -> ParsedStatement:
-    body = load_json(data, name)
-    operations = body.get("operations") if isinstance(body, dict) else None
-    if not isinstance(operations, list):
-        raise InputError(f"{name}: в ответе банка нет списка operations — это не выписка Т-Бизнес")
-    parsed = ParsedStatement(name=name, format=FORMAT, items=[])
+    parsed, operations = json_list(data, name, "operations", FORMAT, "Т-Бизнес")
     for index, op in enumerate(operations):
         where = f"{name}, operations[{index}]"
         if not isinstance(op, dict):
@@ -41,19 +35,14 @@ def parse_tbank(data: bytes, name: str, default_account: str | None = None) -> P
         payer = op.get("payer") if isinstance(op.get("payer"), dict) else {}
         receiver = op.get("receiver") if isinstance(op.get("receiver"), dict) else {}
         our = _digits((receiver if kind == "credit" else payer).get("acct")) or default_account
-        if our and our not in parsed.accounts:
-            parsed.accounts.append(our)
-        parsed.our_account = parsed.our_account or our
+        note_account(parsed, our)
         posted = _day(op.get("chargeDate")) or _day(op.get("operationDate"))
         if str(op.get("operationStatus") or "").strip().lower() not in FINAL:
             parsed.pending += 1
             if posted and (parsed.pending_from is None or posted < parsed.pending_from):
                 parsed.pending_from = posted
             continue
-        try:
-            amount = Decimal(str(op.get("accountAmount"))).quantize(Decimal("0.01"))
-        except (InvalidOperation, ValueError):
-            raise InputError(f"{where}: сумма accountAmount «{op.get('accountAmount')}» не число") from None
+        amount = money(op.get("accountAmount"), where, "accountAmount")
         if amount == 0:
             parsed.zero += 1
             continue
