@@ -4,7 +4,6 @@ only complete days read, exactly once with files."""
 
 from __future__ import annotations
 
-import ssl
 from datetime import timedelta
 
 import pytest
@@ -16,7 +15,7 @@ from integrations.http import AuthorizationError
 from ledger import statements
 from ledger.db import utcnow
 from tests.bank_servers import SberServer, sber_operation
-from tests.certs import cert_pem, key_pem, make_key, self_signed, server_files
+from tests.certs import cert_pem, key_pem, make_key, mtls_server, self_signed
 from tests.test_bank_api import OUR, feb, one_c, payments
 
 REDIRECT = "https://coop.example/callback"
@@ -24,15 +23,7 @@ REDIRECT = "https://coop.example/callback"
 
 @pytest.fixture
 def tls_files(tmp_path):
-    cert_path, key_path = server_files(tmp_path)          # stands in for the bank's certificate under the Минцифры root
-    client_key = make_key("ec")
-    client_cert = self_signed(client_key, "coop-client")
-    (tmp_path / "client-ca.pem").write_text(cert_pem(client_cert))
-    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    tls.load_cert_chain(cert_path, key_path)
-    tls.verify_mode = ssl.CERT_REQUIRED
-    tls.load_verify_locations(tmp_path / "client-ca.pem")
-    return tls, str(cert_path), cert_pem(client_cert), key_pem(client_key)
+    return mtls_server(tmp_path)       # the server certificate stands in for the bank's, under the Минцифры root
 
 
 @pytest.fixture

@@ -25,10 +25,14 @@ FORMAT = "open_banking"
 FINAL = "booked"
 
 
+def json_with(head: bytes, *keys: bytes) -> bool:
+    """The start of a JSON object that names these keys (how detect_format tells one bank's answer from another)."""
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") and all(b'"%s"' % k in head for k in keys)
+
+
 def looks_like(head: bytes) -> bool:
-    """A JSON answer of an Open Banking statement (what detect_format asks)."""
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    return text.startswith(b"{") and b'"Statement"' in head and b'"Data"' in head
+    """A JSON answer of an Open Banking statement."""
+    return json_with(head, b"Data", b"Statement")
 
 
 def load_json(data: bytes, name: str) -> Any:

@@ -13,14 +13,13 @@ from __future__ import annotations
 from ..errors import InputError
 from .camt053 import _day
 from .common import BankPayment, ParsedStatement, _digits, _text, currency_code
-from .open_banking import json_list, money, note_account
+from .open_banking import json_list, json_with, money, note_account
 
 FORMAT = "sber"
 
 
 def looks_like(head: bytes) -> bool:
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    return text.startswith(b"{") and b'"transactions"' in head
+    return json_with(head, b"transactions")
 
 
 def parse_sber(data: bytes, name: str, default_account: str | None = None) -> ParsedStatement:

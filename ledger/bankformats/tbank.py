@@ -12,15 +12,14 @@ from __future__ import annotations
 from ..errors import InputError
 from .camt053 import _day
 from .common import BankPayment, ParsedStatement, _digits, _text, currency_code
-from .open_banking import json_list, money, note_account
+from .open_banking import json_list, json_with, money, note_account
 
 FORMAT = "tbank"
 FINAL = {"transaction", ""}
 
 
 def looks_like(head: bytes) -> bool:
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    return text.startswith(b"{") and b'"operations"' in head
+    return json_with(head, b"operations")
 
 
 def parse_tbank(data: bytes, name: str, default_account: str | None = None) -> ParsedStatement:
