@@ -414,3 +414,21 @@ def test_amounts_keep_their_kopecks_exactly():
     parsed = parse_statement(answer, "x.json")
     assert [p.amount for p in parsed.payments] == [Decimal("0.10"), Decimal("1234567.89")]
     assert parsed.our_account == OUR
+
+
+def test_expired_authorization_is_sent_to_the_admin_once(db, bank):
+    from tests.fakes import FakeChannel
+
+    registry.register(FakeChannel)
+    try:
+        registry.configure(db, "fake_channel", {"admin_recipient": "admin@snt.example"})
+        registry.set_enabled(db, "fake_channel", True)
+        setup(db, bank)
+        bank.revoke()
+        for _ in range(2):
+            with pytest.raises(AuthorizationError):
+                source(db).sync_payments()
+        sent = db.fetchall("SELECT target FROM audit_log WHERE action = 'alert_sent' AND target = 'bank_auth:open_banking'")
+        assert len(sent) == 1
+    finally:
+        registry.unregister("fake_channel")
