@@ -63,6 +63,11 @@ def check_url(url: str | httpx.URL, integration: str) -> None:
                            f"допускается только https")
 
 
+class AuthorizationError(IntegrationError):
+    """The service no longer accepts our authorization (token revoked or expired, refresh refused): a person has
+    to sign in again; retrying will not help."""
+
+
 class _Retryable(Exception):
     def __init__(self, reason: str, retry_after: float | None = None, response: httpx.Response | None = None):
         super().__init__(reason)
@@ -267,7 +272,7 @@ class HttpClient:
             if self.oauth.scope:
                 data["scope"] = self.oauth.scope
             return self._fetch_token(data)
-        raise IntegrationError(f"Интеграция {self.integration.name}: нет действующего токена; пройдите авторизацию заново")
+        raise AuthorizationError(f"Интеграция {self.integration.name}: нет действующего токена; пройдите авторизацию заново")
 
     def seed_refresh_token(self, refresh_token: str | None) -> None:
         """Start from a refresh token the admin obtained (a setting) when no token is cached yet."""
@@ -305,6 +310,8 @@ class HttpClient:
             error = body.get("error") if isinstance(body, dict) else None
             if keep_refresh and error == "invalid_grant":
                 self.integration.ctx.vault.delete(self._token_slot)
+                raise AuthorizationError(f"Интеграция {name}: сервер авторизации отказал ({response.status_code}, "
+                                         f"{error}): срок авторизации истёк или она отозвана")
             raise IntegrationError(f"Интеграция {name}: сервер авторизации отказал ({response.status_code}"
                                    f"{', ' + str(error) if error else ''})")
         now = utcnow()

@@ -78,6 +78,7 @@ def alerts(db: Database, now: datetime | None = None) -> list[Alert]:
     found += _large_exports(db, now)
     found += _night_activity(db, now)
     found += _backups(db, now)
+    found += _bank_authorization(db)
     return found
 
 
@@ -103,6 +104,13 @@ def _backups(db: Database, now: datetime) -> list[Alert]:
                              f"Резервная копия в {row['name']} просрочена: {when}; проверьте cron "
                              f"(coop integrations run)"))
     return out
+
+
+def _bank_authorization(db: Database) -> list[Alert]:
+    """Bank sources whose last sync was refused because the bank no longer accepts our authorization."""
+    rows = db.fetchall("SELECT integration, last_error FROM bank_sync_state WHERE auth_expired ORDER BY integration")
+    return [Alert(f"bank_auth:{name}", "ошибка", error or f"Интеграция {name}: авторизация в банке истекла")
+            for name, error in rows]
 
 
 def _failure_streaks(db: Database) -> list[Alert]:

@@ -293,7 +293,9 @@ def mark_run(db: Database, name: str) -> None:
 def run(db: Database, name: str, actor: str | None = None) -> str:
     """One scheduled run: a bank source syncs its statements; other kinds check their settings."""
     integration = build(db, name, actor)
-    if integration.kind == "bank":
+    if integration.kind == "bank" and hasattr(integration, "sync_payments"):   # a bank API (banks/api.py)
+        result = f"{name}: {integration.sync_payments().summary()}"
+    elif integration.kind == "bank":
         outcomes = integration.sync()
         result = f"{name}: файлов обработано {len(outcomes)}, с ошибками {sum(not o.ok for o in outcomes)}"
     elif integration.kind == "backup":

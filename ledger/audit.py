@@ -62,6 +62,7 @@ ACTIONS = {
     "bank_statement_import": "Загрузка выписки", "bank_statement_delete": "Удаление выписки",
     "tariffs_saved": "Изменение взносов", "key_rate_set": "Ключевая ставка", "key_rate_deleted": "Ключевая ставка удалена",
     "accrue": "Начисление", "charge_added": "Разовое начисление", "charge_corrected": "Корректировка начисления",
+    "bank_sync": "Синхронизация с банком",
 }
 
 # Keys of the details, in words (anything not listed is shown as it is).

@@ -205,6 +205,58 @@ def bank_delete(ctx: typer.Context, statement_id: int = typer.Argument(..., help
     result = statements.delete_statement(db_of(ctx), statement_id, actor=actor())
     say(f"Выписка № {statement_id} удалена: платежей удалено {result['deleted']}, "
         f"оставлено (есть в другой выписке) {result['kept']}")
+@bank_app.command("sync")
+def bank_sync(ctx: typer.Context,
+              source: Optional[str] = typer.Option(None, "--source", help="Одна интеграция банка (по умолчанию все "
+                                                                          "включённые, что получают выписки по API)"),
+              since: Optional[str] = typer.Option(None, "--since", help="С какой даты читать (ГГГГ-ММ-ДД); по умолчанию "
+                                                                        "с последней загруженной с окном перекрытия")):
+    """Загрузить выписки прямо из банка (API) и разнести новые платежи."""
+    from integrations.banks import api
+
+    db = db_of(ctx)
+    start = option_date(since, "--since") if since else None
+    results = api.sync_sources(db, source, start, actor())
+    if not results:
+        say("Нет включённых интеграций банка с API: coop integrations configure open_banking … и enable")
+    failed = False
+    for name, result, error in results:
+        if error:
+            failed = True
+            typer.echo(f"{name}: ошибка: {error}", err=True)
+            continue
+        matched = (f"; разнесено автоматически {result.matched.get('auto', 0)}, предложено {result.matched.get('suggested', 0)}"
+                   if result.matched else "")
+        say(f"{name} ({result.start:%d.%m.%Y}–{result.end:%d.%m.%Y}): {result.summary()}{matched}")
+    return 1 if failed else 0
+
+
+@bank_app.command("login")
+def bank_login(ctx: typer.Context, name: str = typer.Argument(..., help="Интеграция банка, например open_banking"),
+               redirect_uri: str = typer.Option(..., "--redirect-uri", help="Адрес возврата, зарегистрированный в банке"),
+               code: Optional[str] = typer.Option(None, "--code", help="Код из адреса возврата после согласия")):
+    """Авторизация в банке по OAuth 2.0: без --code печатает адрес страницы согласия, с --code сохраняет токены."""
+    import secrets as _secrets
+
+    from integrations import registry
+    from integrations.banks.api import ApiBankSource
+
+    db = db_of(ctx)
+    source = registry.build(db, name, actor(), require_enabled=False)
+    if not isinstance(source, ApiBankSource):
+        raise InputError(f"Интеграция «{name}» не получает выписки из банка по API")
+    if not code:
+        say("Откройте в браузере и дайте согласие, затем повторите команду с --code из адреса возврата:")
+        say(source.login_url(redirect_uri, _secrets.token_urlsafe(16)))
+        return 0
+    with source.client() as client:
+        client.exchange_code(code, redirect_uri)
+    with db.transaction() as con:
+        con.execute("UPDATE bank_sync_state SET auth_expired = FALSE WHERE integration = ?", [name])
+    say(f"{name}: авторизация в банке сохранена")
+    return 0
+
+
 @cooperative_app.command("show")
 def cooperative_show(ctx: typer.Context):
     """Показать реквизиты кооператива."""

@@ -1,9 +1,12 @@
-"""Bank statements: upload several files, see format, period and first rows, import; the loaded list, delete."""
+"""Bank statements: upload several files, see format, period and first rows, import; the loaded list, delete;
+statements straight from the bank's API: a sync button and a status line per source."""
 
 import hashlib
 
 import streamlit as st
 
+from integrations.banks import api as bank_api
+from integrations.monitoring import local_offset
 from ledger import statements
 from ledger.bankformats import MAX_STATEMENT_BYTES
 from ledger.formats import count, day, money as rub, rub as rub_sign
@@ -20,7 +23,7 @@ def period(r) -> str:
 
 
 st.title("Банковские выписки")
-tab_upload, tab_list = st.tabs(["Загрузка", "Загруженные выписки"])
+tab_upload, tab_list, tab_bank = st.tabs(["Загрузка", "Загруженные выписки", "Из банка"])
 
 # -- upload -------------------------------------------------------------------------------------------
 with tab_upload:
@@ -125,3 +128,47 @@ with tab_list:
                         f"Выписка удалена: платежей удалено {outcome['deleted']}, "
                         f"оставлено (есть в другой выписке) {outcome['kept']}")
                     st.rerun()
+
+# -- straight from the bank (API) -------------------------------------------------------------------------
+
+
+def when(value) -> str:
+    """A stored UTC moment in the cooperative's time."""
+    if value is None:
+        return "—"
+    from datetime import timezone
+
+    return value.replace(tzinfo=timezone.utc).astimezone(local_offset()).strftime("%d.%m.%Y %H:%M")
+
+
+with tab_bank:
+    notice = st.session_state.pop("bank_sync_notice", None)
+    if notice:
+        st.success(notice)
+    sources = ui.attempt(lambda: bank_api.status(db)) or []
+    if not sources:
+        st.info("Банк с API не подключён. Администратор подключает его на странице «Интеграции» (open_banking — "
+                "Точка) или командой coop integrations configure open_banking account=… bic=… token=…")
+    for row in sources:
+        with st.container(border=True):
+            st.markdown(f"**{row['title']}** ({row['name']}){'' if row['enabled'] else ' — отключена'}")
+            parts = [f"последняя синхронизация: {when(row['last_sync_at'])}"]
+            if row["last_result"] and not row["last_error"]:
+                parts.append(row["last_result"])
+            if row["interval_minutes"]:
+                parts.append(f"следующая: {when(row['next_run_at'])} (каждые {row['interval_minutes']} мин)")
+            else:
+                parts.append("по расписанию не запускается")
+            if row["token_expires_at"]:
+                parts.append(f"авторизация действует до {when(row['token_expires_at'])}")
+            st.markdown("; ".join(parts), help="Время — по часовому поясу кооператива")
+            if row["last_error"]:
+                st.error(f"Последняя ошибка: {row['last_error']}")
+            if st.button("Загрузить из банка", key=f"bank_sync_{row['name']}", disabled=not row["enabled"]):
+                with st.spinner("Запрос выписки в банке…"):
+                    results = bank_api.sync_sources(db, row["name"], actor=user["login"])
+                for name, result, error in results:
+                    if result is not None:
+                        st.session_state["bank_sync_notice"] = (
+                            f"{name}: {result.summary()}. Новые поступления ждут проверки на странице «Разнесение».")
+                st.rerun()   # a failure is recorded and shown as the source's last error

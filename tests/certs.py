@@ -47,3 +47,19 @@ def server_files(folder: Path) -> tuple[Path, Path]:
     cert_path.write_text(cert_pem(cert))
     key_path.write_text(key_pem(key))
     return cert_path, key_path
+
+
+def mtls_server(folder: Path):
+    """A TLS server context that demands a client certificate, and what a client needs to pass it:
+    (server context, server certificate file to trust, client certificate PEM, client key PEM)."""
+    import ssl
+
+    cert_path, key_path = server_files(folder)
+    client_key = make_key("ec")
+    client_cert = self_signed(client_key, "coop-client")
+    (folder / "client-ca.pem").write_text(cert_pem(client_cert))
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert_path, key_path)
+    tls.verify_mode = ssl.CERT_REQUIRED
+    tls.load_verify_locations(folder / "client-ca.pem")
+    return tls, str(cert_path), cert_pem(client_cert), key_pem(client_key)

@@ -18,7 +18,7 @@ import pytest
 from integrations.base import Context, IntegrationError
 from integrations.http import HttpClient, OAuth2, check_url, parse_retry_after
 from ledger import audit
-from tests.certs import cert_pem, key_pem, make_key, self_signed, server_files
+from tests.certs import mtls_server
 from tests.cloud_servers import send
 from tests.fakes import FakeBank
 
@@ -232,19 +232,12 @@ def test_token_refreshed_before_expiry_with_refresh_token(server, loopback, bank
 
 
 def test_https_with_client_certificate(tmp_path, bank):
-    cert_path, key_path = server_files(tmp_path)
-    client_key = make_key("ec")
-    client_cert = self_signed(client_key, "coop-client")
-    (tmp_path / "client-ca.pem").write_text(cert_pem(client_cert))
-    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    tls.load_cert_chain(cert_path, key_path)
-    tls.verify_mode = ssl.CERT_REQUIRED
-    tls.load_verify_locations(tmp_path / "client-ca.pem")
+    tls, cert_path, client_cert, client_key = mtls_server(tmp_path)
     s = Server(tls)
     try:
-        with client(bank, ca_file=str(cert_path), client_cert=(cert_pem(client_cert), key_pem(client_key))) as c:
+        with client(bank, ca_file=cert_path, client_cert=(client_cert, client_key)) as c:
             assert c.get(s.url("/hello", "https")).text == "ok"
-        with client(bank, ca_file=str(cert_path), attempts=1) as c, pytest.raises(IntegrationError):
+        with client(bank, ca_file=cert_path, attempts=1) as c, pytest.raises(IntegrationError):
             c.get(s.url("/hello", "https"))                   # no client certificate: refused
     finally:
         s.stop()

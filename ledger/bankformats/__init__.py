@@ -3,7 +3,8 @@
 - 1CClientBankExchange (kl_to_1c.txt) 1.01–1.03 in cp1251, cp866 (DOS), UTF-8 with or without BOM;
 - bank Excel exports (.xlsx, .xls): the Sber Business layout, VTB, and any layout whose headers match synonyms;
 - CSV exports (delimiter and encoding sniffed, decimal comma);
-- ISO 20022 camt.053 XML and SWIFT MT940.
+- ISO 20022 camt.053 XML and SWIFT MT940;
+- the raw answers of bank APIs (open_banking: Точка's Open Banking JSON, tbank: T-Business, sber: SberBusiness), kept as a statement's original.
 
 Each parser returns a ParsedStatement: payments with our account, date, number, amount (Decimal), direction,
 payer and payee requisites, purpose and the line or row in the file. Bad input raises InputError with the
@@ -23,11 +24,15 @@ from .camt053 import parse_camt053
 from .common import (FORMAT_LABELS, PAYMENT_FIELDS, BankPayment, ParsedStatement, Progress, join_purpose,
                      payment_schema, rub, strip_inn_prefix)
 from .exchange1c import _1c_columnar, _1c_spans, parse_1c, write_1c
+from . import open_banking, sber, tbank
+from .open_banking import parse_open_banking
+from .sber import parse_sber
+from .tbank import parse_tbank
 from .swift_mt940 import parse_mt940
 from .tables import TABLE_SYNONYMS, parse_table, read_xls
 
 __all__ = ["COLUMNAR_MIN_BYTES", "FORMAT_LABELS", "MAX_STATEMENT_BYTES", "PAYMENT_FIELDS", "TABLE_SYNONYMS", "BankPayment", "ParsedStatement",
-           "Progress", "detect_format", "join_purpose", "parse_1c", "parse_camt053", "parse_mt940", "parse_statement",
+           "Progress", "detect_format", "join_purpose", "parse_1c", "parse_camt053", "parse_mt940", "parse_open_banking", "parse_sber", "parse_statement", "parse_tbank",
            "parse_table", "payment_schema", "read_xls", "rub", "strip_inn_prefix", "write_1c", "_1c_columnar", "_1c_spans"]
 
 # Tuning knobs of the 1C reader, read from here at call time (tests and benchmarks set them in one place).
@@ -56,6 +61,12 @@ def parse_statement(data: bytes, name: str, default_account: str | None = None,
         parsed = parse_camt053(data, name)
     elif kind == "mt940":
         parsed = parse_mt940(data, name, default_account)
+    elif kind == "open_banking":
+        parsed = parse_open_banking(data, name, default_account)
+    elif kind == "tbank":
+        parsed = parse_tbank(data, name, default_account)
+    elif kind == "sber":
+        parsed = parse_sber(data, name, default_account)
     elif kind == "xls":
         parsed = parse_table(read_xls(data, name), "xls", default_account)
     elif kind == "xml":
@@ -71,7 +82,7 @@ def parse_statement(data: bytes, name: str, default_account: str | None = None,
 
 
 def detect_format(data: bytes) -> str:
-    """1c | xlsx | xls | camt053 | xml | mt940 | csv (the last one also for anything unrecognised)."""
+    """1c | xlsx | xls | camt053 | xml | mt940 | open_banking | tbank | sber | csv (the last one also for anything unrecognised)."""
     head = data[:4096]
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped.startswith(b"1CClientBankExchange"):
@@ -82,6 +93,12 @@ def detect_format(data: bytes) -> str:
         return "xls"
     if stripped.startswith(b"<"):
         return "camt053" if (b"BkToCstmrStmt" in data[:65536] or b"camt.053" in head) else "xml"
+    if open_banking.looks_like(head):
+        return "open_banking"
+    if tbank.looks_like(head):
+        return "tbank"
+    if sber.looks_like(head):
+        return "sber"
     if re.search(rb"(^|[\r\n]):20:", stripped) and re.search(rb"[\r\n]:(25|60F|61):", stripped):
         return "mt940"
     return "csv"

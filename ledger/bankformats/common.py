@@ -21,6 +21,9 @@ FORMAT_LABELS = {
     "csv": "CSV: выписка",
     "camt053": "ISO 20022 camt.053 (XML)",
     "mt940": "SWIFT MT940",
+    "open_banking": "Open Banking API (Точка): ответ банка",
+    "tbank": "Т-Бизнес Open API: ответ банка",
+    "sber": "СберБизнес API: ответ банка",
 }
 
 Progress = Callable[[float, str], None]
@@ -75,6 +78,7 @@ class ParsedStatement:
     closing_balance: Decimal | None = None
     warnings: list[str] = field(default_factory=list)
     pending: int = 0                 # rows the bank has not booked yet («В обработке»), skipped
+    pending_from: date | None = None  # the earliest of those rows, when the format dates them
     zero: int = 0                    # zero-amount entries, not payments, skipped
     table: Any = None
     _sums: Any = field(default=None, repr=False, compare=False)
