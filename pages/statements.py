@@ -163,7 +163,7 @@ with tab_bank:
                 parts.append(f"авторизация действует до {when(row['token_expires_at'])}")
             st.markdown("; ".join(parts), help="Время — по часовому поясу кооператива")
             if row["last_error"]:
-                st.error(f"Последняя ошибка: {row['last_error']}")
+                st.error(ui.plain(f"Последняя ошибка: {row['last_error']}"))
             if st.button("Загрузить из банка", key=f"bank_sync_{row['name']}", disabled=not row["enabled"]):
                 with st.spinner("Запрос выписки в банке…"):
                     results = bank_api.sync_sources(db, row["name"], actor=user["login"])
