@@ -300,7 +300,7 @@ def test_cli_bank_sync_prints_per_source_and_matches(db_path, db, bank, capsys):
     setup(db, bank)
     assert cli.main(["bank", "sync"]) == 0
     out = capsys.readouterr().out
-    assert "open_banking (01.02.2026–" in out and "1 новых, 0 уже загружено, 1 исходящих" in out
+    assert "open_banking (01.02.2026–" in out and "1 новый, 0 уже загружено, 1 исходящий" in out
     assert db.scalar("SELECT count(*) FROM matches") >= 1     # matching ran on the new payment
     assert cli.main(["bank", "sync", "--source", "open_banking", "--since", "2026-02-01"]) == 0
     assert "0 новых, 2 уже загружено, 0 исходящих" in capsys.readouterr().out
@@ -319,7 +319,7 @@ def test_scheduled_through_integrations_run(db_path, db, bank, capsys):
     setup(db, bank)
     assert cli.main(["integrations", "schedule", "open_banking", "--every", "60"]) == 0
     assert cli.main(["integrations", "run"]) == 0
-    assert "open_banking: 1 новых, 0 уже загружено, 0 исходящих" in capsys.readouterr().out
+    assert "open_banking: 1 новый, 0 уже загружено, 0 исходящих" in capsys.readouterr().out
     assert payments(db) == 1
     assert cli.main(["integrations", "run"]) == 0          # not due yet
     assert "Нечего запускать" in capsys.readouterr().out
@@ -353,7 +353,7 @@ def test_bank_page_shows_status_and_syncs_on_click(db, bank):
     assert "каждые 60 мин" in shown and "авторизация действует до 01.01.2100" in shown
     at.button(key="bank_sync_open_banking").click().run()
     assert not at.exception
-    assert "open_banking: 1 новых, 0 уже загружено, 0 исходящих" in texts(at)
+    assert "open_banking: 1 новый, 0 уже загружено, 0 исходящих" in texts(at)
     assert payments(db) == 1
     assert "последняя синхронизация: —" not in texts(at)
 
