@@ -107,7 +107,7 @@ def test_sync_imports_booked_operations_keeps_the_answer_and_a_rerun_adds_nothin
     setup(db, bank)
     result = source(db).sync_payments()
     assert (result.new, result.already, result.outgoing, result.pending) == (2, 0, 1, 1)
-    assert result.summary().startswith("2 новых, 0 уже загружено, 1 исходящих")
+    assert result.summary().startswith("2 новых, 0 уже загружено, 1 исходящий")
     rows = db.records("SELECT doc_number, amount, direction, payer_account, purpose FROM payments ORDER BY doc_number")
     assert [(r["doc_number"], str(r["amount"]), r["direction"]) for r in rows] == [
         ("101", "1500.00", "in"), ("102", "2500.50", "in"), ("7", "300.00", "out")]

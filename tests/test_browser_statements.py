@@ -53,6 +53,6 @@ def test_foreign_currency_statement_needs_the_checkbox(db, db_path, tmp_path):
         page.get_by_text("Загружать валютные выписки (их платежи").click()
         page.get_by_text("Валютная выписка (USD)").wait_for()
         page.get_by_role("button", name="Загрузить выписки: 1").click()
-        page.get_by_text("usd.xml: 1 новых, 0 уже загружено, 0 исходящих; валюта USD").wait_for()
+        page.get_by_text("usd.xml: 1 новый, 0 уже загружено, 0 исходящих; валюта USD").wait_for()
         page.screenshot(path=str(tmp_path / "usd.png"), full_page=True)
     assert db.scalar("SELECT currency FROM payments") == "USD"
