@@ -32,7 +32,7 @@ KINDS = {
 # Names reserved for the CLI and settings, now and for the integrations to come (only working ones register).
 PLANNED = {
     "bank": ["statement_folder", "open_banking", "tbank", "sber", "soap_bank"],
-    "channel": ["smtp", "smsru", "smsc", "telegram"],
+    "channel": ["smtp", "smsru", "smsc", "telegram", "max"],
     "signer": ["cms", "gost", "cryptopro"],
     "transport": ["file_drop", "kontur"],
     "backup": ["local", "webdav", "yandex_disk", "google_drive", "dropbox", "s3"],
@@ -217,8 +217,44 @@ class Delivery:
     detail: str = ""
 
 
+@dataclass
+class Attachment:
+    name: str
+    data: bytes
+    mime: str            # e.g. application/pdf, image/png
+
+
+@dataclass
+class OutgoingMessage:
+    """One notification as a channel receives it. `key` is the outbox key: the same message always has the same
+    key, so a channel can make its message id from it and say after a crash whether it was sent."""
+    key: str
+    to: str
+    subject: str
+    text: str
+    html: str | None = None
+    attachments: list[Attachment] = field(default_factory=list)
+    unsubscribe: str | None = None       # mailto: or https: address for List-Unsubscribe
+
+
 class Channel(Integration):
     kind = "channel"
+    address: ClassVar[str] = "email"     # the member's address it needs: email | phone | telegram | max
+
+    def deliver(self, message: OutgoingMessage) -> Delivery:
+        """Send a notification; channels with more than plain text override this."""
+        return self.send(message.to, message.subject, message.text)
+
+    def find_sent(self, message: OutgoingMessage) -> Delivery | None:
+        """After a crash: the Delivery if this message was handed over already, None if it surely was not.
+        Raise IntegrationError if the channel cannot tell (the message then waits for the accountant)."""
+        raise IntegrationError(f"Интеграция {self.name}: нельзя проверить, было ли сообщение отправлено")
+
+    def open(self) -> None:
+        """Start a batch (e.g. keep one SMTP connection for many messages)."""
+
+    def close(self) -> None:
+        """End a batch."""
 
     @abc.abstractmethod
     def send(self, to: str, subject: str, text: str) -> Delivery:

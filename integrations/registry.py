@@ -267,11 +267,15 @@ def mark_run(db: Database, name: str) -> None:
 
 
 def run(db: Database, name: str, actor: str | None = None) -> str:
-    """One scheduled run: a bank source syncs its statements; other kinds check their settings."""
+    """One scheduled run: a bank source syncs its statements, a channel plans and sends notifications; other kinds
+    check their settings."""
     integration = build(db, name, actor)
     if integration.kind == "bank":
         outcomes = integration.sync()
         result = f"{name}: файлов обработано {len(outcomes)}, с ошибками {sum(not o.ok for o in outcomes)}"
+    elif integration.kind == "channel":
+        from . import notify
+        result = notify.run_channel(db, name, actor)
     else:
         result = f"{name}: {integration.check()}"
     mark_run(db, name)

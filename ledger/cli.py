@@ -45,6 +45,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(monitoring_app, name="monitoring")
 cooperative_app = typer.Typer(no_args_is_help=True, help="Реквизиты кооператива (как на странице «Кооператив»).")
 app.add_typer(cooperative_app, name="cooperative")
+notify_app = typer.Typer(no_args_is_help=True, help="Уведомления членам: напоминания о долге, «платёж получен».")
+app.add_typer(notify_app, name="notify")
 
 
 def db_of(ctx: typer.Context) -> Database:
@@ -454,6 +456,42 @@ def monitoring_alerts(ctx: typer.Context, send: bool = typer.Option(False, "--se
         say("Оповещений нет")
     if send:
         say(f"Отправлено оповещений: {monitoring.notify_admin(db, alerts, actor())}")
+
+
+# -- notifications --------------------------------------------------------------------------------
+
+@notify_app.command("plan")
+def notify_plan(ctx: typer.Context):
+    """Поставить в очередь сообщения, которых требуют включённые правила (повторный запуск ничего не добавит)."""
+    from integrations import notify as sender
+
+    result = sender.plan(db_of(ctx), actor=actor())
+    say(f"{result.planned} сообщений")
+    for channel, n in sorted(result.by_channel.items()):
+        say(f"{channel}\t{n}")
+    if result.no_address:
+        say(f"Без адреса (ни один канал правила не доходит): {result.no_address}")
+    if result.capped:
+        say(f"Пропущено по лимиту в месяц: {result.capped}")
+
+
+@notify_app.command("send")
+def notify_send(ctx: typer.Context, dry_run: bool = typer.Option(False, "--dry-run", help="только показать, что уйдёт")):
+    """Отправить сообщения из очереди, каждое один раз."""
+    from integrations import notify as sender
+
+    result = sender.send(db_of(ctx), dry_run=dry_run, actor=actor())
+    say(result.summary())
+    return 1 if result.failed or result.unknown else 0
+
+
+@notify_app.command("log")
+def notify_log(ctx: typer.Context, out: Path = typer.Option(..., "--out", help=".xlsx или .csv")):
+    """Выгрузить журнал уведомлений."""
+    from . import notify
+
+    n = notify.export_log(db_of(ctx), out, actor=actor())
+    say(f"{out}: выгружено {n} записей")
 
 
 def usage_message(exc: cli_errors.UsageError) -> str:

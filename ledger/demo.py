@@ -212,6 +212,9 @@ def create_demo(db: Database, n: int = 300, seed: int = 2026, through: date | No
     accruals.accrue(db, through, actor="demo")
     demo_matched_payments(db, min(through, date(DEMO_YEAR, 1, 1) - timedelta(days=1)), seed)
     matching.match_payments(db, actor="demo")  # the demo statement's payments, as the accountant would run it
+    from . import notify
+
+    notify.default_debt_rule(db, actor="demo")
     return count
 
 

@@ -1,8 +1,10 @@
-"""E-mail over SMTP (Channel): STARTTLS or implicit TLS, login, UTF-8 Russian subject and text."""
+"""E-mail over SMTP (Channel): STARTTLS or implicit TLS, login, UTF-8 Russian subject and text; notifications with an
+HTML part, attachments, List-Unsubscribe and a Message-ID made from the outbox key; one connection per batch."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import smtplib
 import ssl
 import uuid
@@ -13,7 +15,7 @@ from ledger import fields
 from ledger.db import utcnow
 from ledger.members import mask
 
-from ..base import Channel, Delivery, Field, IntegrationError
+from ..base import Channel, Delivery, Field, IntegrationError, OutgoingMessage
 from ..http import insecure_allowed
 
 
@@ -29,6 +31,13 @@ def _login(server: smtplib.SMTP, user: str, password: str) -> None:
     code, resp = server.docmd("AUTH", "PLAIN " + token)
     if code != 235:
         raise smtplib.SMTPAuthenticationError(code, resp)
+
+
+def _quit(server: smtplib.SMTP) -> None:
+    try:
+        server.quit()
+    except (OSError, smtplib.SMTPException):
+        server.close()
 
 
 class SmtpChannel(Channel):
@@ -69,27 +78,83 @@ class SmtpChannel(Channel):
                 raise
         return server
 
+    def open(self) -> None:
+        """Keep one connection for a batch of messages (closed by close() or after an error)."""
+        self._server = None
+        self._batch = True
+
+    def close(self) -> None:
+        server, self._server, self._batch = getattr(self, "_server", None), None, False
+        if server is not None:
+            _quit(server)
+
+    def message_id(self, key: str) -> str:
+        """The same notification always gets the same Message-ID (so a resend after a crash is recognisable)."""
+        domain = str(self.setting("sender")).rpartition("@")[2] or "coop-ledger.local"
+        return f"<{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}.notify@{domain}>"
+
     def send(self, to: str, subject: str, text: str) -> Delivery:
+        domain = str(self.setting("sender")).rpartition("@")[2] or None
+        return self._send(OutgoingMessage("", to, subject, text), make_msgid(idstring=uuid.uuid4().hex[:12], domain=domain))
+
+    def deliver(self, message: OutgoingMessage) -> Delivery:
+        return self._send(message, self.message_id(message.key))
+
+    def find_sent(self, message: OutgoingMessage) -> Delivery | None:
+        row = self.ctx.db.fetchone("SELECT status, detail FROM channel_messages WHERE message_id = ? AND integration = ?",
+                                   [self.message_id(message.key), self.name])
+        return Delivery(self.message_id(message.key), row[0], row[1] or "") if row else None
+
+    def build(self, message: OutgoingMessage, message_id: str) -> EmailMessage:
+        """The e-mail: plain text, an HTML alternative if given, attachments, List-Unsubscribe."""
         try:
-            address = fields.emails(to)
+            address = fields.emails(message.to)
         except ValueError as exc:
             raise IntegrationError(f"Интеграция smtp: {exc}") from None
         if not address or "," in address:
             raise IntegrationError("Интеграция smtp: укажите один адрес получателя")
         msg = EmailMessage()
         msg["From"] = self.setting("sender")
-        msg["To"] = to
-        msg["Subject"] = subject
-        domain = str(self.setting("sender")).rpartition("@")[2] or None
-        msg["Message-ID"] = make_msgid(idstring=uuid.uuid4().hex[:12], domain=domain)
-        msg.set_content(text, charset="utf-8")
+        msg["To"] = address
+        msg["Subject"] = message.subject
+        msg["Message-ID"] = message_id
+        if message.unsubscribe:
+            msg["List-Unsubscribe"] = f"<{message.unsubscribe}>"
+            if message.unsubscribe.startswith("https://"):
+                msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        msg.set_content(message.text, charset="utf-8")
+        if message.html:
+            msg.add_alternative(message.html, subtype="html", charset="utf-8")
+        for a in message.attachments:
+            maintype, _, subtype = a.mime.partition("/")
+            msg.add_attachment(a.data, maintype=maintype, subtype=subtype, filename=a.name)
+        return msg
+
+    def _server_for_send(self) -> smtplib.SMTP:
+        if getattr(self, "_batch", False):
+            if self._server is None:
+                self._server = self._connect()
+            return self._server
+        return self._connect()
+
+    def _send(self, message: OutgoingMessage, message_id: str) -> Delivery:
+        to = message.to
+        msg = self.build(message, message_id)
         data = msg.as_bytes()
+        batch = getattr(self, "_batch", False)
         with self.audited("send", host=self.setting("host")) as call:
             call.nbytes = len(data)
             try:
-                with self._connect() as server:
+                server = self._server_for_send()
+                try:
                     refused = server.send_message(msg)
                     call.status = 250
+                finally:
+                    if not batch:
+                        _quit(server)
+            except smtplib.SMTPServerDisconnected:
+                self._server = None
+                raise IntegrationError(f"Интеграция smtp: сервер {self.setting('host')} разорвал соединение") from None
             except smtplib.SMTPAuthenticationError as exc:
                 call.status = exc.smtp_code
                 raise IntegrationError("Интеграция smtp: сервер не принял логин или пароль") from None
@@ -100,15 +165,17 @@ class SmtpChannel(Channel):
                 call.status = exc.smtp_code
                 raise IntegrationError(f"Интеграция smtp: сервер ответил {exc.smtp_code}") from None
             except ssl.SSLError as exc:
+                self._server = None
                 raise IntegrationError(f"Интеграция smtp: ошибка TLS ({exc.reason or exc})") from None
             except OSError as exc:
+                self._server = None
                 raise IntegrationError(f"Интеграция smtp: нет соединения с {self.setting('host')}:"
                                        f"{self.setting('port')} ({exc.strerror or type(exc).__name__})") from None
             if refused:
                 raise IntegrationError(f"Интеграция smtp: сервер отклонил адрес получателя {mask(to)}")
-        delivery = Delivery(msg["Message-ID"], "accepted", "принято почтовым сервером")
+        delivery = Delivery(message_id, "accepted", "принято почтовым сервером")
         with self.ctx.db.transaction() as con:
-            con.execute("INSERT INTO channel_messages VALUES (?, ?, ?, ?, ?, ?)",
+            con.execute("INSERT INTO channel_messages VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                         [delivery.message_id, self.name, mask(to), delivery.status, delivery.detail, utcnow()])
         return delivery
 

@@ -1,0 +1,165 @@
+"""Draining the notification outbox through the enabled channels, each message exactly once.
+
+For every row: claim it («sending», committed), hand it to the channel, record the answer. A run that dies between
+the channel's answer and the record leaves the row «sending»; the next run first asks the channel whether that
+message went out (Channel.find_sent: the SMTP channel knows its own deterministic Message-ID, SMS and messenger
+channels ask the provider's status call) and only sends it again when the channel is sure it did not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Callable
+
+from ledger import debts, notify
+from ledger.db import Database, utcnow
+
+from . import registry
+from .base import Attachment, Channel, IntegrationError, OutgoingMessage
+
+
+@dataclass
+class SendResult:
+    sent: int = 0
+    failed: int = 0
+    retry: int = 0            # failed this time, will be tried again after a pause
+    recovered: int = 0        # found sent after an interrupted run
+    unknown: int = 0          # fate unknown, the channel cannot tell: left for the accountant
+    by_channel: dict[str, int] = field(default_factory=dict)
+    dry_run: bool = False
+
+    def summary(self) -> str:
+        head = "Будет отправлено" if self.dry_run else "Отправлено"
+        parts = [f"{head} {self.sent}"] + [f"{ch}: {n}" for ch, n in sorted(self.by_channel.items())]
+        if self.retry:
+            parts.append(f"повтор позже: {self.retry}")
+        if self.failed:
+            parts.append(f"не отправлено: {self.failed}")
+        if self.recovered:
+            parts.append(f"подтверждено после сбоя: {self.recovered}")
+        if self.unknown:
+            parts.append(f"неизвестен итог: {self.unknown}")
+        return "; ".join(parts)
+
+
+def channels(db: Database, actor: str | None = None) -> dict[str, Channel]:
+    """Enabled channels that can be built, by name."""
+    return {c.name: c for c in registry.enabled_of_kind(db, "channel", actor)}  # type: ignore[misc]
+
+
+def available(db: Database) -> dict[str, str]:
+    """Enabled channel → the kind of address it needs (for planning, without building the channels)."""
+    found, _ = registry.discover()
+    return {name: found[name].address for name, in db.fetchall(
+        "SELECT name FROM integrations WHERE enabled ORDER BY name")
+        if name in found and found[name].kind == "channel"}
+
+
+def plan(db: Database, now: datetime | None = None, actor: str | None = None) -> notify.Plan:
+    return notify.plan(db, available(db), now=now, actor=actor)
+
+
+def _attachments(db: Database, row: dict, attach_statement: bool) -> list[Attachment]:
+    if not attach_statement or row["channel"] != "smtp":
+        return []
+    today = row["planned_at"].date()
+    s = debts.statement(db, row["member_id"], date(today.year, 1, 1), today)
+    return [Attachment(f"akt-sverki-{s.member.get('reg_no', row['member_id'])}.pdf",
+                       debts.statement_pdf(s), "application/pdf")]
+
+
+def _message(db: Database, row: dict, address: str, attach_statement: bool = False) -> OutgoingMessage:
+    return OutgoingMessage(key=row["key"], to=address, subject=row["subject"], text=row["body"],
+                           attachments=_attachments(db, row, attach_statement))
+
+
+def send(db: Database, dry_run: bool = False, only: list[str] | None = None, now: datetime | None = None,
+         actor: str | None = None, progress: Callable[[int, int], None] | None = None,
+         attach_statement: bool = False, _after_send: Callable[[dict], None] | None = None) -> SendResult:
+    """Send what is due now through the enabled channels (or only the named ones).
+
+    `_after_send` is called between the channel's answer and the record (tests inject a crash there).
+    """
+    now = now or utcnow()
+    result = SendResult(dry_run=dry_run)
+    built = channels(db, actor)
+    names = [n for n in built if only is None or n in only]
+    if dry_run:
+        for row in notify.due(db, now, names):
+            result.sent += 1
+            result.by_channel[row["channel"]] = result.by_channel.get(row["channel"], 0) + 1
+        return result
+    addresses = notify._addresses(db)
+    kinds = {n: built[n].address for n in names}
+
+    def address_of(row: dict) -> str | None:
+        return addresses.get(row["member_id"], {}).get(kinds[row["channel"]])
+
+    # 1. rows an earlier run left «sending»: ask the channel before anything is sent again
+    for row in notify.unknown(db, names):
+        address = address_of(row)
+        try:
+            found = built[row["channel"]].find_sent(_message(db, row, address or ""))
+        except IntegrationError as exc:
+            result.unknown += 1
+            notify.mark_failed_attempt(db, row["id"], f"итог отправки неизвестен: {exc}", now, final=True)
+            continue
+        if found is None:
+            notify.release(db, row["id"])
+        else:
+            notify.mark_sent(db, row["id"], found.message_id, "delivered" if found.status == "delivered" else "sent",
+                             found.detail, now)
+            result.recovered += 1
+    # 2. what is due now
+    rows = notify.due(db, now, names)
+    opened: list[Channel] = []
+    try:
+        for i, row in enumerate(rows, 1):
+            channel = built[row["channel"]]
+            if channel not in opened:
+                channel.open()
+                opened.append(channel)
+            address = address_of(row)
+            if not address:
+                notify.mark_sent(db, row["id"], None, "failed", "у члена больше нет адреса для этого канала", now)
+                result.failed += 1
+                continue
+            if not notify.mark_sending(db, row["id"]):
+                continue
+            try:
+                delivery = channel.deliver(_message(db, row, address, attach_statement))
+            except IntegrationError as exc:
+                state = notify.mark_failed_attempt(db, row["id"], str(exc), now)
+                if state == "failed":
+                    result.failed += 1
+                else:
+                    result.retry += 1
+                continue
+            except Exception:
+                notify.release(db, row["id"])
+                raise
+            if _after_send:
+                _after_send(row)
+            if delivery.status == "failed":
+                notify.mark_failed_attempt(db, row["id"], delivery.detail or "отклонено", now, final=True)
+                result.failed += 1
+            else:
+                notify.mark_sent(db, row["id"], delivery.message_id,
+                                 "delivered" if delivery.status == "delivered" else "sent", delivery.detail, now)
+                result.sent += 1
+                result.by_channel[row["channel"]] = result.by_channel.get(row["channel"], 0) + 1
+            if progress:
+                progress(i, len(rows))
+    finally:
+        for channel in opened:
+            channel.close()
+    return result
+
+
+def run_channel(db: Database, name: str, actor: str | None = None) -> str:
+    """A scheduled run of a channel (coop integrations run): plan what the rules call for, then send its part."""
+    planned = plan(db, actor=actor)
+    sent = send(db, only=[name], actor=actor)
+    return f"{name}: запланировано {planned.planned}, {sent.summary()}"
+
