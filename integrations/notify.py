@@ -9,11 +9,14 @@ channels ask the provider's status call) and only sends it again when the channe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import html
 from datetime import date, datetime
 from typing import Callable
+from urllib.parse import quote
 
-from ledger import debts, notify
+from ledger import debts, notify, payqr
 from ledger.db import Database, utcnow
+from ledger.errors import InputError
 
 from . import registry
 from .base import Attachment, Channel, IntegrationError, OutgoingMessage
@@ -60,18 +63,52 @@ def plan(db: Database, now: datetime | None = None, actor: str | None = None) ->
     return notify.plan(db, available(db), now=now, actor=actor)
 
 
-def _attachments(db: Database, row: dict, attach_statement: bool) -> list[Attachment]:
-    if not attach_statement or row["channel"] != "smtp":
-        return []
-    today = row["planned_at"].date()
-    s = debts.statement(db, row["member_id"], date(today.year, 1, 1), today)
-    return [Attachment(f"akt-sverki-{s.member.get('reg_no', row['member_id'])}.pdf",
-                       debts.statement_pdf(s), "application/pdf")]
+def _attachments(db: Database, row: dict, attach_statement: bool, qr_text: str | None) -> list[Attachment]:
+    out = []
+    if qr_text:
+        out.append(Attachment("qr-oplata.png", payqr.qr_png(qr_text), "image/png"))
+    if attach_statement:
+        today = row["planned_at"].date()
+        s = debts.statement(db, row["member_id"], date(today.year, 1, 1), today)
+        out.append(Attachment(f"akt-sverki-{s.member['reg_no']}.pdf", debts.statement_pdf(s), "application/pdf"))
+    return out
 
 
-def _message(db: Database, row: dict, address: str, attach_statement: bool = False) -> OutgoingMessage:
-    return OutgoingMessage(key=row["key"], to=address, subject=row["subject"], text=row["body"],
-                           attachments=_attachments(db, row, attach_statement))
+def _html(text: str, with_qr: bool) -> str:
+    paragraphs = "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in text.split("\n\n"))
+    qr = "<p>QR-код для оплаты — во вложении qr-oplata.png.</p>" if with_qr else ""
+    return f'<!DOCTYPE html><html lang="ru"><body>{paragraphs}{qr}</body></html>'
+
+
+class _Composer:
+    """Builds the OutgoingMessage of an outbox row: e-mails get HTML, the payment QR and (optionally) the акт."""
+
+    def __init__(self, db: Database, attach_statement: bool = False):
+        self.db = db
+        self.attach_statement = attach_statement
+        try:
+            self.requisites: payqr.Requisites | None = payqr.requisites(db)
+        except InputError:
+            self.requisites = None          # no bank requisites yet: messages go without the QR
+        self.sender = registry.stored_settings(db, "smtp").get("sender")
+        self.reg_nos = dict(db.fetchall("SELECT id, reg_no FROM members"))
+        self.with_statement = {r[0] for r in db.fetchall("SELECT id FROM notify_rules WHERE attach_statement")}
+
+    def __call__(self, row: dict, address: str) -> OutgoingMessage:
+        message = OutgoingMessage(key=row["key"], to=address, subject=row["subject"], text=row["body"])
+        if row["channel"] != "smtp":
+            return message
+        reg_no = self.reg_nos.get(row["member_id"], "")
+        qr_text = None
+        if self.requisites:
+            amount = row["amount"] if ":payment:" not in row["key"] else None
+            qr_text = payqr.payment_string(self.requisites, reg_no, amount)
+        message.html = _html(row["body"], qr_text is not None)
+        message.attachments = _attachments(self.db, row, self.attach_statement or row["rule_id"] in self.with_statement,
+                                           qr_text)
+        if self.sender:
+            message.unsubscribe = f"mailto:{self.sender}?subject=" + quote(f"Отписаться от рассылки, л/с {reg_no}")
+        return message
 
 
 def send(db: Database, dry_run: bool = False, only: list[str] | None = None, now: datetime | None = None,
@@ -91,6 +128,7 @@ def send(db: Database, dry_run: bool = False, only: list[str] | None = None, now
             result.by_channel[row["channel"]] = result.by_channel.get(row["channel"], 0) + 1
         return result
     addresses = notify._addresses(db)
+    compose = _Composer(db, attach_statement)
     kinds = {n: built[n].address for n in names}
 
     def address_of(row: dict) -> str | None:
@@ -100,7 +138,8 @@ def send(db: Database, dry_run: bool = False, only: list[str] | None = None, now
     for row in notify.unknown(db, names):
         address = address_of(row)
         try:
-            found = built[row["channel"]].find_sent(_message(db, row, address or ""))
+            found = built[row["channel"]].find_sent(
+                OutgoingMessage(key=row["key"], to=address or "", subject=row["subject"], text=row["body"]))
         except IntegrationError as exc:
             result.unknown += 1
             notify.mark_failed_attempt(db, row["id"], f"итог отправки неизвестен: {exc}", now, final=True)
@@ -128,7 +167,7 @@ def send(db: Database, dry_run: bool = False, only: list[str] | None = None, now
             if not notify.mark_sending(db, row["id"]):
                 continue
             try:
-                delivery = channel.deliver(_message(db, row, address, attach_statement))
+                delivery = channel.deliver(compose(row, address))
             except IntegrationError as exc:
                 state = notify.mark_failed_attempt(db, row["id"], str(exc), now)
                 if state == "failed":

@@ -184,7 +184,8 @@ def _male_form(surname: str) -> str:
 DEMO_SETTINGS = {
     "name": "СНТ «Рассвет»", "type": "СНТ", "kpp": "500701001",
     "address": "141800, Московская обл., Дмитровский р-н, СНТ «Рассвет»",
-    "bik": "044525225", "bank_name": "ПАО Сбербанк", "chairman": "Кузнецова Ольга Петровна",
+    "bik": "044525225", "bank_name": "ПАО Сбербанк", "corr_account": "30101810400000000225",
+    "timezone": "Europe/Moscow", "chairman": "Кузнецова Ольга Петровна",
 }
 
 

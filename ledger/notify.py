@@ -49,7 +49,7 @@ DEFAULT_PAYMENT_BODY = (
     "{{ coop.name }}")
 
 RULE_FIELDS = ("name", "trigger", "enabled", "min_debt", "min_days_overdue", "contribution", "statuses", "channels",
-               "repeat_days", "max_per_month", "quiet_from", "quiet_to", "subject", "body")
+               "repeat_days", "max_per_month", "quiet_from", "quiet_to", "subject", "body", "attach_statement")
 
 LOG_COLUMNS = [
     Column("planned_at", "Запланировано"), Column("rule", "Правило"), Column("reg_no", "Л/с"),
@@ -115,7 +115,7 @@ def validate_rule(values: dict[str, Any]) -> dict[str, Any]:
             if key == "trigger":
                 if value not in TRIGGERS:
                     raise ValueError(f"«Событие»: допустимы {', '.join(TRIGGERS)}")
-            elif key == "enabled":
+            elif key in ("enabled", "attach_statement"):
                 value = bool(value)
             elif key == "min_debt":
                 try:
@@ -201,7 +201,8 @@ def default_debt_rule(db: Database, actor: str | None = None) -> int:
     return save_rule(db, {"name": "Напоминание о долге", "trigger": "debt", "enabled": True, "min_debt": "100",
                           "min_days_overdue": 10, "statuses": "member", "channels": "telegram,smtp,smsru",
                           "repeat_days": 14, "max_per_month": 2, "quiet_from": 21, "quiet_to": 9,
-                          "subject": DEFAULT_DEBT_SUBJECT, "body": DEFAULT_DEBT_BODY}, actor=actor)
+                          "subject": DEFAULT_DEBT_SUBJECT, "body": DEFAULT_DEBT_BODY, "attach_statement": True},
+                     actor=actor)
 
 
 # -- opt-outs -------------------------------------------------------------------------------------

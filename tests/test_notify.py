@@ -192,7 +192,7 @@ def test_payment_received_after_matching(db, smtp, tmp_path):
     assert sender.plan(db, now=NOON).planned == 0
     assert sender.send(db, now=NOON).sent == 1
     (mail,) = smtp.inbox.messages
-    assert "Получен ваш платёж 700,50 ₽ от 28.02.2025" in mail["message"].get_content()
+    assert "Получен ваш платёж 700,50 ₽ от 28.02.2025" in mail["message"].get_body(("plain",)).get_content()
 
 
 def test_templates_are_sandboxed_and_bad_ones_are_named():
@@ -247,3 +247,38 @@ def test_scheduled_channel_run_plans_and_sends(db, smtp, tmp_path):
 def test_demo_has_an_enabled_default_debt_rule(demo_db):
     (rule,) = notify.rules(demo_db)
     assert rule["enabled"] and rule["trigger"] == "debt"
+
+
+def test_email_has_html_the_payment_qr_the_statement_and_list_unsubscribe(db, smtp, tmp_path):
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    from ledger import cooperative, payqr
+
+    ledger_with_debtors(db, 2)
+    from ledger.demo import account_for_bik
+    cooperative.save_settings(db, {"name": "СНТ «Рассвет»", "bik": "044525225", "bank_name": "ПАО Сбербанк",
+                                   "bank_account": account_for_bik("044525225", "40703810040000012345"),
+                                   "corr_account": "30101810400000000225"})
+    smtp_on(db, smtp, tmp_path)
+    debt_rule(db, attach_statement=True)
+    sender.plan(db, now=NOON)
+    assert sender.send(db, now=NOON).sent == 1
+    (mail,) = smtp.inbox.messages
+    msg = mail["message"]
+    assert msg["Subject"] == "СНТ «Рассвет»: задолженность по л/с 1"
+    key = db.scalar("SELECT key FROM notify_outbox")
+    from integrations.channels.smtp import SmtpChannel
+    assert msg["Message-ID"] == SmtpChannel({"sender": "snt@snt.test"}, None).message_id(key)
+    assert msg["List-Unsubscribe"].startswith("<mailto:snt@snt.test?subject=")
+    plain = msg.get_body(("plain",)).get_content()
+    html_part = msg.get_body(("html",)).get_content()
+    assert "задолженность 1 000,00 ₽" in plain and "задолженность 1 000,00 ₽" in html_part and "<p>" in html_part
+    files = {a.get_filename(): a for a in msg.iter_attachments()}
+    assert set(files) == {"qr-oplata.png", "akt-sverki-1.pdf"}
+    assert files["akt-sverki-1.pdf"].get_content_type() == "application/pdf"
+    (code,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(files["qr-oplata.png"].get_content())))
+    fields = payqr.parse(code.text)
+    assert (fields["Sum"], fields["PersAcc"]) == ("100000", "1")

@@ -17,6 +17,7 @@ CREATE TABLE notify_rules (
     quiet_to         INTEGER NOT NULL DEFAULT 9,
     subject          VARCHAR NOT NULL,          -- Jinja2 (sandboxed)
     body             VARCHAR NOT NULL,          -- Jinja2 (sandboxed)
+    attach_statement BOOLEAN NOT NULL DEFAULT FALSE,     -- e-mails carry the member's акт сверки (PDF)
     created_at       TIMESTAMP NOT NULL,       -- payment receipts only for payments matched after this
     updated_at       TIMESTAMP NOT NULL,
     updated_by       VARCHAR
