@@ -240,6 +240,17 @@ class OutgoingMessage:
 class Channel(Integration):
     kind = "channel"
     address: ClassVar[str] = "email"     # the member's address it needs: email | phone | telegram | max
+    batch_size: ClassVar[int] = 1        # messages one provider request can carry
+
+    def deliver_many(self, messages: list[OutgoingMessage]) -> list[Delivery | IntegrationError]:
+        """Send several; one answer per message, an IntegrationError for each that failed."""
+        out: list[Delivery | IntegrationError] = []
+        for m in messages:
+            try:
+                out.append(self.deliver(m))
+            except IntegrationError as exc:
+                out.append(exc)
+        return out
 
     def deliver(self, message: OutgoingMessage) -> Delivery:
         """Send a notification; channels with more than plain text override this."""
@@ -247,8 +258,30 @@ class Channel(Integration):
 
     def find_sent(self, message: OutgoingMessage) -> Delivery | None:
         """After a crash: the Delivery if this message was handed over already, None if it surely was not.
-        Raise IntegrationError if the channel cannot tell (the message then waits for the accountant)."""
-        raise IntegrationError(f"Интеграция {self.name}: нельзя проверить, было ли сообщение отправлено")
+
+        Channels record the provider's answer (with the outbox key) the moment it comes (record()); a message found
+        there is asked about with the provider's status call. Raise IntegrationError if the channel cannot tell."""
+        row = self.ctx.db.fetchone("SELECT message_id FROM channel_messages WHERE integration = ? AND notify_key = ?",
+                                   [self.name, message.key]) if message.key else None
+        return None if row is None else self.status(row[0])
+
+    def record(self, delivery: Delivery, recipient: str, key: str | None = None) -> None:
+        """Keep a provider's answer (recipient masked) for status() and find_sent()."""
+        from ledger.db import utcnow
+        from ledger.members import mask
+
+        with self.ctx.db.transaction() as con:
+            con.execute("INSERT INTO channel_messages (message_id, integration, recipient, status, detail, sent_at, "
+                        "notify_key) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                        [delivery.message_id, self.name, mask(recipient), delivery.status, delivery.detail, utcnow(),
+                         key or None])
+
+    def recorded(self, message_id: str) -> Delivery:
+        row = self.ctx.db.fetchone("SELECT status, detail FROM channel_messages WHERE message_id = ? AND integration = ?",
+                                   [message_id, self.name])
+        if row is None:
+            raise IntegrationError(f"Интеграция {self.name}: сообщение {message_id} не отправлялось")
+        return Delivery(message_id, row[0], row[1] or "")
 
     def open(self) -> None:
         """Start a batch (e.g. keep one SMTP connection for many messages)."""

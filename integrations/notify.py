@@ -116,6 +116,8 @@ def send(db: Database, dry_run: bool = False, only: list[str] | None = None, now
          attach_statement: bool = False, _after_send: Callable[[dict], None] | None = None) -> SendResult:
     """Send what is due now through the enabled channels (or only the named ones).
 
+    Rows go in batches of the channel's `batch_size` (SMS.ru takes up to 100 texts in one request): a batch is
+    claimed in one transaction, handed to the channel, and its answers recorded in one transaction.
     `_after_send` is called between the channel's answer and the record (tests inject a crash there).
     """
     now = now or utcnow()
@@ -136,62 +138,71 @@ def send(db: Database, dry_run: bool = False, only: list[str] | None = None, now
 
     # 1. rows an earlier run left «sending»: ask the channel before anything is sent again
     for row in notify.unknown(db, names):
-        address = address_of(row)
         try:
             found = built[row["channel"]].find_sent(
-                OutgoingMessage(key=row["key"], to=address or "", subject=row["subject"], text=row["body"]))
-        except IntegrationError as exc:
-            result.unknown += 1
-            notify.mark_failed_attempt(db, row["id"], f"итог отправки неизвестен: {exc}", now, final=True)
+                OutgoingMessage(key=row["key"], to=address_of(row) or "", subject=row["subject"], text=row["body"]))
+        except IntegrationError:
+            result.unknown += 1          # the provider cannot be asked now: left «sending», never resent blindly
             continue
         if found is None:
             notify.release(db, row["id"])
         else:
-            notify.mark_sent(db, row["id"], found.message_id, "delivered" if found.status == "delivered" else "sent",
-                             found.detail, now)
+            notify.record_outcomes(db, [(row["id"], found)], now)
             result.recovered += 1
-    # 2. what is due now
+    # 2. what is due now, channel by channel, in batches
     rows = notify.due(db, now, names)
-    opened: list[Channel] = []
-    try:
-        for i, row in enumerate(rows, 1):
-            channel = built[row["channel"]]
-            if channel not in opened:
-                channel.open()
-                opened.append(channel)
-            address = address_of(row)
-            if not address:
-                notify.mark_sent(db, row["id"], None, "failed", "у члена больше нет адреса для этого канала", now)
-                result.failed += 1
-                continue
-            if not notify.mark_sending(db, row["id"]):
-                continue
-            try:
-                delivery = channel.deliver(compose(row, address))
-            except IntegrationError as exc:
-                state = notify.mark_failed_attempt(db, row["id"], str(exc), now)
-                if state == "failed":
-                    result.failed += 1
-                else:
-                    result.retry += 1
-                continue
-            except Exception:
-                notify.release(db, row["id"])
-                raise
-            if _after_send:
-                _after_send(row)
-            if delivery.status == "failed":
-                notify.mark_failed_attempt(db, row["id"], delivery.detail or "отклонено", now, final=True)
-                result.failed += 1
-            else:
-                notify.mark_sent(db, row["id"], delivery.message_id,
-                                 "delivered" if delivery.status == "delivered" else "sent", delivery.detail, now)
-                result.sent += 1
-                result.by_channel[row["channel"]] = result.by_channel.get(row["channel"], 0) + 1
-            if progress:
-                progress(i, len(rows))
-    finally:
-        for channel in opened:
+    done = 0
+    for name in names:
+        channel = built[name]
+        mine = [r for r in rows if r["channel"] == name]
+        if not mine:
+            continue
+        channel.open()
+        try:
+            for start in range(0, len(mine), channel.batch_size):
+                chunk = []
+                for row in mine[start:start + channel.batch_size]:
+                    address = address_of(row)
+                    if address:
+                        chunk.append((row, address))
+                    else:
+                        notify.mark_failed_attempt(db, row["id"], "у члена больше нет адреса для этого канала", now,
+                                                   final=True)
+                        result.failed += 1
+                claimed = notify.mark_sending(db, [row["id"] for row, _ in chunk])
+                chunk = [(row, address) for row, address in chunk if row["id"] in claimed]
+                if not chunk:
+                    continue
+                try:
+                    answers = channel.deliver_many([compose(row, address) for row, address in chunk])
+                except IntegrationError as exc:
+                    answers = [exc] * len(chunk)
+                except BaseException:
+                    notify.release_many(db, [row["id"] for row, _ in chunk])
+                    raise
+                outcomes = []
+                for (row, _), answer in zip(chunk, answers):
+                    if _after_send:
+                        _after_send(row)
+                    if isinstance(answer, Exception):
+                        state = notify.mark_failed_attempt(db, row["id"], str(answer), now,
+                                                           final=getattr(answer, "final", False))
+                        if state == "failed":
+                            result.failed += 1
+                        else:
+                            result.retry += 1
+                    else:
+                        outcomes.append((row["id"], answer))
+                        if answer.status == "failed":
+                            result.failed += 1
+                        else:
+                            result.sent += 1
+                            result.by_channel[name] = result.by_channel.get(name, 0) + 1
+                notify.record_outcomes(db, outcomes, now)
+                done += len(chunk)
+                if progress:
+                    progress(done, len(rows))
+        finally:
             channel.close()
     return result
 

@@ -412,19 +412,27 @@ def unknown(db: Database, channels: list[str] | None = None) -> list[dict]:
     return db.records(f"SELECT * FROM notify_outbox WHERE status = 'sending'{where} ORDER BY id", channels or None)
 
 
-def mark_sending(db: Database, row_id: int) -> bool:
-    """Claim a row for sending (committed before the channel is called); False if another run took it."""
+def mark_sending(db: Database, row_ids: list[int]) -> set[int]:
+    """Claim rows for sending (committed before the channel is called); returns those this run got."""
+    if not row_ids:
+        return set()
     with db.transaction() as con:
         got = con.execute("UPDATE notify_outbox SET status = 'sending', attempts = attempts + 1 "
-                          "WHERE id = ? AND status = 'planned' RETURNING id", [row_id]).fetchone()
-    return got is not None
+                          f"WHERE id IN ({', '.join('?' * len(row_ids))}) AND status = 'planned' RETURNING id",
+                          row_ids).fetchall()
+    return {r[0] for r in got}
 
 
-def mark_sent(db: Database, row_id: int, message_id: str, status: str, detail: str, now: datetime | None = None) -> None:
+def record_outcomes(db: Database, outcomes: list[tuple[int, Any]], now: datetime | None = None) -> None:
+    """The channel's answers (Delivery objects) for claimed rows, in one transaction."""
+    if not outcomes:
+        return
+    now = now or utcnow()
     with db.transaction() as con:
-        con.execute("UPDATE notify_outbox SET status = ?, message_id = ?, detail = ?, sent_at = ?, next_try_at = NULL "
-                    "WHERE id = ?", [status if status in ("sent", "delivered", "failed") else "sent", message_id,
-                                     detail, now or utcnow(), row_id])
+        con.executemany("UPDATE notify_outbox SET status = ?, message_id = ?, detail = ?, sent_at = ?, "
+                        "next_try_at = NULL WHERE id = ?",
+                        [[{"delivered": "delivered", "failed": "failed"}.get(d.status, "sent"), d.message_id, d.detail,
+                          now, row_id] for row_id, d in outcomes])
 
 
 def mark_failed_attempt(db: Database, row_id: int, reason: str, now: datetime | None = None,
@@ -445,9 +453,15 @@ def mark_failed_attempt(db: Database, row_id: int, reason: str, now: datetime | 
 
 def release(db: Database, row_id: int) -> None:
     """A «sending» row the channel never got: it goes back to the queue (its attempt is not counted)."""
+    release_many(db, [row_id])
+
+
+def release_many(db: Database, row_ids: list[int]) -> None:
+    if not row_ids:
+        return
     with db.transaction() as con:
         con.execute("UPDATE notify_outbox SET status = 'planned', attempts = greatest(attempts - 1, 0) "
-                    "WHERE id = ? AND status = 'sending'", [row_id])
+                    f"WHERE id IN ({', '.join('?' * len(row_ids))}) AND status = 'sending'", row_ids)
 
 
 def pending_counts(db: Database) -> dict[str, int]:

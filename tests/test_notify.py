@@ -150,7 +150,7 @@ def test_a_crash_before_the_server_took_the_message_sends_it_on_rerun(db, smtp, 
     debt_rule(db)
     sender.plan(db, now=NOON)
     row_id = db.scalar("SELECT id FROM notify_outbox")
-    assert notify.mark_sending(db, row_id)          # claimed, then the process died before the SMTP dialogue
+    assert notify.mark_sending(db, [row_id]) == {row_id}        # claimed, then the process died before the SMTP dialogue
     result = sender.send(db, now=NOON)
     assert (result.recovered, result.sent) == (0, 1)
     assert len(smtp.inbox.messages) == 1

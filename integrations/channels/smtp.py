@@ -12,7 +12,6 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 
 from ledger import fields
-from ledger.db import utcnow
 from ledger.members import mask
 
 from ..base import Channel, Delivery, Field, IntegrationError, OutgoingMessage
@@ -100,11 +99,6 @@ class SmtpChannel(Channel):
     def deliver(self, message: OutgoingMessage) -> Delivery:
         return self._send(message, self.message_id(message.key))
 
-    def find_sent(self, message: OutgoingMessage) -> Delivery | None:
-        row = self.ctx.db.fetchone("SELECT status, detail FROM channel_messages WHERE message_id = ? AND integration = ?",
-                                   [self.message_id(message.key), self.name])
-        return Delivery(self.message_id(message.key), row[0], row[1] or "") if row else None
-
     def build(self, message: OutgoingMessage, message_id: str) -> EmailMessage:
         """The e-mail: plain text, an HTML alternative if given, attachments, List-Unsubscribe."""
         try:
@@ -174,17 +168,11 @@ class SmtpChannel(Channel):
             if refused:
                 raise IntegrationError(f"Интеграция smtp: сервер отклонил адрес получателя {mask(to)}")
         delivery = Delivery(message_id, "accepted", "принято почтовым сервером")
-        with self.ctx.db.transaction() as con:
-            con.execute("INSERT INTO channel_messages VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                        [delivery.message_id, self.name, mask(to), delivery.status, delivery.detail, utcnow()])
+        self.record(delivery, to, message.key)
         return delivery
 
     def status(self, message_id: str) -> Delivery:
-        row = self.ctx.db.fetchone("SELECT status, detail FROM channel_messages WHERE message_id = ? AND integration = ?",
-                                   [message_id, self.name])
-        if row is None:
-            raise IntegrationError(f"Интеграция smtp: сообщение {message_id} не отправлялось")
-        return Delivery(message_id, row[0], row[1] or "")
+        return self.recorded(message_id)    # SMTP has no status call: what the server said when it took it
 
     def check(self) -> str:
         with self.audited("check", host=self.setting("host")) as call:

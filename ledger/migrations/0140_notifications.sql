@@ -52,3 +52,7 @@ CREATE TABLE notify_optouts (
     created_by VARCHAR,
     PRIMARY KEY (member_id, channel)
 );
+
+-- The outbox key of a notification a channel handed over, recorded with the provider's id the moment the provider
+-- answers: after a crash the sender finds the message by its key and asks the provider for its state.
+ALTER TABLE channel_messages ADD COLUMN notify_key VARCHAR;
