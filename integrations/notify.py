@@ -208,8 +208,10 @@ def send(db: Database, dry_run: bool = False, only: list[str] | None = None, now
 
 
 def run_channel(db: Database, name: str, actor: str | None = None) -> str:
-    """A scheduled run of a channel (coop integrations run): plan what the rules call for, then send its part."""
+    """A scheduled run of a channel (coop integrations run): bind new messenger chats, plan what the rules call
+    for, then send this channel's part."""
+    channel = registry.build(db, name, actor)
+    bound = channel.bind_chats() if hasattr(channel, "bind_chats") else 0
     planned = plan(db, actor=actor)
     sent = send(db, only=[name], actor=actor)
-    return f"{name}: запланировано {planned.planned}, {sent.summary()}"
-
+    return f"{name}: {f'привязано чатов {bound}, ' if bound else ''}запланировано {planned.planned}, {sent.summary()}"

@@ -501,3 +501,31 @@ def export_log(db: Database, path: Path, actor: str | None = None) -> int:
     write_table(path, LOG_COLUMNS, rows, "Уведомления")
     audit.record(db, actor, "export_personal_data", path.name, what="журнал уведомлений", rows=len(rows))
     return len(rows)
+
+
+# -- messenger deep links -------------------------------------------------------------------------
+
+def link_token(db: Database, member_id: int, channel: str) -> str:
+    """The member's personal start token for a messenger bot (made once, kept)."""
+    import secrets
+
+    found = db.scalar("SELECT token FROM notify_links WHERE member_id = ? AND channel = ?", [member_id, channel])
+    if found:
+        return found
+    token = secrets.token_urlsafe(18)
+    with db.transaction() as con:
+        con.execute("INSERT INTO notify_links VALUES (?, ?, ?, ?, NULL)", [token, member_id, channel, utcnow()])
+    return token
+
+
+def bind_chat(db: Database, token: str, channel: str, chat_id: str, actor: str | None = None) -> int | None:
+    """A bot saw `/start <token>` from chat_id: the member whose token it is gets that chat; returns the member."""
+    member_id = db.scalar("SELECT member_id FROM notify_links WHERE token = ? AND channel = ?", [token, channel])
+    if member_id is None:
+        return None
+    if channel == "telegram":
+        members.update_member(db, member_id, {"telegram_chat_id": str(chat_id)}, actor=actor)
+    with db.transaction() as con:
+        con.execute("UPDATE notify_links SET used_at = ? WHERE token = ?", [utcnow(), token])
+        audit.log(con, actor, "notify_chat_bound", str(member_id), channel=channel)
+    return member_id

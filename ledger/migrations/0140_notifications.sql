@@ -56,3 +56,13 @@ CREATE TABLE notify_optouts (
 -- The outbox key of a notification a channel handed over, recorded with the provider's id the moment the provider
 -- answers: after a crash the sender finds the message by its key and asks the provider for its state.
 ALTER TABLE channel_messages ADD COLUMN notify_key VARCHAR;
+
+-- Personal deep-link tokens (https://t.me/<bot>?start=<token>) that bind a member's messenger chat.
+CREATE TABLE notify_links (
+    token      VARCHAR PRIMARY KEY,
+    member_id  BIGINT NOT NULL,
+    channel    VARCHAR NOT NULL,               -- telegram | max
+    created_at TIMESTAMP NOT NULL,
+    used_at    TIMESTAMP,
+    UNIQUE (member_id, channel)
+);
