@@ -207,6 +207,29 @@ def send(db: Database, dry_run: bool = False, only: list[str] | None = None, now
     return result
 
 
+def forecast(db: Database, now: datetime | None = None, actor: str | None = None) -> list[dict]:
+    """What `send` would send now, per channel: messages, SMS segments and the provider's price where it has one."""
+    now = now or utcnow()
+    built = channels(db, actor)
+    rows = notify.due(db, now, list(built))
+    addresses = notify._addresses(db)
+    out = []
+    for name, channel in built.items():
+        mine = [r for r in rows if r["channel"] == name]
+        if not mine:
+            continue
+        entry = {"channel": name, "title": channel.title, "messages": len(mine), "segments": None, "cost": None}
+        if hasattr(channel, "cost"):
+            messages = [OutgoingMessage(r["key"], addresses.get(r["member_id"], {}).get(channel.address) or "",
+                                        r["subject"], r["body"]) for r in mine]
+            try:
+                entry["cost"], entry["segments"] = channel.cost(messages)
+            except IntegrationError as exc:
+                entry["error"] = str(exc)
+        out.append(entry)
+    return out
+
+
 def run_channel(db: Database, name: str, actor: str | None = None) -> str:
     """A scheduled run of a channel (coop integrations run): bind new messenger chats, plan what the rules call
     for, then send this channel's part."""

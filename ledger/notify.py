@@ -529,3 +529,34 @@ def bind_chat(db: Database, token: str, channel: str, chat_id: str, actor: str |
         con.execute("UPDATE notify_links SET used_at = ? WHERE token = ?", [utcnow(), token])
         audit.log(con, actor, "notify_chat_bound", str(member_id), channel=channel)
     return member_id
+
+
+def preview(db: Database, trigger: str, subject: str, body: str, as_of: date | None = None) -> tuple[str, str, str]:
+    """(whose data, subject, text) of a template filled with a real member's data: the largest debtor for a debt
+    rule, the latest matched payment for a receipt; InputError if the template is bad or nobody fits."""
+    as_of = as_of or date.today()
+    coop = coop_context(db)
+    if trigger == "payment":
+        row = db.fetchone("""SELECT m.member_id, p.amount, p.doc_date FROM matches m JOIN payments p ON p.id = m.payment_id
+                             WHERE m.status IN ('auto', 'manual') AND m.member_id IS NOT NULL
+                             ORDER BY p.doc_date DESC, p.id DESC LIMIT 1""")
+        if row is None:
+            raise InputError("Для предпросмотра нет ни одного разнесённого платежа")
+        mid, extra = row[0], {"payment": {"amount": fmt_money(row[1]), "date": row[2].strftime("%d.%m.%Y")}}
+    else:
+        totals: dict[str, list] = {}
+        for d in debts.debts(db, as_of):
+            acc = totals.setdefault(d["member_id"], [Decimal(0), Decimal(0), Decimal(0), None, 0])
+            acc[0] += d["total"]
+            acc[1] += d["principal"]
+            acc[2] += d["penalty"]
+            if d["oldest_due"] and (acc[3] is None or d["oldest_due"] < acc[3]):
+                acc[3], acc[4] = d["oldest_due"], d["days_overdue"]
+        if not totals:
+            raise InputError(f"Для предпросмотра нет ни одного должника на {as_of:%d.%m.%Y}")
+        reg_no, acc = max(totals.items(), key=lambda kv: kv[1][0])
+        mid = db.scalar("SELECT id FROM members WHERE reg_no = ?", [reg_no])
+        extra = {"debt": debt_context(*acc), "as_of": as_of.strftime("%d.%m.%Y")}
+    reg_no, full_name = db.fetchone("SELECT reg_no, full_name FROM members WHERE id = ?", [mid])
+    context = {"coop": coop, "member": member_context(reg_no, full_name), "purpose": purpose_text(reg_no), **extra}
+    return (f"л/с {reg_no}", render(subject, context, "Тема"), render(body, context, "Текст"))
