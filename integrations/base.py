@@ -267,14 +267,68 @@ class Channel(Integration):
 
     def record(self, delivery: Delivery, recipient: str, key: str | None = None) -> None:
         """Keep a provider's answer (recipient masked) for status() and find_sent()."""
+        self.record_many([(delivery, recipient, key)])
+
+    def record_many(self, answers: list[tuple[Delivery, str, str | None]]) -> None:
+        """Several answers of one provider request, in one transaction."""
         from ledger.db import utcnow
         from ledger.members import mask
 
+        if not answers:
+            return
+        now = utcnow()
         with self.ctx.db.transaction() as con:
-            con.execute("INSERT INTO channel_messages (message_id, integration, recipient, status, detail, sent_at, "
-                        "notify_key) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                        [delivery.message_id, self.name, mask(recipient), delivery.status, delivery.detail, utcnow(),
-                         key or None])
+            con.executemany("INSERT INTO channel_messages (message_id, integration, recipient, status, detail, sent_at, "
+                            "notify_key) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                            [[d.message_id, self.name, mask(r), d.status, d.detail, now, k or None]
+                             for d, r, k in answers])
+
+    # A batch records its answers in one transaction at the end; until then each answer is appended (and flushed)
+    # to a small journal file next to the database, so a process that dies mid-batch loses no answer: the next
+    # send() moves the journal into channel_messages before it asks about any «sending» row.
+    def _journal_path(self):
+        import os
+        from pathlib import Path
+
+        return Path(f"{self.ctx.db.path}.{self.name}.{os.getpid()}.sent")
+
+    def journal_sent(self, delivery: Delivery, recipient: str, key: str | None) -> None:
+        import json
+
+        from ledger.members import mask
+
+        pending = self.__dict__.setdefault("_pending", [])
+        pending.append((delivery, recipient, key))
+        with open(self._journal_path(), "a", encoding="utf-8") as f:
+            f.write(json.dumps([delivery.message_id, delivery.status, delivery.detail, mask(recipient), key],
+                               ensure_ascii=False) + "\n")
+            f.flush()
+
+    def flush_sent(self) -> None:
+        pending = self.__dict__.get("_pending") or []
+        if pending:
+            self.record_many(pending)
+            pending.clear()
+        self._journal_path().unlink(missing_ok=True)
+
+    def recover_journal(self) -> int:
+        """Answers journaled by runs that died before recording them; returns how many were recorded now."""
+        import json
+        from pathlib import Path
+
+        found = 0
+        for path in sorted(Path(str(self.ctx.db.path)).parent.glob(f"{Path(str(self.ctx.db.path)).name}.{self.name}.*.sent")):
+            entries = []
+            for line in path.read_text("utf-8").splitlines():
+                try:
+                    message_id, status, detail, recipient, key = json.loads(line)
+                except ValueError:
+                    continue          # a line cut short by the crash: its message was not confirmed
+                entries.append((Delivery(message_id, status, detail), recipient, key))
+            self.record_many(entries)
+            found += len(entries)
+            path.unlink()
+        return found
 
     def recorded(self, message_id: str) -> Delivery:
         row = self.ctx.db.fetchone("SELECT status, detail FROM channel_messages WHERE message_id = ? AND integration = ?",

@@ -134,9 +134,11 @@ def send(db: Database, dry_run: bool = False, only: list[str] | None = None, now
     kinds = {n: built[n].address for n in names}
 
     def address_of(row: dict) -> str | None:
-        return addresses.get(row["member_id"], {}).get(kinds[row["channel"]])
+        return addresses.get(row["member_id"], kinds[row["channel"]])
 
     # 1. rows an earlier run left «sending»: ask the channel before anything is sent again
+    for name in names:
+        built[name].recover_journal()
     for row in notify.unknown(db, names):
         try:
             found = built[row["channel"]].find_sent(
@@ -174,12 +176,15 @@ def send(db: Database, dry_run: bool = False, only: list[str] | None = None, now
                 if not chunk:
                     continue
                 try:
-                    answers = channel.deliver_many([compose(row, address) for row, address in chunk])
-                except IntegrationError as exc:
-                    answers = [exc] * len(chunk)
-                except BaseException:
+                    outgoing = [compose(row, address) for row, address in chunk]
+                except BaseException:      # nothing was handed over yet: the rows go back to the queue
                     notify.release_many(db, [row["id"] for row, _ in chunk])
                     raise
+                try:
+                    answers = channel.deliver_many(outgoing)
+                except IntegrationError as exc:
+                    answers = [exc] * len(chunk)
+                # any other exit here (a crash, Ctrl-C) leaves the rows «sending»: the next run asks the channel
                 outcomes = []
                 for (row, _), answer in zip(chunk, answers):
                     if _after_send:
@@ -220,7 +225,7 @@ def forecast(db: Database, now: datetime | None = None, actor: str | None = None
             continue
         entry = {"channel": name, "title": channel.title, "messages": len(mine), "segments": None, "cost": None}
         if hasattr(channel, "cost"):
-            messages = [OutgoingMessage(r["key"], addresses.get(r["member_id"], {}).get(channel.address) or "",
+            messages = [OutgoingMessage(r["key"], addresses.get(r["member_id"], channel.address) or "",
                                         r["subject"], r["body"]) for r in mine]
             try:
                 entry["cost"], entry["segments"] = channel.cost(messages)

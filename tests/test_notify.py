@@ -122,26 +122,50 @@ def test_crash_between_sending_and_recording_then_rerun_sends_each_once(db, smtp
     smtp_on(db, smtp, tmp_path)
     debt_rule(db)
     assert sender.plan(db, now=NOON).planned == 4
-    calls = []
 
     def crash(row):
-        calls.append(row["id"])
-        if len(calls) == 2:
-            raise KeyboardInterrupt("power cut")
+        raise KeyboardInterrupt("power cut")
 
     with pytest.raises(KeyboardInterrupt):
         sender.send(db, now=NOON, _after_send=crash)
-    assert len(smtp.inbox.messages) == 2
-    states = [r[0] for r in db.fetchall("SELECT status FROM notify_outbox ORDER BY id")]
-    assert states == ["sent", "sending", "planned", "planned"]
+    assert len(smtp.inbox.messages) == 4
+    assert db.fetchall("SELECT DISTINCT status FROM notify_outbox") == [("sending",)]
     again = sender.send(db, now=NOON)
-    assert (again.recovered, again.sent) == (1, 2)
+    assert (again.recovered, again.sent) == (4, 0)
+    assert len(smtp.inbox.messages) == 4
+    assert db.fetchall("SELECT DISTINCT status FROM notify_outbox") == [("sent",)]
+
+
+def test_crash_in_the_middle_of_a_batch_then_rerun_sends_each_once(db, smtp, tmp_path, monkeypatch):
+    from integrations.channels.smtp import SmtpChannel
+
+    ledger_with_debtors(db, 5)
+    smtp_on(db, smtp, tmp_path)
+    debt_rule(db)
+    sender.plan(db, now=NOON)
+    original = SmtpChannel.journal_sent
+    calls = []
+
+    def journal_then_die(self, delivery, recipient, key):
+        original(self, delivery, recipient, key)
+        calls.append(key)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed right after the server took the 2nd message")
+
+    monkeypatch.setattr(SmtpChannel, "journal_sent", journal_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        sender.send(db, now=NOON)
+    monkeypatch.setattr(SmtpChannel, "journal_sent", original)
+    assert len(smtp.inbox.messages) == 2
+    assert db.scalar("SELECT count(*) FROM channel_messages") == 0      # nothing recorded in the database yet
+    again = sender.send(db, now=NOON)
+    assert (again.recovered, again.sent) == (2, 2)
     assert sender.send(db, now=NOON + timedelta(hours=1)).sent == 0
     recipients = sorted(m["to"][0] for m in smtp.inbox.messages)
     assert recipients == ["member1@snt.test", "member2@snt.test", "member3@snt.test", "member4@snt.test"]
-    ids = [m["message"]["Message-ID"] for m in smtp.inbox.messages]
-    assert len(set(ids)) == 4
+    assert len({m["message"]["Message-ID"] for m in smtp.inbox.messages}) == 4
     assert db.fetchall("SELECT DISTINCT status FROM notify_outbox") == [("sent",)]
+    assert not list(tmp_path.glob("*.sent"))
 
 
 def test_a_crash_before_the_server_took_the_message_sends_it_on_rerun(db, smtp, tmp_path):

@@ -113,13 +113,14 @@ class SmsRuChannel(Channel):
                         out[i] = IntegrationError(f"Интеграция smsru: нет ответа по номеру {mask(messages[i].to)}")
                     elif entry.get("status") == "OK" and entry.get("sms_id"):
                         delivery = Delivery(str(entry["sms_id"]), "accepted", status_text(entry.get("status_code")))
-                        self.record(delivery, messages[i].to, messages[i].key)
+                        self.journal_sent(delivery, messages[i].to, messages[i].key)
                         out[i] = delivery
                     else:
                         code = entry.get("status_code")
                         error = IntegrationError(f"Интеграция smsru: {mask(messages[i].to)}: {status_text(code)}")
                         error.final = int(code or 0) in PERMANENT  # type: ignore[attr-defined]
                         out[i] = error
+                self.flush_sent()
         return out  # type: ignore[return-value]
 
     def status(self, message_id: str) -> Delivery:

@@ -42,6 +42,7 @@ def _quit(server: smtplib.SMTP) -> None:
 class SmtpChannel(Channel):
     name = "smtp"
     title = "Электронная почта (SMTP)"
+    batch_size = 50
     fields = (
         Field("host", "Сервер SMTP", required=True),
         Field("port", "Порт", "int", default=587),
@@ -131,45 +132,65 @@ class SmtpChannel(Channel):
             return self._server
         return self._connect()
 
-    def _send(self, message: OutgoingMessage, message_id: str) -> Delivery:
-        to = message.to
-        msg = self.build(message, message_id)
-        data = msg.as_bytes()
+    def _transmit(self, msg: EmailMessage, to: str, call) -> None:
         batch = getattr(self, "_batch", False)
-        with self.audited("send", host=self.setting("host")) as call:
-            call.nbytes = len(data)
+        try:
+            server = self._server_for_send()
             try:
-                server = self._server_for_send()
-                try:
-                    refused = server.send_message(msg)
-                    call.status = 250
-                finally:
-                    if not batch:
-                        _quit(server)
-            except smtplib.SMTPServerDisconnected:
-                self._server = None
-                raise IntegrationError(f"Интеграция smtp: сервер {self.setting('host')} разорвал соединение") from None
-            except smtplib.SMTPAuthenticationError as exc:
-                call.status = exc.smtp_code
-                raise IntegrationError("Интеграция smtp: сервер не принял логин или пароль") from None
-            except smtplib.SMTPRecipientsRefused as exc:
-                call.status = 550
-                raise IntegrationError(f"Интеграция smtp: сервер отклонил адрес получателя {mask(to)}") from None
-            except smtplib.SMTPResponseException as exc:
-                call.status = exc.smtp_code
-                raise IntegrationError(f"Интеграция smtp: сервер ответил {exc.smtp_code}") from None
-            except ssl.SSLError as exc:
-                self._server = None
-                raise IntegrationError(f"Интеграция smtp: ошибка TLS ({exc.reason or exc})") from None
-            except OSError as exc:
-                self._server = None
-                raise IntegrationError(f"Интеграция smtp: нет соединения с {self.setting('host')}:"
-                                       f"{self.setting('port')} ({exc.strerror or type(exc).__name__})") from None
-            if refused:
-                raise IntegrationError(f"Интеграция smtp: сервер отклонил адрес получателя {mask(to)}")
+                refused = server.send_message(msg)
+                call.status = 250
+            finally:
+                if not batch:
+                    _quit(server)
+        except smtplib.SMTPServerDisconnected:
+            self._server = None
+            raise IntegrationError(f"Интеграция smtp: сервер {self.setting('host')} разорвал соединение") from None
+        except smtplib.SMTPAuthenticationError as exc:
+            call.status = exc.smtp_code
+            raise IntegrationError("Интеграция smtp: сервер не принял логин или пароль") from None
+        except smtplib.SMTPRecipientsRefused:
+            call.status = 550
+            raise IntegrationError(f"Интеграция smtp: сервер отклонил адрес получателя {mask(to)}") from None
+        except smtplib.SMTPResponseException as exc:
+            call.status = exc.smtp_code
+            raise IntegrationError(f"Интеграция smtp: сервер ответил {exc.smtp_code}") from None
+        except ssl.SSLError as exc:
+            self._server = None
+            raise IntegrationError(f"Интеграция smtp: ошибка TLS ({exc.reason or exc})") from None
+        except OSError as exc:
+            self._server = None
+            raise IntegrationError(f"Интеграция smtp: нет соединения с {self.setting('host')}:"
+                                   f"{self.setting('port')} ({exc.strerror or type(exc).__name__})") from None
+        if refused:
+            raise IntegrationError(f"Интеграция smtp: сервер отклонил адрес получателя {mask(to)}")
+
+    def _send(self, message: OutgoingMessage, message_id: str) -> Delivery:
+        msg = self.build(message, message_id)
+        with self.audited("send", host=self.setting("host")) as call:
+            call.nbytes = len(msg.as_bytes())
+            self._transmit(msg, message.to, call)
         delivery = Delivery(message_id, "accepted", "принято почтовым сервером")
-        self.record(delivery, to, message.key)
+        self.record(delivery, message.to, message.key)
         return delivery
+
+    def deliver_many(self, messages: list[OutgoingMessage]) -> list[Delivery | IntegrationError]:
+        """A batch over the open connection, one audit entry for it; each accepted message is journaled at once
+        (so a crash in the middle of the batch never leads to a resend) and recorded with the batch."""
+        out: list[Delivery | IntegrationError] = []
+        with self.audited("send", host=self.setting("host")) as call:
+            for m in messages:
+                try:
+                    message_id = self.message_id(m.key)
+                    self._transmit(self.build(m, message_id), m.to, call)
+                except IntegrationError as exc:
+                    out.append(exc)
+                    continue
+                delivery = Delivery(message_id, "accepted", "принято почтовым сервером")
+                self.journal_sent(delivery, m.to, m.key)
+                out.append(delivery)
+            self.flush_sent()
+            call.details = {"messages": len(messages), "failed": sum(isinstance(o, Exception) for o in out)}
+        return out
 
     def status(self, message_id: str) -> Delivery:
         return self.recorded(message_id)    # SMTP has no status call: what the server said when it took it
