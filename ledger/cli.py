@@ -494,6 +494,30 @@ def notify_log(ctx: typer.Context, out: Path = typer.Option(..., "--out", help="
     say(f"{out}: выгружено {n} записей")
 
 
+@notify_app.command("receipts")
+def notify_receipts(ctx: typer.Context, out: Path = typer.Option(..., "--out", help="PDF"),
+                    member: Optional[str] = typer.Option(None, "--member", help="л/с; без него — все члены"),
+                    as_of: Optional[str] = typer.Option(None, "--as-of", help="долг на дату (по умолчанию сегодня)")):
+    """Квитанции на оплату с QR-кодом (ГОСТ Р 56042-2014), по одной на страницу."""
+    from datetime import date as date_
+
+    from . import payqr
+
+    db = db_of(ctx)
+    if out.suffix.lower() != ".pdf":
+        raise InputError(f"{out.name}: квитанции выгружаются в .pdf")
+    if member:
+        found = members.find_by_reg_no(db, member)
+        if found is None:
+            raise InputError(f"Член с л/с {member} не найден")
+        ids = [found["id"]]
+    else:
+        ids = [r[0] for r in db.fetchall("SELECT id FROM members WHERE status = 'member' ORDER BY id")]
+    day = option_date(as_of, "--as-of") if as_of else date_.today()
+    out.write_bytes(payqr.receipts_pdf(db, ids, day, actor=actor()))
+    say(f"{out}: квитанций {len(ids)}")
+
+
 def usage_message(exc: cli_errors.UsageError) -> str:
     """A Russian line for click's usage errors (which click words in English)."""
     command = exc.ctx.command_path if exc.ctx else "coop"

@@ -70,3 +70,19 @@ def test_receipts_pdf_for_members_with_the_qr(demo_db):
 def test_receipts_need_the_requisites(db):
     with pytest.raises(InputError, match="Корр. счёт банка"):
         payqr.receipts_pdf(db, [1], date(2026, 3, 1))
+
+
+def test_cli_receipts_for_one_member(demo_db, tmp_path):
+    import subprocess
+    import sys
+
+    reg_no = demo_db.scalar("SELECT reg_no FROM members ORDER BY id LIMIT 1")
+    demo_db.release()
+    out = tmp_path / "квитанция.pdf"
+    run = subprocess.run([sys.executable, "-m", "ledger.cli", "--db", str(demo_db.path), "notify", "receipts",
+                          "--out", str(out), "--member", reg_no, "--as-of", "2026-03-01"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert len(pypdf.PdfReader(out).pages) == 1
+    bad = subprocess.run([sys.executable, "-m", "ledger.cli", "--db", str(demo_db.path), "notify", "receipts",
+                          "--out", str(tmp_path / "q.txt")], capture_output=True, text=True)
+    assert bad.returncode == 1 and "q.txt" in bad.stderr
