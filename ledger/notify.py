@@ -284,6 +284,8 @@ class _Addresses:
     def __init__(self, db: Database):
         self.key = vault.master_key(db)
         self.raw = {r[0]: r[1:] for r in db.fetchall("SELECT id, emails, phones, telegram_chat_id FROM members")}
+        self.max_ids = dict(db.fetchall("SELECT member_id, chat_id FROM notify_links WHERE channel = 'max' "
+                                        "AND chat_id IS NOT NULL"))
         self.cache: dict[tuple[int, str], str | None] = {}
 
     def get(self, member_id: int, kind: str) -> str | None:
@@ -294,6 +296,8 @@ class _Addresses:
         if raw is not None:
             if kind == "telegram":
                 value = raw[2] or None
+            elif kind == "max":
+                value = self.max_ids.get(member_id)
             elif kind in ("email", "phone"):
                 token = raw[0] if kind == "email" else raw[1]
                 text = vault.decrypt_field(self.key, token, "members.emails" if kind == "email" else "members.phones") \
@@ -541,7 +545,8 @@ def link_token(db: Database, member_id: int, channel: str) -> str:
         return found
     token = secrets.token_urlsafe(18)
     with db.transaction() as con:
-        con.execute("INSERT INTO notify_links VALUES (?, ?, ?, ?, NULL)", [token, member_id, channel, utcnow()])
+        con.execute("INSERT INTO notify_links (token, member_id, channel, created_at) VALUES (?, ?, ?, ?)",
+                    [token, member_id, channel, utcnow()])
     return token
 
 
@@ -553,7 +558,7 @@ def bind_chat(db: Database, token: str, channel: str, chat_id: str, actor: str |
     if channel == "telegram":
         members.update_member(db, member_id, {"telegram_chat_id": str(chat_id)}, actor=actor)
     with db.transaction() as con:
-        con.execute("UPDATE notify_links SET used_at = ? WHERE token = ?", [utcnow(), token])
+        con.execute("UPDATE notify_links SET used_at = ?, chat_id = ? WHERE token = ?", [utcnow(), str(chat_id), token])
         audit.log(con, actor, "notify_chat_bound", str(member_id), channel=channel)
     return member_id
 

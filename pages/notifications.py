@@ -103,7 +103,7 @@ with tab_log:
     c1, c2, c3 = st.columns(3)
     status_filter = c1.selectbox("Статус", ["", *notify.STATUSES], key="log_status",
                                  format_func=lambda s: notify.STATUSES.get(s, "все"))
-    channel_filter = c2.selectbox("Канал", ["", "smtp", "smsru", "telegram"], key="log_channel",
+    channel_filter = c2.selectbox("Канал", ["", "smtp", "smsru", "telegram", "max"], key="log_channel",
                                   format_func=lambda c: c or "все")
     search = c3.text_input("Л/с или тема", key="log_search")
     rows = ui.attempt(lambda: notify.log_rows(db, status_filter or None, channel_filter or None, search)) or []

@@ -64,5 +64,6 @@ CREATE TABLE notify_links (
     channel    VARCHAR NOT NULL,               -- telegram | max
     created_at TIMESTAMP NOT NULL,
     used_at    TIMESTAMP,
+    chat_id    VARCHAR,                        -- the bound chat or user id (MAX: user_id; Telegram keeps it in members)
     UNIQUE (member_id, channel)
 );
