@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 import time
 from urllib.parse import parse_qs
 
-from cheroot import wsgi
-
-from tests.smtp_server import free_port
+from tests.smtp_server import serve_wsgi
 
 TOKEN = "max-bot-token-f00d"
 BOT = "snt_rassvet_max_bot"
@@ -26,12 +23,7 @@ class FakeMax:
         self.updates: list[dict] = []
         self.throttle = 0
         self._mids = itertools.count(1)
-        self.port = free_port()
-        self.server = wsgi.Server(("127.0.0.1", self.port), self.app, numthreads=4)
-        threading.Thread(target=self.server.start, daemon=True).start()
-        while not self.server.ready:
-            time.sleep(0.02)
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.server, self.base_url = serve_wsgi(self.app)
 
     def stop(self):
         self.server.stop()

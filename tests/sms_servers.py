@@ -8,12 +8,9 @@ import itertools
 import json
 import re
 import threading
-import time
 from urllib.parse import parse_qsl
 
-from cheroot import wsgi
-
-from tests.smtp_server import free_port
+from tests.smtp_server import serve_wsgi
 
 API_ID = "A1B2C3D4-SMSRU-KEY"
 PRICE = "3.49"                     # ₽ per SMS segment in the fake's tariff
@@ -36,13 +33,7 @@ class FakeSmsRu:
         self.throttle = 0                    # answer 429 to this many next requests
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self.port = free_port()
-        self.server = wsgi.Server(("127.0.0.1", self.port), self.app, numthreads=4)
-        self.thread = threading.Thread(target=self.server.start, daemon=True)
-        self.thread.start()
-        while not self.server.ready:
-            time.sleep(0.02)
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.server, self.base_url = serve_wsgi(self.app)
 
     def stop(self):
         self.server.stop()

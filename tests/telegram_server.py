@@ -10,9 +10,7 @@ import json
 import threading
 import time
 
-from cheroot import wsgi
-
-from tests.smtp_server import free_port
+from tests.smtp_server import serve_wsgi
 
 TOKEN = "123456:AAE-fake-telegram-token"
 BOT = "snt_rassvet_bot"
@@ -28,12 +26,7 @@ class FakeTelegram:
         self._ids = itertools.count(1)
         self._update_ids = itertools.count(1000)
         self._lock = threading.Lock()
-        self.port = free_port()
-        self.server = wsgi.Server(("127.0.0.1", self.port), self.app, numthreads=4)
-        threading.Thread(target=self.server.start, daemon=True).start()
-        while not self.server.ready:
-            time.sleep(0.02)
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.server, self.base_url = serve_wsgi(self.app)
 
     def stop(self):
         self.server.stop()
