@@ -46,6 +46,7 @@ PAGES = [
     Page("accruals", "pages/accruals.py", "Начисления", ":material/request_quote:", STAFF),
     Page("dashboard", "pages/dashboard.py", "Долги", ":material/monitoring:", ALL_ROLES),
     Page("reports", "pages/reports.py", "Отчёты", ":material/description:", ALL_ROLES),
+    Page("notifications", "pages/notifications.py", "Уведомления", ":material/notifications:", STAFF),
     Page("cooperative", "pages/cooperative.py", "Кооператив", ":material/apartment:", STAFF, "Настройки"),
     Page("users", "pages/users.py", "Пользователи", ":material/manage_accounts:", ("admin",), "Настройки"),
     Page("integrations", "pages/integration_settings.py", "Интеграции", ":material/extension:", ("admin",), "Настройки"),

@@ -33,7 +33,7 @@ KINDS = {
 # Names reserved for the CLI and settings, now and for the integrations to come (only working ones register).
 PLANNED = {
     "bank": ["statement_folder", "open_banking", "tbank", "sber", "soap_bank"],
-    "channel": ["smtp", "smsru", "smsc", "telegram"],
+    "channel": ["smtp", "smsru", "smsc", "telegram", "max"],
     "signer": ["cms", "gost", "cryptopro"],
     "transport": ["file_drop", "kontur"],
     "backup": ["local", "webdav", "yandex_disk", "google_drive", "dropbox", "s3"],
@@ -282,8 +282,131 @@ class Delivery:
     detail: str = ""
 
 
+@dataclass
+class Attachment:
+    name: str
+    data: bytes
+    mime: str            # e.g. application/pdf, image/png
+
+
+@dataclass
+class OutgoingMessage:
+    """One notification as a channel receives it. `key` is the outbox key: the same message always has the same
+    key, so a channel can make its message id from it and say after a crash whether it was sent."""
+    key: str
+    to: str
+    subject: str
+    text: str
+    html: str | None = None
+    attachments: list[Attachment] = field(default_factory=list)
+    unsubscribe: str | None = None       # mailto: or https: address for List-Unsubscribe
+
+
 class Channel(Integration):
     kind = "channel"
+    address: ClassVar[str] = "email"     # the member's address it needs: email | phone | telegram | max
+    batch_size: ClassVar[int] = 1        # messages one provider request can carry
+
+    def deliver_many(self, messages: list[OutgoingMessage]) -> list[Delivery | IntegrationError]:
+        """Send several; one answer per message, an IntegrationError for each that failed."""
+        out: list[Delivery | IntegrationError] = []
+        for m in messages:
+            try:
+                out.append(self.deliver(m))
+            except IntegrationError as exc:
+                out.append(exc)
+        return out
+
+    def deliver(self, message: OutgoingMessage) -> Delivery:
+        """Send a notification; channels with more than plain text override this."""
+        return self.send(message.to, message.subject, message.text)
+
+    def find_sent(self, message: OutgoingMessage) -> Delivery | None:
+        """After a crash: the Delivery if this message was handed over already, None if it surely was not.
+
+        Channels record the provider's answer (with the outbox key) the moment it comes (record()); a message found
+        there is asked about with the provider's status call. Raise IntegrationError if the channel cannot tell."""
+        row = self.ctx.db.fetchone("SELECT message_id FROM channel_messages WHERE integration = ? AND notify_key = ?",
+                                   [self.name, message.key]) if message.key else None
+        return None if row is None else self.status(row[0])
+
+    def record(self, delivery: Delivery, recipient: str, key: str | None = None) -> None:
+        """Keep a provider's answer (recipient masked) for status() and find_sent()."""
+        self.record_many([(delivery, recipient, key)])
+
+    def record_many(self, answers: list[tuple[Delivery, str, str | None]]) -> None:
+        """Several answers of one provider request, in one transaction."""
+        from ledger.db import utcnow
+        from ledger.members import mask
+
+        if not answers:
+            return
+        now = utcnow()
+        with self.ctx.db.transaction() as con:
+            con.executemany("INSERT INTO channel_messages (message_id, integration, recipient, status, detail, sent_at, "
+                            "notify_key) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                            [[d.message_id, self.name, mask(r), d.status, d.detail, now, k or None]
+                             for d, r, k in answers])
+
+    # A batch records its answers in one transaction at the end; until then each answer is appended (and flushed)
+    # to a small journal file next to the database, so a process that dies mid-batch loses no answer: the next
+    # send() moves the journal into channel_messages before it asks about any «sending» row.
+    def _journal_path(self):
+        import os
+        from pathlib import Path
+
+        return Path(f"{self.ctx.db.path}.{self.name}.{os.getpid()}.sent")
+
+    def journal_sent(self, delivery: Delivery, recipient: str, key: str | None) -> None:
+        import json
+
+        from ledger.members import mask
+
+        pending = self.__dict__.setdefault("_pending", [])
+        pending.append((delivery, recipient, key))
+        with open(self._journal_path(), "a", encoding="utf-8") as f:
+            f.write(json.dumps([delivery.message_id, delivery.status, delivery.detail, mask(recipient), key],
+                               ensure_ascii=False) + "\n")
+            f.flush()
+
+    def flush_sent(self) -> None:
+        pending = self.__dict__.get("_pending") or []
+        if pending:
+            self.record_many(pending)
+            pending.clear()
+        self._journal_path().unlink(missing_ok=True)
+
+    def recover_journal(self) -> int:
+        """Answers journaled by runs that died before recording them; returns how many were recorded now."""
+        import json
+        from pathlib import Path
+
+        found = 0
+        for path in sorted(Path(str(self.ctx.db.path)).parent.glob(f"{Path(str(self.ctx.db.path)).name}.{self.name}.*.sent")):
+            entries = []
+            for line in path.read_text("utf-8").splitlines():
+                try:
+                    message_id, status, detail, recipient, key = json.loads(line)
+                except ValueError:
+                    continue          # a line cut short by the crash: its message was not confirmed
+                entries.append((Delivery(message_id, status, detail), recipient, key))
+            self.record_many(entries)
+            found += len(entries)
+            path.unlink()
+        return found
+
+    def recorded(self, message_id: str) -> Delivery:
+        row = self.ctx.db.fetchone("SELECT status, detail FROM channel_messages WHERE message_id = ? AND integration = ?",
+                                   [message_id, self.name])
+        if row is None:
+            raise IntegrationError(f"Интеграция {self.name}: сообщение {message_id} не отправлялось")
+        return Delivery(message_id, row[0], row[1] or "")
+
+    def open(self) -> None:
+        """Start a batch (e.g. keep one SMTP connection for many messages)."""
+
+    def close(self) -> None:
+        """End a batch."""
 
     @abc.abstractmethod
     def send(self, to: str, subject: str, text: str) -> Delivery:

@@ -291,7 +291,8 @@ def mark_run(db: Database, name: str) -> None:
 
 
 def run(db: Database, name: str, actor: str | None = None) -> str:
-    """One scheduled run: a bank source syncs its statements; other kinds check their settings."""
+    """One scheduled run: a bank source syncs its statements, a channel plans and sends notifications; other kinds
+    check their settings."""
     integration = build(db, name, actor)
     if integration.kind == "bank" and hasattr(integration, "sync_payments"):   # a bank API (banks/api.py)
         result = f"{name}: {integration.sync_payments().summary()}"
@@ -308,6 +309,9 @@ def run(db: Database, name: str, actor: str | None = None) -> str:
 
             monitoring.notify_admin(db, actor=actor)   # the failed backup reaches the admin now, not tomorrow
             raise
+    elif integration.kind == "channel":
+        from . import notify
+        result = notify.run_channel(db, name, actor)
     else:
         result = f"{name}: {integration.check()}"
     mark_run(db, name)

@@ -54,6 +54,8 @@ report_app.add_typer(report_build_app, name="build")
 app.add_typer(report_app, name="report")
 backup_app = typer.Typer(no_args_is_help=True, help="Зашифрованные резервные копии.")
 app.add_typer(backup_app, name="backup")
+notify_app = typer.Typer(no_args_is_help=True, help="Уведомления членам: напоминания о долге, «платёж получен».")
+app.add_typer(notify_app, name="notify")
 
 
 def db_of(ctx: typer.Context) -> Database:
@@ -786,6 +788,64 @@ def backup_forget(ctx: typer.Context, to: str = typer.Option(..., "--to", help="
         say(f"{'будет удалена' if dry_run else 'удалена'}\t{name}")
     if not gone:
         say("Удалять нечего")
+# -- notifications --------------------------------------------------------------------------------
+
+@notify_app.command("plan")
+def notify_plan(ctx: typer.Context):
+    """Поставить в очередь сообщения, которых требуют включённые правила (повторный запуск ничего не добавит)."""
+    from integrations import notify as sender
+
+    result = sender.plan(db_of(ctx), actor=actor())
+    say(f"{result.planned} сообщений")
+    for channel, n in sorted(result.by_channel.items()):
+        say(f"{channel}\t{n}")
+    if result.no_address:
+        say(f"Без адреса (ни один канал правила не доходит): {result.no_address}")
+    if result.capped:
+        say(f"Пропущено по лимиту в месяц: {result.capped}")
+
+
+@notify_app.command("send")
+def notify_send(ctx: typer.Context, dry_run: bool = typer.Option(False, "--dry-run", help="только показать, что уйдёт")):
+    """Отправить сообщения из очереди, каждое один раз."""
+    from integrations import notify as sender
+
+    result = sender.send(db_of(ctx), dry_run=dry_run, actor=actor())
+    say(result.summary())
+    return 1 if result.failed or result.unknown else 0
+
+
+@notify_app.command("log")
+def notify_log(ctx: typer.Context, out: Path = typer.Option(..., "--out", help=".xlsx или .csv")):
+    """Выгрузить журнал уведомлений."""
+    from . import notify
+
+    n = notify.export_log(db_of(ctx), out, actor=actor())
+    say(f"{out}: выгружено {n} записей")
+
+
+@notify_app.command("receipts")
+def notify_receipts(ctx: typer.Context, out: Path = typer.Option(..., "--out", help="PDF"),
+                    member: Optional[str] = typer.Option(None, "--member", help="л/с; без него — все члены"),
+                    as_of: Optional[str] = typer.Option(None, "--as-of", help="долг на дату (по умолчанию сегодня)")):
+    """Квитанции на оплату с QR-кодом (ГОСТ Р 56042-2014), по одной на страницу."""
+    from datetime import date as date_
+
+    from . import payqr
+
+    db = db_of(ctx)
+    if out.suffix.lower() != ".pdf":
+        raise InputError(f"{out.name}: квитанции выгружаются в .pdf")
+    if member:
+        found = members.find_by_reg_no(db, member)
+        if found is None:
+            raise InputError(f"Член с л/с {member} не найден")
+        ids = [found["id"]]
+    else:
+        ids = [r[0] for r in db.fetchall("SELECT id FROM members WHERE status = 'member' ORDER BY id")]
+    day = option_date(as_of, "--as-of") if as_of else date_.today()
+    out.write_bytes(payqr.receipts_pdf(db, ids, day, actor=actor()))
+    say(f"{out}: квитанций {len(ids)}")
 
 
 def usage_message(exc: cli_errors.UsageError) -> str:

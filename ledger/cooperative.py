@@ -64,6 +64,18 @@ def _coop_type(value: Any) -> str | None:
     return text or None
 
 
+def _timezone(value: Any) -> str | None:
+    text = fields.clean_text(value)
+    if not text:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"часовой пояс «{text}» неизвестен; пример: Europe/Moscow, Asia/Yekaterinburg") from None
+    return text
+
+
 SETTINGS = {
     "name": ("Наименование", lambda v: fields.clean_text(v) or None),
     "type": ("Тип", _coop_type),
@@ -76,6 +88,8 @@ SETTINGS = {
     "bik": ("БИК", _digits(9, "БИК")),
     "bank_name": ("Банк", lambda v: fields.clean_text(v) or None),
     "chairman": ("Председатель", lambda v: fields.clean_text(v) or None),
+    "corr_account": ("Корр. счёт банка", _digits(20, "Корр. счёт")),
+    "timezone": ("Часовой пояс (тихие часы уведомлений)", _timezone),
 }
 
 

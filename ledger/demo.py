@@ -184,7 +184,8 @@ def _male_form(surname: str) -> str:
 DEMO_SETTINGS = {
     "name": "СНТ «Рассвет»", "type": "СНТ", "kpp": "500701001",
     "address": "141800, Московская обл., Дмитровский р-н, СНТ «Рассвет»",
-    "bik": "044525225", "bank_name": "ПАО Сбербанк", "chairman": "Кузнецова Ольга Петровна",
+    "bik": "044525225", "bank_name": "ПАО Сбербанк", "corr_account": "30101810400000000225",
+    "timezone": "Europe/Moscow", "chairman": "Кузнецова Ольга Петровна",
 }
 
 
@@ -213,6 +214,9 @@ def create_demo(db: Database, n: int = 300, seed: int = 2026, through: date | No
     demo_matched_payments(db, min(through, date(DEMO_YEAR, 1, 1) - timedelta(days=1)), seed)
     matching.match_payments(db, actor="demo")  # the demo statement's payments, as the accountant would run it
     demo_report_form(db)
+    from . import notify
+
+    notify.default_debt_rule(db, actor="demo")
     return count
 
 

@@ -15,6 +15,21 @@ from tests.certs import server_files
 USER, PASSWORD = "sekretar@snt.test", "почтовый-Пароль-9"
 
 
+def serve_wsgi(app):
+    """A cheroot WSGI server for a local fake service on 127.0.0.1: (server, base_url), already accepting."""
+    import threading
+    import time
+
+    from cheroot import wsgi
+
+    port = free_port()
+    server = wsgi.Server(("127.0.0.1", port), app, numthreads=4)
+    threading.Thread(target=server.start, daemon=True).start()
+    while not server.ready:
+        time.sleep(0.02)
+    return server, f"http://127.0.0.1:{port}"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -42,7 +42,7 @@ def test_list_and_unknown_or_planned_names(db):
     assert result.returncode == 0, result.stderr
     lines = {line.split("\t")[0]: line for line in result.stdout.splitlines()}
     assert "отключена" in lines["smtp"] and "Канал уведомлений" in lines["smtp"]
-    result = coop(db, "integrations", "show", "telegram")
+    result = coop(db, "integrations", "show", "smsc")
     assert result.returncode == 1 and "пока не реализована" in result.stderr
     result = coop(db, "integrations", "enable", "nonsense")
     assert result.returncode == 1 and "неизвестна" in result.stderr

@@ -1,8 +1,10 @@
-"""E-mail over SMTP (Channel): STARTTLS or implicit TLS, login, UTF-8 Russian subject and text."""
+"""E-mail over SMTP (Channel): STARTTLS or implicit TLS, login, UTF-8 Russian subject and text; notifications with an
+HTML part, attachments, List-Unsubscribe and a Message-ID made from the outbox key; one connection per batch."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import smtplib
 import ssl
 import uuid
@@ -10,10 +12,9 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 
 from ledger import fields
-from ledger.db import utcnow
 from ledger.members import mask
 
-from ..base import Channel, Delivery, Field, IntegrationError
+from ..base import Channel, Delivery, Field, IntegrationError, OutgoingMessage
 from ..http import insecure_allowed
 
 
@@ -31,9 +32,17 @@ def _login(server: smtplib.SMTP, user: str, password: str) -> None:
         raise smtplib.SMTPAuthenticationError(code, resp)
 
 
+def _quit(server: smtplib.SMTP) -> None:
+    try:
+        server.quit()
+    except (OSError, smtplib.SMTPException):
+        server.close()
+
+
 class SmtpChannel(Channel):
     name = "smtp"
     title = "Электронная почта (SMTP)"
+    batch_size = 50
     fields = (
         Field("host", "Сервер SMTP", required=True),
         Field("port", "Порт", "port", default=587),
@@ -69,55 +78,122 @@ class SmtpChannel(Channel):
                 raise
         return server
 
+    def open(self) -> None:
+        """Keep one connection for a batch of messages (closed by close() or after an error)."""
+        self._server = None
+        self._batch = True
+
+    def close(self) -> None:
+        server, self._server, self._batch = getattr(self, "_server", None), None, False
+        if server is not None:
+            _quit(server)
+
+    def message_id(self, key: str) -> str:
+        """The same notification always gets the same Message-ID (so a resend after a crash is recognisable)."""
+        domain = str(self.setting("sender")).rpartition("@")[2] or "coop-ledger.local"
+        return f"<{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}.notify@{domain}>"
+
     def send(self, to: str, subject: str, text: str) -> Delivery:
+        domain = str(self.setting("sender")).rpartition("@")[2] or None
+        return self._send(OutgoingMessage("", to, subject, text), make_msgid(idstring=uuid.uuid4().hex[:12], domain=domain))
+
+    def deliver(self, message: OutgoingMessage) -> Delivery:
+        return self._send(message, self.message_id(message.key))
+
+    def build(self, message: OutgoingMessage, message_id: str) -> EmailMessage:
+        """The e-mail: plain text, an HTML alternative if given, attachments, List-Unsubscribe."""
         try:
-            address = fields.emails(to)
+            address = fields.emails(message.to)
         except ValueError as exc:
             raise IntegrationError(f"Интеграция smtp: {exc}") from None
         if not address or "," in address:
             raise IntegrationError("Интеграция smtp: укажите один адрес получателя")
         msg = EmailMessage()
         msg["From"] = self.setting("sender")
-        msg["To"] = to
-        msg["Subject"] = subject
-        domain = str(self.setting("sender")).rpartition("@")[2] or None
-        msg["Message-ID"] = make_msgid(idstring=uuid.uuid4().hex[:12], domain=domain)
-        msg.set_content(text, charset="utf-8")
-        data = msg.as_bytes()
-        with self.audited("send", host=self.setting("host")) as call:
-            call.nbytes = len(data)
+        msg["To"] = address
+        msg["Subject"] = message.subject
+        msg["Message-ID"] = message_id
+        if message.unsubscribe:
+            msg["List-Unsubscribe"] = f"<{message.unsubscribe}>"
+            if message.unsubscribe.startswith("https://"):
+                msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        msg.set_content(message.text, charset="utf-8")
+        if message.html:
+            msg.add_alternative(message.html, subtype="html", charset="utf-8")
+        for a in message.attachments:
+            maintype, _, subtype = a.mime.partition("/")
+            msg.add_attachment(a.data, maintype=maintype, subtype=subtype, filename=a.name)
+        return msg
+
+    def _server_for_send(self) -> smtplib.SMTP:
+        if getattr(self, "_batch", False):
+            if self._server is None:
+                self._server = self._connect()
+            return self._server
+        return self._connect()
+
+    def _transmit(self, msg: EmailMessage, to: str, call) -> None:
+        batch = getattr(self, "_batch", False)
+        try:
+            server = self._server_for_send()
             try:
-                with self._connect() as server:
-                    refused = server.send_message(msg)
-                    call.status = 250
-            except smtplib.SMTPAuthenticationError as exc:
-                call.status = exc.smtp_code
-                raise IntegrationError("Интеграция smtp: сервер не принял логин или пароль") from None
-            except smtplib.SMTPRecipientsRefused as exc:
-                call.status = 550
-                raise IntegrationError(f"Интеграция smtp: сервер отклонил адрес получателя {mask(to)}") from None
-            except smtplib.SMTPResponseException as exc:
-                call.status = exc.smtp_code
-                raise IntegrationError(f"Интеграция smtp: сервер ответил {exc.smtp_code}") from None
-            except ssl.SSLError as exc:
-                raise IntegrationError(f"Интеграция smtp: ошибка TLS ({exc.reason or exc})") from None
-            except OSError as exc:
-                raise IntegrationError(f"Интеграция smtp: нет соединения с {self.setting('host')}:"
-                                       f"{self.setting('port')} ({exc.strerror or type(exc).__name__})") from None
-            if refused:
-                raise IntegrationError(f"Интеграция smtp: сервер отклонил адрес получателя {mask(to)}")
-        delivery = Delivery(msg["Message-ID"], "accepted", "принято почтовым сервером")
-        with self.ctx.db.transaction() as con:
-            con.execute("INSERT INTO channel_messages VALUES (?, ?, ?, ?, ?, ?)",
-                        [delivery.message_id, self.name, mask(to), delivery.status, delivery.detail, utcnow()])
+                refused = server.send_message(msg)
+                call.status = 250
+            finally:
+                if not batch:
+                    _quit(server)
+        except smtplib.SMTPServerDisconnected:
+            self._server = None
+            raise IntegrationError(f"Интеграция smtp: сервер {self.setting('host')} разорвал соединение") from None
+        except smtplib.SMTPAuthenticationError as exc:
+            call.status = exc.smtp_code
+            raise IntegrationError("Интеграция smtp: сервер не принял логин или пароль") from None
+        except smtplib.SMTPRecipientsRefused:
+            call.status = 550
+            raise IntegrationError(f"Интеграция smtp: сервер отклонил адрес получателя {mask(to)}") from None
+        except smtplib.SMTPResponseException as exc:
+            call.status = exc.smtp_code
+            raise IntegrationError(f"Интеграция smtp: сервер ответил {exc.smtp_code}") from None
+        except ssl.SSLError as exc:
+            self._server = None
+            raise IntegrationError(f"Интеграция smtp: ошибка TLS ({exc.reason or exc})") from None
+        except OSError as exc:
+            self._server = None
+            raise IntegrationError(f"Интеграция smtp: нет соединения с {self.setting('host')}:"
+                                   f"{self.setting('port')} ({exc.strerror or type(exc).__name__})") from None
+        if refused:
+            raise IntegrationError(f"Интеграция smtp: сервер отклонил адрес получателя {mask(to)}")
+
+    def _send(self, message: OutgoingMessage, message_id: str) -> Delivery:
+        msg = self.build(message, message_id)
+        with self.audited("send", host=self.setting("host")) as call:
+            call.nbytes = len(msg.as_bytes())
+            self._transmit(msg, message.to, call)
+        delivery = Delivery(message_id, "accepted", "принято почтовым сервером")
+        self.record(delivery, message.to, message.key)
         return delivery
 
+    def deliver_many(self, messages: list[OutgoingMessage]) -> list[Delivery | IntegrationError]:
+        """A batch over the open connection, one audit entry for it; each accepted message is journaled at once
+        (so a crash in the middle of the batch never leads to a resend) and recorded with the batch."""
+        out: list[Delivery | IntegrationError] = []
+        with self.audited("send", host=self.setting("host")) as call:
+            for m in messages:
+                try:
+                    message_id = self.message_id(m.key)
+                    self._transmit(self.build(m, message_id), m.to, call)
+                except IntegrationError as exc:
+                    out.append(exc)
+                    continue
+                delivery = Delivery(message_id, "accepted", "принято почтовым сервером")
+                self.journal_sent(delivery, m.to, m.key)
+                out.append(delivery)
+            self.flush_sent()
+            call.details = {"messages": len(messages), "failed": sum(isinstance(o, Exception) for o in out)}
+        return out
+
     def status(self, message_id: str) -> Delivery:
-        row = self.ctx.db.fetchone("SELECT status, detail FROM channel_messages WHERE message_id = ? AND integration = ?",
-                                   [message_id, self.name])
-        if row is None:
-            raise IntegrationError(f"Интеграция smtp: сообщение {message_id} не отправлялось")
-        return Delivery(message_id, row[0], row[1] or "")
+        return self.recorded(message_id)    # SMTP has no status call: what the server said when it took it
 
     def check(self) -> str:
         with self.audited("check", host=self.setting("host")) as call:

@@ -1,0 +1,594 @@
+"""Notifications: rules stored in the database, sandboxed Jinja2 templates, and the outbox that makes every
+message go out exactly once.
+
+A rule says who gets a message (debt over X ₽, overdue more than N days, a contribution, member statuses), through
+which channels in order of preference, how often (again `repeat_days` after the last reminder, at most
+`max_per_month` a month per member), when not (quiet hours in the cooperative's time zone) and with which
+template. Planning puts one outbox row per (rule, member, day or payment) — the row's key is unique, so planning
+twice plans nothing new. Sending (integrations/notify.py) drains the outbox: a row is marked «sending» in its own transaction before
+the channel is called and «sent» after, so a crash in between leaves a row whose fate is checked with the channel
+before it is ever sent again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from . import audit, cooperative, debts, members, vault
+from .accruals import fmt_money
+from .db import Database, insert_rows, utcnow
+from .errors import InputError
+from .spreadsheets import Column, write_table
+
+TRIGGERS = {"debt": "Напоминание о долге", "payment": "Платёж получен"}
+STATUSES = {"planned": "запланировано", "sending": "отправляется", "sent": "отправлено",
+            "delivered": "доставлено", "failed": "не отправлено"}
+MAX_ATTEMPTS = 5
+BACKOFF_MINUTES = (1, 5, 30, 120)     # waits after the 1st, 2nd, … failed attempt
+DEFAULT_TZ = "Europe/Moscow"
+
+DEFAULT_DEBT_SUBJECT = "{{ coop.name }}: задолженность по л/с {{ member.reg_no }}"
+DEFAULT_DEBT_BODY = (
+    "Здравствуйте, {{ member.short_name }}!\n\n"
+    "По лицевому счёту {{ member.reg_no }} на {{ as_of }} задолженность {{ debt.total }} ₽"
+    "{% if debt.penalty != '0,00' %}, в том числе пени {{ debt.penalty }} ₽{% endif %}. "
+    "Самый ранний неоплаченный срок — {{ debt.oldest_due }}.\n"
+    "Пожалуйста, оплатите с назначением «{{ purpose }}».\n\n{{ coop.name }}")
+DEFAULT_PAYMENT_SUBJECT = "{{ coop.name }}: платёж получен"
+DEFAULT_PAYMENT_BODY = (
+    "Здравствуйте, {{ member.short_name }}!\n\n"
+    "Получен ваш платёж {{ payment.amount }} ₽ от {{ payment.date }} по л/с {{ member.reg_no }}. Спасибо!\n\n"
+    "{{ coop.name }}")
+
+RULE_FIELDS = ("name", "trigger", "enabled", "min_debt", "min_days_overdue", "contribution", "statuses", "channels",
+               "repeat_days", "max_per_month", "quiet_from", "quiet_to", "subject", "body", "attach_statement")
+
+LOG_COLUMNS = [
+    Column("planned_at", "Запланировано"), Column("rule", "Правило"), Column("reg_no", "Л/с"),
+    Column("channel", "Канал"), Column("recipient", "Получатель"), Column("subject", "Тема"),
+    Column("amount", "Сумма", "money"), Column("status", "Статус"), Column("attempts", "Попыток", "int"),
+    Column("detail", "Ответ / причина"), Column("sent_at", "Отправлено"), Column("message_id", "Идентификатор"),
+]
+
+_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+# -- templates ------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=256)
+def _compiled(template: str):
+    return _env.from_string(template)
+
+
+def render(template: str, context: dict[str, Any], where: str = "шаблон") -> str:
+    """The template filled in; InputError naming the place and the line if it is bad."""
+    try:
+        return _compiled(template).render(**context).strip()
+    except TemplateError as exc:
+        line = getattr(exc, "lineno", None)
+        at = f", строка {line}" if line else ""
+        raise InputError(f"{where}{at}: {exc.message or type(exc).__name__}") from None
+
+
+def coop_context(db: Database) -> dict[str, Any]:
+    s = cooperative.get_settings(db)
+    return {"name": s.get("name") or "Кооператив", "inn": s.get("inn") or "", "bank_account": s.get("bank_account") or ""}
+
+
+def member_context(reg_no: str, full_name: str) -> dict[str, str]:
+    return {"reg_no": reg_no, "full_name": full_name, "short_name": debts.short_name(full_name)}
+
+
+def purpose_text(reg_no: str) -> str:
+    return f"Членские и целевые взносы, л/с {reg_no}"
+
+
+def debt_context(total: Decimal, principal: Decimal, penalty: Decimal, oldest_due: date | None,
+                 days_overdue: int | None) -> dict[str, Any]:
+    return {"total": fmt_money(total), "principal": fmt_money(principal), "penalty": fmt_money(penalty),
+            "oldest_due": oldest_due.strftime("%d.%m.%Y") if oldest_due else "—", "days_overdue": days_overdue or 0}
+
+
+_SPLIT = "\n\x1e\n"
+
+
+def render_pair(subject: str, body: str, context: dict[str, Any], where: str) -> tuple[str, str]:
+    """Subject and text rendered in one pass (planning renders tens of thousands)."""
+    both = render(subject + _SPLIT + body, context, where)
+    head, _, tail = both.partition("\x1e")
+    return head.strip(), tail.strip()
+
+
+# -- rules ----------------------------------------------------------------------------------------
+
+def _int(value: Any, label: str, low: int, high: int) -> int:
+    try:
+        n = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"«{label}»: нужно целое число") from None
+    if not low <= n <= high:
+        raise ValueError(f"«{label}»: допустимо от {low} до {high}")
+    return n
+
+
+def validate_rule(values: dict[str, Any]) -> dict[str, Any]:
+    """Parsed rule fields; InputError listing every bad one by its Russian name."""
+    problems, out = [], {}
+    for key, value in values.items():
+        if key not in RULE_FIELDS:
+            problems.append(f"Поле правила «{key}» неизвестно")
+            continue
+        try:
+            if key == "trigger":
+                if value not in TRIGGERS:
+                    raise ValueError(f"«Событие»: допустимы {', '.join(TRIGGERS)}")
+            elif key in ("enabled", "attach_statement"):
+                value = bool(value)
+            elif key == "min_debt":
+                try:
+                    value = Decimal(str(value).replace(",", ".").replace(" ", "")).quantize(Decimal("0.01"))
+                except InvalidOperation:
+                    raise ValueError("«Долг больше, ₽»: нужна сумма") from None
+                if value < 0:
+                    raise ValueError("«Долг больше, ₽»: сумма не может быть отрицательной")
+            elif key == "min_days_overdue":
+                value = _int(value, "Просрочка больше, дней", 0, 36500)
+            elif key == "repeat_days":
+                value = _int(value, "Повторять каждые, дней", 1, 3650)
+            elif key == "max_per_month":
+                value = _int(value, "Не больше в месяц", 1, 31)
+            elif key in ("quiet_from", "quiet_to"):
+                value = _int(value, "Тихие часы", 0, 23)
+            elif key in ("channels", "statuses"):
+                items = [x.strip() for x in (value if isinstance(value, (list, tuple)) else str(value).split(","))]
+                value = ",".join(x for x in items if x)
+                if not value:
+                    raise ValueError("«Каналы»: укажите хотя бы один" if key == "channels"
+                                     else "«Статусы»: укажите хотя бы один")
+            elif key == "contribution":
+                value = str(value).strip() or None if value is not None else None
+            elif key in ("name", "subject", "body"):
+                value = str(value or "").strip()
+                if not value:
+                    raise ValueError(f"«{ {'name': 'Название', 'subject': 'Тема', 'body': 'Текст'}[key] }»: не заполнено")
+                if key != "name":
+                    _env.parse(value)
+        except ValueError as exc:
+            problems.append(str(exc))
+            continue
+        except TemplateError as exc:
+            problems.append(f"«{'Тема' if key == 'subject' else 'Текст'}», строка {getattr(exc, 'lineno', '?')}: "
+                            f"{exc.message}")
+            continue
+        out[key] = value
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def save_rule(db: Database, values: dict[str, Any], rule_id: int | None = None, actor: str | None = None) -> int:
+    """Create a rule (rule_id None) or change one; every change is audited."""
+    parsed = validate_rule(values)
+    now = utcnow()
+    with db.transaction() as con:
+        if rule_id is None:
+            missing = [k for k in ("name", "trigger", "channels", "subject", "body") if k not in parsed]
+            if missing:
+                raise InputError(f"Правило: не заполнены поля {', '.join(missing)}")
+            cols = [*parsed, "created_at", "updated_at", "updated_by"]
+            rule_id = con.execute(f"INSERT INTO notify_rules ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+                                  "RETURNING id", [*parsed.values(), now, now, actor]).fetchone()[0]
+        else:
+            if not con.execute("SELECT 1 FROM notify_rules WHERE id = ?", [rule_id]).fetchone():
+                raise InputError(f"Правило {rule_id} не найдено")
+            sets = ", ".join(f"{k} = ?" for k in parsed)
+            con.execute(f"UPDATE notify_rules SET {sets + ', ' if sets else ''}updated_at = ?, updated_by = ? "
+                        "WHERE id = ?", [*parsed.values(), now, actor, rule_id])
+        audit.log(con, actor, "notify_rule_saved", str(rule_id), keys=sorted(parsed))
+    return rule_id
+
+
+def rules(db: Database, enabled_only: bool = False) -> list[dict]:
+    where = " WHERE enabled" if enabled_only else ""
+    return db.records(f"SELECT * FROM notify_rules{where} ORDER BY id")
+
+
+def rule(db: Database, rule_id: int) -> dict:
+    found = db.records("SELECT * FROM notify_rules WHERE id = ?", [rule_id])
+    if not found:
+        raise InputError(f"Правило {rule_id} не найдено")
+    return found[0]
+
+
+def default_debt_rule(db: Database, actor: str | None = None) -> int:
+    """The rule `coop init --demo` starts with: debts over 100 ₽ overdue over 10 days, by e-mail, twice a month."""
+    existing = db.scalar("SELECT id FROM notify_rules WHERE name = ?", ["Напоминание о долге"])
+    if existing:
+        return existing
+    return save_rule(db, {"name": "Напоминание о долге", "trigger": "debt", "enabled": True, "min_debt": "100",
+                          "min_days_overdue": 10, "statuses": "member", "channels": "telegram,smtp,smsru",
+                          "repeat_days": 14, "max_per_month": 2, "quiet_from": 21, "quiet_to": 9,
+                          "subject": DEFAULT_DEBT_SUBJECT, "body": DEFAULT_DEBT_BODY, "attach_statement": True},
+                     actor=actor)
+
+
+# -- opt-outs -------------------------------------------------------------------------------------
+
+def set_optout(db: Database, member_id: int, channel: str, opted_out: bool = True, actor: str | None = None) -> None:
+    """A member does not want messages through a channel ('*' = any channel)."""
+    with db.transaction() as con:
+        if opted_out:
+            con.execute("INSERT INTO notify_optouts VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                        [member_id, channel, utcnow(), actor])
+        else:
+            con.execute("DELETE FROM notify_optouts WHERE member_id = ? AND channel = ?", [member_id, channel])
+        audit.log(con, actor, "notify_optout" if opted_out else "notify_optin", str(member_id), channel=channel)
+
+
+# -- time -----------------------------------------------------------------------------------------
+
+def coop_zone(db: Database) -> ZoneInfo:
+    name = cooperative.get_settings(db).get("timezone") or DEFAULT_TZ
+    return ZoneInfo(name)
+
+
+def _in_quiet(hour: int, start: int, end: int) -> bool:
+    if start == end:
+        return False
+    return start <= hour < end if start < end else (hour >= start or hour < end)
+
+
+def not_before(now_utc: datetime, zone: ZoneInfo, quiet_from: int, quiet_to: int) -> datetime:
+    """The first moment at or after now (naive UTC) outside the quiet hours [quiet_from, quiet_to) local time."""
+    local = now_utc.replace(tzinfo=timezone.utc).astimezone(zone)
+    if not _in_quiet(local.hour, quiet_from, quiet_to):
+        return now_utc
+    day = local.date() if local.hour < quiet_to else local.date() + timedelta(days=1)
+    wake = datetime.combine(day, time(quiet_to), tzinfo=zone)
+    return wake.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+# -- planning -------------------------------------------------------------------------------------
+
+@dataclass
+class Plan:
+    planned: int = 0
+    by_channel: dict[str, int] = field(default_factory=dict)
+    no_address: int = 0           # members the rule chose but no channel could reach
+    capped: int = 0               # skipped by the monthly cap
+    already: int = 0              # planned before (same key)
+
+    def summary(self) -> str:
+        parts = [f"{self.planned} сообщений"]
+        parts += [f"{ch}: {n}" for ch, n in sorted(self.by_channel.items())]
+        if self.no_address:
+            parts.append(f"без адреса: {self.no_address}")
+        if self.capped:
+            parts.append(f"пропущено по лимиту в месяц: {self.capped}")
+        return "; ".join(parts)
+
+
+class _Addresses:
+    """Where each member can be reached, by address kind (email, phone, telegram); a field is decrypted only
+    when a channel asks for it."""
+
+    def __init__(self, db: Database):
+        self.key = vault.master_key(db)
+        self.raw = {r[0]: r[1:] for r in db.fetchall("SELECT id, emails, phones, telegram_chat_id FROM members")}
+        self.max_ids = dict(db.fetchall("SELECT member_id, chat_id FROM notify_links WHERE channel = 'max' "
+                                        "AND chat_id IS NOT NULL"))
+        self.cache: dict[tuple[int, str], str | None] = {}
+
+    def get(self, member_id: int, kind: str) -> str | None:
+        if (member_id, kind) in self.cache:
+            return self.cache[(member_id, kind)]
+        raw = self.raw.get(member_id)
+        value = None
+        if raw is not None:
+            if kind == "telegram":
+                value = raw[2] or None
+            elif kind == "max":
+                value = self.max_ids.get(member_id)
+            elif kind in ("email", "phone"):
+                token = raw[0] if kind == "email" else raw[1]
+                text = vault.decrypt_field(self.key, token, "members.emails" if kind == "email" else "members.phones") \
+                    if token else None
+                value = (text or "").split(",")[0].strip() or None
+        self.cache[(member_id, kind)] = value
+        return value
+
+
+def _addresses(db: Database) -> _Addresses:
+    return _Addresses(db)
+
+
+def _choose(rule_channels: list[str], available: dict[str, str], member_id: int, optouts: set[tuple[int, str]],
+            addr) -> tuple[str, str] | None:
+    if (member_id, "*") in optouts:
+        return None
+    for ch in rule_channels:
+        kind = available.get(ch)
+        if kind is None or (member_id, ch) in optouts:
+            continue
+        address = addr(member_id, kind)
+        if address:
+            return ch, address
+    return None
+
+
+def plan(db: Database, available: dict[str, str], now: datetime | None = None, actor: str | None = None) -> Plan:
+    """Put into the outbox every message the enabled rules call for now; returns what was added.
+
+    `available` maps each enabled channel to the kind of address it needs (email, phone, telegram).
+    Running it again in the same period adds nothing (the outbox key is unique).
+    """
+    now = now or utcnow()
+    zone = coop_zone(db)
+    local_today = now.replace(tzinfo=timezone.utc).astimezone(zone).date()
+    month_start = datetime.combine(local_today.replace(day=1), time(0), tzinfo=zone) \
+        .astimezone(timezone.utc).replace(tzinfo=None)
+    result = Plan()
+    active = rules(db, enabled_only=True)
+    if not active:
+        return result
+    addr = _addresses(db).get
+    optouts = set(db.fetchall("SELECT member_id, channel FROM notify_optouts"))
+    people = {r[0]: r[1:] for r in db.fetchall("SELECT id, reg_no, full_name, status FROM members")}
+    by_reg = {v[0]: k for k, v in people.items()}
+    existing = {r[0] for r in db.fetchall("SELECT key FROM notify_outbox")}
+    month_counts = {(r[0], r[1]): r[2] for r in db.fetchall(
+        "SELECT rule_id, member_id, count(*) FROM notify_outbox WHERE planned_at >= ? AND status <> 'failed' "
+        "GROUP BY ALL", [month_start])}
+    last_planned = {(r[0], r[1]): r[2] for r in db.fetchall(
+        "SELECT rule_id, member_id, max(planned_at) FROM notify_outbox WHERE status <> 'failed' GROUP BY ALL")}
+    coop = coop_context(db)
+    debt_rows = debts.debts(db, local_today) if any(r["trigger"] == "debt" for r in active) else []
+    rows: list[dict] = []
+    for r in active:
+        statuses = set(r["statuses"].split(","))
+        channels = r["channels"].split(",")
+        wake = not_before(now, zone, r["quiet_from"], r["quiet_to"])
+        candidates: list[tuple[int, str, dict, Decimal]] = []
+        if r["trigger"] == "debt":
+            per_member: dict[int, dict] = {}
+            for d in debt_rows:
+                if r["contribution"] and d["contribution"] != r["contribution"]:
+                    continue
+                mid = by_reg.get(d["member_id"])
+                acc = per_member.setdefault(mid, {"total": Decimal(0), "principal": Decimal(0),
+                                                  "penalty": Decimal(0), "oldest_due": None, "days": 0})
+                acc["total"] += Decimal(d["total"])
+                acc["principal"] += Decimal(d["principal"])
+                acc["penalty"] += Decimal(d["penalty"])
+                if d["oldest_due"] and (acc["oldest_due"] is None or d["oldest_due"] < acc["oldest_due"]):
+                    acc["oldest_due"], acc["days"] = d["oldest_due"], d["days_overdue"] or 0
+            period = f"d{local_today.isoformat()}"      # with the repeat check below: one per repeat_days
+            for mid, acc in per_member.items():
+                if acc["total"] <= r["min_debt"] or acc["days"] <= r["min_days_overdue"]:
+                    continue
+                ctx = {"debt": debt_context(acc["total"], acc["principal"], acc["penalty"], acc["oldest_due"],
+                                            acc["days"]), "as_of": local_today.strftime("%d.%m.%Y")}
+                candidates.append((mid, period, ctx, acc["total"]))
+        else:
+            for pid, mid, amount, day in db.fetchall("""
+                    SELECT m.payment_id, coalesce(s.member_id, m.member_id), coalesce(s.amount, p.amount), p.doc_date
+                    FROM matches m JOIN payments p ON p.id = m.payment_id
+                    LEFT JOIN match_splits s ON s.payment_id = m.payment_id
+                    WHERE m.status IN ('auto', 'manual') AND coalesce(s.member_id, m.member_id) IS NOT NULL
+                      AND m.decided_at >= ? AND p.direction = 'in'""", [r["created_at"]]):
+                ctx = {"payment": {"amount": fmt_money(amount), "date": day.strftime("%d.%m.%Y")}}
+                candidates.append((mid, f"payment:{pid}", ctx, Decimal(amount)))
+        for mid, period, ctx, amount in candidates:
+            if mid not in people or people[mid][2] not in statuses:
+                continue
+            key = f"rule:{r['id']}:member:{mid}:{period}"
+            if key in existing:
+                result.already += 1
+                continue
+            if r["trigger"] == "debt":
+                last = last_planned.get((r["id"], mid))
+                if last is not None and now - last < timedelta(days=r["repeat_days"]) - timedelta(hours=1):
+                    result.already += 1
+                    continue
+                if month_counts.get((r["id"], mid), 0) >= r["max_per_month"]:
+                    result.capped += 1
+                    continue
+            chosen = _choose(channels, available, mid, optouts, addr)
+            if chosen is None:
+                result.no_address += 1
+                continue
+            channel, address = chosen
+            reg_no, full_name = people[mid][0], people[mid][1]
+            context = {"coop": coop, "member": member_context(reg_no, full_name), "purpose": purpose_text(reg_no),
+                       **ctx}
+            subject, body = render_pair(r["subject"], r["body"], context, f"Правило «{r['name']}»")
+            rows.append({"key": key, "rule_id": r["id"], "member_id": mid, "channel": channel,
+                         "recipient": members.mask(address), "subject": subject, "body": body, "amount": amount,
+                         "planned_at": now, "not_before": wake, "status": "planned", "attempts": 0})
+            existing.add(key)
+            month_counts[(r["id"], mid)] = month_counts.get((r["id"], mid), 0) + 1
+            result.by_channel[channel] = result.by_channel.get(channel, 0) + 1
+    if rows:
+        with db.transaction() as con:
+            insert_rows(con, "notify_outbox", rows)
+            audit.log(con, actor, "notify_planned", "outbox", messages=len(rows))
+    result.planned = len(rows)
+    return result
+
+
+# -- the outbox -----------------------------------------------------------------------------------
+
+def due(db: Database, now: datetime, channels: list[str] | None = None) -> list[dict]:
+    """Outbox rows ready to send now (planned, past their quiet hours and their backoff)."""
+    where = ""
+    if channels is not None:
+        where = f" AND channel IN ({', '.join('?' * len(channels)) or 'NULL'})"
+    return db.records("SELECT * FROM notify_outbox WHERE status = 'planned' AND not_before <= ? "
+                      f"AND (next_try_at IS NULL OR next_try_at <= ?){where} ORDER BY id",
+                      [now, now, *(channels or [])])
+
+
+def unknown(db: Database, channels: list[str] | None = None) -> list[dict]:
+    """Rows left «sending» by a run that stopped between handing them over and recording the answer."""
+    where = f" AND channel IN ({', '.join('?' * len(channels)) or 'NULL'})" if channels is not None else ""
+    return db.records(f"SELECT * FROM notify_outbox WHERE status = 'sending'{where} ORDER BY id", channels or None)
+
+
+def mark_sending(db: Database, row_ids: list[int]) -> set[int]:
+    """Claim rows for sending (committed before the channel is called); returns those this run got."""
+    if not row_ids:
+        return set()
+    with db.transaction() as con:
+        got = con.execute("UPDATE notify_outbox SET status = 'sending', attempts = attempts + 1 "
+                          f"WHERE id IN ({', '.join('?' * len(row_ids))}) AND status = 'planned' RETURNING id",
+                          row_ids).fetchall()
+    return {r[0] for r in got}
+
+
+def record_outcomes(db: Database, outcomes: list[tuple[int, Any]], now: datetime | None = None) -> None:
+    """The channel's answers (Delivery objects) for claimed rows, in one transaction."""
+    if not outcomes:
+        return
+    now = now or utcnow()
+    with db.transaction() as con:
+        con.executemany("UPDATE notify_outbox SET status = ?, message_id = ?, detail = ?, sent_at = ?, "
+                        "next_try_at = NULL WHERE id = ?",
+                        [[{"delivered": "delivered", "failed": "failed"}.get(d.status, "sent"), d.message_id, d.detail,
+                          now, row_id] for row_id, d in outcomes])
+
+
+def mark_failed_attempt(db: Database, row_id: int, reason: str, now: datetime | None = None,
+                        final: bool = False) -> str:
+    """A failed attempt: back to «planned» after a backoff, or «failed» with the reason after the last one."""
+    now = now or utcnow()
+    with db.transaction() as con:
+        attempts = con.execute("SELECT attempts FROM notify_outbox WHERE id = ?", [row_id]).fetchone()[0]
+        if final or attempts >= MAX_ATTEMPTS:
+            con.execute("UPDATE notify_outbox SET status = 'failed', detail = ?, next_try_at = NULL WHERE id = ?",
+                        [reason, row_id])
+            return "failed"
+        wait = BACKOFF_MINUTES[min(attempts, len(BACKOFF_MINUTES)) - 1]
+        con.execute("UPDATE notify_outbox SET status = 'planned', detail = ?, next_try_at = ? WHERE id = ?",
+                    [reason, now + timedelta(minutes=wait), row_id])
+    return "planned"
+
+
+def release(db: Database, row_id: int) -> None:
+    """A «sending» row the channel never got: it goes back to the queue (its attempt is not counted)."""
+    release_many(db, [row_id])
+
+
+def release_many(db: Database, row_ids: list[int]) -> None:
+    if not row_ids:
+        return
+    with db.transaction() as con:
+        con.execute("UPDATE notify_outbox SET status = 'planned', attempts = greatest(attempts - 1, 0) "
+                    f"WHERE id IN ({', '.join('?' * len(row_ids))}) AND status = 'sending'", row_ids)
+
+
+def pending_counts(db: Database) -> dict[str, int]:
+    return dict(db.fetchall("SELECT channel, count(*) FROM notify_outbox WHERE status = 'planned' GROUP BY channel "
+                            "ORDER BY channel"))
+
+
+def log_rows(db: Database, status: str | None = None, channel: str | None = None, search: str = "") -> list[dict]:
+    """The delivery log, newest first, with the rule's name and the member's л/с."""
+    cond, params = [], []
+    if status:
+        cond.append("o.status = ?")
+        params.append(status)
+    if channel:
+        cond.append("o.channel = ?")
+        params.append(channel)
+    if search:
+        cond.append("(m.reg_no ILIKE ? OR o.subject ILIKE ?)")
+        params += [f"%{search}%", f"%{search}%"]
+    where = f"WHERE {' AND '.join(cond)}" if cond else ""
+    rows = db.records(f"""
+        SELECT o.id, o.planned_at, r.name AS rule, m.reg_no, o.channel, o.recipient, o.subject, o.amount, o.status,
+               o.attempts, o.detail, o.sent_at, o.message_id
+        FROM notify_outbox o LEFT JOIN notify_rules r ON r.id = o.rule_id LEFT JOIN members m ON m.id = o.member_id
+        {where} ORDER BY o.id DESC""", params or None)
+    for row in rows:
+        row["status"] = STATUSES.get(row["status"], row["status"])
+    return rows
+
+
+def export_log(db: Database, path: Path, actor: str | None = None) -> int:
+    """`coop notify log --out FILE` (.csv or .xlsx); logged, the л/с and masked addresses are personal data."""
+    path = Path(path)
+    if path.suffix.lower() not in (".csv", ".xlsx"):
+        raise InputError(f"{path.name}: журнал выгружается в .xlsx или .csv")
+    rows = log_rows(db)
+    write_table(path, LOG_COLUMNS, rows, "Уведомления")
+    audit.record(db, actor, "export_personal_data", path.name, what="журнал уведомлений", rows=len(rows))
+    return len(rows)
+
+
+# -- messenger deep links -------------------------------------------------------------------------
+
+def link_token(db: Database, member_id: int, channel: str) -> str:
+    """The member's personal start token for a messenger bot (made once, kept)."""
+    import secrets
+
+    found = db.scalar("SELECT token FROM notify_links WHERE member_id = ? AND channel = ?", [member_id, channel])
+    if found:
+        return found
+    token = secrets.token_urlsafe(18)
+    with db.transaction() as con:
+        con.execute("INSERT INTO notify_links (token, member_id, channel, created_at) VALUES (?, ?, ?, ?)",
+                    [token, member_id, channel, utcnow()])
+    return token
+
+
+def bind_chat(db: Database, token: str, channel: str, chat_id: str, actor: str | None = None) -> int | None:
+    """A bot saw `/start <token>` from chat_id: the member whose token it is gets that chat; returns the member."""
+    member_id = db.scalar("SELECT member_id FROM notify_links WHERE token = ? AND channel = ?", [token, channel])
+    if member_id is None:
+        return None
+    if channel == "telegram":
+        members.update_member(db, member_id, {"telegram_chat_id": str(chat_id)}, actor=actor)
+    with db.transaction() as con:
+        con.execute("UPDATE notify_links SET used_at = ?, chat_id = ? WHERE token = ?", [utcnow(), str(chat_id), token])
+        audit.log(con, actor, "notify_chat_bound", str(member_id), channel=channel)
+    return member_id
+
+
+def preview(db: Database, trigger: str, subject: str, body: str, as_of: date | None = None) -> tuple[str, str, str]:
+    """(whose data, subject, text) of a template filled with a real member's data: the largest debtor for a debt
+    rule, the latest matched payment for a receipt; InputError if the template is bad or nobody fits."""
+    as_of = as_of or date.today()
+    coop = coop_context(db)
+    if trigger == "payment":
+        row = db.fetchone("""SELECT m.member_id, p.amount, p.doc_date FROM matches m JOIN payments p ON p.id = m.payment_id
+                             WHERE m.status IN ('auto', 'manual') AND m.member_id IS NOT NULL
+                             ORDER BY p.doc_date DESC, p.id DESC LIMIT 1""")
+        if row is None:
+            raise InputError("Для предпросмотра нет ни одного разнесённого платежа")
+        mid, extra = row[0], {"payment": {"amount": fmt_money(row[1]), "date": row[2].strftime("%d.%m.%Y")}}
+    else:
+        totals: dict[str, list] = {}
+        for d in debts.debts(db, as_of):
+            acc = totals.setdefault(d["member_id"], [Decimal(0), Decimal(0), Decimal(0), None, 0])
+            acc[0] += d["total"]
+            acc[1] += d["principal"]
+            acc[2] += d["penalty"]
+            if d["oldest_due"] and (acc[3] is None or d["oldest_due"] < acc[3]):
+                acc[3], acc[4] = d["oldest_due"], d["days_overdue"]
+        if not totals:
+            raise InputError(f"Для предпросмотра нет ни одного должника на {as_of:%d.%m.%Y}")
+        reg_no, acc = max(totals.items(), key=lambda kv: kv[1][0])
+        mid = db.scalar("SELECT id FROM members WHERE reg_no = ?", [reg_no])
+        extra = {"debt": debt_context(*acc), "as_of": as_of.strftime("%d.%m.%Y")}
+    reg_no, full_name = db.fetchone("SELECT reg_no, full_name FROM members WHERE id = ?", [mid])
+    context = {"coop": coop, "member": member_context(reg_no, full_name), "purpose": purpose_text(reg_no), **extra}
+    return (f"л/с {reg_no}", render(subject, context, "Тема"), render(body, context, "Текст"))
