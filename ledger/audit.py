@@ -63,6 +63,9 @@ ACTIONS = {
     "tariffs_saved": "Изменение взносов", "key_rate_set": "Ключевая ставка", "key_rate_deleted": "Ключевая ставка удалена",
     "accrue": "Начисление", "charge_added": "Разовое начисление", "charge_corrected": "Корректировка начисления",
     "bank_sync": "Синхронизация с банком",
+    "notify_rule_saved": "Правило уведомлений сохранено", "notify_planned": "Уведомления запланированы",
+    "notify_optout": "Отказ от уведомлений", "notify_optin": "Согласие на уведомления",
+    "notify_chat_bound": "Чат мессенджера привязан к члену",
 }
 
 # Keys of the details, in words (anything not listed is shown as it is).
