@@ -78,7 +78,7 @@ def db() -> Database:
     try:
         vault.check_key(database)
     except DatabaseBusy:
-        raise
+        pass   # the page's first query says «База занята» the way it always does
     except LedgerError as exc:
         st.error(plain(str(exc)))
         st.stop()

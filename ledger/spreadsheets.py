@@ -166,7 +166,7 @@ def is_encrypted_office(data: bytes) -> bool:
     try:
         with olefile.OleFileIO(io.BytesIO(data)) as ole:
             return ole.exists("EncryptedPackage")
-    except OSError:
+    except (OSError, ValueError):   # a broken container is no protected file: the reader says what is wrong
         return False
 
 

@@ -29,6 +29,12 @@ from .errors import InputError, LedgerError
 
 
 
+def counts_text(new: int, already: int, outgoing: int) -> str:
+    """«N новых, M уже загружено, K исходящих», in agreeing number: the summary of every import and bank sync."""
+    return (f"{count(new, 'новый', 'новых', 'новых')}, {already} уже "
+            f"{plural(already, 'загружен', 'загружено', 'загружено')}, "
+            f"{count(outgoing, 'исходящий', 'исходящих', 'исходящих')}")
+
 @dataclass
 class ImportResult:
     """What one file brought: new incoming, already loaded (any direction), new outgoing."""
@@ -54,9 +60,7 @@ class ImportResult:
         return FORMAT_LABELS.get(self.format, self.format)
 
     def summary(self) -> str:
-        text = (f"{count(self.new, 'новый', 'новых', 'новых')}, {self.already} уже "
-                f"{plural(self.already, 'загружен', 'загружено', 'загружено')}, "
-                f"{count(self.outgoing, 'исходящий', 'исходящих', 'исходящих')}")
+        text = counts_text(self.new, self.already, self.outgoing)
         if self.pending:
             text += f", {self.pending} в обработке (пропущено)"
         foreign = [c for c in self.currencies if c != "RUB"]

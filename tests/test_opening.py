@@ -228,13 +228,13 @@ def test_accruals_page_shows_the_opening_balances_and_asks_for_file_and_date(coo
     assert "Загружены остатки на 01.01.2026" in texts(at)
     shown = [df for df in (d.value for d in at.dataframe) if "Аванс, ₽" in df.columns][0]
     assert shown[["Л/с", "Участок", "Взнос", "Долг, ₽", "Аванс, ₽"]].values.tolist() == [
-        ["1", "36", "member", "0,00", "2 250,00"], ["1", "36", "target", "13 000,00", "0,00"],
-        ["2", "12", "member", "0,00", "0,00"]]
+        ["1", "36", "member", Decimal("0.00"), Decimal("2250.00")], ["1", "36", "target", Decimal("13000.00"), Decimal("0.00")],
+        ["2", "12", "member", Decimal("0.00"), Decimal("0.00")]]   # numbers, shown «2 250,00»
     assert "Иванов Иван Иванович" in shown["ФИО"].tolist()
     at.button(key="FormSubmitter:opening_balances-Загрузить остатки").click().run()
     assert "Выберите файл" in texts(at)
     log = [d.value for d in at.dataframe if "Что" in d.value.columns][0]
-    assert "входящие остатки" in log["Что"].tolist()
+    assert "Загрузка входящих остатков" in log["Что"].tolist()
 
 
 def test_the_date_must_follow_the_period_the_osv_states(coop):

@@ -43,7 +43,9 @@ class SyncResult:
     matched: dict = field(default_factory=dict)
 
     def summary(self) -> str:
-        text = f"{self.new} новых, {self.already} уже загружено, {self.outgoing} исходящих"
+        from ledger.statements import counts_text
+
+        text = counts_text(self.new, self.already, self.outgoing)
         if self.pending:
             text += f", {self.pending} ещё не проведены банком (загрузятся позже)"
         return text
