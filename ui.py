@@ -71,14 +71,17 @@ def russian_widgets() -> None:
     st.html(_RUSSIAN_WIDGETS)
 
 
-def db() -> Database:
-    """The ledger; the page stops with the reason when its master key is lost or wrong (nothing is created)."""
+def db(before_stop: Callable[[], object] | None = None) -> Database:
+    """The ledger; the page stops with the reason when its master key is lost or wrong (nothing is created).
+    before_stop runs first (app.py hides the navigation there, or Streamlit would list the files of pages/)."""
     database = Database()
     try:
         vault.check_key(database)
     except DatabaseBusy:
         raise
     except LedgerError as exc:
+        if before_stop is not None:
+            before_stop()
         st.error(plain(str(exc)))
         st.stop()
     return database
