@@ -146,6 +146,6 @@ def test_pages_refuse_a_lost_key(db_path, ledger, script):
     at.session_state["user"] = {"login": "admin", "role": "admin"}
     at.run()
     assert not at.exception
-    assert any(MESSAGE in e.value for e in at.error)
+    assert any(MESSAGE in e.value.replace("\\", "") for e in at.error)   # as shown: Markdown escapes dropped
     assert not (db_path.parent / "vault.key").exists()
     assert _state(ledger) == before
