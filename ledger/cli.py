@@ -307,7 +307,7 @@ def option_date(value: str, option: str):
     try:
         return fields.parse_date(value)
     except ValueError as exc:
-        raise InputError(f"Параметр {option}: {exc} (ожидается ГГГГ-ММ-ДД или ДД.ММ.ГГГГ)") from None
+        raise InputError(f"Параметр {option}: {exc}") from None  # exc already names the expected format
 
 
 @tariffs_app.command("load")

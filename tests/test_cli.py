@@ -113,3 +113,12 @@ def test_usage_errors_are_russian(db_path, capsys, args, expected):
     err = capsys.readouterr().err
     assert err.startswith("Ошибка: ") and expected in err and "--help" in err
     assert "Missing" not in err and "No such" not in err
+
+
+def test_a_bad_date_option_is_one_line_that_says_the_format_once(db_path, capsys):
+    assert cli.main(["init"]) == 0
+    capsys.readouterr()
+    assert cli.main(["accrue", "--through", "2026-13-01", "--dry-run"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("Ошибка: Параметр --through: дата «2026-13-01» не разобрана")
+    assert err.count("ожидается") == 1 and "\n" not in err
