@@ -126,7 +126,7 @@ def main() -> None:
         if st.button("Выйти", key="signout"):
             ui.sign_out(db)
             st.rerun()
-    st.navigation(sections).run()
+    st.navigation(sections, expanded=True).run()   # all pages: no Streamlit «View N more» (English) fold
 
 
 main()

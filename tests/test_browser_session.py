@@ -58,3 +58,15 @@ def test_a_lost_master_key_stops_the_app_without_listing_the_files_of_pages(demo
         assert page.locator("[data-testid=stSidebarNav]").count() == 0
         body = page.inner_text("body")
         assert not [w for w in ("accruals", "integration settings", "dashboard") if w in body]
+
+
+def test_the_admin_sees_every_page_in_the_sidebar_without_streamlits_english_view_more(db, db_path):
+    users.add_user(db, "root", "пароль-администратора", "admin")
+    with streamlit_server(db_path) as url, chromium_page() as page:
+        sign_in(page, url, "root", "пароль-администратора")
+        nav = page.locator("[data-testid=stSidebarNav]")
+        nav.get_by_role("link", name="Реестр членов").wait_for()
+        page.wait_for_timeout(500)
+        assert "View" not in nav.inner_text()
+        for title in ("Мониторинг", "Журнал действий", "Резервные копии"):
+            assert nav.get_by_role("link", name=title).is_visible()
