@@ -270,6 +270,7 @@ def plain(value: Any) -> str:
     return _MARKDOWN.sub(r"\\\1", text).replace("\n", "  \n")
 
 
+BLANK = "—"          # what an empty cell of ui.table shows
 STYLED_ROWS = 5000   # larger tables get Streamlit's own column formats (a Styler renders every cell in Python)
 
 
@@ -287,7 +288,7 @@ def _kind(values: list) -> str | None:
 def table(rows: list[dict], money: tuple[str, ...] | list[str] = (), columns: list[str] | None = None,
           **kwargs: Any) -> None:
     """A read-only table in Russian formats that still sorts by value: dates ДД.ММ.ГГГГ, money «1 234,56 ₽»
-    (the `money` columns) right-aligned, other decimals with a decimal comma, blanks instead of None."""
+    (the `money` columns) right-aligned, other decimals with a decimal comma, «—» instead of None."""
     import pandas as pd
 
     frame = pd.DataFrame(rows, columns=columns)
@@ -302,8 +303,9 @@ def table(rows: list[dict], money: tuple[str, ...] | list[str] = (), columns: li
         show = {"day": formats.day, "moment": formats.moment, "number": formats.number}
         fmt = {c: (formats.money if "₽" in str(c) else formats.rub) if kind == "money" else show[kind]
                for c, kind in kinds.items() if kind}
-        blank = lambda f: (lambda v: "" if v is None or v != v else f(v))  # noqa: E731
-        data = frame.style.format({c: blank(f) for c, f in fmt.items()}, na_rep="")
+        # A blank is «—»: Streamlit ignores an empty display value and draws the raw null as a grey «None».
+        blank = lambda f: (lambda v: BLANK if v is None or v != v else f(v))  # noqa: E731
+        data = frame.style.format({c: blank(fmt.get(c, str)) for c in frame.columns}, na_rep=BLANK)
         st.dataframe(data, hide_index=True, width="stretch", **kwargs)
         return
     config = {}
