@@ -164,11 +164,11 @@ def test_collection_line_breaks_at_months_without_charges(demo_db):
 
 
 def test_accruals_page_contributions_show_due_dates_in_russian(demo_db):
-    import pyarrow as pa
+    from tests.test_pages import shown
 
     at = page_test("pages/accruals.py", "accountant").run()
     assert not at.exception
-    shown = pa.ipc.open_stream(at.dataframe[0].proto.arrow_data.styler.display_values).read_all().to_pydict()
-    due = dict(zip(shown["Код"], shown["Срок"]))
+    table = shown(at.dataframe[0])
+    due = dict(zip(table["Код"], table["Срок"]))
     assert due["road"] == "01.06.2026" and due["member"] == "01.07"   # demo-tariffs.toml: 2026-06-01, 07-01
     assert due["garbage"] == "25"

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 def test_table_blank_cells_show_a_dash_not_streamlits_none():
     """Streamlit ignores an empty display value and prints the raw null as a grey «None»: a blank is «—»."""
-    import pyarrow as pa
     from streamlit.testing.v1 import AppTest
+
+    from tests.test_pages import shown as displayed
 
     def script():
         from datetime import date
@@ -20,8 +21,7 @@ def test_table_blank_cells_show_a_dash_not_streamlits_none():
     at = AppTest.from_function(script, default_timeout=30)
     at.run()
     assert not at.exception
-    proto = at.dataframe[0].proto.arrow_data
-    shown = pa.ipc.open_stream(proto.styler.display_values).read_all().to_pydict()
+    shown = displayed(at.dataframe[0])
     assert shown["Окончание"] == ["—", "31.12.2025"]
     assert shown["Имя"] == ["Иванов", "—"] and shown["Заметка"] == ["—", "x"]
     assert shown["Сумма, ₽"][1] == "—" and shown["Начало"] == ["01.01.2024", "03.02.2025"]
