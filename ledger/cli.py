@@ -193,7 +193,8 @@ def bank_list(ctx: typer.Context):
         accounts = r["accounts"] or r["our_account"] or "—"
         currency = f"\tвалюта {', '.join(r['foreign'])} (не разносится)" if r["foreign"] else ""
         say(f"{r['id']}\t{r['file_name']}\t{r['format_label']}\tсчёт {accounts}\t{period}\t"
-            f"поступления {r['docs_in']} на {r['total_in']:.2f}\tсписания {r['docs_out']} на {r['total_out']:.2f}{currency}")
+            f"поступления {r['docs_in']} на {formats.rub(r['total_in'])}\tсписания {r['docs_out']} на "
+            f"{formats.rub(r['total_out'])}{currency}")
 
 
 @bank_app.command("delete")
