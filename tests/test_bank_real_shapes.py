@@ -307,7 +307,7 @@ def test_alfa_csv_account_column_is_ours_and_rows_in_processing_are_skipped(db):
     assert parsed.pending == 2 and any("«В обработке»" in w and "2" in w for w in parsed.warnings)
     cooperative.save_settings(db, {"bank_accounts": RUB_A})
     result = statements.import_statement(db, ALFA_CSV, "movementList.csv")
-    assert result.summary() == "1 новых, 0 уже загружено, 1 исходящих, 2 в обработке (пропущено)"
+    assert result.summary() == "1 новый, 0 уже загружено, 1 исходящий, 2 в обработке (пропущено)"
 
 
 def test_vtb_account_currency_amount_is_the_payment():
