@@ -322,7 +322,8 @@ def tariffs_load(ctx: typer.Context, file: Path = typer.Argument(..., help="Фа
 def tariffs_list(ctx: typer.Context):
     """Список взносов."""
     for c in tariffs.contributions(db_of(ctx)):
-        say(f"{c.code}\t{c.name}\t{c.rate} ₽ {tariffs.BASES[c.basis]}\t"
+        rate = formats.rub(c.rate, 2 if c.rate == round(c.rate, 2) else 4)   # «300,00 ₽», «0,1234 ₽»
+        say(f"{c.code}\t{c.name}\t{rate} {tariffs.BASES[c.basis]}\t"
             f"{tariffs.PERIODS.get(c.period or '', 'разовый')}\tпеня: {tariffs.PENALTY_KINDS[c.penalty.kind]}")
 
 
