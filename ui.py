@@ -303,8 +303,12 @@ def table(rows: list[dict], money: tuple[str, ...] | list[str] = (), columns: li
         show = {"day": formats.day, "moment": formats.moment, "number": formats.number}
         fmt = {c: (formats.money if "₽" in str(c) else formats.rub) if kind == "money" else show[kind]
                for c, kind in kinds.items() if kind}
-        # A blank is «—»: Streamlit ignores an empty display value and draws the raw null as a grey «None».
-        blank = lambda f: (lambda v: BLANK if v is None or v != v else f(v))  # noqa: E731
+        # A blank is «—»: the browser draws a null cell as a grey «None» whatever its display value says, so
+        # text and date columns get "" there (dates then sort as their ISO text, which is the same order).
+        for c, kind in kinds.items():
+            if kind in (None, "day", "moment") and frame[c].isna().any():
+                frame[c] = ["" if v is None or v != v else v for v in frame[c]]
+        blank = lambda f: (lambda v: BLANK if v is None or v != v or v == "" else f(v))  # noqa: E731
         data = frame.style.format({c: blank(fmt.get(c, str)) for c in frame.columns}, na_rep=BLANK)
         st.dataframe(data, hide_index=True, width="stretch", **kwargs)
         return

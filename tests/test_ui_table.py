@@ -25,3 +25,5 @@ def test_table_blank_cells_show_a_dash_not_streamlits_none():
     assert shown["Окончание"] == ["—", "31.12.2025"]
     assert shown["Имя"] == ["Иванов", "—"] and shown["Заметка"] == ["—", "x"]
     assert shown["Сумма, ₽"][1] == "—" and shown["Начало"] == ["01.01.2024", "03.02.2025"]
+    raw = at.dataframe[0].value   # the browser draws a null cell as «None» whatever its display value: none left
+    assert raw["Окончание"][0] == "" and raw["Имя"][1] == "" and raw["Заметка"][0] == ""
