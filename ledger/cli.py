@@ -192,9 +192,10 @@ def bank_list(ctx: typer.Context):
         period = f"{r['period_from']:%d.%m.%Y}–{r['period_to']:%d.%m.%Y}" if r["period_from"] and r["period_to"] else "—"
         accounts = r["accounts"] or r["our_account"] or "—"
         currency = f"\tвалюта {', '.join(r['foreign'])} (не разносится)" if r["foreign"] else ""
+        amount = (lambda v: f"{formats.money(v)} {', '.join(r['foreign'])}") if r["foreign"] else formats.rub
         say(f"{r['id']}\t{r['file_name']}\t{r['format_label']}\tсчёт {accounts}\t{period}\t"
-            f"поступления {r['docs_in']} на {formats.rub(r['total_in'])}\tсписания {r['docs_out']} на "
-            f"{formats.rub(r['total_out'])}{currency}")
+            f"поступления {r['docs_in']} на {amount(r['total_in'])}\tсписания {r['docs_out']} на "
+            f"{amount(r['total_out'])}{currency}")
 
 
 @bank_app.command("delete")

@@ -92,12 +92,13 @@ with tab_list:
     totals = statements.payment_totals(db)
     # The metrics add up the listed statements; the ledger's own count (each payment once, however many
     # statements brought it) is said below.
-    listed_in, listed_out = sum(r["docs_in"] or 0 for r in rows), sum(r["docs_out"] or 0 for r in rows)
+    roubles = [r for r in rows if not r["foreign"]]   # a currency statement's totals are not roubles
+    listed_in, listed_out = sum(r["docs_in"] or 0 for r in roubles), sum(r["docs_out"] or 0 for r in roubles)
     c1, c2, c3 = st.columns(3)
     c1.metric("Выписок", len(rows))
-    c2.metric("Поступления по выпискам", rub_sign(sum((r["total_in"] or 0 for r in rows), 0)),
+    c2.metric("Поступления по выпискам", rub_sign(sum((r["total_in"] or 0 for r in roubles), 0)),
               help=count(listed_in, "поступление", "поступления", "поступлений"))
-    c3.metric("Списания по выпискам", rub_sign(sum((r["total_out"] or 0 for r in rows), 0)),
+    c3.metric("Списания по выпискам", rub_sign(sum((r["total_out"] or 0 for r in roubles), 0)),
               help=count(listed_out, "списание", "списания", "списаний"))
     if rows:
         st.caption(f"В базе каждый платёж один раз, даже если он есть в нескольких выписках: "
