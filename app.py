@@ -86,15 +86,27 @@ def anonymous() -> None:
         first_start(db)
 
 
+def hidden_navigation() -> None:
+    """Hand Streamlit a hidden navigation before the app stops early: without one it lists the files of pages/
+    (accruals, audit, ...) in the sidebar."""
+    st.navigation([st.Page(anonymous, title="Вход", url_path="signin", default=True)], position="hidden")
+
+
 def main() -> None:
     ui.russian_widgets()
-    db = ui.db()
+    try:
+        db = ui.db(before_stop=hidden_navigation)
+    except DatabaseBusy:
+        hidden_navigation()
+        busy()
+        st.stop()
     ui.tidy_once(str(db.path))
     user = ui.current_user()
     if user is None:
         try:
             user = ui.resume(db)
         except DatabaseBusy:
+            hidden_navigation()
             busy()
             st.stop()
         except LedgerError:
@@ -114,7 +126,7 @@ def main() -> None:
         if st.button("Выйти", key="signout"):
             ui.sign_out(db)
             st.rerun()
-    st.navigation(sections).run()
+    st.navigation(sections, expanded=True).run()   # all pages: no Streamlit «View N more» (English) fold
 
 
 main()

@@ -72,14 +72,17 @@ def russian_widgets() -> None:
     st.html(_RUSSIAN_WIDGETS)
 
 
-def db() -> Database:
-    """The ledger; the page stops with the reason when its master key is lost or wrong (nothing is created)."""
+def db(before_stop: Callable[[], object] | None = None) -> Database:
+    """The ledger; the page stops with the reason when its master key is lost or wrong (nothing is created).
+    before_stop runs first (app.py hides the navigation there, or Streamlit would list the files of pages/)."""
     database = Database()
     try:
         vault.check_key(database)
     except DatabaseBusy:
         pass   # the page's first query says «База занята» the way it always does
     except LedgerError as exc:
+        if before_stop is not None:
+            before_stop()
         st.error(plain(str(exc)))
         st.stop()
     return database
@@ -268,6 +271,7 @@ def plain(value: Any) -> str:
     return _MARKDOWN.sub(r"\\\1", text).replace("\n", "  \n")
 
 
+BLANK = "—"          # what an empty cell of ui.table shows
 STYLED_ROWS = 5000   # larger tables get Streamlit's own column formats (a Styler renders every cell in Python)
 
 
@@ -285,7 +289,7 @@ def _kind(values: list) -> str | None:
 def table(rows: list[dict], money: tuple[str, ...] | list[str] = (), columns: list[str] | None = None,
           **kwargs: Any) -> None:
     """A read-only table in Russian formats that still sorts by value: dates ДД.ММ.ГГГГ, money «1 234,56 ₽»
-    (the `money` columns) right-aligned, other decimals with a decimal comma, blanks instead of None."""
+    (the `money` columns) right-aligned, other decimals with a decimal comma, «—» instead of None."""
     import pandas as pd
 
     frame = pd.DataFrame(rows, columns=columns)
@@ -300,8 +304,13 @@ def table(rows: list[dict], money: tuple[str, ...] | list[str] = (), columns: li
         show = {"day": formats.day, "moment": formats.moment, "number": formats.number}
         fmt = {c: (formats.money if "₽" in str(c) else formats.rub) if kind == "money" else show[kind]
                for c, kind in kinds.items() if kind}
-        blank = lambda f: (lambda v: "" if v is None or v != v else f(v))  # noqa: E731
-        data = frame.style.format({c: blank(f) for c, f in fmt.items()}, na_rep="")
+        # A blank is «—»: the browser draws a null cell as a grey «None» whatever its display value says, so
+        # text and date columns get "" there (dates then sort as their ISO text, which is the same order).
+        for c, kind in kinds.items():
+            if kind in (None, "day", "moment") and frame[c].isna().any():
+                frame[c] = ["" if v is None or v != v else v for v in frame[c]]
+        blank = lambda f: (lambda v: BLANK if v is None or v != v or v == "" else f(v))  # noqa: E731
+        data = frame.style.format({c: blank(fmt.get(c, str)) for c in frame.columns}, na_rep=BLANK)
         st.dataframe(data, hide_index=True, width="stretch", **kwargs)
         return
     config = {}

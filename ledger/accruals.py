@@ -378,14 +378,23 @@ def _accrual_result(con, through: date, posted: bool) -> AccrualResult:
         past_years=past, through=through, posted=posted, lines=lines)
 
 
+def _ru_number(sql: str, money: bool = False) -> str:
+    """SQL text of a DECIMAL as the page shows numbers: «1 234,5»; money keeps two decimals, «1 234,50»."""
+    text = f"rtrim(rtrim(format('{{:,.4f}}', {sql}), '0'), '.')"
+    if money:
+        text = f"CASE WHEN {sql} = round({sql}, 2) THEN format('{{:,.2f}}', {sql}) ELSE {text} END"
+    return f"replace(replace({text}, ',', ' '), '.', ',')"
+
+
 def _post(con, actor: str | None) -> None:
     now = utcnow()
-    con.execute("""
+    con.execute(f"""
         INSERT INTO charges (member_id, contribution, plot_id, period_start, period_end, due_date, amount, kind,
                              basis_note, accrual_key, created_at, created_by)
         SELECT d.member_id, d.contribution, d.plot_id, d.period_start, d.period_end, d.due_date,
                (d.dkop::DECIMAL(38,0) / 100)::DECIMAL(18,2), 'accrual',
-               d.rate::VARCHAR || ' ₽' || CASE WHEN c.basis = 'plot_area' THEN ' × ' || d.area::VARCHAR || ' м²' ELSE '' END
+               {_ru_number("d.rate", money=True)} || ' ₽'
+                 || CASE WHEN c.basis = 'plot_area' THEN ' × ' || {_ru_number("d.area")} || ' м²' ELSE '' END
                  || CASE WHEN d.share_days <> d.divisor
                          THEN ' × ' || d.share_days::VARCHAR || '/' || d.divisor::VARCHAR || ' (доля × дни)'
                          ELSE '' END,

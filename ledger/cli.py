@@ -194,8 +194,10 @@ def bank_list(ctx: typer.Context):
         period = f"{r['period_from']:%d.%m.%Y}–{r['period_to']:%d.%m.%Y}" if r["period_from"] and r["period_to"] else "—"
         accounts = r["accounts"] or r["our_account"] or "—"
         currency = f"\tвалюта {', '.join(r['foreign'])} (не разносится)" if r["foreign"] else ""
+        amount = (lambda v: f"{formats.money(v)} {', '.join(r['foreign'])}") if r["foreign"] else formats.rub
         say(f"{r['id']}\t{r['file_name']}\t{r['format_label']}\tсчёт {accounts}\t{period}\t"
-            f"поступления {r['docs_in']} на {r['total_in']:.2f}\tсписания {r['docs_out']} на {r['total_out']:.2f}{currency}")
+            f"поступления {r['docs_in']} на {amount(r['total_in'])}\tсписания {r['docs_out']} на "
+            f"{amount(r['total_out'])}{currency}")
 
 
 @bank_app.command("delete")
@@ -309,7 +311,7 @@ def option_date(value: str, option: str):
     try:
         return fields.parse_date(value)
     except ValueError as exc:
-        raise InputError(f"Параметр {option}: {exc} (ожидается ГГГГ-ММ-ДД или ДД.ММ.ГГГГ)") from None
+        raise InputError(f"Параметр {option}: {exc}") from None  # exc already names the expected format
 
 
 @tariffs_app.command("load")
@@ -323,7 +325,8 @@ def tariffs_load(ctx: typer.Context, file: Path = typer.Argument(..., help="Фа
 def tariffs_list(ctx: typer.Context):
     """Список взносов."""
     for c in tariffs.contributions(db_of(ctx)):
-        say(f"{c.code}\t{c.name}\t{c.rate} ₽ {tariffs.BASES[c.basis]}\t"
+        rate = formats.rub(c.rate, 2 if c.rate == round(c.rate, 2) else 4)   # «300,00 ₽», «0,1234 ₽»
+        say(f"{c.code}\t{c.name}\t{rate} {tariffs.BASES[c.basis]}\t"
             f"{tariffs.PERIODS.get(c.period or '', 'разовый')}\tпеня: {tariffs.PENALTY_KINDS[c.penalty.kind]}")
 
 

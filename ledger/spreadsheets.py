@@ -166,7 +166,7 @@ def is_encrypted_office(data: bytes) -> bool:
     try:
         with olefile.OleFileIO(io.BytesIO(data)) as ole:
             return ole.exists("EncryptedPackage")
-    except (OSError, ValueError):   # a broken container is no protected file: the reader says what is wrong
+    except (OSError, ValueError, IndexError):  # a broken compound file is not an encrypted one; its reader says why
         return False
 
 

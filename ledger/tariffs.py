@@ -157,6 +157,18 @@ def _check_due(c: dict, where: str, problems: list[str]) -> None:
         problems.append(f"{where}, поле «due»: «{due}» — для периода «{period}» ожидается {hint}")
 
 
+def due_text(c: Contribution) -> str:
+    """The due date as a Russian reader writes it: a one-off ДД.ММ.ГГГГ, a yearly ДД.ММ; the file's own
+    forms (ГГГГ-ММ-ДД, ММ-ДД) stay in the .toml and the edit form."""
+    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", c.due or "")
+    if c.kind == "one_off" and m:
+        return f"{m.group(3)}.{m.group(2)}.{m.group(1)}"
+    m = re.fullmatch(r"(\d{2})-(\d{2})", c.due or "")
+    if c.period == "year" and m:
+        return f"{m.group(2)}.{m.group(1)}"
+    return c.due or ""
+
+
 def parse_contribution(raw: dict, where: str, problems: list[str]) -> Contribution | None:
     """One [[contribution]] table; problems get one line per bad field."""
     before = len(problems)

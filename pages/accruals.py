@@ -22,7 +22,7 @@ with tab_tariffs:
     items = ui.attempt(lambda: tariffs.contributions(db)) or []
     ui.table([{
         "Код": c.code, "Название": c.name, "Вид": tariffs.KINDS[c.kind], "База": tariffs.BASES[c.basis],
-        "Ставка, ₽": c.rate, "Период": tariffs.PERIODS.get(c.period or "", "—"), "Срок": c.due,
+        "Ставка, ₽": c.rate, "Период": tariffs.PERIODS.get(c.period or "", "—"), "Срок": tariffs.due_text(c),
         "Начало": c.start, "Окончание": c.end, "Слова в назначении": ", ".join(c.keywords),
         "Пеня": tariffs.PENALTY_KINDS[c.penalty.kind]} for c in items])
 

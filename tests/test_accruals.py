@@ -109,6 +109,16 @@ def test_accrual_by_area_and_share_rounds_half_up_and_runs_once(db):
     assert again.added == 0 and db.scalar("SELECT count(*) FROM charges") == 8
 
 
+def test_how_a_charge_was_computed_reads_in_russian_numbers(db):
+    load(db, tariff(code="member", basis="plot_area", rate="1234.5"), tariff(code="fund", basis="plot", rate="0.125"))
+    member(db, 2, plots=[("2", "1000.50", (1, 3))])
+    accruals.accrue(db, date(2025, 12, 31))
+    notes = dict(db.fetchall("SELECT contribution, basis_note FROM charges"))
+    # what the accountant sees under «Как рассчитано»: decimal comma, spaced thousands, no trailing 0000
+    assert notes == {"member": "1 234,50 ₽ × 1 000,5 м² × 365/1095 (доля × дни)",
+                     "fund": "0,125 ₽ × 365/1095 (доля × дни)"}
+
+
 def test_accrual_periods_and_due_dates(db):
     load(db, tariff(code="month", period="month", due="31", rate="100", start="2025-01-15"),
          tariff(code="quarter", period="quarter", due="2-10", rate="300"),

@@ -397,6 +397,7 @@ def test_foreign_currency_needs_consent_and_stays_out_of_matching(db_path, db, t
     assert main(["bank", "list"]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert [("валюта USD" in line) for line in listed] == [False, True]   # rub.txt has the later period
+    assert "₽" not in listed[1] and " USD\t" in listed[1] and "₽" in listed[0]   # dollars are not shown as roubles
     foreign_id = db.scalar("SELECT id FROM payments WHERE currency = 'USD'")
     summary = matching.match_payments(db, actor="test")
     assert summary["total"] == 3   # the three rouble incomings, not the dollar one

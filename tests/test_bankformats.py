@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from decimal import Decimal
 from pathlib import Path
@@ -291,6 +292,14 @@ def test_xlsx_bomb_is_refused():
 
 def test_broken_xml():
     assert "строка 3" in _error(b"<?xml version='1.0'?>\n<Document>\n<BkToCstmrStmt><Stmt></Document>", "c.xml")
+
+
+def test_a_broken_camt_names_line_and_position_in_russian_without_the_parsers_english():
+    data = F.camt053()
+    cut = data[:data.index(b"</Ntry>") + 3] + b"\n"          # cut inside a closing tag
+    message = _error(cut, "c.xml")
+    assert message.startswith("c.xml, строка ") and "XML повреждён" in message
+    assert not re.search(r"[A-Za-z]{4,}", message.replace("c.xml", "").replace("XML", "")), message
 
 
 def test_xml_that_is_not_camt():

@@ -45,3 +45,28 @@ def test_anonymous_sees_only_the_sign_in_form_then_reload_keeps_the_session_unti
         page.reload()
         page.get_by_role("button", name="Войти").wait_for()
         assert page.get_by_role("link", name="Реестр членов").count() == 0
+
+
+def test_a_lost_master_key_stops_the_app_without_listing_the_files_of_pages(demo_db):
+    demo_db.release()
+    (demo_db.path.parent / "vault.key").unlink()  # the key file is lost; the ledger holds sealed personal data
+    with streamlit_server(demo_db.path) as url, chromium_page() as page:
+        page.goto(url)
+        page.get_by_text("ключ шифрования не подходит к базе").wait_for()
+        page.wait_for_timeout(1000)
+        # Streamlit lists pages/*.py under their English file names when the run never called st.navigation
+        assert page.locator("[data-testid=stSidebarNav]").count() == 0
+        body = page.inner_text("body")
+        assert not [w for w in ("accruals", "integration settings", "dashboard") if w in body]
+
+
+def test_the_admin_sees_every_page_in_the_sidebar_without_streamlits_english_view_more(db, db_path):
+    users.add_user(db, "root", "пароль-администратора", "admin")
+    with streamlit_server(db_path) as url, chromium_page() as page:
+        sign_in(page, url, "root", "пароль-администратора")
+        nav = page.locator("[data-testid=stSidebarNav]")
+        nav.get_by_role("link", name="Реестр членов").wait_for()
+        page.wait_for_timeout(500)
+        assert "View" not in nav.inner_text()
+        for title in ("Мониторинг", "Журнал действий", "Резервные копии"):
+            assert nav.get_by_role("link", name=title).is_visible()

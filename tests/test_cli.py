@@ -113,3 +113,25 @@ def test_usage_errors_are_russian(db_path, capsys, args, expected):
     err = capsys.readouterr().err
     assert err.startswith("Ошибка: ") and expected in err and "--help" in err
     assert "Missing" not in err and "No such" not in err
+
+
+def test_a_bad_date_option_is_one_line_that_says_the_format_once(db_path, capsys):
+    assert cli.main(["init"]) == 0
+    capsys.readouterr()
+    assert cli.main(["accrue", "--through", "2026-13-01", "--dry-run"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("Ошибка: Параметр --through: дата «2026-13-01» не разобрана")
+    assert err.count("ожидается") == 1 and "\n" not in err
+
+
+def test_tariffs_list_shows_rates_as_money(db_path, tmp_path, capsys):
+    (tmp_path / "t.toml").write_text(
+        '[[contribution]]\ncode = "member"\nname = "Членский взнос"\nkind = "periodic"\nbasis = "plot_area"\n'
+        'rate = "1234.5"\nperiod = "year"\ndue = "07-01"\nstart = "2025-01-01"\n\n'
+        '[[contribution]]\ncode = "light"\nname = "Свет"\nkind = "periodic"\nbasis = "plot"\n'
+        'rate = "0.1234"\nperiod = "month"\ndue = "25"\nstart = "2025-01-01"\n', "utf-8")
+    assert cli.main(["tariffs", "load", str(tmp_path / "t.toml")]) == 0
+    capsys.readouterr()
+    assert cli.main(["tariffs", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "\t1 234,50 ₽ с м² участка\t" in out and "\t0,1234 ₽ с участка\t" in out

@@ -220,17 +220,17 @@ def test_plot_captions_as_1c_writes_them():
 
 
 def test_accruals_page_shows_the_opening_balances_and_asks_for_file_and_date(coop):
-    from tests.test_pages import page_test, texts
+    from tests.test_pages import page_test, shown, texts
 
     opening.import_balances(coop, osv_xlsx(), "осв76.xlsx", AS_OF, actor="t")
     at = page_test("pages/accruals.py", "accountant").run()
     assert not at.exception
     assert "Загружены остатки на 01.01.2026" in texts(at)
-    shown = [df for df in (d.value for d in at.dataframe) if "Аванс, ₽" in df.columns][0]
-    assert shown[["Л/с", "Участок", "Взнос", "Долг, ₽", "Аванс, ₽"]].values.tolist() == [
-        ["1", "36", "member", Decimal("0.00"), Decimal("2250.00")], ["1", "36", "target", Decimal("13000.00"), Decimal("0.00")],
-        ["2", "12", "member", Decimal("0.00"), Decimal("0.00")]]   # numbers, shown «2 250,00»
-    assert "Иванов Иван Иванович" in shown["ФИО"].tolist()
+    table = [shown(d) for d in at.dataframe if "Аванс, ₽" in d.value.columns][0]   # as the browser draws it
+    assert [list(row) for row in zip(*(table[c] for c in ("Л/с", "Участок", "Взнос", "Долг, ₽", "Аванс, ₽")))] == [
+        ["1", "36", "member", "0,00", "2 250,00"], ["1", "36", "target", "13 000,00", "0,00"],
+        ["2", "12", "member", "0,00", "0,00"]]
+    assert "Иванов Иван Иванович" in table["ФИО"]
     at.button(key="FormSubmitter:opening_balances-Загрузить остатки").click().run()
     assert "Выберите файл" in texts(at)
     log = [d.value for d in at.dataframe if "Что" in d.value.columns][0]

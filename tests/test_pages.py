@@ -27,6 +27,13 @@ def page_test(path: str, role: str | None = "accountant") -> AppTest:
     return at
 
 
+def shown(dataframe) -> dict[str, list[str]]:
+    """A table as the browser draws it: the display values ui.table's Styler sends (columns by name)."""
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(dataframe.proto.arrow_data.styler.display_values).read_all().to_pydict()
+
+
 def texts(at: AppTest) -> str:
     parts = [e.value for e in at.markdown] + [e.value for e in at.error] + [e.value for e in at.warning] + \
             [e.value for e in at.success] + [e.value for e in at.info] + [e.value for e in at.title] + \

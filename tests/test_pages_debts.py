@@ -161,3 +161,14 @@ def test_collection_line_breaks_at_months_without_charges(demo_db):
         # consecutive months share a line; across a month without charges the line is broken
         assert (s1 == s2) == ((d2.year, d2.month) == next_month), (m1, m2)
     assert len({s for _, s in points}) > 1   # the demo has months without charges (e.g. 2026 before July)
+
+
+def test_accruals_page_contributions_show_due_dates_in_russian(demo_db):
+    from tests.test_pages import shown
+
+    at = page_test("pages/accruals.py", "accountant").run()
+    assert not at.exception
+    table = shown(at.dataframe[0])
+    due = dict(zip(table["Код"], table["Срок"]))
+    assert due["road"] == "01.06.2026" and due["member"] == "01.07"   # demo-tariffs.toml: 2026-06-01, 07-01
+    assert due["garbage"] == "25"

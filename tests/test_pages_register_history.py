@@ -8,14 +8,15 @@ from decimal import Decimal
 from ledger import accruals, members
 from tests.conftest import xlsx_bytes
 from tests.ledger_builders import load, tariff
-from tests.test_pages import page_test, texts
+from tests.test_pages import page_test, shown, texts
 
 FEE = tariff(code="member", name="Членский взнос", basis="plot_area", rate="10", due="03-31", start="2026-01-01")
 HEAD = ["№ л/с", "ФИО", "№ участка", "Площадь, м2"]
 
 
 def frame(at, column: str):
-    return next(d.value for d in at.dataframe if column in d.value.columns)
+    """The table that has this column, as the browser draws it."""
+    return next(shown(d) for d in at.dataframe if column in d.value.columns)
 
 
 def test_accrue_shows_the_preview_and_posts_only_on_confirmation(db):

@@ -184,7 +184,8 @@ def test_unrecognisable_files(db, rows, message):
 
 @pytest.mark.parametrize("data, name, message", [
     (b"", "r.xlsx", "пуст"), (b"PK\x03\x04garbage", "r.xlsx", "повреждён"),
-    (b"\x00\x01\x02binary\x00", "r.csv", "двоичные"), (b"\x00\x01\x02binary\x00", "r.xlsx", "не файл Excel")])
+    (b"\x00\x01\x02binary\x00", "r.csv", "двоичные"), (b"\x00\x01\x02binary\x00", "r.xlsx", "не файл Excel"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600, "r.xls", r"\.xls")])   # a broken Excel 97 file
 def test_broken_files(db, data, name, message):
     with pytest.raises(InputError, match=message):
         members.import_register(db, data, name)

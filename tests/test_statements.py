@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from ledger import audit, cooperative, statements
+from ledger import audit, cooperative, formats, statements
+from ledger.db import Database
 from ledger.cli import main
 from ledger.errors import InputError, LedgerError
 from tests import bank_fixtures as F
@@ -199,7 +200,11 @@ def test_cli_imports_several_files(db_path, tmp_path, capsys):
     assert "kl_to_1c.txt" in out and "3 новых, 0 уже загружено, 2 исходящих" in out
     assert "0 новых, 5 уже загружено, 0 исходящих" in out
     assert main(["bank", "list"]) == 0
-    assert "sber.xlsx" in capsys.readouterr().out
+    listed = capsys.readouterr().out
+    assert "sber.xlsx" in listed
+    total = next(r["total_in"] for r in statements.list_statements(Database()) if r["file_name"] == "kl_to_1c.txt")
+    line = next(line for line in listed.splitlines() if "kl_to_1c.txt" in line)
+    assert f"на {formats.rub(total)}" in line and ".00\t" not in line   # money as everywhere: «1 234,56 ₽»
 
 
 def test_cli_bad_file_names_file_and_line_and_imports_nothing(db_path, tmp_path, capsys):

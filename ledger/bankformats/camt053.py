@@ -44,7 +44,9 @@ def parse_camt053(data: bytes, name: str) -> ParsedStatement:
         line = exc.position[0] if getattr(exc, "position", None) else None
         if "huge" in (exc.msg or "").lower():
             raise InputError(_problem(name, line, "в XML текстовое поле длиннее 10 МБ — это не выписка банка")) from None
-        raise InputError(_problem(name, line, f"XML повреждён ({exc.msg})")) from None
+        column = exc.position[1] if getattr(exc, "position", None) else None
+        where = f", позиция {column}" if column else ""   # libxml2's own text is English: only where it stopped
+        raise InputError(_problem(name, line, f"XML повреждён{where} (файл обрезан или это не XML)")) from None
     tree = root.getroottree()
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
         raise InputError(f"{name}: в XML есть объявление DOCTYPE (внешние сущности) — в выписке camt.053 его не "
