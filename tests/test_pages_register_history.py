@@ -50,7 +50,7 @@ def test_accrue_preview_lists_corrections_with_reasons(db):
     assert not at.exception, at.exception
     corrections = frame(at, "Основание")
     assert list(corrections["Основание"]) == ["перерасчёт: смена владельца участка 3 с 01.07.2026"]
-    assert list(corrections["Изменение, ₽"]) == [Decimal("-5041.10")]   # a number, shown «-5 041,10»
+    assert list(corrections["Изменение, ₽"]) == ["-5 041,10"]   # as shown
     assert db.scalar("SELECT count(*) FROM charge_corrections") == 0
     at.button(key="confirm_accrue").click().run()
     assert db.scalar("SELECT sum(delta) FROM charge_corrections") == Decimal("-5041.10")
