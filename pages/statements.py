@@ -110,9 +110,12 @@ with tab_list:
         ui.table([{
             "№": r["id"], "Файл": r["file_name"], "Формат": r["format_label"],
             "Счёт": (r["accounts"] or r["our_account"] or "").replace(",", ", "),
-            "Валюта": f"{', '.join(r['foreign'])} — не разносится" if r["foreign"] else "₽",
-            "Период": period(r), "Поступлений": r["docs_in"], "На сумму": r["total_in"],
-            "Списаний": r["docs_out"], "На сумму ": r["total_out"], "Новых платежей": r["docs_new"],
+            # a currency statement's sums are not roubles: they stand in its «Валюта» cell, not the ₽ columns
+            "Валюта": (f"{', '.join(r['foreign'])} — не разносится; поступления {rub(r['total_in'] or 0)}, "
+                       f"списания {rub(r['total_out'] or 0)} {', '.join(r['foreign'])}") if r["foreign"] else "₽",
+            "Период": period(r), "Поступлений": r["docs_in"], "На сумму": None if r["foreign"] else r["total_in"],
+            "Списаний": r["docs_out"], "На сумму ": None if r["foreign"] else r["total_out"],
+            "Новых платежей": r["docs_new"],
             "Загружена": r["imported_at"], "Кем": r["imported_by"],
         } for r in rows], money=["На сумму", "На сумму "])
         options = {r["id"]: f"№ {r['id']} — {r['file_name']} ({period(r)})" for r in rows}

@@ -52,6 +52,9 @@ def test_foreign_currency_statement_is_marked_and_out_of_the_rouble_totals(db):
     assert not at.exception
     table = at.dataframe[0].value
     marks = dict(zip(table["Файл"], table["Валюта"]))
-    assert marks == {"kl_to_1c.txt": "₽", "usd.xml": "USD — не разносится"}
+    assert marks["kl_to_1c.txt"] == "₽"
+    assert marks["usd.xml"] == "USD — не разносится; поступления 108,40, списания 0,00 USD"
+    sums = dict(zip(table["Файл"], table["На сумму"]))
+    assert sums["kl_to_1c.txt"] == Decimal("13234.56") and sums["usd.xml"] is None   # no dollars under ₽
     assert at.metric[1].value == "13 234,56 ₽"   # the dollars are not roubles
     assert at.checkbox(key="allow_currency").value is False
