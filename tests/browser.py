@@ -64,7 +64,7 @@ def chromium_page():
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="ru-RU")
-            page.set_default_timeout(30_000)
+            page.set_default_timeout(60_000)  # a loaded 2-vCPU runner re-runs a page in 30+ s now and then
             yield page
         finally:
             browser.close()
