@@ -278,3 +278,42 @@ def test_cli_loads_a_register_without_reg_no_and_library_warnings_stay_silent(db
     bad = coop("--db", str(db_path), "members", "import", str(src), "--numbering", "alpha")
     assert bad.returncode == 1 and "Нумерация л/с «alpha» неизвестна; допустимы: plot, sequential" in bad.stderr
     assert "Traceback" not in bad.stderr + bad.stdout
+
+
+def test_members_page_loads_a_register_without_reg_no(db):
+    at = page_test("pages/members.py").run()
+    at.file_uploader(key="register_file").set_value(("реестр.xlsx", xlsx_bytes(SNT), "application/octet-stream")).run()
+    assert not at.exception
+    said = texts(at)
+    assert "В файле нет номеров л/с: строки одного человека (то же ФИО и телефон) станут одним членом" in said
+    preview = next(t for t in map(shown, [d for d in at.dataframe if d.proto.arrow_data.styler.display_values])
+                   if "Строка" in t)
+    assert preview["Строка"][:2] == ["3, 5", "4, 8"] and set(preview["Л/с"]) == {"будет присвоен"}
+    assert preview["Участки"][:2] == ["100, 36", "12а, 12б"]
+    radio = at.radio(key="register_numbering")
+    assert radio.value == "plot" and radio.options == ["по наименьшему номеру участка", "по порядку после наибольшего"]
+    radio.set_value("sequential")
+    at.button(key="do_import").click().run()
+    assert not at.exception
+    assert ("Готово: добавлено 4, изменено 0, без изменений 0; новых участков 6; в файле нет л/с, номера присвоены: "
+            "4 — по порядку после наибольшего номера (с 1)") in texts(at)
+    assert {k: v[1] for k, v in regs(db).items()} == {"1": "100, 36", "2": "12а, 12б", "3": "41", "4": "42"}
+    # The same file again: everybody found, no new numbers whatever the rule.
+    at.button(key="do_import").click().run()
+    assert ("Готово: добавлено 0, изменено 0, без изменений 4; новых участков 0; в файле нет л/с, 4 члена найдены "
+            "в реестре по участкам, ФИО и телефону") in texts(at)
+
+
+def test_cli_object_kind_setting_names_premises_in_the_summary(db_path, tmp_path, capsys):
+    from ledger import cli
+
+    assert cli.main(["cooperative", "set", "type=ТСЖ", "object_kind=помещение"]) == 0
+    src = tmp_path / "офисы.csv"
+    src.write_text("Номер помещения;ФИО;Площадь\nпом. 1;Офисов Олег;120,5\n2;Складова Анна;300\n", "utf-8")
+    assert cli.main(["members", "import", str(src)]) == 0
+    out = capsys.readouterr().out
+    assert ("офисы.csv: добавлено 2, изменено 0, без изменений 0; новых помещений 2; в файле нет л/с, номера "
+            "присвоены: 2 — по наименьшему номеру помещения члена") in out
+    assert cli.main(["cooperative", "set", "object_kind=подвал"]) == 1
+    assert "Поле «Объекты членов (пусто — по типу: участок, квартира или бокс)»: «подвал» — не вид объекта" in \
+        capsys.readouterr().err
