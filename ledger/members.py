@@ -733,11 +733,14 @@ def _assign_reg_numbers(register: RegisterFile, existing: dict[str, dict], plots
     owners: dict[int, set[int]] = {}
     for member_id, plot_id in open_owners:
         owners.setdefault(plot_id, set()).add(member_id)
+    by_name: dict[str, list[dict]] = {}
+    for m in existing.values():
+        by_name.setdefault(name_key(m["full_name"]), []).append(m)
     claimed: set[int] = set()
     fresh: list[MemberRow] = []
     for item in persons:
         key, phones = name_key(item.values["full_name"]), _phone_set(item.values)
-        namesakes = [m for m in existing.values() if m["id"] not in claimed and name_key(m["full_name"]) == key]
+        namesakes = [m for m in by_name.get(key, ()) if m["id"] not in claimed]
         # The same ФИО owning one of the file's objects now; else the same ФИО and a phone in common (or no
         # phone on record); else, when the row has no phone, the only namesake.
         ids = {mid for p in item.plots or [] if p.number in plots for mid in owners.get(plots[p.number]["id"], ())}
