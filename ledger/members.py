@@ -302,18 +302,9 @@ def parse_register(data: bytes, name: str) -> RegisterFile:
             continue
         if parsed is None:
             continue
-        reg_no, values, plots = parsed
-        if "area" in cols and "plots" not in cols:
-            areas = fields.area_values(rec.get("area"))  # parsed once already by _parse_row
-            if len(areas) > 1:
-                problems.append(f"{where}: площадей {len(areas)}, а столбца с номером участка или помещения нет — "
-                                f"не понять, какая площадь чья; добавьте столбец «№ участка» (или «Кв №», «Бокс»)")
-                continue
-        else:
-            areas = []
+        reg_no, values, plots, area = parsed
         if reg_no is None:
-            persons.append(MemberRow(row=number, reg_no=None, values=values, plots=plots,
-                                     area=areas[0] if areas else None, rows=[number]))
+            persons.append(MemberRow(row=number, reg_no=None, values=values, plots=plots, area=area, rows=[number]))
             continue
         prev = by_reg.get(reg_no)
         if prev is not None:
@@ -325,9 +316,9 @@ def parse_register(data: bytes, name: str) -> RegisterFile:
             # A member spread over several rows (a merged name cell, one plot per row): gather plots.
             if plots:
                 prev.plots = (prev.plots or []) + plots
+            prev.rows.append(number)
             continue
-        item = MemberRow(row=number, reg_no=reg_no, values=values, plots=plots, area=areas[0] if areas else None,
-                         rows=[number])
+        item = MemberRow(row=number, reg_no=reg_no, values=values, plots=plots, area=area, rows=[number])
         by_reg[reg_no] = item
         order.append(item)
     order += _same_persons(persons, sheet.name, problems)
@@ -500,14 +491,20 @@ def _parse_row(rec: dict[str, Any], cols: dict[str, int]):
                              cadastral_no=cadastral[i] if cadastral else None,
                              share=shares[i] if shares else None)
                      for i, n in enumerate(numbers)]
-    if "area" in cols and "plots" not in cols:
+    area = None
+    if "area" in cols and "plots" not in cols:   # the area of the member's only object (see _place_areas)
         try:
-            fields.area_values(rec.get("area"))
+            areas = fields.area_values(rec.get("area"))
         except ValueError as exc:
             errors.append(str(exc))
+        else:
+            if len(areas) > 1:
+                errors.append(f"площадей {len(areas)}, а столбца с номером участка или помещения нет — не понять, "
+                              f"какая площадь чья; добавьте столбец «№ участка» (или «Кв №», «Бокс»)")
+            area = areas[0] if areas else None
     if errors:
         raise ValueError("; ".join(errors))
-    return reg_no or None, values, plots
+    return reg_no or None, values, plots, area
 
 
 # -- writing the register -----------------------------------------------------------------------

@@ -226,6 +226,12 @@ def test_area_without_object_column_for_a_member_with_several_objects_is_refused
     assert str(err.value) == ("площади.xlsx, строка 2: площадь 600.00 м² без номера участка, а у л/с 1 2 участка "
                               "(3, 4) — не понять, чья это площадь; добавьте столбец с номером участка")
     assert db.scalar("SELECT count(*) FROM plots WHERE area IS NOT NULL") == 0
+    with pytest.raises(InputError) as err:
+        members.import_register(db, xlsx_bytes([["№ л/с", "ФИО", "Площадь"], ["2", "Двояков Дмитрий", "600; 400"]]),
+                                "две.xlsx")
+    assert str(err.value) == ("две.xlsx, строка 2: площадей 2, а столбца с номером участка или помещения нет — "
+                              "не понять, какая площадь чья; добавьте столбец «№ участка» (или «Кв №», «Бокс»)")
+    assert members.find_by_reg_no(db, "2") is None
 
 
 # -- the CLI and library warnings -----------------------------------------------------------------
