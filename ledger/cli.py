@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -111,10 +112,15 @@ def init(ctx: typer.Context, demo_data: bool = typer.Option(False, "--demo", hel
 @members_app.command("import")
 def members_import(ctx: typer.Context, file: Path = typer.Argument(..., help=".xlsx или .csv"),
                    as_of: Optional[str] = typer.Option(None, "--as-of", help="С какой даты действуют изменения "
-                                                       "(по умолчанию сегодня); даты в файле важнее")):
+                                                       "(по умолчанию сегодня); даты в файле важнее"),
+                   numbering: str = typer.Option("plot", "--numbering",
+                                                 help="Если в файле нет л/с: plot — номер л/с по наименьшему номеру "
+                                                      "участка (помещения) члена, sequential — по порядку после "
+                                                      "наибольшего")):
     """Загрузить реестр членов (всё или ничего; повторная загрузка ничего не меняет)."""
     effective = option_date(as_of, "--as-of") if as_of is not None else None
-    result = members.import_register(db_of(ctx), read_input_file(file), file.name, actor=actor(), as_of=effective)
+    result = members.import_register(db_of(ctx), read_input_file(file), file.name, actor=actor(), as_of=effective,
+                                     numbering=numbering)
     for w in result.warnings:
         say(f"Предупреждение: {w}")
     say(f"{file.name}: {result.summary()}")
@@ -874,7 +880,11 @@ def usage_message(exc: cli_errors.UsageError) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `coop` script; returns the exit code."""
     try:
-        result = app(args=argv, prog_name="coop", standalone_mode=False)
+        with warnings.catch_warnings():
+            if not os.environ.get("COOP_DEBUG"):
+                # Libraries' warnings (openpyxl, pandas) are for developers: the user sees our messages only.
+                warnings.simplefilter("ignore")
+            result = app(args=argv, prog_name="coop", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except LedgerError as exc:
         for line in str(exc).splitlines():

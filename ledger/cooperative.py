@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from . import audit, fields
@@ -10,6 +11,60 @@ from .db import Database, utcnow
 from .errors import InputError
 
 COOP_TYPES = ["СНТ", "ОНТ", "ТСН", "ЖСК", "ТСЖ", "ГСК", "КПК", "СПК", "ПО"]
+
+
+@dataclass(frozen=True)
+class ObjectWords:
+    """What the members own, in the forms the UI needs: «участок», «квартира», «помещение», «бокс», «гараж»."""
+
+    one: str        # nominative singular: участок
+    gen: str        # genitive singular, also after 2-4: участка
+    many: str       # nominative plural: участки
+    gen_many: str   # genitive plural, also after 5+: участков
+    dat_many: str   # dative plural: (найден) по участкам
+
+    @property
+    def One(self) -> str:  # noqa: N802 - the capitalised form, for column titles and labels
+        return self.one.capitalize()
+
+    @property
+    def Many(self) -> str:  # noqa: N802
+        return self.many.capitalize()
+
+    def count(self, n: int) -> str:
+        """«1 участок», «3 квартиры», «5 боксов»."""
+        from .formats import count
+
+        return count(n, self.one, self.gen, self.gen_many)
+
+
+OBJECT_WORDS = {
+    "участок": ObjectWords("участок", "участка", "участки", "участков", "участкам"),
+    "квартира": ObjectWords("квартира", "квартиры", "квартиры", "квартир", "квартирам"),
+    "помещение": ObjectWords("помещение", "помещения", "помещения", "помещений", "помещениям"),
+    "бокс": ObjectWords("бокс", "бокса", "боксы", "боксов", "боксам"),
+    "гараж": ObjectWords("гараж", "гаража", "гаражи", "гаражей", "гаражам"),
+}
+# Housing cooperatives and ТСЖ keep flats, garage cooperatives boxes; the rest (СНТ, ОНТ, ТСН, …) plots.
+TYPE_OBJECTS = {"ЖСК": "квартира", "ТСЖ": "квартира", "ГСК": "бокс"}
+
+
+def object_words(coop_type: str | None = None, kind: str | None = None) -> ObjectWords:
+    """The word for a member's objects: the chosen kind, else the one of the cooperative's type, else «участок»."""
+    return OBJECT_WORDS.get(kind or TYPE_OBJECTS.get((coop_type or "").upper(), "участок"), OBJECT_WORDS["участок"])
+
+
+def objects_of(db: Database) -> ObjectWords:
+    """The object word of this ledger's cooperative (settings «Тип» and «Объекты членов»)."""
+    settings = get_settings(db)
+    return object_words(settings.get("type"), settings.get("object_kind"))
+
+
+def _object_kind(value: Any) -> str | None:
+    text = fields.clean_text(value).lower()
+    if text and text not in OBJECT_WORDS:
+        raise ValueError(f"«{value}» — не вид объекта; допустимы: {', '.join(OBJECT_WORDS)}")
+    return text or None
 
 
 def _digits(n: int, label: str):
@@ -79,6 +134,7 @@ def _timezone(value: Any) -> str | None:
 SETTINGS = {
     "name": ("Наименование", lambda v: fields.clean_text(v) or None),
     "type": ("Тип", _coop_type),
+    "object_kind": ("Объекты членов (пусто — по типу: участок, квартира или бокс)", _object_kind),
     "inn": ("ИНН", fields.org_inn),
     "kpp": ("КПП", _digits(9, "КПП")),
     "ogrn": ("ОГРН", _ogrn),

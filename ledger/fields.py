@@ -172,14 +172,16 @@ def plot_numbers(value) -> list[str]:
     text = clean_text(value)
     if not text:
         return []
-    text = re.sub(r"(?i)\b(уч(асток|\.)?|№)\s*", "", text)
+    # «уч. 12», «кв. 5», «пом. 3», «бокс 7», «гараж № 2», «м/м 4»: the word before the number is not part of it
+    text = re.sub(r"(?i)(\b(уч(асток|\.)?|кв(артира|\.)?|пом(ещение|\.)?|бокс|гараж|машиноместо|м/м)\b\.?|№)\s*",
+                  "", text)
     result = []
     for part in re.split(r"[;,]|\s+и\s+", text):
         part = part.strip().replace(" ", "").lower()
         if not part:
             continue
         if not _PLOT.match(part):
-            raise ValueError(f"номер участка «{part}» не разобран")
+            raise ValueError(f"номер участка или помещения «{part}» не разобран (пример: 12, 12а, 3-15)")
         result.append(part)
     return result
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import audit, fields, vault
+from .cooperative import ObjectWords, object_words, objects_of
+from .formats import plural
 from .db import Database, frame, insert_rows, path_of, update_rows, utcnow
 from .errors import InputError
 from .spreadsheets import Column, Header, Sheet, data_rows, find_header, read_sheet, write_table
@@ -41,9 +43,16 @@ REGISTER_SYNONYMS: dict[str, list[str]] = {
     "last_name": ["Фамилия"],
     "first_name": ["Имя"],
     "middle_name": ["Отчество"],
-    "plots": ["№ участка", "Участок", "номер участка", "участки", "№ уч", "уч", "номера участков", "№ участков"],
+    # Plots of СНТ, and the premises of ЖСК/ТСЖ (flats, premises) and ГСК (boxes, garages, parking places): all are
+    # the member's objects in the `plots` table.
+    "plots": ["№ участка", "Участок", "номер участка", "участки", "№ уч", "уч", "номера участков", "№ участков",
+              "Кв №", "№ кв", "кв", "Квартира", "Номер квартиры", "№ квартиры", "квартиры", "Номер помещения",
+              "№ помещения", "Помещение", "помещения", "Бокс", "№ бокса", "номер бокса", "бокс №", "Гараж №",
+              "№ гаража", "Гараж", "номер гаража", "Машиноместо", "№ машиноместа", "номер машиноместа"],
     "area": ["Площадь", "Площадь, м2", "площадь м²", "площадь кв м", "площадь участка", "площадь участка м2",
-             "площадь, кв.м.", "площадь (м2)", "площадь м2"],
+             "площадь, кв.м.", "площадь (м2)", "площадь м2", "Площадь, м²", "площадь квартиры", "площадь помещения",
+             "общая площадь", "общая площадь м2", "площадь бокса", "площадь гаража", "площадь машиноместа",
+             "площадь кв м квартиры"],
     "cadastral_no": ["Кадастровый номер", "кад номер", "кадастровый №", "кадастровый номер участка"],
     "share": ["Доля", "доля в праве", "доля собственности"],
     "inn": ["ИНН", "инн члена"],
@@ -58,6 +67,8 @@ REGISTER_SYNONYMS: dict[str, list[str]] = {
     "status": ["Статус", "статус члена"],
     "address": ["Адрес", "почтовый адрес", "адрес для корреспонденции", "адрес регистрации", "адрес проживания"],
     "notes": ["Примечание", "примечания", "комментарий"],
+    # The row's ordinal in the file: recognised so that it is not reported as unknown, never loaded.
+    "row_no": ["№ п/п", "п/п", "№ пп", "номер п/п", "порядковый номер"],
 }
 
 # Longest text each register field may hold (characters, after spaces are collapsed); anything longer is
@@ -65,7 +76,7 @@ REGISTER_SYNONYMS: dict[str, list[str]] = {
 TEXT_LIMITS = {"reg_no": 50, "full_name": 300, "last_name": 100, "first_name": 100, "middle_name": 100,
                "plots": 1000, "area": 1000, "cadastral_no": 2000, "share": 500, "inn": 50, "phones": 500,
                "emails": 500, "telegram_chat_id": 100, "join_date": 50, "exit_date": 50, "status": 100,
-               "address": 500, "notes": 2000}
+               "address": 500, "notes": 2000, "row_no": 50}
 
 MEMBER_FIELDS = {
     "reg_no": "Л/с", "full_name": "ФИО", "status": "Статус", "join_date": "Дата вступления",
@@ -208,9 +219,11 @@ class PlotRow:
 @dataclass
 class MemberRow:
     row: int
-    reg_no: str
+    reg_no: str | None                     # None when the file has no л/с column (assigned on import)
     values: dict[str, Any]                 # member fields present in the file
     plots: list[PlotRow] | None = None     # None when the file has no plot column
+    area: Decimal | None = None            # «Площадь» of a file without an object column
+    rows: list[int] = field(default_factory=list)   # every row of the file this member came from
 
 
 @dataclass
@@ -230,10 +243,28 @@ class ImportResult:
     ownerships_closed: int = 0
     not_in_file: int = 0
     warnings: list[str] = field(default_factory=list)
+    objects: ObjectWords = field(default_factory=object_words)
+    # A file without л/с: members found again by their objects or ФИО and phone, and numbers given by each rule.
+    found_again: int = 0
+    numbered_by_plot: int = 0
+    numbered_in_order: int = 0
+    first_in_order: str | None = None
 
     def summary(self) -> str:
-        return (f"добавлено {self.added}, изменено {self.updated}, без изменений {self.unchanged}; "
-                f"новых участков {self.plots_added}")
+        text = (f"добавлено {self.added}, изменено {self.updated}, без изменений {self.unchanged}; "
+                f"новых {self.objects.gen_many} {self.plots_added}")
+        rules = []
+        if self.numbered_by_plot:
+            rules.append(f"{self.numbered_by_plot} — по наименьшему номеру {self.objects.gen} члена")
+        if self.numbered_in_order:
+            rules.append(f"{self.numbered_in_order} — по порядку после наибольшего номера (с {self.first_in_order})")
+        if rules:
+            text += "; в файле нет л/с, номера присвоены: " + ", ".join(rules)
+        if self.found_again:
+            text += (f"; в файле нет л/с, {self.found_again} "
+                     f"{plural(self.found_again, 'член найден', 'члена найдены', 'членов найдены')} "
+                     f"в реестре по {self.objects.dat_many}, ФИО и телефону")
+        return text
 
 
 def parse_register(data: bytes, name: str) -> RegisterFile:
@@ -244,9 +275,6 @@ def parse_register(data: bytes, name: str) -> RegisterFile:
     layout = _layout_problems(sheet, header)
     if layout:
         raise InputError(layout, source=name)
-    if "reg_no" not in cols:
-        raise InputError(f"{sheet.name}, строка {header.row}: нет столбца с номером л/с («№ л/с», «Лицевой счет», "
-                         f"«Номер члена»)")
     if "full_name" not in cols and "last_name" not in cols:
         raise InputError(f"{sheet.name}, строка {header.row}: нет столбца с ФИО («ФИО» или «Фамилия»)")
     warnings = [f"{sheet.name}, строка {header.row}: столбец «{t}» не распознан и не загружен" for t in header.unknown]
@@ -257,6 +285,7 @@ def parse_register(data: bytes, name: str) -> RegisterFile:
                         f"— сохраните значения")
     by_reg: dict[str, MemberRow] = {}
     order: list[MemberRow] = []
+    persons: list[MemberRow] = []   # rows of a file without л/с, one per row until gathered by person
     for number, rec in data_rows(sheet, header):
         where = f"{sheet.name}, строка {number}"
         if number in formulas:
@@ -273,7 +302,10 @@ def parse_register(data: bytes, name: str) -> RegisterFile:
             continue
         if parsed is None:
             continue
-        reg_no, values, plots = parsed
+        reg_no, values, plots, area = parsed
+        if reg_no is None:
+            persons.append(MemberRow(row=number, reg_no=None, values=values, plots=plots, area=area, rows=[number]))
+            continue
         prev = by_reg.get(reg_no)
         if prev is not None:
             same_person = normalize_name(prev.values.get("full_name", "")).lower() == \
@@ -284,15 +316,75 @@ def parse_register(data: bytes, name: str) -> RegisterFile:
             # A member spread over several rows (a merged name cell, one plot per row): gather plots.
             if plots:
                 prev.plots = (prev.plots or []) + plots
+            prev.rows.append(number)
             continue
-        item = MemberRow(row=number, reg_no=reg_no, values=values, plots=plots)
+        item = MemberRow(row=number, reg_no=reg_no, values=values, plots=plots, area=area, rows=[number])
         by_reg[reg_no] = item
         order.append(item)
+    order += _same_persons(persons, sheet.name, problems)
     if problems:
         raise InputError(problems, source=name)
     if not order:
         raise InputError(f"{sheet.name}: под строкой заголовков {header.row} нет ни одного члена")
     return RegisterFile(sheet=sheet, header=header, members=order, warnings=warnings)
+
+
+def name_key(name: Any) -> str:
+    """A ФИО compared between rows and with the register: spaces collapsed, case and ё folded."""
+    return normalize_name(name).lower().replace("ё", "е")
+
+
+def _phone_set(values: dict[str, Any]) -> set[str]:
+    return {p for p in (values.get("phones") or "").split(",") if p}
+
+
+def _same_persons(rows: list[MemberRow], where: str, problems: list[str]) -> list[MemberRow]:
+    """Rows of a register without л/с gathered into persons: one member per ФИО and phone.
+
+    Rows with the same ФИО and a phone in common are one person (one row per plot); a row without a phone
+    joins the only person of that ФИО; namesakes with different phones stay apart, and a row without a phone
+    among such namesakes is refused (whose plot it is cannot be told). A person's fields come from their
+    first row, completed from the next ones; their phones are all the phones of their rows.
+    """
+    groups: list[list[MemberRow]] = []
+    by_name: dict[str, list[list[MemberRow]]] = {}
+    for row in sorted(rows, key=lambda r: not r.values.get("phones")):   # rows with a phone first, order kept
+        namesakes = by_name.setdefault(name_key(row.values["full_name"]), [])
+        phones = _phone_set(row.values)
+        if phones:
+            same = [g for g in namesakes if any(_phone_set(r.values) & phones for r in g)]
+        elif len(namesakes) > 1:
+            lines = ", ".join(str(r.row) for g in namesakes for r in g)
+            problems.append(f"{where}, строка {row.row}: «{row.values['full_name']}» без телефона, а в файле "
+                            f"несколько человек с этим ФИО и разными телефонами (строки {lines}) — укажите телефон")
+            continue
+        else:
+            same = namesakes
+        if same:
+            same[0].append(row)
+        else:
+            namesakes.append([row])
+            groups.append(namesakes[-1])
+    persons = []
+    for group in groups:
+        group.sort(key=lambda r: r.row)
+        person, numbers = group[0], {p.number for p in group[0].plots or []}
+        person.rows = [r.row for r in group]
+        for row in group[1:]:
+            for plot in row.plots or []:
+                if plot.number not in numbers:
+                    person.plots = (person.plots or []) + [plot]
+                    numbers.add(plot.number)
+            for k, v in row.values.items():
+                if k == "phones" and v:
+                    person.values[k] = ",".join(dict.fromkeys([p for p in (person.values.get(k) or "").split(",")
+                                                               if p] + v.split(",")))
+                elif person.values.get(k) in (None, "") and v not in (None, ""):
+                    person.values[k] = v
+            if person.area is None:
+                person.area = row.area
+        persons.append(person)
+    return sorted(persons, key=lambda p: p.row)
 
 
 def _label(fld: str) -> str:
@@ -350,7 +442,7 @@ def _parse_row(rec: dict[str, Any], cols: dict[str, int]):
                         if normalize_name(rec.get(k)))
     if not reg_no and not name:
         return None
-    if not reg_no:
+    if not reg_no and "reg_no" in cols:
         raise ValueError("не указан номер л/с")
     if not name:
         raise ValueError("не указано ФИО")
@@ -399,15 +491,27 @@ def _parse_row(rec: dict[str, Any], cols: dict[str, int]):
                              cadastral_no=cadastral[i] if cadastral else None,
                              share=shares[i] if shares else None)
                      for i, n in enumerate(numbers)]
+    area = None
+    if "area" in cols and "plots" not in cols:   # the area of the member's only object (see _place_areas)
+        try:
+            areas = fields.area_values(rec.get("area"))
+        except ValueError as exc:
+            errors.append(str(exc))
+        else:
+            if len(areas) > 1:
+                errors.append(f"площадей {len(areas)}, а столбца с номером участка или помещения нет — не понять, "
+                              f"какая площадь чья; добавьте столбец «№ участка» (или «Кв №», «Бокс»)")
+            area = areas[0] if areas else None
     if errors:
         raise ValueError("; ".join(errors))
-    return reg_no, values, plots
+    return reg_no or None, values, plots, area
 
 
 # -- writing the register -----------------------------------------------------------------------
 
 def import_register(db: Database, data: bytes, name: str, actor: str | None = None,
-                    progress: Callable[[float, str], None] | None = None, as_of: date | None = None) -> ImportResult:
+                    progress: Callable[[float, str], None] | None = None, as_of: date | None = None,
+                    numbering: str = "plot") -> ImportResult:
     """Import a register file all-or-nothing; importing the same file again changes nothing.
 
     Members are matched by л/с: new ones are added, changed fields are updated with a logged history,
@@ -417,11 +521,21 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
     changes hands on it, a member marked withdrawn without «Дата выхода» leaves on it. Dates in the file
     («Дата вступления», «Дата выхода», «Дата начала владения») win. A plot seen for the first time without a
     date has no known start (NULL). A plot given 1/1 to a second owner while the first keeps it is refused.
+
+    A file without л/с: each person (see _same_persons) is first looked for in the register — by the objects
+    they own under the same ФИО, else by ФИО and phone — and keeps their л/с; a new person gets a number by
+    `numbering`: "plot" (default) their smallest object number when free, else — and with "sequential" —
+    the next number above the highest in the register. An existing member is never renumbered.
+
+    «Площадь» without an object column goes to the member's only object; a member without objects gets one
+    numbered by their л/с (a warning says so); a member with several objects is refused with the row.
     """
+    if numbering not in NUMBERING:
+        raise InputError(f"Нумерация л/с «{numbering}» неизвестна; допустимы: {', '.join(NUMBERING)}")
     register = parse_register(data, name)
     if progress:
         progress(0.3, "Файл прочитан")
-    result = ImportResult(warnings=list(register.warnings))
+    result = ImportResult(warnings=list(register.warnings), objects=objects_of(db))
     source = f"импорт {name}"
     effective, now = as_of or date.today(), utcnow()
     member_cols = [k for k in MEMBER_FIELDS if k != "reg_no"]
@@ -436,6 +550,8 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
                                 "WHERE owned_to IS NULL").fetchall()
         open_owners = {(r[0], r[1]): (r[2], r[3]) for r in open_rows}
         open_since = {(r[0], r[1]): r[4] for r in open_rows}
+        _assign_reg_numbers(register, existing, plots, open_owners, numbering, result)
+        _place_areas(register, existing, plots, open_owners, result)
 
         # Members: new ones, and changed fields of known ones.
         new_rows, updates, changes, statuses = [], [], [], []
@@ -595,6 +711,107 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
     if progress:
         progress(1.0, "Готово")
     return result
+
+
+NUMBERING = {"plot": "по наименьшему номеру участка", "sequential": "по порядку после наибольшего"}
+
+
+def object_key(number: str) -> tuple:
+    """Natural order of object numbers: "36" < "100", "12" < "12а" < "13", "3-15" after "3"."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.findall(r"\d+|\D+", number))
+
+
+def _assign_reg_numbers(register: RegisterFile, existing: dict[str, dict], plots: dict[str, dict],
+                        open_owners: dict[tuple[int, int], Any], numbering: str, result: ImportResult) -> None:
+    """Give every person of a file without л/с the л/с of the member they already are, or a new number."""
+    persons = [m for m in register.members if m.reg_no is None]
+    if not persons:
+        return
+    owners: dict[int, set[int]] = {}
+    for member_id, plot_id in open_owners:
+        owners.setdefault(plot_id, set()).add(member_id)
+    by_name: dict[str, list[dict]] = {}
+    for m in existing.values():
+        by_name.setdefault(name_key(m["full_name"]), []).append(m)
+    claimed: set[int] = set()
+    fresh: list[MemberRow] = []
+    for item in persons:
+        key, phones = name_key(item.values["full_name"]), _phone_set(item.values)
+        namesakes = [m for m in by_name.get(key, ()) if m["id"] not in claimed]
+        # The same ФИО owning one of the file's objects now; else the same ФИО and a phone in common (or no
+        # phone on record); else, when the row has no phone, the only namesake.
+        ids = {mid for p in item.plots or [] if p.number in plots for mid in owners.get(plots[p.number]["id"], ())}
+        found = [m for m in namesakes if m["id"] in ids]
+        if not found and phones:
+            found = [m for m in namesakes if _phone_set(m) & phones] or \
+                [m for m in namesakes if not _phone_set(m)]
+        elif not found:
+            found = namesakes
+        if len(found) == 1:
+            item.reg_no = found[0]["reg_no"]
+            claimed.add(found[0]["id"])
+            result.found_again += 1
+        else:
+            fresh.append(item)
+    taken = set(existing)
+    rest = []
+    for item in fresh:
+        numbers = sorted((p.number for p in item.plots or []), key=object_key)
+        if numbering == "plot" and numbers and numbers[0] not in taken:
+            item.reg_no = numbers[0]
+            taken.add(item.reg_no)
+            result.numbered_by_plot += 1
+        else:
+            rest.append(item)
+    top = max((reg_no_key(r)[1] for r in taken if reg_no_key(r)[0] == 0), default=0)
+    for item in rest:
+        top += 1
+        while str(top) in taken:
+            top += 1
+        item.reg_no = str(top)
+        taken.add(item.reg_no)
+        result.first_in_order = result.first_in_order or item.reg_no
+        result.numbered_in_order += 1
+
+
+def _place_areas(register: RegisterFile, existing: dict[str, dict], plots: dict[str, dict],
+                 open_owners: dict[tuple[int, int], Any], result: ImportResult) -> None:
+    """«Площадь» of a file without an object column: on the member's only object, else a new one by л/с."""
+    if "plots" in register.header.columns or "area" not in register.header.columns:
+        return
+    words = result.objects
+    number_of = {v["id"]: k for k, v in plots.items()}
+    held: dict[int, list[str]] = {}
+    for member_id, plot_id in open_owners:
+        held.setdefault(member_id, []).append(number_of[plot_id])
+    owned = {number_of[plot_id] for _, plot_id in open_owners}
+    problems, created = [], []
+    for item in register.members:
+        if item.area is None:
+            continue
+        old = existing.get(item.reg_no)
+        mine = sorted(held.get(old["id"], []), key=object_key) if old else []
+        where = f"{register.sheet.name}, строка {item.row}"
+        if len(mine) == 1:
+            item.plots = [PlotRow(number=mine[0], area=item.area)]
+        elif mine:
+            problems.append(f"{where}: площадь {item.area} м² без номера {words.gen}, а у л/с {item.reg_no} "
+                            f"{words.count(len(mine))} ({', '.join(mine)}) — не понять, чья это площадь; добавьте "
+                            f"столбец с номером {words.gen}")
+        elif item.reg_no in owned:
+            problems.append(f"{where}: площадь {item.area} м² без номера {words.gen}: у л/с {item.reg_no} нет "
+                            f"{words.gen_many}, а {words.one} № {item.reg_no} уже принадлежит другому — добавьте "
+                            f"столбец с номером {words.gen}")
+        else:
+            item.plots = [PlotRow(number=item.reg_no, area=item.area)]
+            created.append(item.reg_no)
+    if problems:
+        raise InputError(problems, source=register.sheet.name)
+    if created:
+        shown = ", ".join(created[:10]) + (" …" if len(created) > 10 else "")
+        result.warnings.append(f"В файле площадь без номера {words.gen}: {words.many} заведены с номером, равным "
+                               f"л/с члена ({shown}; всего {len(created)}), чтобы площадь учитывалась в начислениях "
+                               f"за м²; если номер другой, исправьте его в карточке члена")
 
 
 def _left_without_date(register: RegisterFile, item: MemberRow, effective: date) -> str:
@@ -940,6 +1157,12 @@ EXPORT_COLUMNS = [
 ]
 
 
+def export_columns(words: ObjectWords | None = None) -> list[Column]:
+    """EXPORT_COLUMNS with the object column titled as the cooperative says it («№ квартиры», «№ бокса»)."""
+    words = words or object_words()
+    return [Column(c.key, f"№ {words.gen}") if c.key == "plots" else c for c in EXPORT_COLUMNS]
+
+
 def export_rows(db: Database) -> list[dict]:
     rows = db.records("""
         SELECT m.*, string_agg(p.number, ', ' ORDER BY p.number) AS plots,
@@ -967,7 +1190,7 @@ def export_register(db: Database, path: Path, actor: str | None = None, title: l
     `title`: lines above the .xlsx table (cooperative.export_title); the import finds the header below them.
     """
     rows = export_rows(db)
-    write_table(Path(path), EXPORT_COLUMNS, rows, sheet_title="Реестр членов", title=title)
+    write_table(Path(path), export_columns(objects_of(db)), rows, sheet_title="Реестр членов", title=title)
     audit.record(db, actor, "export_personal_data", Path(path).name, rows=len(rows), what="реестр членов")
     return len(rows)
 
@@ -982,7 +1205,7 @@ def attention(db: Database) -> list[tuple[str, int]]:
                            AND m.telegram_chat_id IS NULL),
           count(*) FILTER (WHERE m.status = 'applicant')
         FROM members m""")
-    items = [("Члены без участков", row[0]), ("Члены без контактов для уведомлений", row[1]),
+    items = [(f"Члены без {objects_of(db).gen_many}", row[0]), ("Члены без контактов для уведомлений", row[1]),
              ("Кандидаты, ожидающие приёма", row[2])]
     return [(text, n) for text, n in items if n]
 
@@ -1001,10 +1224,10 @@ def export_register_bytes(db: Database, fmt: str, actor: str | None = None, titl
 
     rows = export_rows(db)
     if fmt == "xlsx":
-        data = xlsx_bytes(EXPORT_COLUMNS, rows, sheet_title="Реестр членов", title=title)
+        data = xlsx_bytes(export_columns(objects_of(db)), rows, sheet_title="Реестр членов", title=title)
     else:
         text = io.StringIO()
-        write_csv(text, EXPORT_COLUMNS, rows)
+        write_csv(text, export_columns(objects_of(db)), rows)
         data = text.getvalue().encode("utf-8")
     audit.record(db, actor, "export_personal_data", f"реестр.{fmt}", rows=len(rows), what="реестр членов")
     return data

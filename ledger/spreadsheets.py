@@ -12,6 +12,7 @@ import csv
 import io
 import math
 import re
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -126,7 +127,11 @@ def read_xlsx(data: bytes, name: str, fill_merged: bool = True, formulas: bool =
 
     check_xlsx(data, name)
     try:
-        wb = openpyxl.load_workbook(io.BytesIO(data), data_only=not formulas)
+        # What openpyxl warns about («Workbook contains no default style», «Data Validation extension is not
+        # supported») concerns styles and extensions the import never reads: not for the user's eyes.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            wb = openpyxl.load_workbook(io.BytesIO(data), data_only=not formulas)
     except Exception as exc:  # openpyxl raises many kinds on broken files
         raise InputError(f"{name}: не удалось прочитать файл Excel ({type(exc).__name__})") from None
     ws = next((w for w in wb.worksheets if w.max_row > 1 or w.max_column > 1), wb.worksheets[0])

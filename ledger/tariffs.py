@@ -21,6 +21,11 @@ from .errors import InputError
 
 KINDS = {"periodic": "периодический", "one_off": "разовый"}
 BASES = {"member": "с члена", "plot": "с участка", "plot_area": "с м² участка"}
+
+
+def bases(words) -> dict[str, str]:
+    """BASES as the cooperative says them: «с квартиры», «с м² бокса» (words: cooperative.ObjectWords)."""
+    return {"member": BASES["member"], "plot": f"с {words.gen}", "plot_area": f"с м² {words.gen}"}
 PERIODS = {"month": "месяц", "quarter": "квартал", "year": "год"}
 PENALTY_KINDS = {"none": "без пени", "daily_percent": "% в день", "key_rate": "по ключевой ставке (ЖК РФ)"}
 _CODE = re.compile(r"^[a-z0-9_][a-z0-9_-]{0,31}$")

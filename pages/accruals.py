@@ -5,13 +5,14 @@ from datetime import date
 
 import streamlit as st
 
-from ledger import accruals, audit, members, opening, tariffs
+from ledger import accruals, audit, cooperative, members, opening, tariffs
 from ledger.formats import rub
 import ui
 
 user = ui.guard("accruals")
 db = ui.db()
 actor = user["login"]
+words = ui.attempt(lambda: cooperative.objects_of(db)) or cooperative.object_words()  # участок, квартира, бокс…
 
 st.title("Начисления")
 tab_tariffs, tab_accrue, tab_manual, tab_opening, tab_key, tab_log = st.tabs(
@@ -21,7 +22,7 @@ tab_tariffs, tab_accrue, tab_manual, tab_opening, tab_key, tab_log = st.tabs(
 with tab_tariffs:
     items = ui.attempt(lambda: tariffs.contributions(db)) or []
     ui.table([{
-        "Код": c.code, "Название": c.name, "Вид": tariffs.KINDS[c.kind], "База": tariffs.BASES[c.basis],
+        "Код": c.code, "Название": c.name, "Вид": tariffs.KINDS[c.kind], "База": tariffs.bases(words)[c.basis],
         "Ставка, ₽": c.rate, "Период": tariffs.PERIODS.get(c.period or "", "—"), "Срок": tariffs.due_text(c),
         "Начало": c.start, "Окончание": c.end, "Слова в назначении": ", ".join(c.keywords),
         "Пеня": tariffs.PENALTY_KINDS[c.penalty.kind]} for c in items])
@@ -47,7 +48,7 @@ with tab_tariffs:
             "kind": c3.selectbox("Вид", list(tariffs.KINDS), list(tariffs.KINDS).index(current["kind"]),
                                  format_func=tariffs.KINDS.get),
             "basis": c1.selectbox("База", list(tariffs.BASES), list(tariffs.BASES).index(current["basis"]),
-                                  format_func=tariffs.BASES.get),
+                                  format_func=tariffs.bases(words).get),
             "rate": c2.text_input("Ставка, ₽ за единицу базы", current["rate"]),
             "period": c3.selectbox("Период", list(tariffs.PERIODS),
                                    list(tariffs.PERIODS).index(current.get("period") or "year"),
@@ -113,7 +114,7 @@ with tab_accrue:
                 st.markdown("**Исправления (перерасчёт)**")
                 ui.table([{"Л/с": r["reg_no"], "ФИО": r["full_name"], "Взнос": r["contribution"],
                            "Период": f"{r['period_start']:%d.%m.%Y}–{r['period_end']:%d.%m.%Y}",
-                           "Участок": r["plot"], "Изменение, ₽": r["delta"], "Основание": r["reason"]}
+                           words.One: r["plot"], "Изменение, ₽": r["delta"], "Основание": r["reason"]}
                           for r in preview.lines], money=["Изменение, ₽"])
                 if preview.corrections > len(preview.lines):
                     st.caption(f"Показаны первые {len(preview.lines)} из {preview.corrections}")
@@ -135,7 +136,7 @@ with tab_manual:
         names = {c.code: c.name for c in tariffs.contributions(db)}
         ui.table([{"№": c["id"], "Взнос": names.get(c["contribution"], c["contribution"]), "Срок": c["due_date"],
                    "Сумма, ₽": c["amount"], "Исходная, ₽": c["original_amount"],
-                   "Как рассчитано / основание": c["reason"] or c["basis_note"], "Участок": c["plot"],
+                   "Как рассчитано / основание": c["reason"] or c["basis_note"], words.One: c["plot"],
                    "Исправления": c["corrections"]}
                   for c in charges], money=["Сумма, ₽", "Исходная, ₽"])
         codes = list(names)
@@ -185,7 +186,7 @@ with tab_opening:
     current = opening.balances(db)
     if current:
         st.caption(f"Загружены остатки на {current[0]['as_of']:%d.%m.%Y}")
-    ui.table([{"Л/с": r["reg_no"], "ФИО": r["full_name"] if ui.can_see_personal_data(user) else "", "Участок": r["plot"],
+    ui.table([{"Л/с": r["reg_no"], "ФИО": r["full_name"] if ui.can_see_personal_data(user) else "", words.One: r["plot"],
                "Взнос": r["contribution"], "Долг, ₽": r["debt"], "Пени, ₽": r["penalty"],
                "Аванс, ₽": r["advance"]} for r in current], money=["Долг, ₽", "Пени, ₽", "Аванс, ₽"])
 

@@ -17,6 +17,11 @@ with st.form("coop_settings"):
             options = [""] + cooperative.COOP_TYPES
             value = current.get(key) or ""
             values[key] = st.selectbox(label, options, index=options.index(value) if value in options else 0)
+        elif key == "object_kind":
+            options = [""] + list(cooperative.OBJECT_WORDS)
+            value = current.get(key) or ""
+            values[key] = st.selectbox(label, options, index=options.index(value) if value in options else 0,
+                                       format_func=lambda k: k or "по типу кооператива")
         else:
             values[key] = st.text_input(label, current.get(key) or "")
     if st.form_submit_button("Сохранить", type="primary", disabled=not ui.can_edit(user)):

@@ -4,7 +4,7 @@ from datetime import date
 
 import streamlit as st
 
-from ledger import members
+from ledger import cooperative, members
 from ledger.members import MEMBER_FIELDS, PERSONAL_FIELDS, STATUSES
 import ui
 
@@ -12,6 +12,7 @@ user = ui.guard("members")
 db = ui.db()
 editable = ui.can_edit(user)
 show_pd = ui.can_see_personal_data(user)
+words = ui.attempt(lambda: cooperative.objects_of(db)) or cooperative.object_words()  # участок, квартира, бокс…
 
 st.title("Реестр членов")
 tab_list, tab_add, tab_import, tab_export = st.tabs(["Реестр", "Добавить члена", "Загрузка из файла", "Выгрузка"])
@@ -19,10 +20,10 @@ tab_list, tab_add, tab_import, tab_export = st.tabs(["Реестр", "Добав
 # -- register and card --------------------------------------------------------------------------
 with tab_list:
     c1, c2, c3 = st.columns([3, 2, 1])
-    search = c1.text_input("Поиск: ФИО, л/с, участок, телефон, e-mail", key="search")
+    search = c1.text_input(f"Поиск: ФИО, л/с, {words.one}, телефон, e-mail", key="search")
     statuses = c2.multiselect("Статус", list(STATUSES), format_func=STATUSES.get, key="statuses",
                               placeholder="Все статусы")
-    plot = c3.text_input("Участок", key="plot_filter")
+    plot = c3.text_input(words.One, key="plot_filter")
     rows = ui.attempt(lambda: members.list_members(db, search, statuses, plot)) or []
     # Personal data is masked by default; a role that may see it reveals it, and each reveal is logged.
     reveal = show_pd and st.toggle("Показать персональные данные (каждый показ записывается в журнал)",
@@ -34,11 +35,11 @@ with tab_list:
             seen.add(target)
 
     if reveal and rows:
-        note_reveal(f"реестр: поиск «{search}», статусы {statuses or 'все'}, участок «{plot}»", len(rows))
+        note_reveal(f"реестр: поиск «{search}», статусы {statuses or 'все'}, {words.one} «{plot}»", len(rows))
     st.caption(f"Найдено: {len(rows)}")
     table = [{
         "Л/с": r["reg_no"], "ФИО": r["full_name"], "Статус": STATUSES.get(r["status"], r["status"]),
-        "Участки": r["plots"], "Площадь, м²": r["area"], "Вступил": r["join_date"],
+        words.Many: r["plots"], "Площадь, м²": r["area"], "Вступил": r["join_date"],
         "Телефоны": r["phones"] if reveal else members.mask(r["phones"]),
         "Эл. почта": r["emails"] if reveal else members.mask(r["emails"]),
     } for r in rows]
@@ -59,8 +60,8 @@ with tab_list:
             info[MEMBER_FIELDS["join_date"]] = members.date_text(member["join_date"])
             st.table({k: [ui.plain(v) if v is not None else "—"] for k, v in info.items()})
             history = members.member_history(db, member["id"])
-            st.markdown("**Участки: история владения**")
-            ui.table([{"Участок": p["number"], "Площадь, м²": p["area"], "Кадастровый номер": p["cadastral_no"],
+            st.markdown(f"**{words.Many}: история владения**")
+            ui.table([{words.One: p["number"], "Площадь, м²": p["area"], "Кадастровый номер": p["cadastral_no"],
                        "Доля": f"{p['share_num']}/{p['share_den']}", "С": members.date_text(p["owned_from"]),
                        "По": f"{p['owned_to']:%d.%m.%Y}" if p["owned_to"] else "по настоящее время"}
                       for p in history["plots"]])
@@ -68,7 +69,7 @@ with tab_list:
                 with st.expander("Исправить даты владения"):
                     owned = {i: p for i, p in enumerate(history["plots"])}
                     pick = st.selectbox("Владение", list(owned), key=f"own_{member['id']}", format_func=lambda i: (
-                        f"участок {owned[i]['number']}: с {members.date_text(owned[i]['owned_from'])}"
+                        f"{words.one} {owned[i]['number']}: с {members.date_text(owned[i]['owned_from'])}"
                         + (f" по {owned[i]['owned_to']:%d.%m.%Y}" if owned[i]["owned_to"] else "")))
                     chosen_own = owned[pick]
                     with st.form(f"own_form_{member['id']}_{pick}"):
@@ -113,7 +114,7 @@ with tab_list:
                     if not reveal:
                         st.caption("ИНН, телефоны, e-mail, Telegram и адрес можно изменить, включив показ "
                                    "персональных данных.")
-                    plots_text = st.text_input("Участки (через запятую)", member["plots"] or "")
+                    plots_text = st.text_input(f"{words.Many} (через запятую)", member["plots"] or "")
                     if st.form_submit_button("Сохранить", type="primary"):
                         saved = ui.done(lambda: members.update_member(db, member["id"], values, actor=user["login"]))
                         current = [p.strip() for p in (member["plots"] or "").split(",") if p.strip()]
@@ -141,7 +142,7 @@ with tab_add:
                 "emails": st.text_input("Эл. почта"),
                 "address": st.text_input("Адрес"),
             }
-            plots_text = st.text_input("Участки (через запятую)")
+            plots_text = st.text_input(f"{words.Many} (через запятую)")
             if st.form_submit_button("Добавить", type="primary"):
                 member_id = ui.attempt(lambda: members.add_member(db, values, actor=user["login"]))
                 if member_id is not None:
@@ -164,24 +165,34 @@ with tab_import:
                 header = register.header
                 st.markdown(f"Строка заголовков: **{header.row}**. Распознаны столбцы:")
                 labels = {**MEMBER_FIELDS, "last_name": "Фамилия", "first_name": "Имя", "middle_name": "Отчество",
-                          "plots": "Участки", "area": "Площадь", "cadastral_no": "Кадастровый номер", "share": "Доля"}
+                          "plots": words.Many, "area": "Площадь", "cadastral_no": "Кадастровый номер", "share": "Доля"}
                 st.table({"Столбец в файле": [ui.plain(t) for t in header.titles.values()],
                           "Поле реестра": [labels.get(f, f) for f in header.titles]})
                 for w in register.warnings:
                     st.warning(ui.plain(w))
                 st.markdown(f"Членов в файле: **{len(register.members)}**. Первые строки:")
-                ui.table([{"Строка": m.row, "Л/с": m.reg_no, "ФИО": m.values.get("full_name"),
-                               "Участки": ", ".join(p.number for p in m.plots or [])}
+                ui.table([{"Строка": ", ".join(map(str, m.rows)), "Л/с": m.reg_no or "будет присвоен",
+                           "ФИО": m.values.get("full_name"), words.Many: ", ".join(p.number for p in m.plots or [])}
                           for m in register.members[:10]])
+                numbering = "plot"
+                if "reg_no" not in header.columns:
+                    st.info(f"В файле нет номеров л/с: строки одного человека (то же ФИО и телефон) станут одним "
+                            f"членом, все его {words.many} — в одной карточке; уже известные члены будут найдены по "
+                            f"{words.dat_many}, ФИО и телефону и сохранят свои номера.")
+                    numbering = st.radio("Номера л/с новым членам", list(members.NUMBERING), horizontal=True,
+                                         key="register_numbering",
+                                         format_func=lambda k: {"plot": f"по наименьшему номеру {words.gen}",
+                                                                "sequential": "по порядку после наибольшего"}[k])
                 effective = st.date_input("Изменения действуют с", value=date.today(), format="DD.MM.YYYY",
                                           key="register_as_of",
-                                          help="С этого дня участок переходит к новому владельцу, а член без "
+                                          help=f"С этого дня {words.one} переходит к новому владельцу, а член без "
                                                "«Дата выхода» считается выбывшим; даты в файле важнее.")
                 if st.button(f"Загрузить {len(register.members)} членов", type="primary", key="do_import"):
                     bar = st.progress(0.0, text="Загрузка…")
                     result = ui.attempt(lambda: members.import_register(
                         db, data, upload.name, actor=user["login"],
-                        progress=lambda f, t: bar.progress(min(f, 1.0), text=ui.plain(t)), as_of=effective))
+                        progress=lambda f, t: bar.progress(min(f, 1.0), text=ui.plain(t)), as_of=effective,
+                        numbering=numbering))
                     if result is not None:
                         st.success(ui.plain(f"Готово: {result.summary()}"))
                         for w in result.warnings:
