@@ -10,10 +10,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable
 
-from . import audit, fields, vault
+from . import audit, column_maps, fields, vault
 from .db import Database, frame, insert_rows, path_of, update_rows, utcnow
 from .errors import InputError
-from .spreadsheets import Column, Header, Sheet, data_rows, find_header, read_sheet, write_table
+from .spreadsheets import Column, Header, Need, Sheet, data_rows, find_header, read_sheet, write_table
 
 STATUSES = {
     "applicant": "Кандидат",
@@ -34,31 +34,44 @@ _STATUS_WORDS = [
 # Header spellings of the register, compared after spreadsheets.normalize_header.
 REGISTER_SYNONYMS: dict[str, list[str]] = {
     "reg_no": ["№ л/с", "Лицевой счет", "Номер члена", "л/с", "№ лс", "лицевой счёт", "номер л/с", "№ лицевого счета",
-               "номер лицевого счета", "лс", "№ члена", "членский номер", "регистрационный номер", "рег. номер"],
+               "номер лицевого счета", "лс", "№ члена", "членский номер", "регистрационный номер", "рег. номер",
+               "memberId", "member number", "accountNumber", "account no", "personal account"],
     "full_name": ["ФИО", "Ф.И.О.", "Фамилия, имя, отчество", "Член товарищества", "Пайщик", "член кооператива",
                   "член снт", "член тсн", "фамилия имя отчество", "ф и о", "фио члена", "фио собственника",
-                  "собственник", "владелец"],
-    "last_name": ["Фамилия"],
-    "first_name": ["Имя"],
-    "middle_name": ["Отчество"],
-    "plots": ["№ участка", "Участок", "номер участка", "участки", "№ уч", "уч", "номера участков", "№ участков"],
+                  "собственник", "владелец",
+                  "ownerName", "owner", "full name", "member name", "name"],
+    "last_name": ["Фамилия", "lastName", "surname"],
+    "first_name": ["Имя", "firstName"],
+    "middle_name": ["Отчество", "middleName", "patronymic"],
+    "plots": ["№ участка", "Участок", "номер участка", "участки", "№ уч", "уч", "номера участков", "№ участков",
+              "plotNumber", "plot", "plot no", "plots"],
     "area": ["Площадь", "Площадь, м2", "площадь м²", "площадь кв м", "площадь участка", "площадь участка м2",
-             "площадь, кв.м.", "площадь (м2)", "площадь м2"],
-    "cadastral_no": ["Кадастровый номер", "кад номер", "кадастровый №", "кадастровый номер участка"],
-    "share": ["Доля", "доля в праве", "доля собственности"],
-    "inn": ["ИНН", "инн члена"],
-    "phones": ["Телефон", "тел", "телефоны", "контактный телефон", "мобильный телефон", "номер телефона"],
-    "emails": ["Эл. почта", "E-mail", "email", "электронная почта", "адрес электронной почты", "e mail", "почта"],
+             "площадь, кв.м.", "площадь (м2)", "площадь м2",
+             "area", "plotArea", "area m2"],
+    "cadastral_no": ["Кадастровый номер", "кад номер", "кадастровый №", "кадастровый номер участка",
+                     "cadastral", "cadastralNumber", "cadastral no"],
+    "share": ["Доля", "доля в праве", "доля собственности", "share"],
+    "inn": ["ИНН", "инн члена", "inn"],
+    "phones": ["Телефон", "тел", "телефоны", "контактный телефон", "мобильный телефон", "номер телефона",
+               "phone", "phoneNumber", "phones", "mobile"],
+    "emails": ["Эл. почта", "E-mail", "email", "электронная почта", "адрес электронной почты", "e mail", "почта", "emails"],
     "telegram_chat_id": ["Telegram", "телеграм", "telegram chat id", "чат telegram"],
     "join_date": ["Дата вступления", "дата приема", "дата приёма", "дата приема в члены", "дата вступления в члены",
-                  "принят"],
-    "exit_date": ["Дата выхода", "дата исключения", "дата выбытия", "дата прекращения членства"],
+                  "принят",
+                  "joinDate", "joined"],
+    "exit_date": ["Дата выхода", "дата исключения", "дата выбытия", "дата прекращения членства", "exitDate"],
     "owned_from": ["Дата начала владения", "владеет с", "дата приобретения", "дата приобретения участка",
                    "дата начала владения участком", "дата перехода", "дата перехода права"],
-    "status": ["Статус", "статус члена"],
-    "address": ["Адрес", "почтовый адрес", "адрес для корреспонденции", "адрес регистрации", "адрес проживания"],
-    "notes": ["Примечание", "примечания", "комментарий"],
+    "status": ["Статус", "статус члена", "status"],
+    "address": ["Адрес", "почтовый адрес", "адрес для корреспонденции", "адрес регистрации", "адрес проживания", "address"],
+    "notes": ["Примечание", "примечания", "комментарий", "notes", "comment"],
 }
+
+# The groups of columns a register cannot do without (spreadsheets.find_header names the missing ones).
+# A л/с column stands in for the plot or premises number as long as registers are matched by л/с.
+REGISTER_REQUIRED = [Need(("full_name", "last_name"), "ФИО"), Need(("plots", "reg_no"), "участка или помещения")]
+MAP_HINT = ("Укажите, что в каком столбце: в командной строке --map \"Заголовок=поле\" (например "
+            "--map \"Садовод=ФИО\"), на странице загрузки — в сопоставлении столбцов")
 
 # Longest text each register field may hold (characters, after spaces are collapsed); anything longer is
 # refused with its row: a real ФИО is under 100, an address under 300.
@@ -72,6 +85,10 @@ MEMBER_FIELDS = {
     "exit_date": "Дата выхода", "inn": "ИНН", "phones": "Телефоны", "emails": "Эл. почта",
     "telegram_chat_id": "Telegram", "address": "Адрес", "notes": "Примечание",
 }
+# Every register field by its Russian name: column mapping choices and messages.
+REGISTER_LABELS = {**MEMBER_FIELDS, "last_name": "Фамилия", "first_name": "Имя", "middle_name": "Отчество",
+                   "plots": "Участки", "area": "Площадь", "cadastral_no": "Кадастровый номер", "share": "Доля",
+                   "owned_from": "Дата начала владения"}
 PERSONAL_FIELDS = ("inn", "phones", "emails", "telegram_chat_id", "address")
 # Stored encrypted at field level (152-ФЗ): AES-256-GCM tokens under the vault's master key. Every public
 # function here takes and returns plaintext; only this module sees the tokens.
@@ -230,16 +247,21 @@ class ImportResult:
     ownerships_closed: int = 0
     not_in_file: int = 0
     warnings: list[str] = field(default_factory=list)
+    remembered: str = ""    # the remembered column mapping applied: «Владелец» → ФИО
 
     def summary(self) -> str:
         return (f"добавлено {self.added}, изменено {self.updated}, без изменений {self.unchanged}; "
                 f"новых участков {self.plots_added}")
 
 
-def parse_register(data: bytes, name: str) -> RegisterFile:
-    """Read and validate a register file completely; raise InputError listing every bad row."""
+def parse_register(data: bytes, name: str, mapping: dict[str, str] | None = None,
+                   remembered: dict[str, dict[str, str]] | None = None) -> RegisterFile:
+    """Read and validate a register file completely; raise InputError listing every bad row.
+
+    `mapping` and `remembered`: column mappings (see column_maps), the explicit one winning."""
     sheet = read_sheet(data, name, formulas=True)
-    header = find_header(sheet, REGISTER_SYNONYMS, min_fields=2)
+    header = find_header(sheet, REGISTER_SYNONYMS, REGISTER_REQUIRED, min_fields=2, mapping=mapping,
+                         remembered=remembered, labels=REGISTER_LABELS, hint=MAP_HINT)
     cols = header.columns
     layout = _layout_problems(sheet, header)
     if layout:
@@ -249,7 +271,8 @@ def parse_register(data: bytes, name: str) -> RegisterFile:
                          f"«Номер члена»)")
     if "full_name" not in cols and "last_name" not in cols:
         raise InputError(f"{sheet.name}, строка {header.row}: нет столбца с ФИО («ФИО» или «Фамилия»)")
-    warnings = [f"{sheet.name}, строка {header.row}: столбец «{t}» не распознан и не загружен" for t in header.unknown]
+    warnings = [f"{sheet.name}, строка {header.row}: столбец «{t}» не распознан и не загружен (чтобы загрузить, "
+                f"укажите его поле: --map \"{t}=поле\" или сопоставление столбцов на странице)" for t in header.unknown]
     problems: list[str] = []
     formulas = _formula_cells(sheet, header)
     if header.row in formulas:
@@ -407,7 +430,8 @@ def _parse_row(rec: dict[str, Any], cols: dict[str, int]):
 # -- writing the register -----------------------------------------------------------------------
 
 def import_register(db: Database, data: bytes, name: str, actor: str | None = None,
-                    progress: Callable[[float, str], None] | None = None, as_of: date | None = None) -> ImportResult:
+                    progress: Callable[[float, str], None] | None = None, as_of: date | None = None,
+                    mapping: dict[str, str] | None = None) -> ImportResult:
     """Import a register file all-or-nothing; importing the same file again changes nothing.
 
     Members are matched by л/с: new ones are added, changed fields are updated with a logged history,
@@ -417,11 +441,15 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
     changes hands on it, a member marked withdrawn without «Дата выхода» leaves on it. Dates in the file
     («Дата вступления», «Дата выхода», «Дата начала владения») win. A plot seen for the first time without a
     date has no known start (NULL). A plot given 1/1 to a second owner while the first keeps it is refused.
+
+    `mapping` ({normalised header: field}) places columns the synonyms do not know; the mapping remembered
+    for a file with the same headers applies too, and the one the file was loaded with is remembered.
     """
-    register = parse_register(data, name)
+    register = parse_register(data, name, mapping, column_maps.load(db, "register"))
     if progress:
         progress(0.3, "Файл прочитан")
-    result = ImportResult(warnings=list(register.warnings))
+    result = ImportResult(warnings=list(register.warnings),
+                          remembered=column_maps.describe(register.header, register.header.remembered, REGISTER_LABELS))
     source = f"импорт {name}"
     effective, now = as_of or date.today(), utcnow()
     member_cols = [k for k in MEMBER_FIELDS if k != "reg_no"]
@@ -592,6 +620,7 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
         result.not_in_file = len(existing) - len(listed_existing)
         if result.added or result.updated or result.plots_added or result.ownerships_closed:
             audit.log(con, actor, "register_imported", name, added=result.added, updated=result.updated)
+        column_maps.save(con, "register", register.header, actor)
     if progress:
         progress(1.0, "Готово")
     return result
