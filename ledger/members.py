@@ -448,8 +448,9 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
     register = parse_register(data, name, mapping, column_maps.load(db, "register"))
     if progress:
         progress(0.3, "Файл прочитан")
+    applied = {h: f for h, f in register.header.remembered.items() if h not in (mapping or {})}
     result = ImportResult(warnings=list(register.warnings),
-                          remembered=column_maps.describe(register.header, register.header.remembered, REGISTER_LABELS))
+                          remembered=column_maps.describe(register.header, applied, REGISTER_LABELS))
     source = f"импорт {name}"
     effective, now = as_of or date.today(), utcnow()
     member_cols = [k for k in MEMBER_FIELDS if k != "reg_no"]

@@ -12,6 +12,7 @@ import csv
 import io
 import math
 import re
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -137,7 +138,11 @@ def read_xlsx(data: bytes, name: str, fill_merged: bool = True, formulas: bool =
 
     check_xlsx(data, name)
     try:
-        wb = openpyxl.load_workbook(io.BytesIO(data), data_only=not formulas)
+        # openpyxl warns in English about what it drops (drawings, validation, a date serial out of range);
+        # none of it is for the user: what matters in a cell is checked by the importer and named in Russian.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            wb = openpyxl.load_workbook(io.BytesIO(data), data_only=not formulas)
     except Exception as exc:  # openpyxl raises many kinds on broken files
         raise InputError(f"{name}: не удалось прочитать файл Excel ({type(exc).__name__})") from None
     ws = next((w for w in wb.worksheets if w.max_row > 1 or w.max_column > 1), wb.worksheets[0])

@@ -4,7 +4,10 @@ of other СНТ software, and what the message says when no header row is found.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
+import openpyxl
 import pytest
 
 from ledger import cli, column_maps, members
@@ -199,6 +202,29 @@ def test_cli_bad_map_exits_2_with_a_russian_line(db_path, tmp_path, capsys, opti
     assert cli.main(["members", "import", str(src), "--map", "Моб.=Телефон", "--map", option]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_cli_explicit_map_overrides_the_remembered_one_and_says_what_it_kept(db_path, tmp_path, capsys):
+    src = tmp_path / "Реестр.xlsx"
+    src.write_bytes(owner_xlsx())
+    assert cli.main(["members", "import", str(src), "--map", "Садовод=ФИО", "--map", "Моб.=phones"]) == 0
+    capsys.readouterr()
+    assert cli.main(["members", "import", str(src), "--map", "Моб.=не загружать"]) == 0
+    out = capsys.readouterr().out
+    assert "Применено сохранённое сопоставление столбцов: «Садовод» → ФИО\n" in out
+
+
+def test_library_warnings_never_reach_the_output(db_path, tmp_path):
+    wb = openpyxl.Workbook()
+    wb.active.append(["№ л/с", "ФИО", "Участок", "Дата вступления"])
+    wb.active.append(["1", "Иванов Иван", "2", 10 ** 9])   # a date serial openpyxl warns about (in English)
+    wb.active["D2"].number_format = "dd.mm.yyyy"
+    wb.save(tmp_path / "r.xlsx")
+    result = subprocess.run([sys.executable, "-W", "default", "-m", "ledger.cli", "--db", str(db_path), "members",
+                             "import", str(tmp_path / "r.xlsx")], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Ошибка: r.xlsx, строка 2: дата вступления:"), result.stderr
+    assert "Warning" not in result.stderr and "openpyxl" not in result.stderr
 
 
 # -- page ---------------------------------------------------------------------------------------
