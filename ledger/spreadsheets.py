@@ -236,8 +236,8 @@ class Header:
 
 
 class HeaderNotFound(InputError):
-    """No row names the columns a file needs; `header` is the best candidate row (None when nothing matched),
-    whose columns a page offers to map."""
+    """No row names the columns a file needs; `header` is the best candidate row (with no known name at all,
+    the widest row; None for an empty sheet), whose columns a page offers to map."""
 
     def __init__(self, problems: list[str] | str, header: Header | None = None):
         super().__init__(problems)
@@ -325,17 +325,21 @@ def find_header(sheet: Sheet, synonyms: dict[str, Sequence[str]], required: Iter
         for n in names:
             lookup[normalize_header(n)] = fld
     best: Header | None = None
+    widest: Header | None = None   # with no known header at all, the row a user would map: the widest one
     for number, values in sheet.rows[:HEADER_SCAN_ROWS]:
         header = _scan_row(number, values, lookup, mapping, remembered)
         if header.columns and (best is None or len(header.columns) > len(best.columns)):
             best = header
+        if widest is None or len(header.cells) > len(widest.cells):
+            widest = header
     label = {f: labels.get(f) or synonyms[f][0] for f in synonyms}
     needs = [r if isinstance(r, Need) else Need((r,), f"«{label[r]}»") for r in required]
     tail = [hint] if hint else []
     if best is None:
         wanted = "; ".join(f"нет столбца {n.what}" for n in needs)
         raise HeaderNotFound([f"{sheet.name}: не найдена строка заголовков — в первых {HEADER_SCAN_ROWS} строках "
-                              f"нет известных названий столбцов" + (f" ({wanted})" if wanted else "")] + tail, None)
+                              f"нет известных названий столбцов" + (f" ({wanted})" if wanted else "")] + tail,
+                             widest if widest is not None and widest.cells else None)
     present = {normalize_header(t) for _, t in best.cells}
     absent = [n for n in mapping if n not in present]
     if absent:

@@ -277,3 +277,18 @@ def test_page_refuses_a_field_taken_by_another_column_and_lets_it_be_changed(db)
     at.selectbox(key="regmap:садовод").set_value("notes").run()
     at.button(key="do_import").click().run()
     assert members.find_by_reg_no(db, "1")["notes"] == "Петров"
+
+
+def test_page_maps_a_file_whose_headers_are_all_unknown(db):
+    rows = [["Номер", "Садовод", "Надел"], ["1", "Иванов Иван", "12"], ["2", "Петров Пётр", "13"]]
+    at = page_test("pages/members.py").run()
+    at.file_uploader(key="register_file").set_value(("r.xlsx", xlsx_bytes(rows), XLSX)).run()
+    assert "нет известных названий столбцов" in texts(at)
+    assert {b.key for b in at.selectbox if b.key and b.key.startswith("regmap:")} == \
+        {"regmap:номер", "regmap:садовод", "regmap:надел"}
+    for column, fld in (("номер", "reg_no"), ("садовод", "full_name"), ("надел", "plots")):
+        at.selectbox(key=f"regmap:{column}").set_value(fld).run()
+    assert not at.exception
+    at.button(key="do_import").click().run()
+    assert "Готово: добавлено 2" in texts(at)
+    assert members.find_by_reg_no(db, "2")["plots"] == "13"
