@@ -66,6 +66,7 @@ ACTIONS = {
     "notify_rule_saved": "Правило уведомлений сохранено", "notify_planned": "Уведомления запланированы",
     "notify_optout": "Отказ от уведомлений", "notify_optin": "Согласие на уведомления",
     "notify_chat_bound": "Чат мессенджера привязан к члену",
+    "column_mapping_saved": "Сопоставление столбцов запомнено",
 }
 
 # Keys of the details, in words (anything not listed is shown as it is).

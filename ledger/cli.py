@@ -1,7 +1,7 @@
 """The `coop` command line: everything that runs unattended (cron, scheduled jobs).
 
-Errors meant for the user are printed as one Russian line per problem on stderr with exit code 1;
-never a traceback (set COOP_DEBUG=1 to see one).
+Errors meant for the user are printed as one Russian line per problem on stderr with exit code 1 (2 for
+an option that does not fit, such as a column mapping naming no column of the file); never a traceback (set COOP_DEBUG=1 to see one).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ try:  # recent typer vendors click and raises its own exception classes
 except ImportError:  # pragma: no cover - older typer on top of click
     from click import exceptions as cli_errors
 
-from . import (accruals, cooperative, debts, demo, fields, formats, matching, members, opening, statements, tariffs,
-               users, vault)
+from . import (accruals, column_maps, cooperative, debts, demo, fields, formats, matching, members, opening, statements,
+               tariffs, users, vault)
 from .db import Database, default_path
 from .errors import InputError, LedgerError
 
@@ -116,11 +116,17 @@ def members_import(ctx: typer.Context, file: Path = typer.Argument(..., help=".x
                    numbering: str = typer.Option("plot", "--numbering",
                                                  help="Если в файле нет л/с: plot — номер л/с по наименьшему номеру "
                                                       "участка (помещения) члена, sequential — по порядку после "
-                                                      "наибольшего")):
+                                                      "наибольшего"),
+                   mapping: list[str] = typer.Option([], "--map", help="Что в столбце: \"Заголовок=поле\" (поле — "
+                                                     "код или название: ФИО, full_name; пусто — не загружать); "
+                                                     "запоминается для файлов с такими же заголовками")):
     """Загрузить реестр членов (всё или ничего; повторная загрузка ничего не меняет)."""
     effective = option_date(as_of, "--as-of") if as_of is not None else None
+    explicit = column_maps.resolve(mapping, members.REGISTER_SYNONYMS, members.REGISTER_LABELS)
     result = members.import_register(db_of(ctx), read_input_file(file), file.name, actor=actor(), as_of=effective,
-                                     numbering=numbering)
+                                     numbering=numbering, mapping=explicit)
+    if result.remembered:
+        say(f"Применено сохранённое сопоставление столбцов: {result.remembered}")
     for w in result.warnings:
         say(f"Предупреждение: {w}")
     say(f"{file.name}: {result.summary()}")
@@ -889,7 +895,7 @@ def main(argv: list[str] | None = None) -> int:
     except LedgerError as exc:
         for line in str(exc).splitlines():
             typer.echo(f"Ошибка: {line}", err=True)
-        return 1
+        return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:

@@ -10,12 +10,12 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable
 
-from . import audit, fields, vault
+from . import audit, column_maps, fields, vault
 from .cooperative import ObjectWords, object_words, objects_of
 from .formats import plural
 from .db import Database, frame, insert_rows, path_of, update_rows, utcnow
 from .errors import InputError
-from .spreadsheets import Column, Header, Sheet, data_rows, find_header, read_sheet, write_table
+from .spreadsheets import Column, Header, Need, Sheet, data_rows, find_header, read_sheet, write_table
 
 STATUSES = {
     "applicant": "Кандидат",
@@ -71,6 +71,26 @@ REGISTER_SYNONYMS: dict[str, list[str]] = {
     "row_no": ["№ п/п", "п/п", "№ пп", "номер п/п", "порядковый номер"],
 }
 
+# English headers of other СНТ software (normalize_header splits camelCase and snake_case: plotNumber,
+# plot_number and "Plot Number" are one spelling).
+for _field, _names in {
+    "reg_no": ["memberId", "member number", "accountNumber", "account no", "personal account"],
+    "full_name": ["ownerName", "owner", "full name", "member name", "name"],
+    "last_name": ["lastName", "surname"], "first_name": ["firstName"], "middle_name": ["middleName", "patronymic"],
+    "plots": ["plotNumber", "plot", "plot no", "plots"], "area": ["area", "plotArea", "area m2"],
+    "cadastral_no": ["cadastral", "cadastralNumber", "cadastral no"], "share": ["share"], "inn": ["inn"],
+    "phones": ["phone", "phoneNumber", "phones", "mobile"], "emails": ["emails"],
+    "join_date": ["joinDate", "joined"], "exit_date": ["exitDate"], "status": ["status"], "address": ["address"],
+    "notes": ["notes", "comment"],
+}.items():
+    REGISTER_SYNONYMS[_field] += _names
+
+# The groups of columns a register cannot do without (spreadsheets.find_header names the missing ones).
+# A л/с column stands in for the plot or premises number as long as registers are matched by л/с.
+REGISTER_REQUIRED = [Need(("full_name", "last_name"), "ФИО"), Need(("plots", "reg_no"), "участка или помещения")]
+MAP_HINT = ("Укажите, что в каком столбце: в командной строке --map \"Заголовок=поле\" (например "
+            "--map \"Садовод=ФИО\"), на странице загрузки — в сопоставлении столбцов")
+
 # Longest text each register field may hold (characters, after spaces are collapsed); anything longer is
 # refused with its row: a real ФИО is under 100, an address under 300.
 TEXT_LIMITS = {"reg_no": 50, "full_name": 300, "last_name": 100, "first_name": 100, "middle_name": 100,
@@ -83,6 +103,10 @@ MEMBER_FIELDS = {
     "exit_date": "Дата выхода", "inn": "ИНН", "phones": "Телефоны", "emails": "Эл. почта",
     "telegram_chat_id": "Telegram", "address": "Адрес", "notes": "Примечание",
 }
+# Every register field by its Russian name: column mapping choices and messages.
+REGISTER_LABELS = {**MEMBER_FIELDS, "last_name": "Фамилия", "first_name": "Имя", "middle_name": "Отчество",
+                   "plots": "Участки", "area": "Площадь", "cadastral_no": "Кадастровый номер", "share": "Доля",
+                   "owned_from": "Дата начала владения"}
 PERSONAL_FIELDS = ("inn", "phones", "emails", "telegram_chat_id", "address")
 # Stored encrypted at field level (152-ФЗ): AES-256-GCM tokens under the vault's master key. Every public
 # function here takes and returns plaintext; only this module sees the tokens.
@@ -249,6 +273,7 @@ class ImportResult:
     numbered_by_plot: int = 0
     numbered_in_order: int = 0
     first_in_order: str | None = None
+    remembered: str = ""    # the remembered column mapping applied: «Владелец» → ФИО
 
     def summary(self) -> str:
         text = (f"добавлено {self.added}, изменено {self.updated}, без изменений {self.unchanged}; "
@@ -267,17 +292,22 @@ class ImportResult:
         return text
 
 
-def parse_register(data: bytes, name: str) -> RegisterFile:
-    """Read and validate a register file completely; raise InputError listing every bad row."""
+def parse_register(data: bytes, name: str, mapping: dict[str, str] | None = None,
+                   remembered: dict[str, dict[str, str]] | None = None) -> RegisterFile:
+    """Read and validate a register file completely; raise InputError listing every bad row.
+
+    `mapping` and `remembered`: column mappings (see column_maps), the explicit one winning."""
     sheet = read_sheet(data, name, formulas=True)
-    header = find_header(sheet, REGISTER_SYNONYMS, min_fields=2)
+    header = find_header(sheet, REGISTER_SYNONYMS, REGISTER_REQUIRED, min_fields=2, mapping=mapping,
+                         remembered=remembered, labels=REGISTER_LABELS, hint=MAP_HINT)
     cols = header.columns
     layout = _layout_problems(sheet, header)
     if layout:
         raise InputError(layout, source=name)
     if "full_name" not in cols and "last_name" not in cols:
         raise InputError(f"{sheet.name}, строка {header.row}: нет столбца с ФИО («ФИО» или «Фамилия»)")
-    warnings = [f"{sheet.name}, строка {header.row}: столбец «{t}» не распознан и не загружен" for t in header.unknown]
+    warnings = [f"{sheet.name}, строка {header.row}: столбец «{t}» не распознан и не загружен (чтобы загрузить, "
+                f"укажите его поле: --map \"{t}=поле\" или сопоставление столбцов на странице)" for t in header.unknown]
     problems: list[str] = []
     formulas = _formula_cells(sheet, header)
     if header.row in formulas:
@@ -511,7 +541,7 @@ def _parse_row(rec: dict[str, Any], cols: dict[str, int]):
 
 def import_register(db: Database, data: bytes, name: str, actor: str | None = None,
                     progress: Callable[[float, str], None] | None = None, as_of: date | None = None,
-                    numbering: str = "plot") -> ImportResult:
+                    numbering: str = "plot", mapping: dict[str, str] | None = None) -> ImportResult:
     """Import a register file all-or-nothing; importing the same file again changes nothing.
 
     Members are matched by л/с: new ones are added, changed fields are updated with a logged history,
@@ -529,13 +559,18 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
 
     «Площадь» without an object column goes to the member's only object; a member without objects gets one
     numbered by their л/с (a warning says so); a member with several objects is refused with the row.
+
+    `mapping` ({normalised header: field}) places columns the synonyms do not know; the mapping remembered
+    for a file with the same headers applies too, and the one the file was loaded with is remembered.
     """
     if numbering not in NUMBERING:
         raise InputError(f"Нумерация л/с «{numbering}» неизвестна; допустимы: {', '.join(NUMBERING)}")
-    register = parse_register(data, name)
+    register = parse_register(data, name, mapping, column_maps.load(db, "register"))
     if progress:
         progress(0.3, "Файл прочитан")
-    result = ImportResult(warnings=list(register.warnings), objects=objects_of(db))
+    applied = {h: f for h, f in register.header.remembered.items() if h not in (mapping or {})}
+    result = ImportResult(warnings=list(register.warnings), objects=objects_of(db),
+                          remembered=column_maps.describe(register.header, applied, REGISTER_LABELS))
     source = f"импорт {name}"
     effective, now = as_of or date.today(), utcnow()
     member_cols = [k for k in MEMBER_FIELDS if k != "reg_no"]
@@ -708,6 +743,7 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
         result.not_in_file = len(existing) - len(listed_existing)
         if result.added or result.updated or result.plots_added or result.ownerships_closed:
             audit.log(con, actor, "register_imported", name, added=result.added, updated=result.updated)
+        column_maps.save(con, "register", register.header, actor)
     if progress:
         progress(1.0, "Готово")
     return result

@@ -29,7 +29,7 @@ from . import audit, fields
 from .accruals import fmt_money
 from .db import Database, utcnow
 from .errors import InputError
-from .spreadsheets import Sheet, data_rows, find_header, normalize_header, read_sheet
+from .spreadsheets import Need, Sheet, data_rows, find_header, normalize_header, parse_pairs, read_sheet
 from .tariffs import contributions
 
 ZERO = Decimal("0.00")
@@ -103,9 +103,8 @@ def _is_osv(sheet: Sheet) -> bool:
 
 
 def read_table(sheet: Sheet) -> list[Balance]:
-    header = find_header(sheet, TABLE_COLUMNS, required=["contribution"], min_fields=3)
-    if "reg_no" not in header.columns and "plot" not in header.columns:
-        raise InputError(f"{sheet.name}, строка {header.row}: нет столбца «л/с» или «участок»")
+    header = find_header(sheet, TABLE_COLUMNS, min_fields=3, required=[
+        Need(("contribution",), "«взнос»"), Need(("reg_no", "plot"), "«л/с» или «участок»")])
     problems: list[str] = []
     result = []
     for line, r in data_rows(sheet, header):
@@ -290,13 +289,7 @@ def read_balances(data: bytes, name: str) -> tuple[list[Balance], str, list[str]
 # -- resolving members and contributions --------------------------------------------------------
 
 def parse_mapping(pairs: list[str]) -> dict[str, str]:
-    result = {}
-    for p in pairs:
-        if "=" not in p:
-            raise InputError(f"--map «{p}»: ожидается «Название=код»")
-        k, v = p.split("=", 1)
-        result[normalize_header(k)] = v.strip()
-    return result
+    return parse_pairs(pairs, "--map", "Название=код")
 
 
 def _contribution_codes(con, balances: list[Balance], mapping: dict[str, str], name: str) -> dict[str, str]:

@@ -30,10 +30,17 @@ HEADER_SCAN_ROWS = 40
 Row = tuple[int, list[Any]]  # (row number as the spreadsheet shows it, cell values)
 
 
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
 def normalize_header(text: Any) -> str:
-    """Lower case, ё→е, punctuation to spaces: "№ Л/С" → "№ л с", "Площадь, м2" → "площадь м2"."""
-    t = clean_text(text).lower().replace("ё", "е")
-    t = re.sub(r"[^\w№]+", " ", t)
+    """Lower case, ё→е, punctuation to spaces: "№ Л/С" → "№ л с", "Площадь, м2" → "площадь м2".
+
+    Latin camelCase and snake_case are split into words, so one synonym covers the spellings of other
+    software: "plotNumber", "plot_number" and "Plot Number" all give "plot number".
+    """
+    t = _CAMEL.sub(" ", clean_text(text)).lower().replace("ё", "е")
+    t = re.sub(r"[^\w№]+|_", " ", t)
     return re.sub(r"\s+", " ", t).strip()
 
 
@@ -52,6 +59,10 @@ class Sheet:
         from openpyxl.utils import get_column_letter
 
         return get_column_letter(index + 1) if self.kind == "xlsx" else str(index + 1)
+
+    def cell_name(self, row: int, index: int) -> str:
+        """A cell as the user finds it: B3 in a spreadsheet, «строка 3, столбец 2» in a CSV file."""
+        return f"{self.column_name(index)}{row}" if self.kind == "xlsx" else f"строка {row}, столбец {index + 1}"
 
 
 def _decode_text(data: bytes, name: str) -> str:
@@ -127,8 +138,8 @@ def read_xlsx(data: bytes, name: str, fill_merged: bool = True, formulas: bool =
 
     check_xlsx(data, name)
     try:
-        # What openpyxl warns about («Workbook contains no default style», «Data Validation extension is not
-        # supported») concerns styles and extensions the import never reads: not for the user's eyes.
+        # openpyxl warns in English about what it drops (drawings, validation, a date serial out of range);
+        # none of it is for the user: what matters in a cell is checked by the importer and named in Russian.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             wb = openpyxl.load_workbook(io.BytesIO(data), data_only=not formulas)
@@ -201,6 +212,14 @@ def read_sheet(data: bytes, name: str, formulas: bool = False) -> Sheet:
     return read_csv(data, name)  # text under an Excel name (a CSV saved as .xlsx) is still read as a table
 
 
+@dataclass(frozen=True)
+class Need:
+    """Fields of which a header row must name at least one; `what` completes «нет столбца …»."""
+
+    fields: tuple[str, ...]
+    what: str
+
+
 @dataclass
 class Header:
     row: int                         # row number of the header
@@ -208,51 +227,142 @@ class Header:
     titles: dict[str, str]           # field -> header text as written
     unknown: list[str]               # header texts no field took
     duplicates: dict[str, list[int]] = field(default_factory=dict)  # field -> every column naming it (2+)
+    cells: list[tuple[int, str]] = field(default_factory=list)       # every non-empty header cell: index, text
+    key: str = ""                    # the row's normalised header set: remembered mappings are keyed by it
+    mapping: dict[str, str] = field(default_factory=dict)     # normalised header -> field ("" skipped): what a
+                                                              # mapping changed against the synonyms in this row
+    remembered: dict[str, str] = field(default_factory=dict)  # the remembered mapping applied to this row
+    conflicts: list[tuple[str, int, int]] = field(default_factory=list)  # field, column, mapped column
 
 
-def find_header(sheet: Sheet, synonyms: dict[str, Sequence[str]], required: Iterable[str] = (),
-                min_fields: int = 2) -> Header:
+class HeaderNotFound(InputError):
+    """No row names the columns a file needs; `header` is the best candidate row (with no known name at all,
+    the widest row; None for an empty sheet), whose columns a page offers to map."""
+
+    def __init__(self, problems: list[str] | str, header: Header | None = None):
+        super().__init__(problems)
+        self.header = header
+
+
+class MappingError(HeaderNotFound):
+    """A column mapping that does not fit the file (a usage error: exit code 2 in the CLI)."""
+
+    exit_code = 2
+
+
+def header_key(texts: Iterable[Any]) -> str:
+    """The normalised set of a row's header texts, order and spelling aside: the key of a remembered mapping."""
+    return "|".join(sorted({normalize_header(t) for t in texts if clean_text(t)} - {""}))
+
+
+def parse_pairs(pairs: Iterable[str], option: str = "--map", form: str = "Название=код") -> dict[str, str]:
+    """`--map "Название=значение"` options as {normalised name: value as written} (a name given twice is refused)."""
+    result: dict[str, str] = {}
+    for p in pairs:
+        if "=" not in p:
+            raise MappingError(f"{option} «{p}»: ожидается «{form}»")
+        k, v = p.split("=", 1)
+        key = normalize_header(k)
+        if not key:
+            raise MappingError(f"{option} «{p}»: не указано название слева от «=»")
+        if key in result:
+            raise MappingError(f"{option}: «{k.strip()}» указан дважды")
+        result[key] = v.strip()
+    return result
+
+
+def _scan_row(number: int, values: list[Any], lookup: dict[str, str], mapping: dict[str, str],
+              remembered: dict[str, dict[str, str]]) -> Header:
+    cells = [(idx, clean_text(v)) for idx, v in enumerate(values) if clean_text(v)]
+    key = header_key(t for _, t in cells)
+    applied = {**remembered.get(key, {}), **mapping}
+    header = Header(row=number, columns={}, titles={}, unknown=[], cells=cells, key=key,
+                    remembered=dict(remembered.get(key, {})))
+    mapped: set[int] = set()
+    seen_texts: set[str] = set()
+    for idx, text in cells:
+        norm = normalize_header(text)
+        if norm in applied:
+            fld = applied[norm] or None
+            if fld != lookup.get(norm):
+                header.mapping[norm] = applied[norm]
+                mapped.add(idx)
+        else:
+            fld = lookup.get(norm)
+        if fld is None:
+            if text not in seen_texts and norm not in applied:
+                header.unknown.append(text)
+        elif fld not in header.columns:
+            header.columns[fld] = idx
+            header.titles[fld] = text
+        elif idx in mapped or header.columns[fld] in mapped:
+            header.conflicts.append((fld, header.columns[fld], idx))
+        else:
+            header.duplicates.setdefault(fld, [header.columns[fld]]).append(idx)
+        seen_texts.add(text)
+    return header
+
+
+def find_header(sheet: Sheet, synonyms: dict[str, Sequence[str]], required: Iterable[str | Need] = (),
+                min_fields: int = 2, mapping: dict[str, str] | None = None,
+                remembered: dict[str, dict[str, str]] | None = None, labels: dict[str, str] | None = None,
+                hint: str | None = None) -> Header:
     """The row (among the first HEADER_SCAN_ROWS) whose cells name the most fields.
 
     synonyms maps a field to its header spellings; they are compared after normalize_header.
+    `mapping` ({normalised header: field, or "" to skip the column}) overrides the synonyms in any row;
+    `remembered` ({header_key: mapping}) adds the mapping remembered for a row with exactly these headers
+    (the explicit mapping wins). When no row names `min_fields` fields, or the best one lacks a `required`
+    group, HeaderNotFound says which fields were found in which cells and which are missing, then `hint`.
+    `labels` names fields in messages (default: a field's first synonym).
     """
+    mapping, remembered, labels = mapping or {}, remembered or {}, labels or {}
+    for norm, fld in mapping.items():
+        if fld and fld not in synonyms:
+            raise MappingError(f"{sheet.name}: поле «{fld}» неизвестно")
     lookup: dict[str, str] = {}
     for fld, names in synonyms.items():
         for n in names:
             lookup[normalize_header(n)] = fld
     best: Header | None = None
+    widest: Header | None = None   # with no known header at all, the row a user would map: the widest one
     for number, values in sheet.rows[:HEADER_SCAN_ROWS]:
-        columns: dict[str, int] = {}
-        titles: dict[str, str] = {}
-        unknown: list[str] = []
-        duplicates: dict[str, list[int]] = {}
-        seen_texts: set[str] = set()
-        for idx, value in enumerate(values):
-            text = clean_text(value)
-            if not text:
-                continue
-            fld = lookup.get(normalize_header(text))
-            if fld is None:
-                if text not in seen_texts:
-                    unknown.append(text)
-            elif fld not in columns:
-                columns[fld] = idx
-                titles[fld] = text
-            else:
-                duplicates.setdefault(fld, [columns[fld]]).append(idx)
-            seen_texts.add(text)
-        if len(columns) >= min_fields and (best is None or len(columns) > len(best.columns)):
-            best = Header(row=number, columns=columns, titles=titles, unknown=unknown, duplicates=duplicates)
+        header = _scan_row(number, values, lookup, mapping, remembered)
+        if header.columns and (best is None or len(header.columns) > len(best.columns)):
+            best = header
+        if widest is None or len(header.cells) > len(widest.cells):
+            widest = header
+    label = {f: labels.get(f) or synonyms[f][0] for f in synonyms}
+    needs = [r if isinstance(r, Need) else Need((r,), f"«{label[r]}»") for r in required]
+    tail = [hint] if hint else []
     if best is None:
-        raise InputError(
-            f"{sheet.name}: не найдена строка заголовков (в первых {HEADER_SCAN_ROWS} строках нет "
-            f"известных названий столбцов)"
-        )
-    missing = [f for f in required if f not in best.columns]
+        wanted = "; ".join(f"нет столбца {n.what}" for n in needs)
+        raise HeaderNotFound([f"{sheet.name}: не найдена строка заголовков — в первых {HEADER_SCAN_ROWS} строках "
+                              f"нет известных названий столбцов" + (f" ({wanted})" if wanted else "")] + tail,
+                             widest if widest is not None and widest.cells else None)
+    present = {normalize_header(t) for _, t in best.cells}
+    absent = [n for n in mapping if n not in present]
+    if absent:
+        raise MappingError(f"{sheet.name}: в строке заголовков {best.row} нет "
+                           f"{'столбца' if len(absent) == 1 else 'столбцов'} {', '.join(f'«{n}»' for n in absent)}; "
+                           f"есть: {', '.join(f'«{t}»' for _, t in best.cells)}", best)
+    found = [f"{label[f]} ({sheet.cell_name(best.row, i)})" for f, i in sorted(best.columns.items(), key=lambda x: x[1])]
+    found_text = f"{'найден столбец' if len(found) == 1 else 'найдены столбцы'} {', '.join(found)}"
+    missing = [f"нет столбца {n.what}" for n in needs if not set(n.fields) & set(best.columns)]
+    if len(best.columns) < min_fields:
+        lack = "; ".join(missing) if missing else f"нужно не меньше {min_fields} известных столбцов"
+        raise HeaderNotFound([f"{sheet.name}: не найдена строка заголовков — {found_text}; {lack}"] + tail, best)
     if missing:
-        names = ", ".join(f"«{synonyms[f][0]}»" for f in missing)
-        raise InputError(f"{sheet.name}, строка {best.row}: нет обязательных столбцов: {names}")
+        raise HeaderNotFound([f"{sheet.name}, строка {best.row}: {'; '.join(missing)} ({found_text})"] + tail, best)
+    if best.conflicts:
+        raise MappingError([f"{sheet.name}, строка {best.row}: столбец «{_text_at(best, j)}» ({sheet.cell_name(best.row, j)}) "
+                            f"нельзя загрузить как «{label[f]}» — это поле уже у столбца «{_text_at(best, i)}» "
+                            f"({sheet.cell_name(best.row, i)})" for f, i, j in best.conflicts], best)
     return best
+
+
+def _text_at(header: Header, index: int) -> str:
+    return next(t for i, t in header.cells if i == index)
 
 
 def data_rows(sheet: Sheet, header: Header) -> list[tuple[int, dict[str, Any]]]:

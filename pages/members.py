@@ -4,8 +4,10 @@ from datetime import date
 
 import streamlit as st
 
-from ledger import cooperative, members
-from ledger.members import MEMBER_FIELDS, PERSONAL_FIELDS, STATUSES
+from ledger import column_maps, cooperative, members
+from ledger.errors import LedgerError
+from ledger.members import MEMBER_FIELDS, PERSONAL_FIELDS, REGISTER_LABELS, REGISTER_SYNONYMS, STATUSES
+from ledger.spreadsheets import HeaderNotFound
 import ui
 
 user = ui.guard("members")
@@ -157,15 +159,47 @@ with tab_import:
     if not editable:
         st.info("Загружать реестр может бухгалтер или администратор.")
     else:
-        upload = st.file_uploader("Реестр членов (.xlsx или .csv)", type=["xlsx", "csv"], key="register_file")
+        def forget_mapping() -> None:
+            """A new file (or none): its column mapping choices start afresh."""
+            for k in [k for k in st.session_state if str(k).startswith("regmap:")]:
+                del st.session_state[k]
+
+        upload = st.file_uploader("Реестр членов (.xlsx или .csv)", type=["xlsx", "csv"], key="register_file",
+                                  on_change=forget_mapping)
         if upload is not None:
-            data = upload.getvalue()
-            register = ui.attempt(lambda: members.parse_register(data, upload.name))
+            file_name, data = upload.name, upload.getvalue()
+            # The choices made in the select boxes below (for this file): header -> field, "" not loaded.
+            mapping = {k.split(":", 1)[1]: v for k, v in st.session_state.items()
+                       if str(k).startswith("regmap:") and v is not None}
+            remembered = column_maps.load(db, "register")
+            register, header = None, None
+            try:
+                register = members.parse_register(data, file_name, mapping, remembered)
+                header = register.header
+            except HeaderNotFound as exc:
+                ui.show_error(exc)
+                header = exc.header
+            except LedgerError as exc:
+                ui.show_error(exc)
+            if header is not None:
+                if header.remembered:
+                    st.info(ui.plain(f"Для файлов с такими заголовками запомнено сопоставление столбцов: "
+                                     f"{column_maps.describe(header, header.remembered, REGISTER_LABELS)}. "
+                                     f"Его можно изменить ниже."))
+                choices = column_maps.choices(header, REGISTER_SYNONYMS)
+                if choices:
+                    st.markdown("**Сопоставление столбцов.** Укажите, что в столбцах, которые не распознаны "
+                                "(запомнится для файлов с такими же заголовками):")
+                    options = [column_maps.SKIP, *REGISTER_LABELS]
+                    cols = st.columns(min(len(choices), 3))
+                    for i, (norm, text, current) in enumerate(choices):
+                        cols[i % len(cols)].selectbox(
+                            ui.plain(f"«{text}»"), options, index=options.index(current), key=f"regmap:{norm}",
+                            format_func=lambda f: REGISTER_LABELS.get(f, column_maps.SKIP_LABEL))
             if register is not None:
                 header = register.header
                 st.markdown(f"Строка заголовков: **{header.row}**. Распознаны столбцы:")
-                labels = {**MEMBER_FIELDS, "last_name": "Фамилия", "first_name": "Имя", "middle_name": "Отчество",
-                          "plots": words.Many, "area": "Площадь", "cadastral_no": "Кадастровый номер", "share": "Доля"}
+                labels = {**REGISTER_LABELS, "plots": words.Many}
                 st.table({"Столбец в файле": [ui.plain(t) for t in header.titles.values()],
                           "Поле реестра": [labels.get(f, f) for f in header.titles]})
                 for w in register.warnings:
@@ -190,9 +224,9 @@ with tab_import:
                 if st.button(f"Загрузить {len(register.members)} членов", type="primary", key="do_import"):
                     bar = st.progress(0.0, text="Загрузка…")
                     result = ui.attempt(lambda: members.import_register(
-                        db, data, upload.name, actor=user["login"],
+                        db, data, file_name, actor=user["login"],
                         progress=lambda f, t: bar.progress(min(f, 1.0), text=ui.plain(t)), as_of=effective,
-                        numbering=numbering))
+                        numbering=numbering, mapping=mapping))
                     if result is not None:
                         st.success(ui.plain(f"Готово: {result.summary()}"))
                         for w in result.warnings:

@@ -175,7 +175,7 @@ def test_co_owners_share_a_plot(db):
 
 @pytest.mark.parametrize("rows, message", [
     ([["Какая-то таблица"], ["1", "2"]], "не найдена строка заголовков"),
-    ([["№ л/с", "Участок"], ["1", "5"]], "нет столбца с ФИО"),   # a register without л/с loads: test_register_rows
+    ([["№ л/с", "Участок"], ["1", "5"]], "нет столбца ФИО"),   # a register without л/с loads: test_register_rows
 ])
 def test_unrecognisable_files(db, rows, message):
     with pytest.raises(InputError, match=message):
