@@ -28,13 +28,15 @@ with tab_list:
     reveal = show_pd and st.toggle("Показать персональные данные (каждый показ записывается в журнал)",
                                    key="reveal_pd")
 
-    def note_reveal(target: str, count: int) -> None:
+    def note_reveal(target: str, ids: list[int], shown: str) -> None:
         seen = st.session_state.setdefault("pd_revealed", set())
-        if target not in seen and ui.done(lambda: members.log_reveal(db, user["login"], target, count)):
-            seen.add(target)
+        if shown not in seen and ui.done(lambda: members.log_reveal(db, user["login"], target, len(ids), ids)):
+            seen.add(shown)
 
-    if reveal and rows:
-        note_reveal(f"реестр: поиск «{search}», статусы {statuses or 'все'}, участок «{plot}»", len(rows))
+    if reveal and rows:   # the search text itself is not logged: it may be a name or a phone
+        note_reveal(f"реестр: статусы {statuses or 'все'}" + (f", участок «{plot}»" if plot else "")
+                    + (", с поиском" if search.strip() else ""), [r["id"] for r in rows],
+                    f"{search}|{statuses}|{plot}")
     st.caption(f"Найдено: {len(rows)}")
     table = [{
         "Л/с": r["reg_no"], "ФИО": r["full_name"], "Статус": STATUSES.get(r["status"], r["status"]),
@@ -52,7 +54,7 @@ with tab_list:
         if member:
             st.subheader(ui.plain(f"{member['full_name']}, л/с {member['reg_no']}"))
             if reveal:
-                note_reveal(f"л/с {member['reg_no']}", 1)
+                note_reveal(f"л/с {member['reg_no']}", [member["id"]], f"л/с {member['reg_no']}")
             info = {MEMBER_FIELDS[k]: (member[k] if reveal or k not in PERSONAL_FIELDS else members.mask(member[k]))
                     for k in MEMBER_FIELDS if k != "status"}
             info["Статус"] = STATUSES.get(member["status"], member["status"])
