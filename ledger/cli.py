@@ -168,6 +168,9 @@ def members_anonymize(ctx: typer.Context, reg_no: str = typer.Argument(..., help
     from . import personal_data
 
     result = personal_data.anonymize(db_of(ctx), reg_no, reason, actor=actor())
+    if result["already"]:
+        say(f"Л/с {result['reg_no']} уже обезличен {formats.moment(result['already'])} (UTC); файл базы переписан заново")
+        return
     say(f"Л/с {result['reg_no']} обезличен: теперь «{result['pseudonym']}»; удалено исходных файлов выписок: "
         f"{result['originals_removed']}")
     if result["audit_entries_with_old_values"]:

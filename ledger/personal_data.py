@@ -25,7 +25,7 @@ from typing import Any
 
 from . import accruals, audit, cooperative, formats, members, statements, vault
 from .db import Database, utcnow
-from .errors import InputError
+from .errors import InputError, LedgerError
 
 REFERENCE_COLUMNS = ("member_id",)   # a column of this name in any table refers to members.id
 INDIRECT = {                          # tables that refer to a member otherwise, and how
@@ -440,18 +440,29 @@ def _scrub_everywhere(con, pattern: str, replacement: str, skip: tuple[str, ...]
     return changed
 
 
+def _rewrite(db: Database, label: str) -> None:
+    try:
+        db.rewrite()
+    except LedgerError as exc:
+        raise LedgerError(f"{label} обезличен, но файл базы не переписан ({exc}); прежние значения могут оставаться в "
+                          f"свободных блоках файла — повторите обезличивание позже, оно только перепишет файл") from None
+
+
 def anonymize(db: Database, reg_no: str, reason: str, actor: str | None = None, today: date | None = None) -> dict:
     """Replace the former member's personal data by a pseudonym, keep his money records, remove his own
     originals, and rewrite the database file so the old values are gone from it. Refused for a current
-    member, one who owes money, one whose documents must still be kept, or without a reason."""
+    member, one who owes money, one whose documents must still be kept, or without a reason. For a member
+    anonymised before, only the file is rewritten (result["already"]: when he was anonymised)."""
     today = today or date.today()
     member = _find(db, reg_no)
     label = f"л/с {member['reg_no']}"
     reason = (reason or "").strip()
     if not reason:
         raise InputError("Укажите основание обезличивания (например: истёк срок хранения, заявление члена)")
-    if member.get("anonymized_at"):
-        raise InputError(f"{label} уже обезличен {formats.moment(member['anonymized_at'])}")
+    if member.get("anonymized_at"):   # done before: only the file is rewritten again (if that failed then)
+        _rewrite(db, label)
+        return {"reg_no": member["reg_no"], "pseudonym": member["full_name"], "already": member["anonymized_at"],
+                "originals_removed": 0, "texts_scrubbed": 0, "audit_entries_with_old_values": 0}
     if member["status"] in members.ACTIVE_STATUSES:
         raise InputError(f"{label} — действующий член (статус «{members.STATUSES[member['status']]}»): "
                          f"обезличить можно только бывшего члена")
@@ -513,6 +524,6 @@ def anonymize(db: Database, reg_no: str, reason: str, actor: str | None = None, 
                   originals_removed=len(originals), texts_scrubbed=scrubbed)
     for sha in originals:
         (statements.originals_dir(db) / sha).unlink(missing_ok=True)
-    db.rewrite()
-    return {"reg_no": member["reg_no"], "pseudonym": pseudonym, "originals_removed": len(originals),
+    _rewrite(db, label)
+    return {"reg_no": member["reg_no"], "pseudonym": pseudonym, "already": None, "originals_removed": len(originals),
             "texts_scrubbed": scrubbed, "audit_entries_with_old_values": in_audit}

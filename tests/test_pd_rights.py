@@ -244,8 +244,9 @@ def test_anonymize_leaves_no_old_value_in_the_file_and_keeps_the_money(coop, cap
     report = personal_data.pd_report(db, "7")
     (notice,) = [s for s in report["sections"] if s["table"] == "notify_outbox"][0]["rows"]
     assert notice["body"] == personal_data.WIPED_TEXT and notice["amount"] == Decimal("3000.00")
-    with pytest.raises(InputError, match="уже обезличен"):
-        personal_data.anonymize(db, "7", "повторно", actor="admin")
+    assert main(["members", "anonymize", "7", "--reason", "повторно"]) == 0   # once more: only the file is rewritten
+    assert "уже обезличен" in capsys.readouterr().out
+    assert len(audit.entries(db, action="member_anonymized")) == 1
 
 
 def test_reveals_log_member_ids_not_the_search_text(db):
@@ -253,3 +254,57 @@ def test_reveals_log_member_ids_not_the_search_text(db):
     members.log_reveal(db, "buh", "реестр", 1, member_ids=[1])
     entry = audit.entries(db, action="personal_data_revealed")[0]
     assert json.loads(entry["details"]) == {"rows": 1, "member_ids": [1]}
+
+
+def test_scheduled_retention_check_runs_from_cron_and_raises_an_alert(coop, capsys):
+    from integrations import monitoring
+
+    db, _ = coop
+    assert not [a for a in monitoring.alerts(db) if a.key.startswith("retention:")]
+    assert main(["integrations", "enable", "retention"]) == 0
+    assert main(["integrations", "schedule", "retention", "--every", "1440"]) == 0
+    capsys.readouterr()
+    assert main(["integrations", "run"]) == 0
+    assert "retention: к обезличиванию 1 (л/с 7)" in capsys.readouterr().out
+    (alert,) = [a for a in monitoring.alerts(db) if a.key.startswith("retention:")]
+    assert "бывших членов: 1" in alert.text
+    personal_data.anonymize(db, "7", "истёк срок хранения", actor="admin")
+    assert main(["integrations", "run", "retention"]) == 0
+    assert "обезличивать некого" in capsys.readouterr().out
+    assert not [a for a in monitoring.alerts(db) if a.key.startswith("retention:")]
+
+
+def test_card_button_makes_the_copy_for_staff_only(coop):
+    from tests.test_pages import page_test
+
+    db, ids = coop
+    at = page_test("pages/members.py", "accountant").run()
+    at.selectbox(key="card_member").set_value(ids["7"]).run()
+    at.radio(key=f"pd_fmt_{ids['7']}").set_value("json").run()
+    at.button(key=f"pd_make_{ids['7']}").click().run()
+    assert not at.exception
+    made = audit.entries(db, action="pd_report_made")
+    assert [(e["actor"], e["target"]) for e in made] == [("test-accountant", "л/с 7")]
+    assert "Скачать копию .json" in [b.label for b in at.get("download_button")]
+    assert "Хранение" not in [t.label for t in at.tabs]   # retention is the admin's
+
+
+def test_admin_sees_who_is_due_and_anonymizes_with_reason_and_confirmation(coop):
+    from tests.test_pages import page_test, texts
+
+    db, ids = coop
+    at = page_test("pages/members.py", "admin").run()
+    assert "Хранение" in [t.label for t in at.tabs]
+    assert "л/с 7 — Кузнецова Мария Степановна, выбыл 30.06.2015" in texts(at)
+    assert "л/с 9" not in texts(at)   # owes money
+    at.button(key=f"anon_pick_{ids['7']}").click().run()
+    at.text_input(key="anon_reason").set_value("истёк срок хранения")
+    next(b for b in at.button if b.label == "Обезличить безвозвратно").click().run()
+    assert "Поставьте отметку" in texts(at)
+    assert members.find_by_reg_no(db, "7")["full_name"] == NAME   # nothing done without the confirmation
+    at.checkbox(key="anon_confirm").check()
+    next(b for b in at.button if b.label == "Обезличить безвозвратно").click().run()
+    assert not at.exception, at.exception
+    assert members.find_by_reg_no(db, "7")["full_name"] == "Бывший член №7", texts(at)
+    assert "Л/с 7 обезличен" in texts(at)
+    assert audit.entries(db, action="member_anonymized")[0]["actor"] == "test-admin"
