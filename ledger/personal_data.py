@@ -295,11 +295,16 @@ def report_pdf(report: dict) -> bytes:
     return bytes(pdf.output())
 
 
+def pd_report_bytes(db: Database, reg_no: str, fmt: str, actor: str | None = None) -> tuple[dict, bytes]:
+    """The copy (logged) and its file: fmt "pdf" or "json"."""
+    report = pd_report(db, reg_no, actor)
+    return report, report_pdf(report) if fmt == "pdf" else report_json(report)
+
+
 def write_pd_report(db: Database, reg_no: str, path: Path, actor: str | None = None) -> dict:
     """`coop members pd-report`: .pdf or .json by the extension (checked by the caller)."""
     path = Path(path)
-    report = pd_report(db, reg_no, actor)
-    data = report_pdf(report) if path.suffix.lower() == ".pdf" else report_json(report)
+    report, data = pd_report_bytes(db, reg_no, path.suffix.lower().lstrip("."), actor)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)

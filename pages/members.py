@@ -107,10 +107,10 @@ with tab_list:
                                "Выдача копии записывается в журнал.")
                     pd_fmt = st.radio("Формат", ["pdf", "json"], horizontal=True, key=f"pd_fmt_{member['id']}")
                     if st.button("Подготовить копию сведений", key=f"pd_make_{member['id']}"):
-                        report = ui.attempt(lambda: personal_data.pd_report(db, member["reg_no"], user["login"]))
-                        if report is not None:
-                            st.session_state["pd_copy"] = (member["id"], pd_fmt, personal_data.report_pdf(report)
-                                                           if pd_fmt == "pdf" else personal_data.report_json(report))
+                        made = ui.attempt(lambda: personal_data.pd_report_bytes(db, member["reg_no"], pd_fmt,
+                                                                                user["login"]))
+                        if made is not None:
+                            st.session_state["pd_copy"] = (member["id"], pd_fmt, made[1])
                     ready = st.session_state.get("pd_copy")
                     if ready and ready[0] == member["id"]:
                         st.download_button(f"Скачать копию .{ready[1]}", ready[2],
