@@ -333,8 +333,16 @@ def test_rewrite_waits_for_other_threads_and_keeps_everything(db):
         db.rewrite()
     leave.set()
     thread.join()
-    versions = db.schema_versions()
+    def catalogue():
+        tables = [r[0] for r in db.fetchall("SELECT table_name FROM duckdb_tables() ORDER BY 1")]
+        return (tables, {t: db.scalar(f'SELECT count(*) FROM "{t}"') for t in tables},
+                db.fetchall("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal ORDER BY 1"),
+                db.fetchall("SELECT sequence_name, last_value FROM duckdb_sequences() ORDER BY 1"),
+                db.fetchall("SELECT table_name, constraint_text FROM duckdb_constraints() ORDER BY 1, 2"))
+
+    versions, before = db.schema_versions(), catalogue()
     db.rewrite()
+    assert catalogue() == before
     assert not db.path.with_name(db.path.name + ".wal").exists()
     assert not list(db.path.parent.glob(".*.tmp"))
     assert db.schema_versions() == versions
