@@ -233,8 +233,12 @@ for tab in tab_retention:
         st.caption(f"Документы бывшего члена хранятся {formats.count(years, 'год', 'года', 'лет')} после года его "
                    f"последнего документа (402-ФЗ ст. 29; срок меняется на странице «Кооператив»). Потом его ФИО, "
                    f"контакты, ИНН, адрес и заметки можно обезличить: деньги и отчёты прошлых лет не меняются.")
-        due = ui.attempt(lambda: personal_data.due_for_anonymization(db)) or []
-        if not due:
+        # computed on request: it reads every former member's debt, too slow to repeat on each click of the page
+        if st.button("Проверить, кого пора обезличить", key="retention_check"):
+            st.session_state["retention_shown"] = True
+        due = (ui.attempt(lambda: personal_data.due_for_anonymization(db)) or []) \
+            if st.session_state.get("retention_shown") else []
+        if st.session_state.get("retention_shown") and not due:
             st.info("Обезличивать некого: у всех бывших членов срок хранения ещё не истёк или есть долг.")
         for r in due:
             c1, c2 = st.columns([4, 1])

@@ -295,6 +295,8 @@ def test_admin_sees_who_is_due_and_anonymizes_with_reason_and_confirmation(coop)
     db, ids = coop
     at = page_test("pages/members.py", "admin").run()
     assert "Хранение" in [t.label for t in at.tabs]
+    assert "л/с 7 —" not in texts(at)   # the list is made on request
+    at.button(key="retention_check").click().run()
     assert "л/с 7 — Кузнецова Мария Степановна, выбыл 30.06.2015" in texts(at)
     assert "л/с 9" not in texts(at)   # owes money
     at.button(key=f"anon_pick_{ids['7']}").click().run()
