@@ -105,6 +105,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
                          "WHERE o.member_id = $1 ORDER BY c.sent_at"),
     "notify_optouts": ("Отказы от уведомлений", "SELECT channel, created_at, created_by FROM notify_optouts "
                        "WHERE member_id = $1 ORDER BY created_at"),
+    # not the link's token: a secret of the bot, not data about him
     "notify_links": ("Привязка мессенджеров", "SELECT channel, created_at, used_at, chat_id FROM notify_links "
                      "WHERE member_id = $1 ORDER BY channel"),
     "accrual_inputs": ("Служебный отпечаток начислений", "SELECT fingerprint FROM accrual_inputs WHERE member_id = $1"),
@@ -170,8 +171,6 @@ def _section(con, key: vault.MasterKey, table: str, member_id: int, reg_no: str)
             for c in ("old_value", "new_value"):
                 r[c] = members._unseal(key, r["field"], r[c], "member_changes")
             r["field"] = members.MEMBER_FIELDS.get(r["field"], r["field"])
-        elif table == "notify_links":
-            pass   # the link's token is a secret of the bot, not data about him: not shown
         elif table not in SECTIONS:
             for c in names:
                 r[c] = _open_token(key, r[c], f"{table}.{c}")
