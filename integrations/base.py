@@ -28,6 +28,7 @@ KINDS = {
     "signer": "Электронная подпись",
     "transport": "Отправка отчётности",
     "backup": "Резервные копии",
+    "task": "Регламентная проверка",
 }
 
 # Names reserved for the CLI and settings, now and for the integrations to come (only working ones register).
@@ -37,6 +38,7 @@ PLANNED = {
     "signer": ["cms", "gost", "cryptopro"],
     "transport": ["file_drop", "kontur"],
     "backup": ["local", "webdav", "yandex_disk", "google_drive", "dropbox", "s3"],
+    "task": ["retention"],
 }
 
 
@@ -538,5 +540,18 @@ class BackupStorage(Integration):
         """Remove an object; removing a missing one is not an error."""
 
 
+class ScheduledTask(Integration):
+    """A check of the ledger itself run on the integrations' schedule (coop integrations schedule/run), such as
+    the retention check of 152-ФЗ: no external service, the same switch, schedule, monitoring and alerts."""
+    kind = "task"
+
+    @abc.abstractmethod
+    def run_task(self) -> str:
+        """Do the check; returns a Russian one-line result (what `coop integrations run` prints)."""
+
+    def check(self) -> str:
+        return self.run_task()
+
+
 INTERFACES = {"bank": BankSource, "channel": Channel, "signer": ReportSigner, "transport": ReportTransport,
-              "backup": BackupStorage}
+              "backup": BackupStorage, "task": ScheduledTask}

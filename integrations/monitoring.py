@@ -79,7 +79,21 @@ def alerts(db: Database, now: datetime | None = None) -> list[Alert]:
     found += _night_activity(db, now)
     found += _backups(db, now)
     found += _bank_authorization(db)
+    found += _retention(db)
     return found
+
+
+def _retention(db: Database) -> list[Alert]:
+    """Former members the last retention check (kind «task», ledger/personal_data.py) found due for anonymisation,
+    until a later check finds nobody."""
+    row = db.fetchone("SELECT happened_at, details FROM audit_log WHERE action = 'retention_checked' "
+                      "ORDER BY id DESC LIMIT 1")
+    due = json.loads(row[1]).get("due", 0) if row and row[1] else 0
+    if not due:
+        return []
+    return [Alert(f"retention:{row[0]:%Y%m%d}", "предупреждение",
+                  f"Истёк срок хранения сведений бывших членов: {due}; обезличьте их — «Реестр членов», вкладка "
+                  f"«Хранение» (или coop members anonymize)")]
 
 
 def _backups(db: Database, now: datetime) -> list[Alert]:

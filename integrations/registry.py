@@ -312,6 +312,8 @@ def run(db: Database, name: str, actor: str | None = None) -> str:
     elif integration.kind == "channel":
         from . import notify
         result = notify.run_channel(db, name, actor)
+    elif integration.kind == "task":
+        result = f"{name}: {integration.run_task()}"
     else:
         result = f"{name}: {integration.check()}"
     mark_run(db, name)

@@ -67,6 +67,8 @@ ACTIONS = {
     "notify_optout": "Отказ от уведомлений", "notify_optin": "Согласие на уведомления",
     "notify_chat_bound": "Чат мессенджера привязан к члену",
     "column_mapping_saved": "Сопоставление столбцов запомнено",
+    "pd_report_made": "Выдана копия сведений о члене (152-ФЗ)", "member_anonymized": "Член обезличен",
+    "retention_checked": "Проверка сроков хранения",
 }
 
 # Keys of the details, in words (anything not listed is shown as it is).
@@ -78,6 +80,8 @@ DETAIL_WORDS = {
     "new": "стало", "amount": "сумма", "contribution": "взнос", "delta": "изменение", "reason": "основание",
     "channel": "канал", "old_key": "старый ключ", "new_key": "новый ключ", "deleted": "удалено", "kept": "оставлено",
     "new_payments": "новых платежей", "already": "уже загружено", "outgoing": "исходящих",
+    "member_ids": "члены (id)", "originals_removed": "удалено исходных файлов",
+    "texts_scrubbed": "очищено текстов", "due": "к обезличиванию", "reg_nos": "л/с",
 }
 _TARGETS = {"payment": "платёж №", "member": "член №", "statement": "выписка №", "charge": "начисление №"}
 

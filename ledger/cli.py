@@ -141,6 +141,55 @@ def members_export(ctx: typer.Context, file: Path = typer.Argument(..., help=".x
     say(f"{file}: выгружено {n} членов")
 
 
+@members_app.command("pd-report")
+def members_pd_report(ctx: typer.Context, reg_no: str = typer.Argument(..., help="номер л/с"),
+                      out: Path = typer.Option(..., "--out", help="файл .pdf или .json")):
+    """Копия всех сведений о члене для ответа на его запрос (152-ФЗ ст. 14); выдача записывается в журнал."""
+    from . import personal_data
+
+    if out.suffix.lower() not in (".pdf", ".json"):
+        typer.echo(f"Ошибка: {out.name}: копия сведений выгружается только в .pdf или .json", err=True)
+        raise typer.Exit(2)
+    report = personal_data.write_pd_report(db_of(ctx), reg_no, out, actor=actor())
+    rows = sum(len(s["rows"]) for s in report["sections"])
+    say(f"{out}: сведения о л/с {report['member']['reg_no']} — разделов {len(report['sections'])}, записей {rows}")
+
+
+@members_app.command("retention")
+def members_retention(ctx: typer.Context):
+    """Бывшие члены, чей срок хранения документов истёк и кто ничего не должен: их можно обезличить."""
+    from . import personal_data
+
+    db = db_of(ctx)
+    due = personal_data.check_retention(db, actor=actor())
+    if not due:
+        say(f"Обезличивать некого (срок хранения — {personal_data.retention_years(db)} лет после года последнего "
+            f"документа)")
+        return
+    say("Л/с\tСтатус\tДата выхода\tПоследний документ\tХранить до")
+    for r in due:
+        say(f"{r['reg_no']}\t{r['status_label']}\t{formats.day(r['exit_date'])}\t{formats.day(r['last_document'])}\t"
+            f"{formats.day(r['keep_until'])}")
+    say(f"К обезличиванию: {len(due)}; команда: coop members anonymize Л/С --reason ОСНОВАНИЕ")
+
+
+@members_app.command("anonymize")
+def members_anonymize(ctx: typer.Context, reg_no: str = typer.Argument(..., help="номер л/с"),
+                      reason: str = typer.Option(..., "--reason", help="основание (без ФИО и контактов)")):
+    """Обезличить бывшего члена: ФИО, контакты, ИНН, адрес и заметки заменяются псевдонимом, деньги остаются."""
+    from . import personal_data
+
+    result = personal_data.anonymize(db_of(ctx), reg_no, reason, actor=actor())
+    if result["already"]:
+        say(f"Л/с {result['reg_no']} уже обезличен {formats.moment(result['already'])} (UTC); файл базы переписан заново")
+        return
+    say(f"Л/с {result['reg_no']} обезличен: теперь «{result['pseudonym']}»; удалено исходных файлов выписок: "
+        f"{result['originals_removed']}")
+    if result["audit_entries_with_old_values"]:
+        say(f"Предупреждение: в журнале действий записей с его прежними данными: "
+            f"{result['audit_entries_with_old_values']} (журнал не изменяется)")
+
+
 @users_app.command("add")
 def users_add(ctx: typer.Context, login: str = typer.Argument(...),
               role: str = typer.Option(..., "--role", help="admin | accountant | board")):

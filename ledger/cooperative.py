@@ -131,6 +131,15 @@ def _timezone(value: Any) -> str | None:
     return text
 
 
+def _years(value: Any) -> str | None:
+    text = fields.clean_text(value)
+    if not text:
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= 75:
+        raise ValueError(f"«{value}» — укажите целое число лет от 1 до 75")
+    return str(int(text))
+
+
 SETTINGS = {
     "name": ("Наименование", lambda v: fields.clean_text(v) or None),
     "type": ("Тип", _coop_type),
@@ -146,6 +155,8 @@ SETTINGS = {
     "chairman": ("Председатель", lambda v: fields.clean_text(v) or None),
     "corr_account": ("Корр. счёт банка", _digits(20, "Корр. счёт")),
     "timezone": ("Часовой пояс (тихие часы уведомлений)", _timezone),
+    "pd_retention_years": ("Срок хранения документов бывшего члена, лет после года последнего документа "
+                           "(по умолчанию 5, 402-ФЗ ст. 29)", _years),
 }
 
 

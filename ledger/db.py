@@ -172,6 +172,58 @@ class Database:
                 held.timer = None
         held.close_if_idle()
 
+    def rewrite(self) -> None:
+        """Rewrite the ledger into a fresh file holding only its live rows, swapped in atomically.
+
+        DuckDB keeps the bytes of deleted and overwritten rows in freed blocks of the file (and in the WAL until
+        a checkpoint): after an erasure (152-ФЗ anonymisation) the old values must leave the file itself. While
+        this process holds the file (other processes wait, as for any write; other threads of this process wait
+        for the file's lock) the WAL is checkpointed, the database is copied (COPY FROM DATABASE: schema,
+        sequences at their positions, data) into a new file beside it, and the new file replaces the old one by
+        rename while the old one is still locked, so nobody writes to the old file after its copy was taken.
+        """
+        held = self._held()
+        deadline = time.monotonic() + self.wait_seconds
+        while True:   # wait until no thread of this process is inside connect(), then keep them out
+            held.lock.acquire()
+            if held.users == 0:
+                break
+            held.lock.release()
+            if time.monotonic() >= deadline:
+                raise DatabaseBusy(f"База занята ({self.path}); повторите попытку позже.")
+            time.sleep(0.05)
+        fresh = self.path.with_name(f".{self.path.name}.rewrite-{os.getpid()}.tmp")
+        try:
+            if held.timer is not None:
+                held.timer.cancel()
+                held.timer = None
+            if held.con is not None:
+                held.con.close()
+                held.con = None
+            fresh.unlink(missing_ok=True)
+            con = self._open()
+            try:
+                self._ensure_migrated(con)
+                con.execute("CHECKPOINT")
+                name = con.execute("SELECT current_database()").fetchone()[0]
+                con.execute(f"ATTACH '{_sql_literal(fresh)}' AS coop_rewrite")
+                con.execute(f'COPY FROM DATABASE "{name}" TO coop_rewrite')
+                con.execute("DETACH coop_rewrite")
+                with open(fresh, "rb") as fh:
+                    os.fsync(fh.fileno())
+                os.replace(fresh, self.path)   # the old file stays locked by con until the swap is done
+                dir_fd = os.open(self.path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+            finally:
+                con.close()
+        finally:
+            fresh.unlink(missing_ok=True)
+            Path(f"{fresh}.wal").unlink(missing_ok=True)
+            held.lock.release()
+
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One write transaction: committed when the block ends, rolled back on any error. Steps registered
@@ -225,6 +277,10 @@ class Database:
 
     def schema_versions(self) -> list[int]:
         return [r[0] for r in self.fetchall("SELECT version FROM schema_version ORDER BY version")]
+
+
+def _sql_literal(path: Path) -> str:
+    return str(path).replace("'", "''")
 
 
 def available_migrations() -> list[tuple[int, str, str]]:

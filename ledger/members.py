@@ -193,9 +193,16 @@ def member_inns(con):
     return df
 
 
-def log_reveal(db: Database, actor: str | None, target: str, rows: int) -> None:
-    """A user was shown members' personal data unmasked (152-ФЗ: every reveal is logged)."""
-    audit.record(db, actor, "personal_data_revealed", target, rows=rows)
+REVEAL_IDS_LIMIT = 1000   # a reveal names the members shown (for their pd-report) up to this many
+
+
+def log_reveal(db: Database, actor: str | None, target: str, rows: int, member_ids: list[int] | None = None) -> None:
+    """A user was shown members' personal data unmasked (152-ФЗ: every reveal is logged). The entry names the
+    members shown by id (never by what was searched for: a search text may be a name or a phone)."""
+    details: dict[str, Any] = {"rows": rows}
+    if member_ids is not None and len(member_ids) <= REVEAL_IDS_LIMIT:
+        details["member_ids"] = list(member_ids)
+    audit.record(db, actor, "personal_data_revealed", target, **details)
 
 
 def find_by_inn(db: Database, inn: str) -> list[dict]:

@@ -4,7 +4,7 @@ from datetime import date
 
 import streamlit as st
 
-from ledger import column_maps, cooperative, members
+from ledger import column_maps, cooperative, formats, members, personal_data
 from ledger.errors import LedgerError
 from ledger.members import MEMBER_FIELDS, PERSONAL_FIELDS, REGISTER_LABELS, REGISTER_SYNONYMS, STATUSES
 from ledger.spreadsheets import HeaderNotFound
@@ -17,7 +17,9 @@ show_pd = ui.can_see_personal_data(user)
 words = ui.attempt(lambda: cooperative.objects_of(db)) or cooperative.object_words()  # участок, квартира, бокс…
 
 st.title("Реестр членов")
-tab_list, tab_add, tab_import, tab_export = st.tabs(["Реестр", "Добавить члена", "Загрузка из файла", "Выгрузка"])
+is_admin = user["role"] == "admin"
+tab_list, tab_add, tab_import, tab_export, *tab_retention = st.tabs(
+    ["Реестр", "Добавить члена", "Загрузка из файла", "Выгрузка"] + (["Хранение"] if is_admin else []))
 
 # -- register and card --------------------------------------------------------------------------
 with tab_list:
@@ -31,13 +33,15 @@ with tab_list:
     reveal = show_pd and st.toggle("Показать персональные данные (каждый показ записывается в журнал)",
                                    key="reveal_pd")
 
-    def note_reveal(target: str, count: int) -> None:
+    def note_reveal(target: str, ids: list[int], shown: str) -> None:
         seen = st.session_state.setdefault("pd_revealed", set())
-        if target not in seen and ui.done(lambda: members.log_reveal(db, user["login"], target, count)):
-            seen.add(target)
+        if shown not in seen and ui.done(lambda: members.log_reveal(db, user["login"], target, len(ids), ids)):
+            seen.add(shown)
 
-    if reveal and rows:
-        note_reveal(f"реестр: поиск «{search}», статусы {statuses or 'все'}, {words.one} «{plot}»", len(rows))
+    if reveal and rows:   # the search text itself is not logged: it may be a name or a phone
+        note_reveal(f"реестр: статусы {statuses or 'все'}" + (f", {words.one} «{plot}»" if plot else "")
+                    + (", с поиском" if search.strip() else ""), [r["id"] for r in rows],
+                    f"{search}|{statuses}|{plot}")
     st.caption(f"Найдено: {len(rows)}")
     table = [{
         "Л/с": r["reg_no"], "ФИО": r["full_name"], "Статус": STATUSES.get(r["status"], r["status"]),
@@ -55,7 +59,7 @@ with tab_list:
         if member:
             st.subheader(ui.plain(f"{member['full_name']}, л/с {member['reg_no']}"))
             if reveal:
-                note_reveal(f"л/с {member['reg_no']}", 1)
+                note_reveal(f"л/с {member['reg_no']}", [member["id"]], f"л/с {member['reg_no']}")
             info = {MEMBER_FIELDS[k]: (member[k] if reveal or k not in PERSONAL_FIELDS else members.mask(member[k]))
                     for k in MEMBER_FIELDS if k != "status"}
             info["Статус"] = STATUSES.get(member["status"], member["status"])
@@ -99,6 +103,23 @@ with tab_list:
                            "Кто": c["changed_by"], "Источник": c["source"]} for c in history["changes"]])
             with st.expander("Акт сверки"):
                 ui.statement_downloads(db, member, user)
+            if show_pd:
+                with st.expander("Копия сведений о члене (152-ФЗ, ст. 14)"):
+                    st.caption("Всё, что хранится о члене: сведения и их история, участки, начисления, платежи и "
+                               "их разнесение, уведомления, согласия, кто смотрел и выгружал его данные. "
+                               "Выдача копии записывается в журнал.")
+                    pd_fmt = st.radio("Формат", ["pdf", "json"], horizontal=True, key=f"pd_fmt_{member['id']}")
+                    if st.button("Подготовить копию сведений", key=f"pd_make_{member['id']}"):
+                        made = ui.attempt(lambda: personal_data.pd_report_bytes(db, member["reg_no"], pd_fmt,
+                                                                                user["login"]))
+                        if made is not None:
+                            st.session_state["pd_copy"] = (member["id"], pd_fmt, made[1])
+                    ready = st.session_state.get("pd_copy")
+                    if ready and ready[0] == member["id"]:
+                        st.download_button(f"Скачать копию .{ready[1]}", ready[2],
+                                           file_name=f"сведения-лс-{member['reg_no']}.{ready[1]}",
+                                           mime="application/pdf" if ready[1] == "pdf" else "application/json",
+                                           key=f"pd_get_{member['id']}")
             if editable:
                 with st.form(f"edit_{member['id']}"):
                     st.markdown("**Изменить**")
@@ -249,3 +270,46 @@ with tab_export:
             st.download_button("Скачать реестр", st.session_state["export_data"], file_name=f"реестр.{ready}",
                                mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
                                if ready == "xlsx" else "text/csv")
+
+# -- retention and anonymisation (admin) ----------------------------------------------------------
+for tab in tab_retention:
+    with tab:
+        years = ui.attempt(lambda: personal_data.retention_years(db)) or personal_data.DEFAULT_RETENTION_YEARS
+        st.caption(f"Документы бывшего члена хранятся {formats.count(years, 'год', 'года', 'лет')} после года его "
+                   f"последнего документа (402-ФЗ ст. 29; срок меняется на странице «Кооператив»). Потом его ФИО, "
+                   f"контакты, ИНН, адрес и заметки можно обезличить: деньги и отчёты прошлых лет не меняются.")
+        # computed on request: it reads every former member's debt, too slow to repeat on each click of the page
+        if st.button("Проверить, кого пора обезличить", key="retention_check"):
+            st.session_state["retention_shown"] = True
+        due = (ui.attempt(lambda: personal_data.due_for_anonymization(db)) or []) \
+            if st.session_state.get("retention_shown") else []
+        if st.session_state.get("retention_shown") and not due:
+            st.info("Обезличивать некого: у всех бывших членов срок хранения ещё не истёк или есть долг.")
+        for r in due:
+            c1, c2 = st.columns([4, 1])
+            c1.write(ui.plain(f"л/с {r['reg_no']} — {r['full_name']}, {r['status_label'].lower()} "
+                              f"{formats.day(r['exit_date']) or '(дата выхода не указана)'}, последний документ "
+                              f"{formats.day(r['last_document'])}, хранить до {formats.day(r['keep_until'])}"))
+            if c2.button("Обезличить", key=f"anon_pick_{r['id']}"):
+                st.session_state["anon_member"] = r["id"]
+        chosen = next((r for r in due if r["id"] == st.session_state.get("anon_member")), None)
+        if chosen:
+            with st.form(f"anon_form_{chosen['id']}"):
+                st.warning(ui.plain(f"Обезличивание л/с {chosen['reg_no']} необратимо: ФИО заменится на "
+                                    f"«{personal_data.PSEUDONYM.format(reg_no=chosen['reg_no'])}», контакты, ИНН, "
+                                    f"адрес, заметки, тексты уведомлений и его исходные выписки будут удалены."))
+                anon_reason = st.text_input("Основание (обязательно; без ФИО и контактов)", key="anon_reason")
+                confirmed = st.checkbox("Подтверждаю обезличивание", key="anon_confirm")
+                if st.form_submit_button("Обезличить безвозвратно", type="primary"):
+                    if not confirmed:
+                        st.error("Поставьте отметку «Подтверждаю обезличивание».")
+                    else:
+                        result = ui.attempt(lambda: personal_data.anonymize(db, chosen["reg_no"], anon_reason,
+                                                                            actor=user["login"]))
+                        if result is not None:
+                            st.session_state.pop("anon_member", None)
+                            left = result["audit_entries_with_old_values"]
+                            st.session_state["flash"] = f"Л/с {result['reg_no']} обезличен" + (
+                                f"; в журнале действий остались записи с его прежними данными: {left} (журнал "
+                                f"не изменяется)" if left else "")
+                            st.rerun()

@@ -1,0 +1,1 @@
+"""Scheduled checks of the ledger itself (kind «task»)."""
