@@ -31,7 +31,7 @@ from .spreadsheets import Column, write_table
 
 TRIGGERS = {"debt": "Напоминание о долге", "payment": "Платёж получен"}
 STATUSES = {"planned": "запланировано", "sending": "отправляется", "sent": "отправлено",
-            "delivered": "доставлено", "failed": "не отправлено"}
+            "delivered": "доставлено", "undelivered": "не доставлено", "failed": "не отправлено"}
 MAX_ATTEMPTS = 5
 BACKOFF_MINUTES = (1, 5, 30, 120)     # waits after the 1st, 2nd, … failed attempt
 DEFAULT_TZ = "Europe/Moscow"
