@@ -563,6 +563,18 @@ def bind_chat(db: Database, token: str, channel: str, chat_id: str, actor: str |
     return member_id
 
 
+def bot_cursor(db: Database, channel: str) -> str | None:
+    """Where a bot's updates were read up to (Telegram's offset, MAX's marker), so none is read twice."""
+    return db.scalar("SELECT value FROM coop_settings WHERE key = ?", [f"{channel}_update_offset"])
+
+
+def save_bot_cursor(db: Database, channel: str, value: str, actor: str | None = None) -> None:
+    with db.transaction() as con:
+        con.execute("INSERT INTO coop_settings VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                    "value = excluded.value, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                    [f"{channel}_update_offset", str(value), utcnow(), actor])
+
+
 def preview(db: Database, trigger: str, subject: str, body: str, as_of: date | None = None) -> tuple[str, str, str]:
     """(whose data, subject, text) of a template filled with a real member's data: the largest debtor for a debt
     rule, the latest matched payment for a receipt; InputError if the template is bad or nobody fits."""
