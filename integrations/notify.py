@@ -59,8 +59,24 @@ def available(db: Database) -> dict[str, str]:
         if name in found and found[name].kind == "channel"}
 
 
+def bots(db: Database) -> dict[str, str]:
+    """Enabled messenger channels → their bot names (for the members' deep links)."""
+    enabled = {r[0] for r in db.fetchall("SELECT name FROM integrations WHERE enabled")}
+    out = {}
+    for name in notify.DEEP_LINKS:
+        bot = registry.stored_settings(db, name).get("bot_name") if name in enabled else None
+        if bot:
+            out[name] = bot
+    return out
+
+
+def member_links(db: Database, member_id: int) -> dict[str, str]:
+    """The member's personal links to the enabled bots: {"telegram": "https://t.me/…?start=…", "max": …}."""
+    return {ch: notify.deep_link(ch, bot, notify.link_token(db, member_id, ch)) for ch, bot in bots(db).items()}
+
+
 def plan(db: Database, now: datetime | None = None, actor: str | None = None) -> notify.Plan:
-    return notify.plan(db, available(db), now=now, actor=actor)
+    return notify.plan(db, available(db), now=now, actor=actor, bots=bots(db))
 
 
 def _attachments(db: Database, row: dict, attach_statement: bool, qr_text: str | None) -> list[Attachment]:

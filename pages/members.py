@@ -4,7 +4,8 @@ from datetime import date
 
 import streamlit as st
 
-from ledger import members
+from integrations import notify as sender
+from ledger import members, payqr
 from ledger.members import MEMBER_FIELDS, PERSONAL_FIELDS, STATUSES
 import ui
 
@@ -96,6 +97,16 @@ with tab_list:
                            "Кто": c["changed_by"], "Источник": c["source"]} for c in history["changes"]])
             with st.expander("Акт сверки"):
                 ui.statement_downloads(db, member, user)
+            if show_pd:
+                links = ui.attempt(lambda: sender.member_links(db, member["id"])) or {}
+                with st.expander("Подключить уведомления в мессенджере"):
+                    if not links:
+                        st.caption("Бот Telegram или MAX не подключён: Администрирование → Интеграции.")
+                    for channel, link in links.items():
+                        st.markdown(f"**{'Telegram' if channel == 'telegram' else 'MAX'}** — личная ссылка члена: "
+                                    "откройте её и нажмите «Начать», чат привяжется к л/с")
+                        st.code(link, language=None)
+                        st.image(payqr.qr_png(link, scale=3), caption=f"QR-код ссылки ({channel})", width=160)
             if editable:
                 with st.form(f"edit_{member['id']}"):
                     st.markdown("**Изменить**")

@@ -85,7 +85,7 @@ class MaxChannel(Channel):
         return Delivery(message_id, "delivered", "сообщение есть в чате")
 
     def link(self, member_id: int) -> str:
-        return f"https://max.ru/{self.setting('bot_name')}?start={notify.link_token(self.ctx.db, member_id, self.name)}"
+        return notify.deep_link(self.name, self.setting("bot_name"), notify.link_token(self.ctx.db, member_id, self.name))
 
     def bind_chats(self) -> int:
         """Read the bot's `bot_started` updates from the stored marker on (GET /updates returns the marker to pass

@@ -111,7 +111,7 @@ class TelegramChannel(Channel):
 
     def link(self, member_id: int) -> str:
         """The member's personal deep link: opening it and pressing Start binds the chat."""
-        return f"https://t.me/{self.setting('bot_name')}?start={notify.link_token(self.ctx.db, member_id, self.name)}"
+        return notify.deep_link(self.name, self.setting("bot_name"), notify.link_token(self.ctx.db, member_id, self.name))
 
     def bind_chats(self) -> int:
         """Read the bot's updates; every `/start <token>` binds its chat to the token's member. Returns the number."""
