@@ -366,7 +366,8 @@ class Channel(Integration):
         if self.keeps_address:
             from ledger import vault
 
-            key = vault.master_key(self.ctx.db)
+            key = self.__dict__.get("_master_key") or self.__dict__.setdefault("_master_key",
+                                                                                vault.master_key(self.ctx.db))
             seal = lambda r: vault.encrypt_field(key, r, "channel_messages.address") if r and "*" not in r else None  # noqa: E731
         else:
             seal = lambda r: None  # noqa: E731

@@ -37,7 +37,7 @@ with tab_rules:
                                      key="r_contribution")
         channels = st.text_input("Каналы по порядку (через запятую)", key="r_channels",
                                  value=current["channels"] if current else "telegram,smtp,smsru",
-                                 help="smtp — почта, smsru — SMS, telegram — Telegram")
+                                 help="smtp — почта, smsru и smsc — SMS, telegram — Telegram, max — MAX")
         statuses = st.text_input("Статусы членов", value=current["statuses"] if current else "member", key="r_statuses")
         c4, c5, c6, c7 = st.columns(4)
         repeat = c4.number_input("Повтор, дней", 1, 3650, value=int(current["repeat_days"]) if current else 14,

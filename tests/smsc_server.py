@@ -7,13 +7,10 @@ Served by cheroot on 127.0.0.1 (plain HTTP: COOP_ALLOW_INSECURE_LOOPBACK=1)."""
 from __future__ import annotations
 
 import itertools
-import json
 import re
-import threading
 import time
-from urllib.parse import parse_qsl
 
-from tests.smtp_server import serve_wsgi
+from tests.sms_servers import FakeSmsService
 
 LOGIN = "snt-rassvet"
 PSW = "smsc-Pa55-word"
@@ -31,39 +28,20 @@ def parts(text: str) -> int:
     return 1 if len(text) <= 70 else -(-len(text) // 67)
 
 
-class FakeSmsc:
+class FakeSmsc(FakeSmsService):
     def __init__(self):
+        super().__init__()
         self.sent: dict[tuple[str, str], dict] = {}     # (id, phone) -> {text, at}
-        self.requests = 0
-        self.throttle = 0                 # answer HTTP 429 to this many next requests
         self.busy = 0                     # answer error 9 to this many next requests
         self.deliver_after = 0.0          # seconds before a message reads «доставлено» (0: at once)
         self._ids = itertools.count(1001)
-        self._lock = threading.Lock()
-        self.server, self.base_url = serve_wsgi(self.app)
 
-    def stop(self):
-        self.server.stop()
-
-    def app(self, environ, start_response):
-        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)).decode("utf-8")
-        params = dict(parse_qsl(environ.get("QUERY_STRING", ""))) | dict(parse_qsl(body))
+    def answer(self, path: str, p: dict):
         with self._lock:
-            self.requests += 1
-            if self.throttle:
-                self.throttle -= 1
-                start_response("429 Too Many Requests", [("Retry-After", "0"), ("Content-Type", "text/plain")])
-                return [b"Too Many Requests"]
             busy = self.busy > 0
             self.busy -= busy
         if busy:
-            answer = {"error": "duplicate request, wait a minute", "error_code": 9}
-        else:
-            answer = self.answer(environ["PATH_INFO"], params)
-        start_response("200 OK", [("Content-Type", "application/json; charset=utf-8")])
-        return [json.dumps(answer, ensure_ascii=False).encode("utf-8")]
-
-    def answer(self, path: str, p: dict):
+            return {"error": "duplicate request, wait a minute", "error_code": 9}
         if p.get("fmt") != "3" or p.get("charset") != "utf-8":
             return {"error": "parameters error", "error_code": 1}
         if not (p.get("apikey") == PSW or (p.get("login") == LOGIN and p.get("psw") == PSW)):

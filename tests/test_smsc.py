@@ -14,7 +14,8 @@ from integrations.base import IntegrationError, OutgoingMessage
 from ledger import members, notify
 from tests.sms_servers import API_ID, FakeSmsRu
 from tests.smsc_server import LOGIN, NO_ROUTE, PRICE, PSW, UNDELIVERED, FakeSmsc
-from tests.test_notify import NOON, coop, debt_rule, ledger_with_debtors
+from tests.test_notify import NOON, coop, debt_rule
+from tests.test_sms import with_phones
 
 
 @pytest.fixture
@@ -28,12 +29,6 @@ def smsc(monkeypatch):
 def smsc_on(db, fake, psw=PSW):
     registry.configure(db, "smsc", {"login": LOGIN, "psw": psw, "base_url": fake.base_url})
     registry.set_enabled(db, "smsc", True)
-
-
-def with_phones(db, n):
-    ledger_with_debtors(db, n)
-    for i in range(1, n + 1):
-        members.update_member(db, i, {"phones": f"+7 916 000-00-{i:02d}"})
 
 
 def test_several_recipients_in_one_request_priced_first_without_sending(db, smsc):
@@ -123,21 +118,31 @@ def test_too_many_requests_is_retried_later_and_sent_once(db, smsc, answer):
     assert sender.send(db, now=datetime(2025, 3, 1, 9, 5)).sent == 1 and len(smsc.sent) == 1
 
 
-def test_crash_after_the_service_took_the_messages_is_recovered_by_status_call(db, smsc):
-    with_phones(db, 3)
-    smsc_on(db, smsc)
-    debt_rule(db, channels="smsc")
-    sender.plan(db, now=NOON)
+@pytest.mark.parametrize("provider", ["smsru", "smsc"])
+def test_crash_after_the_service_took_the_messages_is_recovered_by_status_call(db, monkeypatch, provider):
+    monkeypatch.setenv("COOP_ALLOW_INSECURE_LOOPBACK", "1")
+    fake = FakeSmsRu() if provider == "smsru" else FakeSmsc()
+    try:
+        with_phones(db, 3)
+        if provider == "smsru":
+            registry.configure(db, "smsru", {"api_id": API_ID, "base_url": fake.base_url})
+            registry.set_enabled(db, "smsru", True)
+        else:
+            smsc_on(db, fake)
+        debt_rule(db, channels=provider)
+        sender.plan(db, now=NOON)
 
-    def crash(row):
-        raise KeyboardInterrupt
+        def crash(row):
+            raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        sender.send(db, now=NOON, _after_send=crash)
-    assert len(smsc.sent) == 2
-    again = sender.send(db, now=NOON)
-    assert again.recovered == 2 and again.sent == 0 and len(smsc.sent) == 2
-    assert db.fetchall("SELECT DISTINCT status FROM notify_outbox") == [("delivered",)]
+        with pytest.raises(KeyboardInterrupt):
+            sender.send(db, now=NOON, _after_send=crash)
+        assert len(fake.sent) == 2
+        again = sender.send(db, now=NOON)
+        assert again.recovered == 2 and again.sent == 0 and len(fake.sent) == 2
+        assert db.fetchall("SELECT DISTINCT status FROM notify_outbox") == [("delivered",)]
+    finally:
+        fake.stop()
 
 
 # -- delivery statuses polled -----------------------------------------------------------------------
