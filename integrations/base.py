@@ -349,7 +349,9 @@ class Channel(Integration):
         there is asked about with the provider's status call. Raise IntegrationError if the channel cannot tell."""
         row = self.ctx.db.fetchone("SELECT message_id FROM channel_messages WHERE integration = ? AND notify_key = ?",
                                    [self.name, message.key]) if message.key else None
-        return None if row is None else self.status(row[0])
+        if row is None:
+            return None
+        return self.statuses([(row[0], message.to)]).get(row[0]) or self.recorded(row[0])
 
     def record(self, delivery: Delivery, recipient: str, key: str | None = None) -> None:
         """Keep a provider's answer (recipient masked) for status() and find_sent()."""

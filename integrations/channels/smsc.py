@@ -115,8 +115,10 @@ class SmscChannel(SmsChannel):
         if len(group) == 1:
             m = messages[group[0]]
             return {"phones": sms_phone(m.to), "mes": m.text}
-        return {"list": "\n".join(f"{sms_phone(messages[i].to)}:{messages[i].text.replace(chr(13), '').replace(chr(10), chr(92) + 'n')}"
-                                  for i in group)}
+        # one «phone:text» line per message; a line break inside a text is written as the two characters \n
+        lines = (f"{sms_phone(messages[i].to)}:" + messages[i].text.replace("\r", "").replace("\n", "\\n")
+                 for i in group)
+        return {"list": "\n".join(lines)}
 
     def deliver_many(self, messages: list[OutgoingMessage]) -> list[Delivery | IntegrationError]:
         out: list[Delivery | IntegrationError | None] = [None] * len(messages)
@@ -186,13 +188,6 @@ class SmscChannel(SmsChannel):
             return self.recorded(message_id)
         found = self.statuses([(message_id, phone)])
         return found.get(message_id) or self.recorded(message_id)
-
-    def find_sent(self, message: OutgoingMessage) -> Delivery | None:
-        row = self.ctx.db.fetchone("SELECT message_id FROM channel_messages WHERE integration = ? AND notify_key = ?",
-                                   [self.name, message.key]) if message.key else None
-        if row is None:
-            return None
-        return self.statuses([(row[0], message.to)]).get(row[0]) or self.recorded(row[0])
 
     def cost(self, messages: list[OutgoingMessage]) -> tuple[Decimal, int]:
         """The price of sending these (send.php with cost=1: nothing is sent), and the number of SMS."""
