@@ -308,6 +308,27 @@ class Channel(Integration):
     kind = "channel"
     address: ClassVar[str] = "email"     # the member's address it needs: email | phone | telegram | max
     batch_size: ClassVar[int] = 1        # messages one provider request can carry
+    polls_status: ClassVar[bool] = False  # the provider learns of delivery later (SMS): its statuses are polled
+    keeps_address: ClassVar[bool] = False  # its status call needs the address: kept encrypted beside the id
+
+    def statuses(self, items: list[tuple[str, str]]) -> dict[str, Delivery]:
+        """The latest states of several messages, (message id, the recipient's address) → Delivery; a message the
+        provider could not tell about is left out. Channels whose provider takes many ids at once override it."""
+        out = {}
+        for message_id, _ in items:
+            try:
+                out[message_id] = self.status(message_id)
+            except IntegrationError:
+                continue
+        return out
+
+    def address_of(self, message_id: str) -> str | None:
+        """The address a message went to, for a channel that keeps it (keeps_address)."""
+        from ledger import vault
+
+        token = self.ctx.db.scalar("SELECT address FROM channel_messages WHERE message_id = ? AND integration = ?",
+                                   [message_id, self.name])
+        return vault.decrypt_field(vault.master_key(self.ctx.db), token, "channel_messages.address") if token else None
 
     def deliver_many(self, messages: list[OutgoingMessage]) -> list[Delivery | IntegrationError]:
         """Send several; one answer per message, an IntegrationError for each that failed."""
@@ -330,7 +351,9 @@ class Channel(Integration):
         there is asked about with the provider's status call. Raise IntegrationError if the channel cannot tell."""
         row = self.ctx.db.fetchone("SELECT message_id FROM channel_messages WHERE integration = ? AND notify_key = ?",
                                    [self.name, message.key]) if message.key else None
-        return None if row is None else self.status(row[0])
+        if row is None:
+            return None
+        return self.statuses([(row[0], message.to)]).get(row[0]) or self.recorded(row[0])
 
     def record(self, delivery: Delivery, recipient: str, key: str | None = None) -> None:
         """Keep a provider's answer (recipient masked) for status() and find_sent()."""
@@ -344,10 +367,18 @@ class Channel(Integration):
         if not answers:
             return
         now = utcnow()
+        if self.keeps_address:
+            from ledger import vault
+
+            key = self.__dict__.get("_master_key") or self.__dict__.setdefault("_master_key",
+                                                                                vault.master_key(self.ctx.db))
+            seal = lambda r: vault.encrypt_field(key, r, "channel_messages.address") if r and "*" not in r else None  # noqa: E731
+        else:
+            seal = lambda r: None  # noqa: E731
         with self.ctx.db.transaction() as con:
             con.executemany("INSERT INTO channel_messages (message_id, integration, recipient, status, detail, sent_at, "
-                            "notify_key) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                            [[d.message_id, self.name, mask(r), d.status, d.detail, now, k or None]
+                            "notify_key, address) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                            [[d.message_id, self.name, mask(r), d.status, d.detail, now, k or None, seal(r)]
                              for d, r, k in answers])
 
     # A batch records its answers in one transaction at the end; until then each answer is appended (and flushed)

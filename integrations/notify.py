@@ -59,8 +59,24 @@ def available(db: Database) -> dict[str, str]:
         if name in found and found[name].kind == "channel"}
 
 
+def bots(db: Database) -> dict[str, str]:
+    """Enabled messenger channels → their bot names (for the members' deep links)."""
+    enabled = {r[0] for r in db.fetchall("SELECT name FROM integrations WHERE enabled")}
+    out = {}
+    for name in notify.DEEP_LINKS:
+        bot = registry.stored_settings(db, name).get("bot_name") if name in enabled else None
+        if bot:
+            out[name] = bot
+    return out
+
+
+def member_links(db: Database, member_id: int) -> dict[str, str]:
+    """The member's personal links to the enabled bots: {"telegram": "https://t.me/…?start=…", "max": …}."""
+    return {ch: notify.deep_link(ch, bot, notify.link_token(db, member_id, ch)) for ch, bot in bots(db).items()}
+
+
 def plan(db: Database, now: datetime | None = None, actor: str | None = None) -> notify.Plan:
-    return notify.plan(db, available(db), now=now, actor=actor)
+    return notify.plan(db, available(db), now=now, actor=actor, bots=bots(db))
 
 
 def _attachments(db: Database, row: dict, attach_statement: bool, qr_text: str | None) -> list[Attachment]:
@@ -235,11 +251,77 @@ def forecast(db: Database, now: datetime | None = None, actor: str | None = None
     return out
 
 
+@dataclass
+class PollResult:
+    asked: int = 0
+    delivered: int = 0
+    undelivered: int = 0
+    pending: int = 0              # the provider has no final answer yet: asked again next time
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"Проверено статусов {self.asked}", f"доставлено {self.delivered}",
+                 f"не доставлено {self.undelivered}", f"ещё в пути {self.pending}"]
+        return "; ".join(parts + [f"ошибка: {e}" for e in self.errors])
+
+
+POLL_DAYS = 7        # SMS live a day at most at the operators; after a week a message's state will not change
+
+
+def poll_statuses(db: Database, only: list[str] | None = None, now: datetime | None = None,
+                  actor: str | None = None) -> PollResult:
+    """Ask the providers that report delivery later (SMS.ru, SMSC) about messages sent but not final, and record
+    «доставлено» or «не доставлено» with the provider's reason in the delivery log (`coop notify status`)."""
+    from datetime import timedelta
+
+    now = now or utcnow()
+    result = PollResult()
+    built = {n: c for n, c in channels(db, actor).items() if c.polls_status and (only is None or n in only)}
+    if not built:
+        return result
+    addresses = notify._addresses(db)
+    for name, channel in built.items():
+        rows = db.records("SELECT id, member_id, message_id FROM notify_outbox WHERE channel = ? AND status = 'sent' "
+                          "AND message_id IS NOT NULL AND sent_at >= ? ORDER BY id",
+                          [name, now - timedelta(days=POLL_DAYS)])
+        if not rows:
+            continue
+        items = [(r["message_id"], (addresses.get(r["member_id"], channel.address) or "") if channel.keeps_address
+                  else "") for r in rows]
+        try:
+            found = channel.statuses(items)
+        except IntegrationError as exc:
+            result.errors.append(str(exc))
+            continue
+        result.asked += len(rows)
+        final = {"delivered": "delivered", "failed": "undelivered"}
+        updates = []
+        for r in rows:
+            d = found.get(r["message_id"])
+            state = final.get(d.status) if d else None
+            if state == "delivered":
+                result.delivered += 1
+            elif state == "undelivered":
+                result.undelivered += 1
+            else:
+                result.pending += 1
+            updates.append([state or "sent", d.detail if d else None, now, r["id"]])
+        with db.transaction() as con:
+            con.executemany("UPDATE notify_outbox SET status = ?, detail = coalesce(?, detail), status_checked_at = ? "
+                            "WHERE id = ?", updates)
+            con.executemany("UPDATE channel_messages SET status = ?, detail = ? WHERE message_id = ? AND integration = ?",
+                            [[d.status, d.detail, mid, name] for mid, d in found.items()])
+    return result
+
+
 def run_channel(db: Database, name: str, actor: str | None = None) -> str:
     """A scheduled run of a channel (coop integrations run): bind new messenger chats, plan what the rules call
-    for, then send this channel's part."""
+    for, send this channel's part, then ask the provider about the delivery of what went before."""
     channel = registry.build(db, name, actor)
     bound = channel.bind_chats() if hasattr(channel, "bind_chats") else 0
     planned = plan(db, actor=actor)
     sent = send(db, only=[name], actor=actor)
-    return f"{name}: {f'привязано чатов {bound}, ' if bound else ''}запланировано {planned.planned}, {sent.summary()}"
+    line = f"{name}: {f'привязано чатов {bound}, ' if bound else ''}запланировано {planned.planned}, {sent.summary()}"
+    if channel.polls_status:
+        line += f"; {poll_statuses(db, only=[name], actor=actor).summary()}"
+    return line

@@ -879,6 +879,16 @@ def notify_send(ctx: typer.Context, dry_run: bool = typer.Option(False, "--dry-r
     return 1 if result.failed or result.unknown else 0
 
 
+@notify_app.command("status")
+def notify_status(ctx: typer.Context):
+    """Спросить SMS-сервисы о доставке отправленных сообщений и записать итог в журнал (по расписанию — с каналом)."""
+    from integrations import notify as sender
+
+    result = sender.poll_statuses(db_of(ctx), actor=actor())
+    say(result.summary())
+    return 1 if result.errors else 0
+
+
 @notify_app.command("log")
 def notify_log(ctx: typer.Context, out: Path = typer.Option(..., "--out", help=".xlsx или .csv")):
     """Выгрузить журнал уведомлений."""

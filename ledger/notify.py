@@ -31,7 +31,7 @@ from .spreadsheets import Column, write_table
 
 TRIGGERS = {"debt": "Напоминание о долге", "payment": "Платёж получен"}
 STATUSES = {"planned": "запланировано", "sending": "отправляется", "sent": "отправлено",
-            "delivered": "доставлено", "failed": "не отправлено"}
+            "delivered": "доставлено", "undelivered": "не доставлено", "failed": "не отправлено"}
 MAX_ATTEMPTS = 5
 BACKOFF_MINUTES = (1, 5, 30, 120)     # waits after the 1st, 2nd, … failed attempt
 DEFAULT_TZ = "Europe/Moscow"
@@ -42,11 +42,14 @@ DEFAULT_DEBT_BODY = (
     "По лицевому счёту {{ member.reg_no }} на {{ as_of }} задолженность {{ debt.total }} ₽"
     "{% if debt.penalty != '0,00' %}, в том числе пени {{ debt.penalty }} ₽{% endif %}. "
     "Самый ранний неоплаченный срок — {{ debt.oldest_due }}.\n"
-    "Пожалуйста, оплатите с назначением «{{ purpose }}».\n\n{{ coop.name }}")
+    "Пожалуйста, оплатите с назначением «{{ purpose }}».\n\n"
+    "{% if link and channel == 'smtp' %}Напоминания можно получать в мессенджере: {{ link }}\n\n{% endif %}"
+    "{{ coop.name }}")
 DEFAULT_PAYMENT_SUBJECT = "{{ coop.name }}: платёж получен"
 DEFAULT_PAYMENT_BODY = (
     "Здравствуйте, {{ member.short_name }}!\n\n"
     "Получен ваш платёж {{ payment.amount }} ₽ от {{ payment.date }} по л/с {{ member.reg_no }}. Спасибо!\n\n"
+    "{% if link and channel == 'smtp' %}Уведомления можно получать в мессенджере: {{ link }}\n\n{% endif %}"
     "{{ coop.name }}")
 
 RULE_FIELDS = ("name", "trigger", "enabled", "min_debt", "min_days_overdue", "contribution", "statuses", "channels",
@@ -325,10 +328,12 @@ def _choose(rule_channels: list[str], available: dict[str, str], member_id: int,
     return None
 
 
-def plan(db: Database, available: dict[str, str], now: datetime | None = None, actor: str | None = None) -> Plan:
+def plan(db: Database, available: dict[str, str], now: datetime | None = None, actor: str | None = None,
+         bots: dict[str, str] | None = None) -> Plan:
     """Put into the outbox every message the enabled rules call for now; returns what was added.
 
     `available` maps each enabled channel to the kind of address it needs (email, phone, telegram).
+    `bots` maps the enabled messenger channels to their bot names, for the members' deep links in templates.
     Running it again in the same period adds nothing (the outbox key is unique).
     """
     now = now or utcnow()
@@ -351,6 +356,7 @@ def plan(db: Database, available: dict[str, str], now: datetime | None = None, a
     last_planned = {(r[0], r[1]): r[2] for r in db.fetchall(
         "SELECT rule_id, member_id, max(planned_at) FROM notify_outbox WHERE status <> 'failed' GROUP BY ALL")}
     coop = coop_context(db)
+    links = DeepLinks(db, bots or {})
     debt_rows = debts.debts(db, local_today) if any(r["trigger"] == "debt" for r in active) else []
     rows: list[dict] = []
     for r in active:
@@ -409,7 +415,7 @@ def plan(db: Database, available: dict[str, str], now: datetime | None = None, a
             channel, address = chosen
             reg_no, full_name = people[mid][0], people[mid][1]
             context = {"coop": coop, "member": member_context(reg_no, full_name), "purpose": purpose_text(reg_no),
-                       **ctx}
+                       "channel": channel, **links.context(mid), **ctx}
             subject, body = render_pair(r["subject"], r["body"], context, f"Правило «{r['name']}»")
             rows.append({"key": key, "rule_id": r["id"], "member_id": mid, "channel": channel,
                          "recipient": members.mask(address), "subject": subject, "body": body, "amount": amount,
@@ -419,6 +425,7 @@ def plan(db: Database, available: dict[str, str], now: datetime | None = None, a
             result.by_channel[channel] = result.by_channel.get(channel, 0) + 1
     if rows:
         with db.transaction() as con:
+            links.save(con)
             insert_rows(con, "notify_outbox", rows)
             audit.log(con, actor, "notify_planned", "outbox", messages=len(rows))
     result.planned = len(rows)
@@ -538,16 +545,65 @@ def export_log(db: Database, path: Path, actor: str | None = None) -> int:
 
 def link_token(db: Database, member_id: int, channel: str) -> str:
     """The member's personal start token for a messenger bot (made once, kept)."""
-    import secrets
-
-    found = db.scalar("SELECT token FROM notify_links WHERE member_id = ? AND channel = ?", [member_id, channel])
-    if found:
-        return found
-    token = secrets.token_urlsafe(18)
+    links = DeepLinks(db, {channel: ""})
+    token = links.token(member_id, channel)
     with db.transaction() as con:
-        con.execute("INSERT INTO notify_links (token, member_id, channel, created_at) VALUES (?, ?, ?, ?)",
-                    [token, member_id, channel, utcnow()])
+        links.save(con)
     return token
+
+
+DEEP_LINKS = {"telegram": "https://t.me/{bot}?start={token}", "max": "https://max.ru/{bot}?start={token}"}
+NO_LINKS = {"link": "", "telegram_link": "", "max_link": ""}
+
+
+def deep_link(channel: str, bot: str, token: str) -> str:
+    """https://t.me/<bot>?start=<token> or https://max.ru/<bot>?start=<token>."""
+    return DEEP_LINKS[channel].format(bot=bot, token=token)
+
+
+class DeepLinks:
+    """The members' personal messenger links for templates ({{ link }}, {{ telegram_link }}, {{ max_link }}):
+    tokens are read once, new ones made in memory and saved with the caller's transaction (save)."""
+
+    def __init__(self, db: Database, bots: dict[str, str]):
+        self.bots = {ch: bot for ch, bot in bots.items() if ch in DEEP_LINKS}
+        self.tokens: dict[tuple[int, str], str] = {}
+        self.bound: set[tuple[int, str]] = set()
+        self.new: list[list] = []
+        if self.bots:
+            for mid, ch, token, chat in db.fetchall("SELECT member_id, channel, token, chat_id FROM notify_links"):
+                self.tokens[(mid, ch)] = token
+                if chat:
+                    self.bound.add((mid, ch))
+            self.bound |= {(r[0], "telegram") for r in db.fetchall(
+                "SELECT id FROM members WHERE coalesce(telegram_chat_id, '') <> ''")}
+
+    def token(self, member_id: int, channel: str) -> str:
+        import secrets
+
+        key = (member_id, channel)
+        if key not in self.tokens:
+            self.tokens[key] = secrets.token_urlsafe(18)
+            self.new.append([self.tokens[key], member_id, channel, utcnow()])
+        return self.tokens[key]
+
+    def context(self, member_id: int) -> dict[str, str]:
+        """`link` is the first messenger the member has not joined yet (Telegram, then MAX), empty if none."""
+        if not self.bots:
+            return NO_LINKS
+        out = dict(NO_LINKS)
+        for ch in DEEP_LINKS:
+            if ch in self.bots:
+                out[f"{ch}_link"] = deep_link(ch, self.bots[ch], self.token(member_id, ch))
+                if not out["link"] and (member_id, ch) not in self.bound:
+                    out["link"] = out[f"{ch}_link"]
+        return out
+
+    def save(self, con) -> None:
+        if self.new:
+            con.executemany("INSERT INTO notify_links (token, member_id, channel, created_at) VALUES (?, ?, ?, ?) "
+                            "ON CONFLICT DO NOTHING", self.new)
+            self.new = []
 
 
 def bind_chat(db: Database, token: str, channel: str, chat_id: str, actor: str | None = None) -> int | None:
@@ -563,9 +619,23 @@ def bind_chat(db: Database, token: str, channel: str, chat_id: str, actor: str |
     return member_id
 
 
-def preview(db: Database, trigger: str, subject: str, body: str, as_of: date | None = None) -> tuple[str, str, str]:
+def bot_cursor(db: Database, channel: str) -> str | None:
+    """Where a bot's updates were read up to (Telegram's offset, MAX's marker), so none is read twice."""
+    return db.scalar("SELECT value FROM coop_settings WHERE key = ?", [f"{channel}_update_offset"])
+
+
+def save_bot_cursor(db: Database, channel: str, value: str, actor: str | None = None) -> None:
+    with db.transaction() as con:
+        con.execute("INSERT INTO coop_settings VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                    "value = excluded.value, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                    [f"{channel}_update_offset", str(value), utcnow(), actor])
+
+
+def preview(db: Database, trigger: str, subject: str, body: str, as_of: date | None = None,
+            bots: dict[str, str] | None = None, channel: str = "smtp") -> tuple[str, str, str]:
     """(whose data, subject, text) of a template filled with a real member's data: the largest debtor for a debt
-    rule, the latest matched payment for a receipt; InputError if the template is bad or nobody fits."""
+    rule, the latest matched payment for a receipt, as sent through `channel` (with the member's real messenger
+    links when `bots` are given); InputError if the template is bad or nobody fits."""
     as_of = as_of or date.today()
     coop = coop_context(db)
     if trigger == "payment":
@@ -590,5 +660,11 @@ def preview(db: Database, trigger: str, subject: str, body: str, as_of: date | N
         mid = db.scalar("SELECT id FROM members WHERE reg_no = ?", [reg_no])
         extra = {"debt": debt_context(*acc), "as_of": as_of.strftime("%d.%m.%Y")}
     reg_no, full_name = db.fetchone("SELECT reg_no, full_name FROM members WHERE id = ?", [mid])
-    context = {"coop": coop, "member": member_context(reg_no, full_name), "purpose": purpose_text(reg_no), **extra}
-    return (f"л/с {reg_no}", render(subject, context, "Тема"), render(body, context, "Текст"))
+    links = DeepLinks(db, bots or {})
+    context = {"coop": coop, "member": member_context(reg_no, full_name), "purpose": purpose_text(reg_no),
+               "channel": channel, **links.context(mid), **extra}
+    shown = (f"л/с {reg_no}", render(subject, context, "Тема"), render(body, context, "Текст"))
+    if links.new:
+        with db.transaction() as con:
+            links.save(con)
+    return shown

@@ -4,7 +4,8 @@ from datetime import date
 
 import streamlit as st
 
-from ledger import column_maps, cooperative, formats, members, personal_data
+from integrations import notify as sender
+from ledger import column_maps, cooperative, formats, members, payqr, personal_data
 from ledger.errors import LedgerError
 from ledger.members import MEMBER_FIELDS, PERSONAL_FIELDS, REGISTER_LABELS, REGISTER_SYNONYMS, STATUSES
 from ledger.spreadsheets import HeaderNotFound
@@ -104,6 +105,15 @@ with tab_list:
             with st.expander("Акт сверки"):
                 ui.statement_downloads(db, member, user)
             if show_pd:
+                links = ui.attempt(lambda: sender.member_links(db, member["id"])) or {}
+                with st.expander("Подключить уведомления в мессенджере"):
+                    if not links:
+                        st.caption("Бот Telegram или MAX не подключён: Администрирование → Интеграции.")
+                    for channel, link in links.items():
+                        st.markdown(f"**{'Telegram' if channel == 'telegram' else 'MAX'}** — личная ссылка члена: "
+                                    "откройте её и нажмите «Начать», чат привяжется к л/с")
+                        st.code(link, language=None)
+                        st.image(payqr.qr_png(link, scale=3), caption=f"QR-код ссылки ({channel})", width=160)
                 with st.expander("Копия сведений о члене (152-ФЗ, ст. 14)"):
                     st.caption("Всё, что хранится о члене: сведения и их история, участки, начисления, платежи и "
                                "их разнесение, уведомления, согласия, кто смотрел и выгружал его данные. "

@@ -37,7 +37,7 @@ with tab_rules:
                                      key="r_contribution")
         channels = st.text_input("Каналы по порядку (через запятую)", key="r_channels",
                                  value=current["channels"] if current else "telegram,smtp,smsru",
-                                 help="smtp — почта, smsru — SMS, telegram — Telegram")
+                                 help="smtp — почта, smsru и smsc — SMS, telegram — Telegram, max — MAX")
         statuses = st.text_input("Статусы членов", value=current["statuses"] if current else "member", key="r_statuses")
         c4, c5, c6, c7 = st.columns(4)
         repeat = c4.number_input("Повтор, дней", 1, 3650, value=int(current["repeat_days"]) if current else 14,
@@ -54,14 +54,18 @@ with tab_rules:
         body = st.text_area("Текст (шаблон Jinja2)", value=current["body"] if current else default_body, height=180,
                             key="r_body", help="Поля: member.full_name, member.short_name, member.reg_no, debt.total, "
                                                "debt.principal, debt.penalty, debt.oldest_due, debt.days_overdue, "
-                                               "payment.amount, payment.date, coop.name, purpose, as_of")
+                                               "payment.amount, payment.date, coop.name, purpose, as_of, "
+                                               "channel, link (ссылка на бота, к которому член ещё не "
+                                               "подключён), telegram_link, max_link")
         attach = st.checkbox("Прикладывать к письму акт сверки (PDF)",
                              value=bool(current["attach_statement"]) if current else False, key="r_attach")
         b1, b2 = st.columns(2)
         show_preview = b1.form_submit_button("Предпросмотр")
         save = b2.form_submit_button("Сохранить правило", disabled=not ui.can_edit(user))
     if show_preview:
-        shown = ui.attempt(lambda: notify.preview(db, trigger, subject, body))
+        first_channel = (channels.split(",")[0].strip() or "smtp") if channels else "smtp"
+        shown = ui.attempt(lambda: notify.preview(db, trigger, subject, body, bots=sender.bots(db),
+                                                  channel=first_channel))
         if shown:
             st.caption(ui.plain(f"Данные: {shown[0]}"))
             st.markdown(f"**{ui.plain(shown[1])}**")

@@ -21,6 +21,7 @@ class FakeMax:
         self.messages: dict[str, dict] = {}
         self.blocked: set[str] = set()
         self.updates: list[dict] = []
+        self.update_requests: list[dict] = []
         self.throttle = 0
         self._mids = itertools.count(1)
         self.server, self.base_url = serve_wsgi(self.app)
@@ -45,7 +46,12 @@ class FakeMax:
         if method == "GET" and path == "/me":
             return "200 OK", [], {"user_id": 1, "name": "СНТ Рассвет", "username": BOT, "is_bot": True}
         if method == "GET" and path == "/updates":
-            return "200 OK", [], {"updates": list(self.updates), "marker": None}
+            # the documentation: with `marker` the bot gets the updates it has not received yet, without it all
+            # of them; the answer's `marker` points to the next page
+            start = int(query["marker"]) if query.get("marker") else 0
+            page = self.updates[start:start + int(query.get("limit") or 100)]
+            self.update_requests.append(query)
+            return "200 OK", [], {"updates": page, "marker": start + len(page)}
         if method == "GET" and path.startswith("/messages/"):
             mid = path.rpartition("/")[2]
             if mid not in self.messages:

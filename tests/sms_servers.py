@@ -26,12 +26,13 @@ def segments(text: str) -> int:
     return 1 if len(text) <= 70 else -(-len(text) // 67)
 
 
-class FakeSmsRu:
+class FakeSmsService:
+    """What the fake SMS services share: form or query parameters, JSON answers, HTTP 429 on request."""
+
     def __init__(self):
-        self.sent: dict[str, dict] = {}      # sms_id -> {phone, text}
+        self.sent: dict = {}
         self.requests = 0
         self.throttle = 0                    # answer 429 to this many next requests
-        self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.server, self.base_url = serve_wsgi(self.app)
 
@@ -50,6 +51,16 @@ class FakeSmsRu:
         answer = self.answer(environ["PATH_INFO"], params)
         start_response("200 OK", [("Content-Type", "application/json; charset=utf-8")])
         return [json.dumps(answer, ensure_ascii=False).encode("utf-8")]
+
+    def answer(self, path: str, params: dict):
+        raise NotImplementedError
+
+
+class FakeSmsRu(FakeSmsService):
+    def __init__(self):
+        super().__init__()
+        self.sent: dict[str, dict] = {}      # sms_id -> {phone, text}
+        self._ids = itertools.count(1)
 
     def _texts(self, params) -> dict[str, str]:
         texts = {m.group(1): v for k, v in params.items() if (m := re.fullmatch(r"to\[(\d+)\]", k))}

@@ -51,3 +51,20 @@ def test_wrong_token(db, fake):
     with pytest.raises(Exception) as exc:
         registry.check(db, "max")
     assert "токен бота не принят" in str(exc.value) and "wrong-max-token" not in str(exc.value)
+
+
+def test_updates_marker_is_kept_so_a_second_run_sees_only_new_updates(db, fake):
+    ledger_with_debtors(db, 4)
+    max_on(db, fake)
+    channel = registry.build(db, "max")
+    fake.user_starts(901, channel.link(1).rpartition("=")[2])
+    fake.user_starts(902, "not-a-token-of-ours")
+    assert channel.bind_chats() == 1
+    assert "marker" not in fake.update_requests[-1]
+    fake.user_starts(903, channel.link(2).rpartition("=")[2])
+    again = registry.build(db, "max")                 # a new run: the marker comes from the database
+    assert again.bind_chats() == 1
+    assert fake.update_requests[-1]["marker"] == "2"
+    assert db.fetchall("SELECT member_id, chat_id FROM notify_links WHERE chat_id IS NOT NULL ORDER BY 1") == [
+        (1, "901"), (2, "903")]
+    assert registry.build(db, "max").bind_chats() == 0 and fake.update_requests[-1]["marker"] == "3"

@@ -65,3 +65,22 @@ def test_what_will_be_sent_and_the_send_button(db, monkeypatch):
 def test_board_cannot_open_it(db):
     at = page_test("pages/notifications.py", "board").run()
     assert "недоступен" in " ".join(e.value for e in at.error)
+
+
+def test_member_card_shows_the_personal_bot_links_to_roles_that_see_contacts(db):
+    from tests.telegram_server import BOT, TOKEN
+
+    ledger_with_debtors(db, 2)
+    registry.configure(db, "telegram", {"token": TOKEN, "bot_name": BOT})
+    registry.set_enabled(db, "telegram", True)
+    at = page_test("pages/members.py", "accountant").run()
+    at.selectbox(key="card_member").set_value(1).run()
+    assert not at.exception, at.exception
+    token = db.scalar("SELECT token FROM notify_links WHERE member_id = 1 AND channel = 'telegram'")
+    assert [c.value for c in at.code] == [f"https://t.me/{BOT}?start={token}"]
+    (qr,) = at.get("image")                                               # and its QR code
+    assert qr.captions == ["QR-код ссылки (telegram)"]
+    registry.set_enabled(db, "telegram", False)
+    at = page_test("pages/members.py", "accountant").run()
+    at.selectbox(key="card_member").set_value(1).run()
+    assert not at.exception and not at.code and "Бот Telegram или MAX не подключён" in texts(at)

@@ -96,19 +96,4 @@ def test_429_is_waited_out(db, smsru):
     later = datetime(2025, 3, 1, 9, 5)
     assert sender.send(db, now=later).sent == 1 and len(smsru.sent) == 1
 
-
-def test_crash_after_sms_accepted_is_recovered_by_status_call(db, smsru):
-    with_phones(db, 3)
-    smsru_on(db, smsru)
-    debt_rule(db, channels="smsru")
-    sender.plan(db, now=NOON)
-
-    def crash(row):
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        sender.send(db, now=NOON, _after_send=crash)
-    assert len(smsru.sent) == 2
-    again = sender.send(db, now=NOON)
-    assert again.recovered == 2 and again.sent == 0 and len(smsru.sent) == 2
-    assert db.fetchall("SELECT DISTINCT status FROM notify_outbox") == [("delivered",)]
+# the crash-and-rerun check for SMS.ru runs with SMSC's in test_smsc.py

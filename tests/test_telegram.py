@@ -79,3 +79,41 @@ def test_wrong_token_is_named_without_the_token(db, tg):
     with pytest.raises(Exception) as exc:
         registry.check(db, "telegram")
     assert "Unauthorized" in str(exc.value) and "WRONG-secret-token" not in str(exc.value)
+
+
+def test_personal_links_in_e_mails_by_default_and_in_sms_only_when_the_template_asks(db):
+    from ledger import notify
+
+    ledger_with_debtors(db, 4)
+    registry.configure(db, "telegram", {"token": TOKEN, "bot_name": BOT})
+    registry.configure(db, "max", {"token": "max-token", "bot_name": "snt_max_bot"})
+    registry.configure(db, "smtp", {"host": "127.0.0.1", "sender": "snt@snt.test"})
+    registry.configure(db, "smsru", {"api_id": "key"})
+    for name in ("telegram", "max", "smtp", "smsru"):
+        registry.set_enabled(db, name, True)
+    members.update_member(db, 2, {"emails": "", "phones": "+7 916 000-00-02"})
+    members.update_member(db, 3, {"telegram_chat_id": "5550003"})       # joined Telegram already
+    debt_rule(db, channels="smtp,smsru", quiet_from=0, quiet_to=0)
+    debt_rule(db, name="SMS со ссылкой", channels="smsru", body="Долг {{ debt.total }} ₽. Бот: {{ link }}",
+              statuses="member", quiet_from=0, quiet_to=0)
+    sender.plan(db, now=NOON)
+    bodies = {(r, m): b for r, m, b in db.fetchall("SELECT rule_id, member_id, body FROM notify_outbox")}
+    tokens = {(m, ch): t for m, ch, t in db.fetchall("SELECT member_id, channel, token FROM notify_links")}
+    tg1 = f"https://t.me/{BOT}?start={tokens[(1, 'telegram')]}"
+    assert bodies[(1, 1)].count(tg1) == 1                                # e-mail: the link once
+    assert "https://" not in bodies[(1, 2)]                              # SMS with the default text: no link
+    assert bodies[(2, 2)].endswith(f"Бот: https://t.me/{BOT}?start={tokens[(2, 'telegram')]}")
+    # member 3 has Telegram: the e-mail offers MAX instead
+    assert f"https://max.ru/snt_max_bot?start={tokens[(3, 'max')]}" in bodies[(1, 3)] and "t.me" not in bodies[(1, 3)]
+    assert registry.build(db, "telegram").link(1) == tg1                 # the same token as the card shows
+    assert sender.member_links(db, 1) == {"telegram": tg1, "max": f"https://max.ru/snt_max_bot?start={tokens[(1, 'max')]}"}
+    # the preview shows the real link of the member it uses
+    _, _, text = notify.preview(db, "debt", notify.DEFAULT_DEBT_SUBJECT, notify.DEFAULT_DEBT_BODY,
+                                bots=sender.bots(db), as_of=NOON.date())
+    assert "https://t.me/" in text and "?start=" in text
+    # without a messenger bot the default text has no link line at all
+    registry.set_enabled(db, "telegram", False)
+    registry.set_enabled(db, "max", False)
+    _, _, plain = notify.preview(db, "debt", notify.DEFAULT_DEBT_SUBJECT, notify.DEFAULT_DEBT_BODY,
+                                 bots=sender.bots(db), as_of=NOON.date())
+    assert "мессенджере" not in plain

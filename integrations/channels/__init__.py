@@ -1,8 +1,17 @@
-"""Notification channels: e-mail (smtp), SMS (smsru, smsc), messengers (telegram, max)."""
+"""Notification channels: e-mail (smtp), SMS (smsru, smsc), messengers (telegram, max).
+
+The SMS providers share `SmsChannel`: phone numbers as digits, texts grouped into provider requests (at most
+`batch_size` messages, one text per phone in a request), segment counting, and the encrypted phone kept beside
+each message id for providers whose status call needs it.
+"""
 
 from __future__ import annotations
 
 import re
+from typing import ClassVar, Iterable
+
+from ..base import Channel, Delivery, IntegrationError, OutgoingMessage
+from ..http import HttpClient
 
 # GSM 03.38 basic alphabet (and its extension, each counting twice): texts wholly in it go 160/153 per segment,
 # anything else (Cyrillic) is UCS-2: 70 characters in one SMS, 67 per part of a longer one.
@@ -25,3 +34,48 @@ def sms_segments(text: str) -> int:
 def sms_phone(phone: str) -> str:
     """79161234567 from +7 916 123-45-67 (SMS services take digits only)."""
     return re.sub(r"\D", "", phone or "")
+
+
+def sms_groups(messages: list[OutgoingMessage], size: int) -> list[list[int]]:
+    """Indexes of messages per provider request: at most `size`, one text per phone in a request."""
+    groups: list[list[int]] = []
+    current: list[int] = []
+    phones: set[str] = set()
+    for i, m in enumerate(messages):
+        phone = sms_phone(m.to)
+        if len(current) == size or phone in phones:
+            groups.append(current)
+            current, phones = [], set()
+        current.append(i)
+        phones.add(phone)
+    if current:
+        groups.append(current)
+    return groups
+
+
+class SmsChannel(Channel):
+    """What the SMS providers have in common; a provider implements deliver_many, statuses and cost."""
+
+    address = "phone"
+    batch_size = 100
+    polls_status = True
+    _transport = None            # tests may inject an httpx transport
+
+    def _client(self) -> HttpClient:
+        return HttpClient(self, base_url=self.setting("base_url"), transport=self._transport,
+                          ca_file=self.setting("ca_file"))
+
+    def _requests(self, messages: list[OutgoingMessage]) -> list[list[int]]:
+        return sms_groups(messages, self.batch_size)
+
+    def send(self, to: str, subject: str, text: str) -> Delivery:
+        return self.deliver(OutgoingMessage("", to, subject, text))
+
+    def deliver(self, message: OutgoingMessage) -> Delivery:
+        result = self.deliver_many([message])[0]
+        if isinstance(result, IntegrationError):
+            raise result
+        return result
+
+    def segments(self, text: str) -> int:
+        return sms_segments(text)

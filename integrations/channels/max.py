@@ -16,6 +16,8 @@ from ..http import HttpClient
 MAX_TEXT = 4000
 PER_DIALOG_SECONDS = 0.5
 MAX_WAIT = 60.0
+UPDATE_LIMIT = 100        # updates per GET /updates (the API allows 1–1000)
+UPDATE_PAGES = 20         # at most this many pages a run
 
 
 class MaxChannel(Channel):
@@ -83,17 +85,29 @@ class MaxChannel(Channel):
         return Delivery(message_id, "delivered", "сообщение есть в чате")
 
     def link(self, member_id: int) -> str:
-        return f"https://max.ru/{self.setting('bot_name')}?start={notify.link_token(self.ctx.db, member_id, self.name)}"
+        return notify.deep_link(self.name, self.setting("bot_name"), notify.link_token(self.ctx.db, member_id, self.name))
 
     def bind_chats(self) -> int:
-        answer = self._call("GET", "/updates", "updates", params={"types": "bot_started", "timeout": 0})
+        """Read the bot's `bot_started` updates from the stored marker on (GET /updates returns the marker to pass
+        next time), bind each token's member, and keep the new marker: no update is read twice or lost."""
         bound = 0
-        for update in answer.get("updates") or []:
-            if update.get("update_type") == "bot_started" and update.get("payload"):
-                user_id = (update.get("user") or {}).get("user_id")
-                if user_id and notify.bind_chat(self.ctx.db, str(update["payload"]), self.name, str(user_id),
-                                                actor=self.ctx.actor):
-                    bound += 1
+        for _ in range(UPDATE_PAGES):
+            marker = notify.bot_cursor(self.ctx.db, self.name)
+            params = {"types": "bot_started", "timeout": 0, "limit": UPDATE_LIMIT}
+            if marker:
+                params["marker"] = marker
+            answer = self._call("GET", "/updates", "updates", params=params)
+            updates = answer.get("updates") or []
+            for update in updates:
+                if update.get("update_type") == "bot_started" and update.get("payload"):
+                    user_id = (update.get("user") or {}).get("user_id")
+                    if user_id and notify.bind_chat(self.ctx.db, str(update["payload"]), self.name, str(user_id),
+                                                    actor=self.ctx.actor):
+                        bound += 1
+            if answer.get("marker") is not None and str(answer["marker"]) != str(marker):
+                notify.save_bot_cursor(self.ctx.db, self.name, str(answer["marker"]), self.ctx.actor)
+            if len(updates) < UPDATE_LIMIT:
+                break
         return bound
 
     def check(self) -> str:

@@ -11,9 +11,9 @@ from typing import Any
 
 from ledger.members import mask
 
-from ..base import Channel, Delivery, Field, IntegrationError, OutgoingMessage
+from ..base import Delivery, Field, IntegrationError, OutgoingMessage
 from ..http import HttpClient
-from . import sms_phone, sms_segments
+from . import SmsChannel, sms_phone
 
 # status_code → Russian status (from the SMS.ru documentation's list of codes)
 CODES = {
@@ -43,10 +43,9 @@ def status_text(code: Any) -> str:
         return f"код {code}"
 
 
-class SmsRuChannel(Channel):
+class SmsRuChannel(SmsChannel):
     name = "smsru"
     title = "SMS через SMS.ru"
-    address = "phone"
     batch_size = BATCH
     fields = (
         Field("api_id", "Ключ API (api_id)", secret=True, required=True),
@@ -54,11 +53,6 @@ class SmsRuChannel(Channel):
         Field("base_url", "Адрес API", "url", default="https://sms.ru"),
         Field("ca_file", "Файл доверенного сертификата (CA)", "path"),
     )
-    _transport = None            # tests may inject an httpx transport
-
-    def _client(self) -> HttpClient:
-        return HttpClient(self, base_url=self.setting("base_url"), transport=self._transport,
-                          ca_file=self.setting("ca_file"))
 
     def _call(self, client: HttpClient, path: str, operation: str, data: dict) -> dict:
         response = client.post(path, operation=operation, data={"api_id": self.setting("api_id"), "json": 1, **data},
@@ -71,31 +65,6 @@ class SmsRuChannel(Channel):
             raise IntegrationError(f"Интеграция smsru, {operation}: "
                                    f"{answer.get('status_text') or status_text(answer.get('status_code'))}")
         return answer
-
-    def send(self, to: str, subject: str, text: str) -> Delivery:
-        return self.deliver(OutgoingMessage("", to, subject, text))
-
-    def deliver(self, message: OutgoingMessage) -> Delivery:
-        result = self.deliver_many([message])[0]
-        if isinstance(result, IntegrationError):
-            raise result
-        return result
-
-    def _requests(self, messages: list[OutgoingMessage]) -> list[list[int]]:
-        """Indexes of messages per request: ≤ 100, one text per phone in a request."""
-        groups: list[list[int]] = []
-        current: list[int] = []
-        phones: set[str] = set()
-        for i, m in enumerate(messages):
-            phone = sms_phone(m.to)
-            if len(current) == BATCH or phone in phones:
-                groups.append(current)
-                current, phones = [], set()
-            current.append(i)
-            phones.add(phone)
-        if current:
-            groups.append(current)
-        return groups
 
     def deliver_many(self, messages: list[OutgoingMessage]) -> list[Delivery | IntegrationError]:
         out: list[Delivery | IntegrationError | None] = [None] * len(messages)
@@ -123,15 +92,22 @@ class SmsRuChannel(Channel):
                 self.flush_sent()
         return out  # type: ignore[return-value]
 
-    def status(self, message_id: str) -> Delivery:
+    def statuses(self, items: list[tuple[str, str]]) -> dict[str, Delivery]:
+        """/sms/status for up to 100 sms_id at once → Delivery with the Russian status."""
+        out: dict[str, Delivery] = {}
+        ids = [mid for mid, _ in items]
         with self._client() as client:
-            answer = self._call(client, "/sms/status", "status", {"sms_id": message_id})
-        entry = (answer.get("sms") or {}).get(message_id)
-        if not entry or entry.get("status") != "OK":
-            return self.recorded(message_id)
-        code = int(entry.get("status_code") or 0)
-        state = "delivered" if code in DELIVERED else "accepted" if code in IN_PROGRESS else "failed"
-        return Delivery(message_id, state, entry.get("status_text") or status_text(code))
+            for start in range(0, len(ids), BATCH):
+                answer = self._call(client, "/sms/status", "status", {"sms_id": ",".join(ids[start:start + BATCH])})
+                for mid, entry in (answer.get("sms") or {}).items():
+                    if entry.get("status") == "OK":
+                        code = int(entry.get("status_code") or 0)
+                        state = "delivered" if code in DELIVERED else "accepted" if code in IN_PROGRESS else "failed"
+                        out[mid] = Delivery(mid, state, entry.get("status_text") or status_text(code))
+        return out
+
+    def status(self, message_id: str) -> Delivery:
+        return self.statuses([(message_id, "")]).get(message_id) or self.recorded(message_id)
 
     def cost(self, messages: list[OutgoingMessage]) -> tuple[Decimal, int]:
         """The price of sending these (SMS.ru /sms/cost), and the number of SMS segments."""
@@ -143,9 +119,6 @@ class SmsRuChannel(Channel):
                 total += Decimal(str(answer.get("total_cost") or 0))
                 segments += int(answer.get("total_sms") or 0)
         return total, segments
-
-    def segments(self, text: str) -> int:
-        return sms_segments(text)
 
     def check(self) -> str:
         with self._client() as client:

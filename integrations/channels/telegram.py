@@ -111,11 +111,11 @@ class TelegramChannel(Channel):
 
     def link(self, member_id: int) -> str:
         """The member's personal deep link: opening it and pressing Start binds the chat."""
-        return f"https://t.me/{self.setting('bot_name')}?start={notify.link_token(self.ctx.db, member_id, self.name)}"
+        return notify.deep_link(self.name, self.setting("bot_name"), notify.link_token(self.ctx.db, member_id, self.name))
 
     def bind_chats(self) -> int:
         """Read the bot's updates; every `/start <token>` binds its chat to the token's member. Returns the number."""
-        offset = self.ctx.db.scalar("SELECT value FROM coop_settings WHERE key = 'telegram_update_offset'")
+        offset = notify.bot_cursor(self.ctx.db, self.name)
         answer = self._api("getUpdates", {"offset": int(offset) if offset else None, "timeout": 0,
                                           "allowed_updates": ["message"]})
         bound, last = 0, None
@@ -131,12 +131,7 @@ class TelegramChannel(Channel):
                 except LedgerError:
                     continue
         if last is not None:
-            from ledger.db import utcnow
-
-            with self.ctx.db.transaction() as con:
-                con.execute("INSERT INTO coop_settings VALUES ('telegram_update_offset', ?, ?, ?) ON CONFLICT (key) "
-                            "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                            [str(last + 1), utcnow(), self.ctx.actor])
+            notify.save_bot_cursor(self.ctx.db, self.name, str(last + 1), self.ctx.actor)
         return bound
 
     def check(self) -> str:

@@ -1,5 +1,6 @@
 """Notifications: planning debt reminders for 20,000 members; 10,000 e-mails to the local SMTP server (aiosmtpd,
-one connection reused); 10,000 SMS through the local fake SMS.ru (100 texts per request)."""
+one connection reused); 10,000 SMS through the local fake SMS.ru and the local fake SMSC.ru (100 texts per
+request)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ledger.db import Database, insert_rows, utcnow
 from tests.conftest import xlsx_bytes
 from tests.ledger_builders import load, tariff
 from tests.sms_servers import API_ID, FakeSmsRu
+from tests.smsc_server import LOGIN as SMSC_LOGIN, PSW as SMSC_PSW, FakeSmsc
 from tests.smtp_server import PASSWORD, USER, SmtpServer
 
 NOON = datetime(2025, 3, 1, 9, 0)
@@ -77,20 +79,30 @@ def main(n_plan: int = 20_000, n_mail: int = 10_000, n_sms: int = 10_000) -> Non
         print(f"{n_mail} писем на локальный SMTP (aiosmtpd, одно соединение): {took:.1f} с, "
               f"{n_mail / took:.0f} писем/с (цель ≥ 100)")
 
+    sms(n_sms, "smsru", "SMS.ru")
+    sms(n_sms, "smsc", "SMSC.ru")
+
+
+def sms(n: int, channel: str, title: str) -> None:
+    """n SMS through the local fake of a provider, 100 texts per request."""
+    os.environ["COOP_ALLOW_INSECURE_LOOPBACK"] = "1"
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        db = ledger(folder, n_sms)
-        fake = FakeSmsRu()
+        db = ledger(Path(tmp), n)
+        if channel == "smsru":
+            fake = FakeSmsRu()
+            settings = {"api_id": API_ID, "base_url": fake.base_url}
+        else:
+            fake = FakeSmsc()
+            settings = {"login": SMSC_LOGIN, "psw": SMSC_PSW, "base_url": fake.base_url}
         try:
-            registry.configure(db, "smsru", {"api_id": API_ID, "base_url": fake.base_url})
-            registry.set_enabled(db, "smsru", True)
-            rule(db, "smsru")
+            registry.configure(db, channel, settings)
+            registry.set_enabled(db, channel, True)
+            rule(db, channel)
             sender.plan(db, now=NOON)
             t = time.perf_counter()
             result = sender.send(db, now=NOON)
             took = time.perf_counter() - t
-            assert result.sent == n_sms and len(fake.sent) == n_sms, result
+            assert result.sent == n and len(fake.sent) == n, result
         finally:
             fake.stop()
-        print(f"{n_sms} SMS через локальный SMS.ru (по 100 в запросе): {took:.1f} с, {n_sms / took:.0f} SMS/с "
-              f"(цель ≥ 200)")
+        print(f"{n} SMS через локальный {title} (по 100 в запросе): {took:.1f} с, {n / took:.0f} SMS/с (цель ≥ 200)")
