@@ -66,6 +66,8 @@ ACTIONS = {
     "notify_rule_saved": "Правило уведомлений сохранено", "notify_planned": "Уведомления запланированы",
     "notify_optout": "Отказ от уведомлений", "notify_optin": "Согласие на уведомления",
     "notify_chat_bound": "Чат мессенджера привязан к члену",
+    "consent_given": "Согласие на уведомления записано", "consent_withdrawn": "Согласие на уведомления отозвано",
+    "consent_imported": "Согласия на уведомления загружены из реестра",
 }
 
 # Keys of the details, in words (anything not listed is shown as it is).
@@ -76,7 +78,8 @@ DETAIL_WORDS = {
     "format": "формат", "same_file": "тот же файл", "keys": "параметры", "codes": "взносы", "old": "было",
     "new": "стало", "amount": "сумма", "contribution": "взнос", "delta": "изменение", "reason": "основание",
     "channel": "канал", "old_key": "старый ключ", "new_key": "новый ключ", "deleted": "удалено", "kept": "оставлено",
-    "new_payments": "новых платежей", "already": "уже загружено", "outgoing": "исходящих",
+    "new_payments": "новых платежей", "basis": "основание", "since": "с", "cancelled": "отменено сообщений",
+    "given": "согласий", "withdrawn": "отзывов", "reg_no": "л/с", "already": "уже загружено", "outgoing": "исходящих",
 }
 _TARGETS = {"payment": "платёж №", "member": "член №", "statement": "выписка №", "charge": "начисление №"}
 
