@@ -355,3 +355,65 @@ def test_cli_plan_names_the_channels_without_consent(db):
     done = cli(db, "notify", "plan")
     assert done.returncode == 0, done.stderr
     assert "0 сообщений" in done.stdout and "Нет согласия на канал smsru (пропущено членов): 2" in done.stdout
+
+
+# -- no personal data in logs or the audit --------------------------------------------------------
+
+def test_a_full_run_leaves_no_personal_data_in_debug_logs_or_the_audit(db, fakes, caplog):
+    """Bank sync, chat binding, planning and sending through every channel with logging at DEBUG (httpx and
+    httpcore included): no member's name, phone, e-mail or INN in any log record, nor in the audit log."""
+    import logging
+
+    from ledger.fields import make_person_inn
+    from tests.bank_servers import TochkaServer, transaction
+    from tests.test_bank_api import JWT, setup
+
+    ledger_with_debtors(db, 4)
+    people = {1: ("Иванов Иван Иванович", "500100732259")}
+    for i in (2, 3, 4):
+        people[i] = (f"Смирнов{'а' * (i % 2)} Ольга{i} Петровна", make_person_inn(f"77010{i:05d}"))
+    for i, (name, inn) in people.items():
+        members.update_member(db, i, {"full_name": name, "inn": inn, "address": f"ул. Садовая, д. {i}",
+                                      "phones": f"+7 916 000-00-{i:02d}"})
+    enable_all(db, fakes)
+    reachable_everywhere(db, fakes, [1, 2])
+    for channel in ("smtp", "smsru", "telegram", "max"):
+        debt_rule(db, name=f"Долг {channel}", channels=channel, quiet_from=0, quiet_to=0)
+    notify.save_rule(db, {"name": "Платёж", "trigger": "payment", "channels": "smtp,smsru", "quiet_from": 0,
+                          "quiet_to": 0, "subject": notify.DEFAULT_PAYMENT_SUBJECT, "body": notify.DEFAULT_PAYMENT_BODY,
+                          "short_body": notify.DEFAULT_PAYMENT_SHORT})
+    bank = TochkaServer(jwt=JWT)
+    caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore", "integrations", "ledger"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    try:
+        bank.transactions = [transaction("101", date.today().isoformat(), "1000.00",
+                                         payer=(people[1][0], people[1][1], "40817810099910004312"),
+                                         purpose="Членский взнос, л/с 1")]
+        setup(db, bank, start_date=date.today().isoformat())
+        assert registry.build(db, "open_banking", "test").sync_payments().new == 1
+        link = registry.build(db, "telegram").link(3)
+        fakes["telegram"].user_starts("7003", link.rpartition("=")[2])
+        assert registry.build(db, "telegram").bind_chats() == 1
+        now = datetime.utcnow().replace(hour=9)
+        sender.forecast(db, now=now)
+        plan = sender.plan(db, now=now)
+        result = sender.send(db, now=now)
+    finally:
+        bank.close()
+    # member 1 paid through the bank (a receipt by e-mail); 2 and 3 owe: e-mail, SMS, Telegram; 2 also MAX
+    assert plan.by_channel == {"smtp": 3, "smsru": 2, "telegram": 2, "max": 1}
+    assert result.sent == plan.planned and not result.failed
+    assert all(delivered_to(fakes, ch) for ch in ("smtp", "smsru", "telegram", "max"))
+    ours = [r for r in caplog.records if not r.name.startswith("mail.log")]    # aiosmtpd: the fake provider's side
+    assert any(r.name.startswith("httpcore") for r in ours)                    # DEBUG really was captured
+    logged = "\n".join(f"{r.name} {r.getMessage()}" for r in ours)
+    audit_text = str(db.fetchall("SELECT * FROM audit_log"))
+    assert "AAE-fake-telegram-token" not in logged and "user_id=90" not in logged      # nor secrets, nor chat ids
+    for i, (name, inn) in people.items():
+        person = members.get_member(db, i)
+        values = [name, inn, person["emails"], person["phones"], person["phones"].replace(" ", "").replace("-", ""),
+                  person["phones"].replace("+", "").replace(" ", "").replace("-", ""), person["address"]]
+        for value in values:
+            assert value not in logged, f"{value} in the debug log"
+            assert value not in audit_text, f"{value} in the audit log"
