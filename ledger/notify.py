@@ -330,9 +330,9 @@ def _addresses(db: Database) -> _Addresses:
 
 
 def _choose(rule_channels: list[str], available: dict[str, str], member_id: int,
-            consents: dict[tuple[int, str], bool], addr, no_consent: dict[str, int]) -> tuple[str, str] | None:
+            consents: dict[tuple[int, str], bool], addr, no_consent: dict[str, set[int]]) -> tuple[str, str] | None:
     """The first of the rule's channels that reaches the member and has his consent; a channel that reaches him
-    without consent is counted in `no_consent` and passed over."""
+    without consent is passed over, the member noted in `no_consent` under it."""
     for ch in rule_channels:
         kind = available.get(ch)
         if kind is None:
@@ -341,7 +341,7 @@ def _choose(rule_channels: list[str], available: dict[str, str], member_id: int,
         if not address:
             continue
         if not consent.allowed(consents, member_id, consent.of_address(kind)):
-            no_consent[ch] = no_consent.get(ch, 0) + 1
+            no_consent.setdefault(ch, set()).add(member_id)
             continue
         return ch, address
     return None
@@ -400,6 +400,7 @@ def plan(db: Database, available: dict[str, str], now: datetime | None = None, a
         return result
     addr = _addresses(db).get
     consents = consent.states(db)
+    no_consent: dict[str, set[int]] = {}      # channel -> members passed over there (once, whatever the rules)
     people = {r[0]: r[1:] for r in db.fetchall("SELECT id, reg_no, full_name, status FROM members")}
     by_reg = {v[0]: k for k, v in people.items()}
     existing = {r[0] for r in db.fetchall("SELECT key FROM notify_outbox")}
@@ -460,7 +461,7 @@ def plan(db: Database, available: dict[str, str], now: datetime | None = None, a
                 if month_counts.get((r["id"], mid), 0) >= r["max_per_month"]:
                     result.capped += 1
                     continue
-            chosen = _choose(channels, available, mid, consents, addr, result.no_consent)
+            chosen = _choose(channels, available, mid, consents, addr, no_consent)
             if chosen is None:
                 result.no_address += 1
                 continue
@@ -482,6 +483,7 @@ def plan(db: Database, available: dict[str, str], now: datetime | None = None, a
             insert_rows(con, "notify_outbox", rows)
             audit.log(con, actor, "notify_planned", "outbox", messages=len(rows))
     result.planned = len(rows)
+    result.no_consent = {ch: len(ids) for ch, ids in sorted(no_consent.items())}
     return result
 
 

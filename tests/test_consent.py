@@ -351,6 +351,7 @@ def test_cli_plan_names_the_channels_without_consent(db):
     registry.configure(db, "smsru", {"api_id": API_ID, "base_url": "http://127.0.0.1:9"})
     registry.set_enabled(db, "smsru", True)
     debt_rule(db, channels="smsru")
+    debt_rule(db, name="Долг ещё раз", channels="smsru")          # a member is counted once, whatever the rules
     db.release()
     done = cli(db, "notify", "plan")
     assert done.returncode == 0, done.stderr
