@@ -20,6 +20,7 @@ import email.utils
 import json
 import logging
 import os
+import re
 import ssl
 import tempfile
 import time
@@ -40,6 +41,24 @@ from .base import Integration, IntegrationError, redact
 # httpx logs every request's full URL at INFO; some services carry a token in the URL (Telegram's /bot<token>/),
 # so those lines are kept out of the application's logs. Our own record of each call is the audit log.
 logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+class _UrlRedactingFilter(logging.Filter):
+    """Should someone turn httpx's logging up anyway: its lines lose URL query strings (MAX's ?user_id=…, keys
+    some services take there) and the token in Telegram's /bot<token>/ path."""
+
+    _QUERY = re.compile(r"(https?://[^\s?\"']+)\?[^\s\"']*")
+    _BOT = re.compile(r"/bot[^/\s\"']+/")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        clean = self._BOT.sub("/bot***/", self._QUERY.sub(r"\1?***", text))
+        if clean != text:
+            record.msg, record.args = clean, None
+        return True
+
+
+logging.getLogger("httpx").addFilter(_UrlRedactingFilter())
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 INSECURE_ENV = "COOP_ALLOW_INSECURE_LOOPBACK"

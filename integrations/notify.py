@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Callable
 from urllib.parse import quote
 
-from ledger import debts, notify, payqr
+from ledger import consent, debts, notify, payqr
 from ledger.db import Database, utcnow
 from ledger.errors import InputError
 
@@ -29,6 +29,7 @@ class SendResult:
     retry: int = 0            # failed this time, will be tried again after a pause
     recovered: int = 0        # found sent after an interrupted run
     unknown: int = 0          # fate unknown, the channel cannot tell: left for the accountant
+    cancelled: int = 0        # the member withdrew his consent to the channel after planning: not sent
     by_channel: dict[str, int] = field(default_factory=dict)
     dry_run: bool = False
 
@@ -43,6 +44,8 @@ class SendResult:
             parts.append(f"подтверждено после сбоя: {self.recovered}")
         if self.unknown:
             parts.append(f"неизвестен итог: {self.unknown}")
+        if self.cancelled:
+            parts.append(f"отменено (нет согласия на канал): {self.cancelled}")
         return "; ".join(parts)
 
 
@@ -141,7 +144,10 @@ def send(db: Database, dry_run: bool = False, only: list[str] | None = None, now
     built = channels(db, actor)
     names = [n for n in built if only is None or n in only]
     if dry_run:
+        consents = consent.states(db)
         for row in notify.due(db, now, names):
+            if row.get("consent") and not consent.allowed(consents, row["member_id"], row["consent"]):
+                continue
             result.sent += 1
             result.by_channel[row["channel"]] = result.by_channel.get(row["channel"], 0) + 1
         return result
@@ -167,8 +173,12 @@ def send(db: Database, dry_run: bool = False, only: list[str] | None = None, now
         else:
             notify.record_outcomes(db, [(row["id"], found)], now)
             result.recovered += 1
-    # 2. what is due now, channel by channel, in batches
+    # 2. what is due now, channel by channel, in batches; a message whose member withdrew his consent to its
+    # channel since it was planned is cancelled, not sent
     rows = notify.due(db, now, names)
+    cancelled = consent.cancel_without_consent(db, rows)
+    rows = [r for r in rows if r["id"] not in cancelled]
+    result.cancelled = len(cancelled)
     done = 0
     for name in names:
         channel = built[name]
@@ -232,7 +242,9 @@ def forecast(db: Database, now: datetime | None = None, actor: str | None = None
     """What `send` would send now, per channel: messages, SMS segments and the provider's price where it has one."""
     now = now or utcnow()
     built = channels(db, actor)
-    rows = notify.due(db, now, list(built))
+    consents = consent.states(db)
+    rows = [r for r in notify.due(db, now, list(built))
+            if not r.get("consent") or consent.allowed(consents, r["member_id"], r["consent"])]
     addresses = notify._addresses(db)
     out = []
     for name, channel in built.items():

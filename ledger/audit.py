@@ -69,6 +69,8 @@ ACTIONS = {
     "column_mapping_saved": "Сопоставление столбцов запомнено",
     "pd_report_made": "Выдана копия сведений о члене (152-ФЗ)", "member_anonymized": "Член обезличен",
     "retention_checked": "Проверка сроков хранения",
+    "consent_given": "Согласие на уведомления записано", "consent_withdrawn": "Согласие на уведомления отозвано",
+    "consent_imported": "Согласия на уведомления загружены из реестра",
 }
 
 # Keys of the details, in words (anything not listed is shown as it is).
@@ -82,6 +84,8 @@ DETAIL_WORDS = {
     "new_payments": "новых платежей", "already": "уже загружено", "outgoing": "исходящих",
     "member_ids": "члены (id)", "originals_removed": "удалено исходных файлов",
     "texts_scrubbed": "очищено текстов", "due": "к обезличиванию", "reg_nos": "л/с",
+    "basis": "основание", "since": "с", "cancelled": "отменено сообщений",
+    "given": "согласий", "withdrawn": "отзывов", "reg_no": "л/с",
 }
 _TARGETS = {"payment": "платёж №", "member": "член №", "statement": "выписка №", "charge": "начисление №"}
 

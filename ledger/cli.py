@@ -130,8 +130,46 @@ def members_import(ctx: typer.Context, file: Path = typer.Argument(..., help=".x
     for w in result.warnings:
         say(f"Предупреждение: {w}")
     say(f"{file.name}: {result.summary()}")
+    if result.consents:
+        say(f"Согласий на уведомления записано: {result.consents}")
     if result.not_in_file:
         say(f"В файле нет {result.not_in_file} членов из базы: они не изменены")
+
+
+@members_app.command("consent")
+def members_consent(ctx: typer.Context, reg_no: str = typer.Argument(..., help="Номер л/с члена"),
+                    channel: Optional[str] = typer.Option(None, "--channel", help="email, sms, telegram или max"),
+                    granted: Optional[bool] = typer.Option(None, "--yes/--no", help="дал согласие / отозвал его"),
+                    basis: Optional[str] = typer.Option(None, "--basis", help="Основание: № и дата заявления, слова члена"),
+                    kind: str = typer.Option("other", "--kind", help="form — подписанное заявление, other — другое"),
+                    on: Optional[str] = typer.Option(None, "--date", help="Дата согласия или отзыва (если известна)")):
+    """Согласие члена на уведомления по каналу (без --yes/--no — показать согласия)."""
+    from . import consent
+
+    db = db_of(ctx)
+    found = members.find_by_reg_no(db, reg_no)
+    if found is None:
+        raise InputError(f"Член с л/с {reg_no} не найден")
+    if granted is None:
+        if channel or basis:
+            raise InputError("Укажите --yes (согласие дано) или --no (отозвано)")
+        for c in consent.current(db, found["id"]):
+            since = formats.day(c["since"]) if c["since"] else "—"
+            say(f"{c['channel']}\t{'да' if c['granted'] else 'нет'}\tс {since}\t{c['basis']}")
+        return
+    if not channel:
+        raise InputError("Укажите канал: --channel email, sms, telegram или max")
+    if not (basis or "").strip():
+        raise InputError("Укажите основание: --basis «заявление № … от …» или слова члена")
+    if kind not in ("form", "other"):
+        raise InputError(f"--kind {kind}: допустимы form (заявление) и other (другое)")
+    day = option_date(on, "--date") if on else None
+    changed = consent.record(db, found["id"], channel, granted, kind, basis, day, actor=actor())
+    name = consent.CHANNELS[consent.channel_of(channel)]
+    if not changed:
+        say(f"л/с {reg_no}, {name}: уже {'есть согласие' if granted else 'нет согласия'} — ничего не изменено")
+    else:
+        say(f"л/с {reg_no}, {name}: согласие {'записано' if granted else 'отозвано'}")
 
 
 @members_app.command("export")
@@ -867,6 +905,8 @@ def notify_plan(ctx: typer.Context):
         say(f"Без адреса (ни один канал правила не доходит): {result.no_address}")
     if result.capped:
         say(f"Пропущено по лимиту в месяц: {result.capped}")
+    for channel, n in sorted(result.no_consent.items()):
+        say(f"Нет согласия на канал {channel} (пропущено членов): {n}")
 
 
 @notify_app.command("send")

@@ -217,7 +217,20 @@ def create_demo(db: Database, n: int = 300, seed: int = 2026, through: date | No
     from . import notify
 
     notify.default_debt_rule(db, actor="demo")
+    demo_consents(db)
     return count
+
+
+def demo_consents(db: Database) -> None:
+    """Two members in three signed the cooperative's form agreeing to SMS notices (e-mail needs none); the rest
+    did not, so the demo plan shows members skipped for lack of consent."""
+    now = utcnow()
+    ids = [r[0] for r in db.fetchall("SELECT id FROM members WHERE phones IS NOT NULL ORDER BY id")]
+    with db.transaction() as con:
+        insert_rows(con, "member_consents", [
+            {"member_id": mid, "channel": "sms", "granted": True, "since": None, "basis": "form",
+             "basis_text": "заявление о согласии на SMS-уведомления", "recorded_at": now, "recorded_by": "demo"}
+            for n, mid in enumerate(ids) if n % 3 != 2])
 
 
 # Thousands of rubles: the lines of last year's report the ledger cannot know (balance, spending).

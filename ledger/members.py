@@ -15,6 +15,7 @@ from .cooperative import ObjectWords, object_words, objects_of
 from .formats import plural
 from .db import Database, frame, insert_rows, path_of, update_rows, utcnow
 from .errors import InputError
+from . import consent
 from .spreadsheets import Column, Header, Need, Sheet, data_rows, find_header, read_sheet, write_table
 
 STATUSES = {
@@ -273,6 +274,7 @@ class ImportResult:
     plots_added: int = 0
     ownerships_closed: int = 0
     not_in_file: int = 0
+    consents: int = 0                      # consent rows written from the register's consent columns
     warnings: list[str] = field(default_factory=list)
     objects: ObjectWords = field(default_factory=object_words)
     # A file without л/с: members found again by their objects or ФИО and phone, and numbers given by each rule.
@@ -363,6 +365,7 @@ def parse_register(data: bytes, name: str, mapping: dict[str, str] | None = None
         raise InputError(problems, source=name)
     if not order:
         raise InputError(f"{sheet.name}: под строкой заголовков {header.row} нет ни одного члена")
+    warnings = consent.without_consent_columns(warnings, header.unknown)     # read by consent.import_from_register
     return RegisterFile(sheet=sheet, header=header, members=order, warnings=warnings)
 
 
@@ -629,6 +632,7 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
         member_ids = {reg: m["id"] for reg, m in existing.items()}
         member_ids.update({reg: mid for mid, reg in inserted})
         new_ids = {mid for mid, _ in inserted}
+        result.consents = consent.import_from_register(con, register, member_ids, name, actor)[0]
         for row in new_rows:
             statuses.append({"member_id": member_ids[row["reg_no"]], "status": row["status"],
                              "valid_from": row["join_date"] if row["status"] in ACTIVE_STATUSES else row["exit_date"],

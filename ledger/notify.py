@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from . import audit, cooperative, debts, members, vault
+from . import audit, consent, cooperative, debts, members, vault
 from .accruals import fmt_money
 from .db import Database, insert_rows, utcnow
 from .errors import InputError
@@ -31,7 +31,8 @@ from .spreadsheets import Column, write_table
 
 TRIGGERS = {"debt": "Напоминание о долге", "payment": "Платёж получен"}
 STATUSES = {"planned": "запланировано", "sending": "отправляется", "sent": "отправлено",
-            "delivered": "доставлено", "undelivered": "не доставлено", "failed": "не отправлено"}
+            "delivered": "доставлено", "undelivered": "не доставлено", "failed": "не отправлено",
+            "cancelled": "отменено"}
 MAX_ATTEMPTS = 5
 BACKOFF_MINUTES = (1, 5, 30, 120)     # waits after the 1st, 2nd, … failed attempt
 DEFAULT_TZ = "Europe/Moscow"
@@ -45,6 +46,12 @@ DEFAULT_DEBT_BODY = (
     "Пожалуйста, оплатите с назначением «{{ purpose }}».\n\n"
     "{% if link and channel == 'smtp' %}Напоминания можно получать в мессенджере: {{ link }}\n\n{% endif %}"
     "{{ coop.name }}")
+# SMS and messengers carry the л/с, the amount and the due date only: no name, address or debt breakdown (152-ФЗ,
+# minimal sending). A rule's `short_body` is used there; a rule without one sends its full text (and the template
+# editor warns).
+DEFAULT_DEBT_SHORT = "{{ coop.name }}: долг по л/с {{ member.reg_no }} — {{ debt.total }} ₽, срок {{ debt.oldest_due }}."
+DEFAULT_PAYMENT_SHORT = ("{{ coop.name }}: получен платёж {{ payment.amount }} ₽ от {{ payment.date }} "
+                         "по л/с {{ member.reg_no }}. Спасибо!")
 DEFAULT_PAYMENT_SUBJECT = "{{ coop.name }}: платёж получен"
 DEFAULT_PAYMENT_BODY = (
     "Здравствуйте, {{ member.short_name }}!\n\n"
@@ -53,7 +60,7 @@ DEFAULT_PAYMENT_BODY = (
     "{{ coop.name }}")
 
 RULE_FIELDS = ("name", "trigger", "enabled", "min_debt", "min_days_overdue", "contribution", "statuses", "channels",
-               "repeat_days", "max_per_month", "quiet_from", "quiet_to", "subject", "body", "attach_statement")
+               "repeat_days", "max_per_month", "quiet_from", "quiet_to", "subject", "body", "attach_statement", "short_body")
 
 LOG_COLUMNS = [
     Column("planned_at", "Запланировано"), Column("rule", "Правило"), Column("reg_no", "Л/с"),
@@ -159,6 +166,14 @@ def validate_rule(values: dict[str, Any]) -> dict[str, Any]:
                                      else "«Статусы»: укажите хотя бы один")
             elif key == "contribution":
                 value = str(value).strip() or None if value is not None else None
+            elif key == "short_body":
+                value = str(value or "").strip() or None
+                if value:
+                    try:
+                        _env.parse(value)
+                    except TemplateError as exc:
+                        raise ValueError(f"«Короткий текст», строка {getattr(exc, 'lineno', '?')}: {exc.message}") \
+                            from None
             elif key in ("name", "subject", "body"):
                 value = str(value or "").strip()
                 if not value:
@@ -220,21 +235,22 @@ def default_debt_rule(db: Database, actor: str | None = None) -> int:
     return save_rule(db, {"name": "Напоминание о долге", "trigger": "debt", "enabled": True, "min_debt": "100",
                           "min_days_overdue": 10, "statuses": "member", "channels": "telegram,smtp,smsru",
                           "repeat_days": 14, "max_per_month": 2, "quiet_from": 21, "quiet_to": 9,
-                          "subject": DEFAULT_DEBT_SUBJECT, "body": DEFAULT_DEBT_BODY, "attach_statement": True},
+                          "subject": DEFAULT_DEBT_SUBJECT, "body": DEFAULT_DEBT_BODY, "short_body": DEFAULT_DEBT_SHORT,
+                          "attach_statement": True},
                      actor=actor)
 
 
 # -- opt-outs -------------------------------------------------------------------------------------
 
-def set_optout(db: Database, member_id: int, channel: str, opted_out: bool = True, actor: str | None = None) -> None:
-    """A member does not want messages through a channel ('*' = any channel)."""
+def set_optout(db: Database, member_id: int, channel: str, opted_out: bool = True, actor: str | None = None,
+               reason: str | None = None) -> None:
+    """A member does not want messages through a channel ('*' = any): a withdrawal of his consent there
+    (ledger/consent.py); `opted_out=False` records his consent again."""
+    targets = list(consent.CHANNELS) if channel == "*" else [consent.channel_of(channel)]
+    text = reason or ("отказ от рассылки" if opted_out else "снят отказ от рассылки")
     with db.transaction() as con:
-        if opted_out:
-            con.execute("INSERT INTO notify_optouts VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                        [member_id, channel, utcnow(), actor])
-        else:
-            con.execute("DELETE FROM notify_optouts WHERE member_id = ? AND channel = ?", [member_id, channel])
-        audit.log(con, actor, "notify_optout" if opted_out else "notify_optin", str(member_id), channel=channel)
+        for target in targets:
+            consent.record(db, member_id, target, not opted_out, "other", text, actor=actor, con=con)
 
 
 # -- time -----------------------------------------------------------------------------------------
@@ -267,6 +283,7 @@ class Plan:
     planned: int = 0
     by_channel: dict[str, int] = field(default_factory=dict)
     no_address: int = 0           # members the rule chose but no channel could reach
+    no_consent: dict[str, int] = field(default_factory=dict)   # channel -> members passed over there: no consent
     capped: int = 0               # skipped by the monthly cap
     already: int = 0              # planned before (same key)
 
@@ -277,6 +294,8 @@ class Plan:
             parts.append(f"без адреса: {self.no_address}")
         if self.capped:
             parts.append(f"пропущено по лимиту в месяц: {self.capped}")
+        if self.no_consent:
+            parts.append("нет согласия на канал — " + ", ".join(f"{ch}: {n}" for ch, n in sorted(self.no_consent.items())))
         return "; ".join(parts)
 
 
@@ -314,18 +333,58 @@ def _addresses(db: Database) -> _Addresses:
     return _Addresses(db)
 
 
-def _choose(rule_channels: list[str], available: dict[str, str], member_id: int, optouts: set[tuple[int, str]],
-            addr) -> tuple[str, str] | None:
-    if (member_id, "*") in optouts:
-        return None
+def _choose(rule_channels: list[str], available: dict[str, str], member_id: int,
+            consents: dict[tuple[int, str], bool], addr, no_consent: dict[str, set[int]]) -> tuple[str, str] | None:
+    """The first of the rule's channels that reaches the member and has his consent; a channel that reaches him
+    without consent is passed over, the member noted in `no_consent` under it."""
     for ch in rule_channels:
         kind = available.get(ch)
-        if kind is None or (member_id, ch) in optouts:
+        if kind is None:
             continue
         address = addr(member_id, kind)
-        if address:
-            return ch, address
+        if not address:
+            continue
+        if not consent.allowed(consents, member_id, consent.of_address(kind)):
+            no_consent.setdefault(ch, set()).add(member_id)
+            continue
+        return ch, address
     return None
+
+
+PD_FIELDS = {"member": {"full_name": "ФИО", "short_name": "фамилия и инициалы", "address": "адрес",
+                        "phones": "телефон", "phone": "телефон", "emails": "e-mail", "email": "e-mail", "inn": "ИНН"},
+             "debt": {"principal": "разбивка долга (основной долг)", "penalty": "разбивка долга (пени)"}}
+
+
+def short_text_warnings(template: str) -> list[str]:
+    """Why a text for SMS or messengers is not minimal: the personal data or debt breakdown it uses."""
+    from jinja2 import nodes
+
+    try:
+        tree = _env.parse(template or "")
+    except TemplateError:
+        return []
+    found: dict[str, str] = {}
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        owner = node.node.name if isinstance(node.node, nodes.Name) else ""
+        attr = node.attr if isinstance(node, nodes.Getattr) else \
+            (node.arg.value if isinstance(node.arg, nodes.Const) else "")
+        words = PD_FIELDS.get(owner, {}).get(str(attr))
+        if words:
+            found[f"{owner}.{attr}"] = words
+    if not found:
+        return []
+    used = ", ".join(f"{name} ({words})" for name, words in found.items())
+    return [f"В SMS и мессенджерах — только л/с, сумма и срок оплаты; шаблон использует {used}"]
+
+
+def template_warnings(channels: str | list[str], body: str, short_body: str | None) -> list[str]:
+    """Warnings for a rule's texts: what goes through SMS or messengers (the short text, else the full one) must
+    not carry the name, address, contacts or the debt breakdown."""
+    names = [c.strip() for c in (channels.split(",") if isinstance(channels, str) else channels) if c.strip()]
+    if all(consent.ALIASES.get(c, c) == "email" for c in names):
+        return []
+    return short_text_warnings(short_body or body)
 
 
 def plan(db: Database, available: dict[str, str], now: datetime | None = None, actor: str | None = None,
@@ -346,7 +405,8 @@ def plan(db: Database, available: dict[str, str], now: datetime | None = None, a
     if not active:
         return result
     addr = _addresses(db).get
-    optouts = set(db.fetchall("SELECT member_id, channel FROM notify_optouts"))
+    consents = consent.states(db)
+    no_consent: dict[str, set[int]] = {}      # channel -> members passed over there (once, whatever the rules)
     people = {r[0]: r[1:] for r in db.fetchall("SELECT id, reg_no, full_name, status FROM members")}
     by_reg = {v[0]: k for k, v in people.items()}
     existing = {r[0] for r in db.fetchall("SELECT key FROM notify_outbox")}
@@ -408,16 +468,18 @@ def plan(db: Database, available: dict[str, str], now: datetime | None = None, a
                 if month_counts.get((r["id"], mid), 0) >= r["max_per_month"]:
                     result.capped += 1
                     continue
-            chosen = _choose(channels, available, mid, optouts, addr)
+            chosen = _choose(channels, available, mid, consents, addr, no_consent)
             if chosen is None:
                 result.no_address += 1
                 continue
             channel, address = chosen
+            kind = consent.of_address(available[channel])
+            body_template = r["body"] if kind == "email" or not r.get("short_body") else r["short_body"]
             reg_no, full_name = people[mid][0], people[mid][1]
             context = {"coop": coop, "member": member_context(reg_no, full_name), "purpose": purpose_text(reg_no),
                        "channel": channel, **links.context(mid), **ctx}
-            subject, body = render_pair(r["subject"], r["body"], context, f"Правило «{r['name']}»")
-            rows.append({"key": key, "rule_id": r["id"], "member_id": mid, "channel": channel,
+            subject, body = render_pair(r["subject"], body_template, context, f"Правило «{r['name']}»")
+            rows.append({"key": key, "rule_id": r["id"], "member_id": mid, "channel": channel, "consent": kind,
                          "recipient": members.mask(address), "subject": subject, "body": body, "amount": amount,
                          "planned_at": now, "not_before": wake, "status": "planned", "attempts": 0})
             existing.add(key)
@@ -429,6 +491,7 @@ def plan(db: Database, available: dict[str, str], now: datetime | None = None, a
             insert_rows(con, "notify_outbox", rows)
             audit.log(con, actor, "notify_planned", "outbox", messages=len(rows))
     result.planned = len(rows)
+    result.no_consent = {ch: len(ids) for ch, ids in sorted(no_consent.items())}
     return result
 
 
@@ -613,9 +676,13 @@ def bind_chat(db: Database, token: str, channel: str, chat_id: str, actor: str |
         return None
     if channel == "telegram":
         members.update_member(db, member_id, {"telegram_chat_id": str(chat_id)}, actor=actor)
+    now = utcnow()
     with db.transaction() as con:
-        con.execute("UPDATE notify_links SET used_at = ?, chat_id = ? WHERE token = ?", [utcnow(), str(chat_id), token])
+        con.execute("UPDATE notify_links SET used_at = ?, chat_id = ? WHERE token = ?", [now, str(chat_id), token])
         audit.log(con, actor, "notify_chat_bound", str(member_id), channel=channel)
+        # The member opened his personal link and pressed Start himself: his consent to notices there.
+        consent.record(db, member_id, channel, True, "bot", consent.BASES["bot"], since=now.date(), actor=actor,
+                       con=con)
     return member_id
 
 

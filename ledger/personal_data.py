@@ -161,7 +161,7 @@ def _section(con, key: vault.MasterKey, table: str, member_id: int, reg_no: str)
     if table in SECTIONS:
         title, sql = SECTIONS[table]
     else:   # a table added after this module: every column, sealed values opened
-        title = "Согласия" if "consent" in table else f"Таблица «{table}»"
+        title = "Согласия на уведомления" if table == "member_consents" else f"Таблица «{table}»"
         sql = f'SELECT * EXCLUDE (member_id) FROM "{table}" WHERE member_id = $1'
     cur = con.execute(sql, [member_id, reg_no] if "$2" in sql else [member_id])
     names = [d[0] for d in cur.description]
@@ -509,7 +509,7 @@ def anonymize(db: Database, reg_no: str, reason: str, actor: str | None = None, 
                                        ("match_decisions", "details", "payment_id")):
                 con.execute(f"UPDATE {table} SET {column} = regexp_replace({column}, $2, $3, 'gi') "
                             f"WHERE {key} IN {own} AND regexp_matches({column}, $2, 'i')", [mid, surname, pseudonym])
-        con.execute("UPDATE channel_messages SET recipient = '—', detail = NULL WHERE notify_key IN "
+        con.execute("UPDATE channel_messages SET recipient = '—', address = NULL, detail = NULL WHERE notify_key IN "
                     "(SELECT key FROM notify_outbox WHERE member_id = ?)", [mid])
         con.execute("UPDATE notify_outbox SET recipient = '—', subject = ?, body = ?, detail = NULL WHERE member_id = ?",
                     [WIPED_TEXT, WIPED_TEXT, mid])

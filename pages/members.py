@@ -5,8 +5,9 @@ from datetime import date
 import streamlit as st
 
 from integrations import notify as sender
-from ledger import column_maps, cooperative, formats, members, payqr, personal_data
-from ledger.errors import LedgerError
+from ledger import column_maps, consent, cooperative, formats, members, payqr, personal_data
+from ledger.errors import InputError, LedgerError
+from ledger.fields import optional_date
 from ledger.members import MEMBER_FIELDS, PERSONAL_FIELDS, REGISTER_LABELS, REGISTER_SYNONYMS, STATUSES
 from ledger.spreadsheets import HeaderNotFound
 import ui
@@ -21,6 +22,46 @@ st.title("Реестр членов")
 is_admin = user["role"] == "admin"
 tab_list, tab_add, tab_import, tab_export, *tab_retention = st.tabs(
     ["Реестр", "Добавить члена", "Загрузка из файла", "Выгрузка"] + (["Хранение"] if is_admin else []))
+
+def consent_card(member: dict) -> None:
+    """The member's consent to notices per channel, its history, and (staff) a consent or withdrawal to record."""
+    st.markdown("**Согласия на уведомления**")
+    states = ui.attempt(lambda: consent.current(db, member["id"])) or []
+    ui.table([{"Канал": c["title"], "Согласие": "да" if c["granted"] else "нет",
+               "С": members.date_text(c["since"]) if c["since"] else "—", "Основание": c["basis"],
+               "Записал": c["recorded_by"] or "—"} for c in states])
+    past = consent.history(db, member["id"])
+    if past:
+        with st.expander(f"История согласий ({len(past)})"):
+            ui.table([{"Записано": r["recorded_at"], "Канал": r["title"], "Согласие": "дано" if r["granted"] else "отозвано",
+                       "С": members.date_text(r["since"]) if r["since"] else "—", "Основание": r["basis_words"],
+                       "Кто": r["recorded_by"]} for r in past])
+    if not editable:
+        return
+    with st.form(f"consent_{member['id']}"):
+        st.markdown("**Записать согласие или отзыв**")
+        k1, k2, k3 = st.columns(3)
+        channel = k1.selectbox("Канал", list(consent.CHANNELS), format_func=consent.CHANNELS.get,
+                               key=f"consent_channel_{member['id']}")
+        given = k2.radio("Согласие", ["да", "нет"], horizontal=True, key=f"consent_given_{member['id']}")
+        basis = k3.selectbox("Основание", ["form", "other"], format_func=consent.BASES.get,
+                             key=f"consent_basis_{member['id']}")
+        text = st.text_input("Основание подробно (обязательно): № и дата заявления, слова члена",
+                             key=f"consent_text_{member['id']}")
+        since = st.text_input("Дата согласия или отзыва (ДД.ММ.ГГГГ; пусто — не указана)",
+                              key=f"consent_since_{member['id']}")
+        if st.form_submit_button("Записать"):
+            def save():
+                if not text.strip():
+                    raise InputError("Согласие: укажите основание — № и дату заявления или слова члена")
+                try:
+                    day = optional_date(since)
+                except ValueError as exc:
+                    raise InputError(f"Дата согласия: {exc}") from None
+                consent.record(db, member["id"], channel, given == "да", basis, text, day, actor=user["login"])
+            ui.done(save, f"Согласие члена л/с {member['reg_no']} ({consent.CHANNELS[channel]}): "
+                          f"{'дано' if given == 'да' else 'отозвано'}", rerun=True)
+
 
 # -- register and card --------------------------------------------------------------------------
 with tab_list:
@@ -102,6 +143,7 @@ with tab_list:
                            "Было": c["old_value"] if reveal or c["field"] not in PERSONAL_FIELDS else "***",
                            "Стало": c["new_value"] if reveal or c["field"] not in PERSONAL_FIELDS else "***",
                            "Кто": c["changed_by"], "Источник": c["source"]} for c in history["changes"]])
+            consent_card(member)
             with st.expander("Акт сверки"):
                 ui.statement_downloads(db, member, user)
             if show_pd:

@@ -57,6 +57,11 @@ with tab_rules:
                                                "payment.amount, payment.date, coop.name, purpose, as_of, "
                                                "channel, link (ссылка на бота, к которому член ещё не "
                                                "подключён), telegram_link, max_link")
+        default_short = notify.DEFAULT_PAYMENT_SHORT if trigger_default == "payment" else notify.DEFAULT_DEBT_SHORT
+        short_body = st.text_area("Короткий текст для SMS, Telegram и MAX (шаблон Jinja2)", height=80, key="r_short",
+                                  value=(current.get("short_body") or "") if current else default_short,
+                                  help="Только л/с, сумма и срок оплаты — без ФИО, адреса и разбивки долга "
+                                       "(152-ФЗ). Пусто — уходит полный текст.")
         attach = st.checkbox("Прикладывать к письму акт сверки (PDF)",
                              value=bool(current["attach_statement"]) if current else False, key="r_attach")
         b1, b2 = st.columns(2)
@@ -70,21 +75,35 @@ with tab_rules:
             st.caption(ui.plain(f"Данные: {shown[0]}"))
             st.markdown(f"**{ui.plain(shown[1])}**")
             st.text(shown[2])
+            if short_body.strip():
+                short = ui.attempt(lambda: notify.preview(db, trigger, subject, short_body))
+                if short:
+                    st.caption("SMS и мессенджеры:")
+                    st.text(short[2])
+        for warning in notify.template_warnings(channels, body, short_body):
+            st.warning(ui.plain(warning))
     if save:
         values = {"name": name, "trigger": trigger, "enabled": enabled, "min_debt": min_debt,
                   "min_days_overdue": min_days, "contribution": contribution, "channels": channels,
                   "statuses": statuses, "repeat_days": repeat, "max_per_month": per_month, "quiet_from": quiet_from,
-                  "quiet_to": quiet_to, "subject": subject, "body": body, "attach_statement": attach}
+                  "quiet_to": quiet_to, "subject": subject, "body": body, "short_body": short_body,
+                  "attach_statement": attach}
         saved = ui.attempt(lambda: notify.save_rule(db, values, None if current is None else current["id"],
                                                     actor=user["login"]))
         if saved:
             st.success(ui.plain(f"Правило {saved} сохранено"))
+            for warning in notify.template_warnings(channels, body, short_body):
+                st.warning(ui.plain(warning))
 
 with tab_send:
     if st.button("Запланировать по правилам", key="plan", disabled=not ui.can_edit(user)):
         planned = ui.attempt(lambda: sender.plan(db, actor=user["login"]))
         if planned is not None:
             st.success(f"Запланировано: {planned.summary()}")
+            if planned.no_consent:
+                st.info("Пропущены из-за отсутствия согласия на канал (члены): "
+                        + ", ".join(f"{ch} — {n}" for ch, n in sorted(planned.no_consent.items()))
+                        + ". Согласия вносятся в карточке члена или колонками реестра.")
     forecast = ui.attempt(lambda: sender.forecast(db, actor=user["login"])) or []
     if forecast:
         ui.table([{"Канал": f["title"], "Сообщений": f["messages"],

@@ -13,7 +13,7 @@ import pytest
 
 from integrations import notify as sender
 from integrations import registry
-from ledger import members, notify
+from ledger import consent, members, notify
 from ledger.errors import InputError
 from tests.ledger_builders import charge, load, member, pay, tariff
 from tests.smtp_server import PASSWORD, USER, SmtpServer, free_port
@@ -26,13 +26,16 @@ def coop(db, *args):
                           capture_output=True, text=True)
 
 
-def ledger_with_debtors(db, n: int = 4) -> None:
-    """Members 1..n, each owing 1000 ₽ due 10.01.2025 (50 days overdue on 01.03.2025); member n paid his."""
+def ledger_with_debtors(db, n: int = 4, consents: bool = True) -> None:
+    """Members 1..n, each owing 1000 ₽ due 10.01.2025 (50 days overdue on 01.03.2025); member n paid his.
+    With `consents`, each signed a form agreeing to notices by SMS, Telegram and MAX (e-mail needs none)."""
     load(db, tariff(code="member", keywords=["членск"]))
     for i in range(1, n + 1):
         member(db, i, name=f"Иванов{'а' * (i % 2)} Пётр Сергеевич")
         charge(db, i, "member", date(2025, 1, 10), "1000")
         members.update_member(db, i, {"emails": f"member{i}@snt.test"})
+        for channel in ("sms", "telegram", "max") if consents else ():
+            consent.record(db, i, channel, True, "form", f"заявление №{i}", since=date(2024, 12, 1), actor="test")
     pay(db, n, date(2025, 1, 5), "1000", "членский взнос")
 
 

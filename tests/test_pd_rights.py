@@ -106,12 +106,12 @@ def test_report_covers_every_table_that_refers_to_a_member(coop):
 def test_new_member_table_shows_up_in_the_report(coop):
     db, ids = coop
     with db.transaction() as con:
-        con.execute("CREATE TABLE member_consents (member_id BIGINT, channel VARCHAR, basis VARCHAR)")
-        con.execute("INSERT INTO member_consents VALUES (?, 'sms', 'подписанное заявление')", [ids["7"]])
+        con.execute("CREATE TABLE member_gate_passes (member_id BIGINT, gate VARCHAR, issued VARCHAR)")
+        con.execute("INSERT INTO member_gate_passes VALUES (?, 'северные', 'пропуск № 5')", [ids["7"]])
     report = personal_data.pd_report(db, "7")
-    (section,) = [s for s in report["sections"] if s["table"] == "member_consents"]
-    assert section["title"] == "Согласия"
-    assert section["rows"] == [{"channel": "sms", "basis": "подписанное заявление"}]
+    (section,) = [s for s in report["sections"] if s["table"] == "member_gate_passes"]
+    assert section["title"] == "Таблица «member_gate_passes»"
+    assert section["rows"] == [{"gate": "северные", "issued": "пропуск № 5"}]
 
 
 def test_json_report_holds_decrypted_fields_history_money_notices_and_viewers(coop, tmp_path):

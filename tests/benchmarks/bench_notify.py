@@ -25,9 +25,10 @@ NOON = datetime(2025, 3, 1, 9, 0)
 
 
 def ledger(folder: Path, n: int) -> Database:
-    """n members with e-mail and phone, each owing 1000 ₽ due 10.01.2025."""
-    rows = [["№ л/с", "ФИО", "Телефон", "Эл. почта"]]
-    rows += [[str(i), f"Членов{i % 997} Иван Петрович", f"+7912{i:07d}", f"m{i}@snt.test"] for i in range(1, n + 1)]
+    """n members with e-mail and phone, each owing 1000 ₽ due 10.01.2025 and agreeing to SMS (register column)."""
+    rows = [["№ л/с", "ФИО", "Телефон", "Эл. почта", "Согласие на SMS"]]
+    rows += [[str(i), f"Членов{i % 997} Иван Петрович", f"+7912{i:07d}", f"m{i}@snt.test", "да"]
+             for i in range(1, n + 1)]
     db = Database(folder / "n.duckdb")
     db.schema_versions()
     members.import_register(db, xlsx_bytes(rows), "big.xlsx")
