@@ -15,9 +15,11 @@ from typing import Optional
 import typer
 
 try:  # recent typer vendors click and raises its own exception classes
-    from typer._click import exceptions as cli_errors
+    from typer._click import core as cli_core, decorators as cli_decorators, exceptions as cli_errors, \
+        formatting as cli_formatting
 except ImportError:  # pragma: no cover - older typer on top of click
-    from click import exceptions as cli_errors
+    from click import core as cli_core, decorators as cli_decorators, exceptions as cli_errors, \
+        formatting as cli_formatting
 
 from . import (accruals, cooperative, debts, demo, fields, formats, matching, members, opening, statements, tariffs,
                users, vault)
@@ -58,11 +60,14 @@ notify_app = typer.Typer(no_args_is_help=True, help="Уведомления чл
 app.add_typer(notify_app, name="notify")
 
 
-def db_of(ctx: typer.Context) -> Database:
-    """The ledger of this command, once its master key is known to fit (a lost or wrong key stops every
-    command before it reads or writes anything)."""
+def db_of(ctx: typer.Context, create: bool = False) -> Database:
+    """The ledger of this command, once its file is there and its master key is known to fit (a mistyped path,
+    a lost or wrong key stop every command before it reads or writes anything). Only `create` (coop init)
+    may start a new file."""
     obj = ctx.find_root().obj
     if not obj.get("key_checked"):
+        if not create:
+            obj["db"].require_file()
         vault.check_key(obj["db"])
         obj["key_checked"] = True
     return obj["db"]
@@ -96,7 +101,7 @@ def root(ctx: typer.Context,
 @app.command("init")
 def init(ctx: typer.Context, demo_data: bool = typer.Option(False, "--demo", help="Заполнить демо-кооперативом.")):
     """Создать базу (или обновить её схему)."""
-    db = db_of(ctx)
+    db = db_of(ctx, create=True)
     versions = db.schema_versions()
     say(f"База {db.path}: схема версии {max(versions)}")
     statements.remove_stale_originals(db)
@@ -220,9 +225,7 @@ def bank_sync(ctx: typer.Context,
 
     db = db_of(ctx)
     start = option_date(since, "--since") if since else None
-    results = api.sync_sources(db, source, start, actor())
-    if not results:
-        say("Нет включённых интеграций банка с API: coop integrations configure open_banking … и enable")
+    results = api.sync_sources(db, source, start, actor())   # none configured: an error (exit 1, as a disabled one)
     failed = False
     for name, result, error in results:
         if error:
@@ -851,24 +854,89 @@ def notify_receipts(ctx: typer.Context, out: Path = typer.Option(..., "--out", h
     say(f"{out}: квитанций {len(ids)}")
 
 
+# -- Click's own words, in Russian -----------------------------------------------------------------
+# typer vendors click without its translations: the section titles and marks of --help are module constants of
+# typer.rich_utils (the place typer documents for restyling help), "Usage:" is the default prefix of click's
+# HelpFormatter (Context.formatter_class is click's hook for that) and the --help option's text is fixed in
+# click's help_option; usage errors are reworded by usage_message below. tests/test_cli.py checks no English
+# is left, so an upgrade of typer that moves any of these fails there.
+
+class _RussianHelpFormatter(cli_formatting.HelpFormatter):
+    def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+        super().write_usage(prog, args.replace("[OPTIONS]", "[ПАРАМЕТРЫ]").replace("COMMAND [ARGS]...",
+                                                                                 "КОМАНДА [АРГУМЕНТЫ]..."),
+                            "Вызов: " if prefix is None else prefix)
+
+
+def _russian_help_option(names):
+    add = _click_help_option(names)
+
+    def russian(command):
+        command = add(command)
+        command.params[-1].help = "Показать эту справку и выйти."
+        return command
+    return russian
+
+
+def _speak_russian() -> None:
+    from typer import rich_utils
+
+    rich_utils.ARGUMENTS_PANEL_TITLE = "Аргументы"
+    rich_utils.OPTIONS_PANEL_TITLE = "Параметры"
+    rich_utils.COMMANDS_PANEL_TITLE = "Команды"
+    rich_utils.ERRORS_PANEL_TITLE = "Ошибка"
+    rich_utils.REQUIRED_LONG_STRING = "[обязательный]"
+    rich_utils.DEFAULT_STRING = "[по умолчанию: {}]"
+    rich_utils.ENVVAR_STRING = "[переменная окружения: {}]"
+    rich_utils.DEPRECATED_STRING = "(устарело) "
+    rich_utils.ABORTED_TEXT = "Прервано."
+    rich_utils.RICH_HELP = "Справка: [blue]{command_path} {help_option}[/]"
+    rich_utils.highlighter.highlights = [h.replace("Usage: ", "Вызов: ") for h in rich_utils.highlighter.highlights]
+    cli_core.Context.formatter_class = _RussianHelpFormatter
+    cli_decorators.help_option = _russian_help_option
+
+
+_click_help_option = cli_decorators.help_option
+_speak_russian()
+
+_EXPECTED = {int: "целое число", float: "число", bool: "да или нет", Path: "путь к файлу"}
+
+
+def _param_label(param) -> str:
+    opts = [o for o in getattr(param, "opts", None) or [] if o.startswith("-")]
+    if opts:
+        return "/".join(opts)
+    return (getattr(param, "metavar", None) or param.name or "?").upper()
+
+
 def usage_message(exc: cli_errors.UsageError) -> str:
     """A Russian line for click's usage errors (which click words in English)."""
     command = exc.ctx.command_path if exc.ctx else "coop"
     hint = f"; справка: {command} --help"
     if isinstance(exc, cli_errors.MissingParameter) and exc.param is not None:
-        names = "/".join(getattr(exc.param, "opts", None) or [exc.param.name or "?"])
-        return f"не указан параметр {names.upper() if not names.startswith('-') else names}{hint}"
+        return f"не указан параметр {_param_label(exc.param)}{hint}"
     if isinstance(exc, cli_errors.NoSuchOption):
         return f"неизвестный параметр {exc.option_name}{hint}"
     if isinstance(exc, cli_errors.BadParameter):
-        name = exc.param.human_readable_name if exc.param is not None else "параметр"
-        return f"неверное значение {name}: {exc.message}{hint}"
+        name = _param_label(exc.param) if exc.param is not None else "параметра"
+        errors = getattr(exc.__cause__, "errors", None)
+        given = errors()[0].get("input") if callable(errors) and errors() else None
+        annotation = getattr(getattr(exc.param, "type_descriptor", None), "annotation", None)
+        expected = _EXPECTED.get(annotation)
+        value = f" «{given}»" if given is not None else ""
+        return f"неверное значение {name}{value}" + (f": ожидается {expected}" if expected else "") + hint
     text = exc.format_message()
+    if isinstance(exc, cli_errors.BadOptionUsage) and "requires" in text:
+        return f"у параметра {exc.option_name} не указано значение{hint}"
+    if isinstance(exc, cli_errors.BadOptionUsage) and "does not take a value" in text:
+        return f"параметр {exc.option_name} указывается без значения{hint}"
     if text.startswith("No such command"):
         return f"нет такой команды: {text.split(' ', 3)[-1].strip('.')}{hint}"
     if text.startswith("Got unexpected extra argument"):
         return f"лишние аргументы{hint}"
-    return f"неверный вызов команды ({text}){hint}"
+    if text.startswith("Missing command"):
+        return f"не указана команда{hint}"
+    return f"неверный вызов команды{hint}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -879,12 +947,14 @@ def main(argv: list[str] | None = None) -> int:
     except LedgerError as exc:
         for line in str(exc).splitlines():
             typer.echo(f"Ошибка: {line}", err=True)
-        return 1
+        return getattr(exc, "exit_code", 1)
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
         typer.echo("Прервано", err=True)
         return 1
+    except cli_errors.NoArgsIsHelpError:   # `coop members`: its help is printed, as for `coop` alone
+        return 0
     except cli_errors.UsageError as exc:
         typer.echo(f"Ошибка: {usage_message(exc)}", err=True)
         return exc.exit_code

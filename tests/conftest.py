@@ -40,7 +40,10 @@ def db_path(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def db(db_path) -> Database:
-    return Database(db_path)
+    """A fresh, empty ledger file (as `coop init` leaves it): commands and pages refuse a missing one."""
+    ledger = Database(db_path)
+    ledger.schema_versions()
+    return ledger
 
 
 @pytest.fixture(scope="session")
