@@ -156,6 +156,18 @@ def users_list(ctx: typer.Context):
         say(f"{u['login']}\t{users.ROLES.get(u['role'], u['role'])}{state}")
 
 
+def file_line(file: Path, problems: list[str]) -> str:
+    """The problems of one file as one line: «a.txt: строка 5: …; строка 9: …» (each named the file itself)."""
+    parts = []
+    for text in problems:
+        for prefix in (f"{file}: ", f"{file.name}: ", f"{file}, ", f"{file.name}, "):
+            if text.startswith(prefix):
+                text = text[len(prefix):]
+                break
+        parts.append(text)
+    return f"{file.name}: {'; '.join(parts)}"
+
+
 @bank_app.command("import")
 def bank_import(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Выписки: 1С (kl_to_1c.txt), .xlsx, "
                                                                                  ".xls, .csv, camt.053, MT940"),
@@ -164,19 +176,22 @@ def bank_import(ctx: typer.Context, files: list[Path] = typer.Argument(..., help
                                                          "по членам и не входят в долги).")):
     """Загрузить выписки. Сначала проверяются все файлы: если хоть один с ошибкой, не загружается ничего."""
     db = db_of(ctx)
-    problems: list[str] = []
+    problems: dict[int, list[str]] = {}
     parsed = []
     known = statements.known_accounts(db)
-    for file in files:
+    for k, file in enumerate(files):
         try:
             data = read_input_file(file)
             statement = statements.parse(db, data, file.name, allow_currency=allow_currency, known=known)
             parsed.append((file, data, statement))
             known = known or statements.statement_accounts(statement)   # the first file gives a new cooperative its own
         except InputError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise InputError(problems + ["Ничего не загружено: исправьте файлы и повторите."])
+            problems[k] = exc.problems
+    if problems:   # one line per file: its problems, or why a good one was not loaded either
+        raise InputError([file_line(file, problems[k]) if k in problems else
+                          f"{file.name}: ошибок нет, но не загружен: сначала исправьте "
+                          f"{'файл' if len(problems) == 1 else 'файлы'} с ошибками (загружаются все или ни один)"
+                          for k, file in enumerate(files) if k in problems or len(files) > 1])
     for file, data, statement in parsed:
         result = statements.import_statement(db, data, file.name, actor=actor(), parsed=statement,
                                              allow_currency=allow_currency)

@@ -121,3 +121,15 @@ def test_staff_see_contacts_masked_until_they_reveal_them_and_the_reveal_is_logg
     at.run()
     assert demo_db.scalar("SELECT count(*) FROM audit_log WHERE action = 'personal_data_revealed' "
                           "AND target = 'отчёт: реестр членов'") == 1
+
+
+def test_a_year_outside_the_accounting_is_refused_on_the_page(demo_db):
+    at = page_test("pages/reports.py", "accountant").run()
+    for year, why in ((2000, "раньше начала учёта"), (date.today().year + 1, "ещё не наступил")):
+        at.number_input(key="boupr_year").set_value(year).run()
+        assert not at.exception, at.exception
+        assert f"Отчётный год {year} {why}: данные в учёте есть за " in texts(at)
+        assert "кооператив зарегистрирован в 2014 г. (по ОГРН)" in texts(at)
+        assert not [b for b in at.button if b.key == "boupr_build"]     # no form, nothing to build
+    at.number_input(key="boupr_year").set_value(2026).run()
+    assert [b for b in at.button if b.key == "boupr_build"]

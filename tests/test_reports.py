@@ -15,6 +15,7 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 
 from ledger import cli, cooperative
+from ledger.errors import InputError
 from ledger.db import Database
 from ledger.reports import boupr, debtors, load_form, members_register, sber_registry
 from tests import ledger_builders as B
@@ -122,6 +123,8 @@ def test_checks_on_a_file_renamed_or_with_wrong_totals(demo_db):
 
 
 def test_missing_requisites_are_named_and_nothing_is_written(db, tmp_path, capsys):
+    B.member(db, 1)
+    B.pay(db, 1, date(2025, 3, 1), "100")     # the ledger has 2025: the year is fine, the requisites are not
     out = tmp_path / "out"
     assert cli.main(["report", "build", "boupr", "--year", "2025", "--out", str(out)]) == 1
     err = capsys.readouterr().err
@@ -258,3 +261,32 @@ def test_a_wrong_extension_is_refused_in_russian(demo_db, tmp_path, capsys):
     assert cli.main(["report", "build", "register", "--out", str(tmp_path / "r.docx")]) == 1
     assert "выгружается в .xlsx, .pdf" in capsys.readouterr().err
     assert not (tmp_path / "r.docx").exists()
+
+
+# -- the reporting year must lie within the cooperative's accounting -------------------------------
+
+def test_boupr_refuses_a_year_before_the_data_or_in_the_future(db, tmp_path, capsys):
+    B.member(db, 1)
+    B.pay(db, 1, date(2023, 3, 1), "100")
+    B.pay(db, 1, date(2025, 3, 1), "100")
+    next_year = date.today().year + 1
+    for year, why in ((1990, "раньше начала учёта"), (2022, "раньше начала учёта"), (next_year, "ещё не наступил")):
+        out = tmp_path / str(year)
+        assert cli.main(["report", "build", "boupr", "--year", str(year), "--out", str(out)]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err == (f"Ошибка: Отчётный год {year} {why}: данные в учёте есть за 2023–2025 гг.; отчёт формируется "
+                       f"за 2023–{date.today().year} гг."), err
+        assert not out.exists()
+    assert "report_built" not in [r[0] for r in db.fetchall("SELECT action FROM audit_log")]
+    with pytest.raises(InputError, match="Отчётный год 1990 раньше начала учёта"):
+        boupr.prefill(db, 1990)                     # what the «Отчёты» page asks first
+
+
+def test_boupr_years_start_at_the_registration_when_the_ogrn_is_known(db):
+    cooperative.save_settings(db, {"ogrn": "1155007001236"})        # entered in ЕГРЮЛ in 2015
+    with pytest.raises(InputError, match=r"в учёте ещё нет данных ни за один год; кооператив зарегистрирован в 2015 г"
+                                         r"\. \(по ОГРН\); отчёт формируется за 2015–"):
+        boupr.check_year(db, 2014)
+    boupr.check_year(db, 2015)                      # a year without data after the registration: filled in by hand
+    with pytest.raises(InputError, match="Отчётный год 2024 не подходит: в учёте ещё нет данных"):
+        boupr.check_year(Database(db.path.with_name("other.duckdb")), 2024)
