@@ -9,6 +9,7 @@ from integrations import registry
 from ledger import debts, members
 from ledger.reports import debtors, filing
 from tests import certs
+from tests import ledger_builders as B
 from tests.test_pages import page_test, texts
 
 
@@ -87,6 +88,10 @@ def test_a_download_is_generated_and_logged_only_when_clicked(demo_db):
 def test_page_on_an_empty_ledger_explains_what_is_missing(db):
     at = page_test("pages/reports.py", "accountant").run()
     assert not at.exception, at.exception
+    assert "в учёте ещё нет данных ни за один год" in texts(at)     # no year to report on yet
+    B.member(db, 1)
+    B.pay(db, 1, date(date.today().year - 1, 3, 1), "100")         # the page's default year now has data
+    at.run()
     at.button(key="boupr_build").click().run()
     assert not at.exception, at.exception
     shown = texts(at)
