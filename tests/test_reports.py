@@ -290,3 +290,23 @@ def test_boupr_years_start_at_the_registration_when_the_ogrn_is_known(db):
     boupr.check_year(db, 2015)                      # a year without data after the registration: filled in by hand
     with pytest.raises(InputError, match="Отчётный год 2024 не подходит: в учёте ещё нет данных"):
         boupr.check_year(Database(db.path.with_name("other.duckdb")), 2024)
+
+
+def test_register_pdf_repeats_its_header_on_every_page_and_wraps_long_values_whole():
+    long_address = "Московская обл., Дмитровский р-н, с/п Костинское, СНТ «Рассвет», ул. Центральная, д. 125, корп. 2"
+    email = "очень.длинный.адрес.электронной.почты@example.com"
+    rows = [{"no": i, "reg_no": f"Л{i:03d}", "full_name": f"Членов{i} Иван Петрович", "join_date": date(2010, 1, i % 28 + 1),
+             "plots": str(i), "cadastral_nos": f"50:20:0010101:{i}", "area": "600.00",
+             "address": long_address if i == 7 else f"ул. Садовая, д. {i}", "phones": f"+7912{i:07d}",
+             "emails": email if i == 8 else f"m{i}@mail.ru"} for i in range(1, 121)]
+    data = members_register.pdf_bytes("Реестр членов", members_register.FULL_COLUMNS, rows)
+    pages = [p.extract_text() for p in PdfReader(io.BytesIO(data)).pages]
+    assert len(pages) >= 3
+    for page in pages:                                   # each page starts with the column titles
+        assert "№ л/с" in page and "Кадастровый номер" in page and "Эл. почта" in page
+    text = "\n".join(pages)
+    for r in rows:
+        assert r["reg_no"] in text and r["cadastral_nos"] in text and f"{r['join_date']:%d.%m.%Y}" in text
+    squeezed = re.sub(r"\s+", "", text)
+    assert re.sub(r"\s+", "", long_address) in squeezed and email in squeezed   # wrapped, nothing lost
+    assert "Всего членов: 120" in pages[-1]
