@@ -157,15 +157,14 @@ def users_list(ctx: typer.Context):
 
 
 def file_line(file: Path, problems: list[str]) -> str:
-    """The problems of one file as one line: «a.txt: строка 5: …; строка 9: …» (each named the file itself)."""
+    """The problems of one file as one line: «a.txt, строка 5: …; строка 9: …» (the file named once)."""
+    prefixes = (f"{file}: ", f"{file.name}: ", f"{file}, ", f"{file.name}, ")
     parts = []
     for text in problems:
-        for prefix in (f"{file}: ", f"{file.name}: ", f"{file}, ", f"{file.name}, "):
-            if text.startswith(prefix):
-                text = text[len(prefix):]
-                break
-        parts.append(text)
-    return f"{file.name}: {'; '.join(parts)}"
+        bare = next((text[len(p):] for p in prefixes if text.startswith(p)), None)
+        parts.append(text if not parts and bare is not None else bare if bare is not None else text)
+    line = "; ".join(parts)
+    return line if line.startswith(prefixes) else f"{file.name}: {line}"
 
 
 @bank_app.command("import")

@@ -40,10 +40,12 @@ def db_path(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def db(db_path) -> Database:
-    """A fresh, empty ledger file (as `coop init` leaves it): commands and pages refuse a missing one."""
-    ledger = Database(db_path)
-    ledger.schema_versions()
-    return ledger
+    """A fresh ledger: its file exists (commands and pages refuse a missing one) and is empty, so the first command
+    or page migrates it, as after `coop init` on a new installation."""
+    import duckdb
+
+    duckdb.connect(str(db_path)).close()
+    return Database(db_path)
 
 
 @pytest.fixture(scope="session")
