@@ -961,7 +961,7 @@ def main(argv: list[str] | None = None) -> int:
     except LedgerError as exc:
         for line in str(exc).splitlines():
             typer.echo(f"Ошибка: {line}", err=True)
-        return getattr(exc, "exit_code", 1)
+        return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:

@@ -6,6 +6,8 @@ from __future__ import annotations
 class LedgerError(Exception):
     """Base of every error meant for the user: its str() is a readable Russian sentence."""
 
+    exit_code = 1  # of the CLI; 2 for a usage error (an option that does not fit)
+
 
 class DatabaseBusy(LedgerError):
     """The database file is held by another process for longer than we were willing to wait."""
