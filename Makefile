@@ -19,7 +19,7 @@ demo: install
 	@test -f $(DB) || $(BIN)/coop --db $(DB) init --demo
 
 run: demo
-	$(BIN)/streamlit run server.py --server.address 127.0.0.1 --server.port $(PORT) \
+	COOP_DB=$(DB) $(BIN)/streamlit run server.py --server.address 127.0.0.1 --server.port $(PORT) \
 	  --server.headless true --browser.gatherUsageStats false \
 	  $(if $(DEV),--server.fileWatcherType auto --server.runOnSave true)
 

@@ -16,6 +16,8 @@ def page_title() -> str:
     """The browser tab: the cooperative's name once it is known."""
     try:
         quick = Database(wait_seconds=0.5)   # a busy database must not delay the page for the title
+        if not quick.path.is_file():
+            return "Учёт кооператива"   # nothing is created for the title (ui.db says why a file is missing)
         return (cooperative.get_settings(quick).get("name") or "").strip() or "Учёт кооператива"
     except LedgerError:
         return "Учёт кооператива"

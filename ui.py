@@ -73,10 +73,13 @@ def russian_widgets() -> None:
 
 
 def db(before_stop: Callable[[], object] | None = None) -> Database:
-    """The ledger; the page stops with the reason when its master key is lost or wrong (nothing is created).
+    """The ledger; the page stops with the reason when its file is not where COOP_DB says or its master key is
+    lost or wrong (nothing is created). Only the usual data/coop.duckdb may be absent: the first start creates it.
     before_stop runs first (app.py hides the navigation there, or Streamlit would list the files of pages/)."""
     database = Database()
     try:
+        if not database.is_default():
+            database.require_file()
         vault.check_key(database)
     except DatabaseBusy:
         pass   # the page's first query says «База занята» the way it always does

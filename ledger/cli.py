@@ -16,9 +16,11 @@ from typing import Optional
 import typer
 
 try:  # recent typer vendors click and raises its own exception classes
-    from typer._click import exceptions as cli_errors
+    from typer._click import core as cli_core, decorators as cli_decorators, exceptions as cli_errors, \
+        formatting as cli_formatting
 except ImportError:  # pragma: no cover - older typer on top of click
-    from click import exceptions as cli_errors
+    from click import core as cli_core, decorators as cli_decorators, exceptions as cli_errors, \
+        formatting as cli_formatting
 
 from . import (accruals, column_maps, cooperative, debts, demo, fields, formats, matching, members, opening, statements,
                tariffs, users, vault)
@@ -59,11 +61,14 @@ notify_app = typer.Typer(no_args_is_help=True, help="Уведомления чл
 app.add_typer(notify_app, name="notify")
 
 
-def db_of(ctx: typer.Context) -> Database:
-    """The ledger of this command, once its master key is known to fit (a lost or wrong key stops every
-    command before it reads or writes anything)."""
+def db_of(ctx: typer.Context, create: bool = False) -> Database:
+    """The ledger of this command, once its file is there and its master key is known to fit (a mistyped path,
+    a lost or wrong key stop every command before it reads or writes anything). Only `create` (coop init)
+    may start a new file."""
     obj = ctx.find_root().obj
     if not obj.get("key_checked"):
+        if not create:
+            obj["db"].require_file()
         vault.check_key(obj["db"])
         obj["key_checked"] = True
     return obj["db"]
@@ -97,7 +102,7 @@ def root(ctx: typer.Context,
 @app.command("init")
 def init(ctx: typer.Context, demo_data: bool = typer.Option(False, "--demo", help="Заполнить демо-кооперативом.")):
     """Создать базу (или обновить её схему)."""
-    db = db_of(ctx)
+    db = db_of(ctx, create=True)
     versions = db.schema_versions()
     say(f"База {db.path}: схема версии {max(versions)}")
     statements.remove_stale_originals(db)
@@ -250,6 +255,17 @@ def users_list(ctx: typer.Context):
         say(f"{u['login']}\t{users.ROLES.get(u['role'], u['role'])}{state}")
 
 
+def file_line(file: Path, problems: list[str]) -> str:
+    """The problems of one file as one line: «a.txt, строка 5: …; строка 9: …» (the file named once)."""
+    prefixes = (f"{file}: ", f"{file.name}: ", f"{file}, ", f"{file.name}, ")
+    parts = []
+    for text in problems:
+        bare = next((text[len(p):] for p in prefixes if text.startswith(p)), None)
+        parts.append(text if not parts and bare is not None else bare if bare is not None else text)
+    line = "; ".join(parts)
+    return line if line.startswith(prefixes) else f"{file.name}: {line}"
+
+
 @bank_app.command("import")
 def bank_import(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Выписки: 1С (kl_to_1c.txt), .xlsx, "
                                                                                  ".xls, .csv, camt.053, MT940"),
@@ -258,19 +274,22 @@ def bank_import(ctx: typer.Context, files: list[Path] = typer.Argument(..., help
                                                          "по членам и не входят в долги).")):
     """Загрузить выписки. Сначала проверяются все файлы: если хоть один с ошибкой, не загружается ничего."""
     db = db_of(ctx)
-    problems: list[str] = []
+    problems: dict[int, list[str]] = {}
     parsed = []
     known = statements.known_accounts(db)
-    for file in files:
+    for k, file in enumerate(files):
         try:
             data = read_input_file(file)
             statement = statements.parse(db, data, file.name, allow_currency=allow_currency, known=known)
             parsed.append((file, data, statement))
             known = known or statements.statement_accounts(statement)   # the first file gives a new cooperative its own
         except InputError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise InputError(problems + ["Ничего не загружено: исправьте файлы и повторите."])
+            problems[k] = exc.problems
+    if problems:   # one line per file: its problems, or why a good one was not loaded either
+        raise InputError([file_line(file, problems[k]) if k in problems else
+                          f"{file.name}: ошибок нет, но не загружен: сначала исправьте "
+                          f"{'файл' if len(problems) == 1 else 'файлы'} с ошибками (загружаются все или ни один)"
+                          for k, file in enumerate(files) if k in problems or len(files) > 1])
     for file, data, statement in parsed:
         result = statements.import_statement(db, data, file.name, actor=actor(), parsed=statement,
                                              allow_currency=allow_currency)
@@ -319,9 +338,7 @@ def bank_sync(ctx: typer.Context,
 
     db = db_of(ctx)
     start = option_date(since, "--since") if since else None
-    results = api.sync_sources(db, source, start, actor())
-    if not results:
-        say("Нет включённых интеграций банка с API: coop integrations configure open_banking … и enable")
+    results = api.sync_sources(db, source, start, actor())   # none configured: an error (exit 1, as a disabled one)
     failed = False
     for name, result, error in results:
         if error:
@@ -962,24 +979,89 @@ def notify_receipts(ctx: typer.Context, out: Path = typer.Option(..., "--out", h
     say(f"{out}: квитанций {len(ids)}")
 
 
+# -- Click's own words, in Russian -----------------------------------------------------------------
+# typer vendors click without its translations: the section titles and marks of --help are module constants of
+# typer.rich_utils (the place typer documents for restyling help), "Usage:" is the default prefix of click's
+# HelpFormatter (Context.formatter_class is click's hook for that) and the --help option's text is fixed in
+# click's help_option; usage errors are reworded by usage_message below. tests/test_cli.py checks no English
+# is left, so an upgrade of typer that moves any of these fails there.
+
+class _RussianHelpFormatter(cli_formatting.HelpFormatter):
+    def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+        super().write_usage(prog, args.replace("[OPTIONS]", "[ПАРАМЕТРЫ]").replace("COMMAND [ARGS]...",
+                                                                                 "КОМАНДА [АРГУМЕНТЫ]..."),
+                            "Вызов: " if prefix is None else prefix)
+
+
+def _russian_help_option(names):
+    add = _click_help_option(names)
+
+    def russian(command):
+        command = add(command)
+        command.params[-1].help = "Показать эту справку и выйти."
+        return command
+    return russian
+
+
+def _speak_russian() -> None:
+    from typer import rich_utils
+
+    rich_utils.ARGUMENTS_PANEL_TITLE = "Аргументы"
+    rich_utils.OPTIONS_PANEL_TITLE = "Параметры"
+    rich_utils.COMMANDS_PANEL_TITLE = "Команды"
+    rich_utils.ERRORS_PANEL_TITLE = "Ошибка"
+    rich_utils.REQUIRED_LONG_STRING = "[обязательный]"
+    rich_utils.DEFAULT_STRING = "[по умолчанию: {}]"
+    rich_utils.ENVVAR_STRING = "[переменная окружения: {}]"
+    rich_utils.DEPRECATED_STRING = "(устарело) "
+    rich_utils.ABORTED_TEXT = "Прервано."
+    rich_utils.RICH_HELP = "Справка: [blue]{command_path} {help_option}[/]"
+    rich_utils.highlighter.highlights = [h.replace("Usage: ", "Вызов: ") for h in rich_utils.highlighter.highlights]
+    cli_core.Context.formatter_class = _RussianHelpFormatter
+    cli_decorators.help_option = _russian_help_option
+
+
+_click_help_option = cli_decorators.help_option
+_speak_russian()
+
+_EXPECTED = {int: "целое число", float: "число", bool: "да или нет", Path: "путь к файлу"}
+
+
+def _param_label(param) -> str:
+    opts = [o for o in getattr(param, "opts", None) or [] if o.startswith("-")]
+    if opts:
+        return "/".join(opts)
+    return (getattr(param, "metavar", None) or param.name or "?").upper()
+
+
 def usage_message(exc: cli_errors.UsageError) -> str:
     """A Russian line for click's usage errors (which click words in English)."""
     command = exc.ctx.command_path if exc.ctx else "coop"
     hint = f"; справка: {command} --help"
     if isinstance(exc, cli_errors.MissingParameter) and exc.param is not None:
-        names = "/".join(getattr(exc.param, "opts", None) or [exc.param.name or "?"])
-        return f"не указан параметр {names.upper() if not names.startswith('-') else names}{hint}"
+        return f"не указан параметр {_param_label(exc.param)}{hint}"
     if isinstance(exc, cli_errors.NoSuchOption):
         return f"неизвестный параметр {exc.option_name}{hint}"
     if isinstance(exc, cli_errors.BadParameter):
-        name = exc.param.human_readable_name if exc.param is not None else "параметр"
-        return f"неверное значение {name}: {exc.message}{hint}"
+        name = _param_label(exc.param) if exc.param is not None else "параметра"
+        errors = getattr(exc.__cause__, "errors", None)
+        given = errors()[0].get("input") if callable(errors) and errors() else None
+        annotation = getattr(getattr(exc.param, "type_descriptor", None), "annotation", None)
+        expected = _EXPECTED.get(annotation)
+        value = f" «{given}»" if given is not None else ""
+        return f"неверное значение {name}{value}" + (f": ожидается {expected}" if expected else "") + hint
     text = exc.format_message()
+    if isinstance(exc, cli_errors.BadOptionUsage) and "requires" in text:
+        return f"у параметра {exc.option_name} не указано значение{hint}"
+    if isinstance(exc, cli_errors.BadOptionUsage) and "does not take a value" in text:
+        return f"параметр {exc.option_name} указывается без значения{hint}"
     if text.startswith("No such command"):
         return f"нет такой команды: {text.split(' ', 3)[-1].strip('.')}{hint}"
     if text.startswith("Got unexpected extra argument"):
         return f"лишние аргументы{hint}"
-    return f"неверный вызов команды ({text}){hint}"
+    if text.startswith("Missing command"):
+        return f"не указана команда{hint}"
+    return f"неверный вызов команды{hint}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1000,6 +1082,8 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         typer.echo("Прервано", err=True)
         return 1
+    except cli_errors.NoArgsIsHelpError:   # `coop members`: its help is printed, as for `coop` alone
+        return 0
     except cli_errors.UsageError as exc:
         typer.echo(f"Ошибка: {usage_message(exc)}", err=True)
         return exc.exit_code

@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 import duckdb
 
-from .errors import DatabaseBusy, LedgerError
+from .errors import DatabaseBusy, DatabaseMissing, LedgerError
 
 DEFAULT_DB = Path("data/coop.duckdb")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.(sql|py)$")
@@ -107,6 +107,15 @@ class Database:
         if wait_seconds is None:
             wait_seconds = float(os.environ.get("COOP_DB_WAIT", "15"))
         self.wait_seconds = wait_seconds
+
+    def require_file(self) -> None:
+        """Refuse a database file that is not there (opening it would create an empty ledger)."""
+        if not self.path.is_file():
+            raise DatabaseMissing(self.path)
+
+    def is_default(self) -> bool:
+        """Whether this is the installation's usual file (data/coop.duckdb), not a path someone typed."""
+        return self.path.resolve() == DEFAULT_DB.resolve()
 
     # -- connections -------------------------------------------------------------------------
     def _open(self) -> duckdb.DuckDBPyConnection:

@@ -13,6 +13,17 @@ class DatabaseBusy(LedgerError):
     """The database file is held by another process for longer than we were willing to wait."""
 
 
+class DatabaseMissing(LedgerError):
+    """The database file named by --db / COOP_DB (or the default one) does not exist. Only `coop init` creates
+    one: a mistyped path must not silently start an empty ledger. A usage error, hence exit code 2."""
+
+    exit_code = 2
+
+    def __init__(self, path) -> None:
+        super().__init__(f"База {path} не найдена. Создайте её командой `coop init` или проверьте путь "
+                         f"(--db или COOP_DB)")
+
+
 class InputError(LedgerError):
     """Bad input (a file, a setting, an answer). Carries the problems found, each naming its place."""
 

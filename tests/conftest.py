@@ -40,6 +40,11 @@ def db_path(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def db(db_path) -> Database:
+    """A fresh ledger: its file exists (commands and pages refuse a missing one) and is empty, so the first command
+    or page migrates it, as after `coop init` on a new installation."""
+    import duckdb
+
+    duckdb.connect(str(db_path)).close()
     return Database(db_path)
 
 

@@ -306,6 +306,18 @@ def test_cli_bank_sync_prints_per_source_and_matches(db_path, db, bank, capsys):
     assert "0 новых, 2 уже загружено, 0 исходящих" in capsys.readouterr().out
 
 
+def test_cli_bank_sync_with_no_bank_enabled_says_so_and_fails(db_path, db, bank, capsys):
+    assert cli.main(["bank", "sync"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("Ошибка: Не настроен ни один банк: coop integrations configure БАНК")
+    assert "open_banking" in err and len(err.splitlines()) == 1
+    setup(db, bank)
+    registry.set_enabled(db, "open_banking", False)
+    assert cli.main(["bank", "sync"]) == 1          # configured but switched off: still nothing to sync
+    assert "Не настроен ни один банк" in capsys.readouterr().err
+    assert bank.api_calls() == []
+
+
 def test_cli_bank_sync_error_exits_non_zero(db_path, db, bank, capsys):
     setup(db, bank)
     bank.revoke()

@@ -372,13 +372,17 @@ def test_the_first_statement_gives_a_new_cooperative_its_accounts(db):
     assert again.adopted == [] and again.notice() is None
 
 
-def test_cli_first_file_adopts_and_a_second_account_refuses_everything(db_path, tmp_path, capsys):
+def test_cli_first_file_adopts_and_a_second_account_refuses_everything(db, db_path, tmp_path, capsys):
     one, two = tmp_path / "a.txt", tmp_path / "b.sta"
     one.write_bytes(F.kl_to_1c())
     two.write_bytes(_mt940([("X", RUB_B, ["2601150115C1,00NTRFX"])]))
     assert main(["bank", "import", str(one), str(two)]) == 1
     err = capsys.readouterr().err
-    assert f"b.sta: счёт {RUB_B} не указан в реквизитах кооператива" in err and "Ничего не загружено" in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 2                  # one line per file
+    assert lines[0] == "Ошибка: a.txt: ошибок нет, но не загружен: сначала исправьте файл с ошибками (загружаются " \
+                       "все или ни один)"
+    assert lines[1].startswith(f"Ошибка: b.sta: счёт {RUB_B} не указан в реквизитах кооператива")
     assert main(["bank", "import", str(one)]) == 0
     assert f"счёт {RUB_A} из этой выписки записан в реквизиты кооператива" in capsys.readouterr().out
 
@@ -411,7 +415,7 @@ def test_foreign_currency_needs_consent_and_stays_out_of_matching(db_path, db, t
 
 # -- coop cooperative show / set ---------------------------------------------------------------------------
 
-def test_cli_cooperative_set_and_show(db_path, capsys):
+def test_cli_cooperative_set_and_show(db, db_path, capsys):
     assert main(["cooperative", "set", "name=СНТ «Рассвет»", "inn=5007012340", f"bank_accounts={RUB_A}, {RUB_B}",
                  "type=снт"]) == 0
     capsys.readouterr()
@@ -471,3 +475,16 @@ def test_cooperative_page_keeps_several_accounts(db):
     at.button[0].click().run()
     assert "не номер счёта" in texts(at)
     assert cooperative.accounts(cooperative.get_settings(db)) == [RUB_A, RUB_B]
+
+
+def test_cli_two_problems_of_one_file_are_one_line(db_path, db, tmp_path, capsys):
+    cooperative.save_settings(db, {"bank_accounts": RUB_A})
+    rub, usd = tmp_path / "rub.txt", tmp_path / "usd.xml"
+    rub.write_bytes(F.kl_to_1c())
+    usd.write_bytes(_camt([(USD_C, "USD", [_entry("108.40", [_tx("100.00", "EUR", purpose="Взнос")], ccy="USD")])]))
+    assert main(["bank", "import", str(usd), str(rub)]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("Ошибка: rub.txt: ошибок нет, но не загружен")
+    assert lines[0].startswith(f"Ошибка: usd.xml: счёт {USD_C} не указан в реквизитах кооператива")
+    assert "; выписка в валюте USD" in lines[0] and lines[0].count("usd.xml") == 1
+    assert db.scalar("SELECT count(*) FROM payments") == 0

@@ -105,7 +105,7 @@ def coop(*args):
     return subprocess.run([sys.executable, "-m", "ledger.cli", *args], capture_output=True, text=True)
 
 
-def test_cli_tariffs_accrue_debts_statement(db_path, tmp_path, capsys):
+def test_cli_tariffs_accrue_debts_statement(db, db_path, tmp_path, capsys):
     db_path_s = str(db_path)
     toml = tmp_path / "тарифы.toml"
     toml.write_text(tariff(rate="1200", penalty=DAILY), "utf-8")
@@ -137,7 +137,7 @@ def test_cli_tariffs_accrue_debts_statement(db_path, tmp_path, capsys):
     assert result.returncode == 1 and "Ошибка: Член с л/с 99 не найден" in result.stderr
 
 
-def test_cli_bad_input_is_one_russian_line(db_path, tmp_path):
+def test_cli_bad_input_is_one_russian_line(db, db_path, tmp_path):
     toml = tmp_path / "t.toml"
     toml.write_text(tariff(rate="abc"), "utf-8")
     result = coop("--db", str(db_path), "tariffs", "load", str(toml))
@@ -149,7 +149,7 @@ def test_cli_bad_input_is_one_russian_line(db_path, tmp_path):
     assert result.returncode == 1 and "поддерживаются только файлы .xlsx и .csv" in result.stderr
 
 
-def test_cli_key_rate(db_path, capsys):
+def test_cli_key_rate(db, db_path, capsys):
     assert cli.main(["tariffs", "key-rate", "01.01.2031", "12,5"]) == 0
     assert "01.01.2031\t12.50 %" in capsys.readouterr().out
 

@@ -17,7 +17,7 @@ def coop(db_path, *args):
 
 
 @pytest.mark.parametrize("command", [("members", "import"), ("bank", "import")])
-def test_fifty_megabyte_one_line_csv_is_refused_at_once(db_path, tmp_path, command):
+def test_fifty_megabyte_one_line_csv_is_refused_at_once(db, db_path, tmp_path, command):
     big = tmp_path / "one-line.csv"
     big.write_bytes(b"x;" * (25 * 1024 * 1024))
     started = time.monotonic()

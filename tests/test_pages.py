@@ -58,6 +58,27 @@ def test_first_start_asks_for_the_admin(db):
     assert at.session_state["user"] == {"login": "chair", "role": "admin"}
 
 
+def test_a_database_missing_where_coop_db_points_is_named_not_created(db_path):
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert (f"База {db_path} не найдена. Создайте её командой `coop init` или проверьте путь (--db или COOP_DB)"
+            in texts(at))
+    assert at.error and not at.text_input and not db_path.exists()   # no first-run form for a mistyped path
+
+
+def test_first_start_on_an_absent_default_database_creates_it(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    monkeypatch.delenv("COOP_DB", raising=False)
+    monkeypatch.delenv("COOP_MASTER_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)   # data/coop.duckdb of a new installation, as `streamlit run` without make run
+    at = AppTest.from_file(str(app), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert at.title[0].value == "Первый запуск"
+    assert (tmp_path / "data" / "coop.duckdb").is_file()
+
+
 def test_first_start_password_mismatch(db):
     at = AppTest.from_file("../app.py", default_timeout=TIMEOUT).run()
     at.text_input[1].set_value("длинный-пароль")

@@ -9,6 +9,7 @@ from integrations import registry
 from ledger import debts, members
 from ledger.reports import debtors, filing
 from tests import certs
+from tests import ledger_builders as B
 from tests.test_pages import page_test, texts
 
 
@@ -87,6 +88,10 @@ def test_a_download_is_generated_and_logged_only_when_clicked(demo_db):
 def test_page_on_an_empty_ledger_explains_what_is_missing(db):
     at = page_test("pages/reports.py", "accountant").run()
     assert not at.exception, at.exception
+    assert "в учёте ещё нет данных ни за один год" in texts(at)     # no year to report on yet
+    B.member(db, 1)
+    B.pay(db, 1, date(date.today().year - 1, 3, 1), "100")         # the page's default year now has data
+    at.run()
     at.button(key="boupr_build").click().run()
     assert not at.exception, at.exception
     shown = texts(at)
@@ -121,3 +126,15 @@ def test_staff_see_contacts_masked_until_they_reveal_them_and_the_reveal_is_logg
     at.run()
     assert demo_db.scalar("SELECT count(*) FROM audit_log WHERE action = 'personal_data_revealed' "
                           "AND target = 'отчёт: реестр членов'") == 1
+
+
+def test_a_year_outside_the_accounting_is_refused_on_the_page(demo_db):
+    at = page_test("pages/reports.py", "accountant").run()
+    for year, why in ((2000, "раньше начала учёта"), (date.today().year + 1, "ещё не наступил")):
+        at.number_input(key="boupr_year").set_value(year).run()
+        assert not at.exception, at.exception
+        assert f"Отчётный год {year} {why}: данные в учёте есть за " in texts(at)
+        assert "кооператив зарегистрирован в 2014 г. (по ОГРН)" in texts(at)
+        assert not [b for b in at.button if b.key == "boupr_build"]     # no form, nothing to build
+    at.number_input(key="boupr_year").set_value(2026).run()
+    assert [b for b in at.button if b.key == "boupr_build"]

@@ -15,6 +15,7 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 
 from ledger import cli, cooperative
+from ledger.errors import InputError
 from ledger.db import Database
 from ledger.reports import boupr, debtors, load_form, members_register, sber_registry
 from tests import ledger_builders as B
@@ -122,6 +123,8 @@ def test_checks_on_a_file_renamed_or_with_wrong_totals(demo_db):
 
 
 def test_missing_requisites_are_named_and_nothing_is_written(db, tmp_path, capsys):
+    B.member(db, 1)
+    B.pay(db, 1, date(2025, 3, 1), "100")     # the ledger has 2025: the year is fine, the requisites are not
     out = tmp_path / "out"
     assert cli.main(["report", "build", "boupr", "--year", "2025", "--out", str(out)]) == 1
     err = capsys.readouterr().err
@@ -258,3 +261,52 @@ def test_a_wrong_extension_is_refused_in_russian(demo_db, tmp_path, capsys):
     assert cli.main(["report", "build", "register", "--out", str(tmp_path / "r.docx")]) == 1
     assert "выгружается в .xlsx, .pdf" in capsys.readouterr().err
     assert not (tmp_path / "r.docx").exists()
+
+
+# -- the reporting year must lie within the cooperative's accounting -------------------------------
+
+def test_boupr_refuses_a_year_before_the_data_or_in_the_future(db, tmp_path, capsys):
+    B.member(db, 1)
+    B.pay(db, 1, date(2023, 3, 1), "100")
+    B.pay(db, 1, date(2025, 3, 1), "100")
+    next_year = date.today().year + 1
+    for year, why in ((1990, "раньше начала учёта"), (2022, "раньше начала учёта"), (next_year, "ещё не наступил")):
+        out = tmp_path / str(year)
+        assert cli.main(["report", "build", "boupr", "--year", str(year), "--out", str(out)]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err == (f"Ошибка: Отчётный год {year} {why}: данные в учёте есть за 2023–2025 гг.; отчёт формируется "
+                       f"за 2023–{date.today().year} гг."), err
+        assert not out.exists()
+    assert "report_built" not in [r[0] for r in db.fetchall("SELECT action FROM audit_log")]
+    with pytest.raises(InputError, match="Отчётный год 1990 раньше начала учёта"):
+        boupr.prefill(db, 1990)                     # what the «Отчёты» page asks first
+
+
+def test_boupr_years_start_at_the_registration_when_the_ogrn_is_known(db):
+    cooperative.save_settings(db, {"ogrn": "1155007001236"})        # entered in ЕГРЮЛ in 2015
+    with pytest.raises(InputError, match=r"в учёте ещё нет данных ни за один год; кооператив зарегистрирован в 2015 г"
+                                         r"\. \(по ОГРН\); отчёт формируется за 2015–"):
+        boupr.check_year(db, 2014)
+    boupr.check_year(db, 2015)                      # a year without data after the registration: filled in by hand
+    with pytest.raises(InputError, match="Отчётный год 2024 не подходит: в учёте ещё нет данных"):
+        boupr.check_year(Database(db.path.with_name("other.duckdb")), 2024)
+
+
+def test_register_pdf_repeats_its_header_on_every_page_and_wraps_long_values_whole():
+    long_address = "Московская обл., Дмитровский р-н, с/п Костинское, СНТ «Рассвет», ул. Центральная, д. 125, корп. 2"
+    email = "очень.длинный.адрес.электронной.почты@example.com"
+    rows = [{"no": i, "reg_no": f"Л{i:03d}", "full_name": f"Членов{i} Иван Петрович", "join_date": date(2010, 1, i % 28 + 1),
+             "plots": str(i), "cadastral_nos": f"50:20:0010101:{i}", "area": "600.00",
+             "address": long_address if i == 7 else f"ул. Садовая, д. {i}", "phones": f"+7912{i:07d}",
+             "emails": email if i == 8 else f"m{i}@mail.ru"} for i in range(1, 121)]
+    data = members_register.pdf_bytes("Реестр членов", members_register.FULL_COLUMNS, rows)
+    pages = [p.extract_text() for p in PdfReader(io.BytesIO(data)).pages]
+    assert len(pages) >= 3
+    for page in pages:                                   # each page starts with the column titles
+        assert "№ л/с" in page and "Кадастровый номер" in page and "Эл. почта" in page
+    text = "\n".join(pages)
+    for r in rows:
+        assert r["reg_no"] in text and r["cadastral_nos"] in text and f"{r['join_date']:%d.%m.%Y}" in text
+    squeezed = re.sub(r"\s+", "", text)
+    assert re.sub(r"\s+", "", long_address) in squeezed and email in squeezed   # wrapped, nothing lost
+    assert "Всего членов: 120" in pages[-1]

@@ -190,7 +190,7 @@ def test_every_real_statement_imports_with_its_incoming_count(tmp_path):
 
 # -- CLI -----------------------------------------------------------------------------------------------------
 
-def test_cli_imports_several_files(db_path, tmp_path, capsys):
+def test_cli_imports_several_files(db, db_path, tmp_path, capsys):
     one = tmp_path / "kl_to_1c.txt"
     one.write_bytes(F.kl_to_1c())
     two = tmp_path / "sber.xlsx"
@@ -207,21 +207,25 @@ def test_cli_imports_several_files(db_path, tmp_path, capsys):
     assert f"на {formats.rub(total)}" in line and ".00\t" not in line   # money as everywhere: «1 234,56 ₽»
 
 
-def test_cli_bad_file_names_file_and_line_and_imports_nothing(db_path, tmp_path, capsys):
+def test_cli_bad_file_names_file_and_line_and_imports_nothing(db, db_path, tmp_path, capsys):
     good = tmp_path / "good.txt"
     good.write_bytes(F.kl_to_1c())
     bad = tmp_path / "bad.txt"
     bad.write_bytes(F.kl_to_1c()[:2000])
     assert main(["bank", "import", str(good), str(bad)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("Ошибка: bad.txt")
+    good_line, bad_line = err.strip().splitlines()          # one line per file, nothing else
+    assert good_line.startswith("Ошибка: good.txt: ошибок нет, но не загружен")
+    assert bad_line.startswith("Ошибка: bad.txt") and bad_line.count("bad.txt") == 1
+    assert main(["bank", "import", str(bad)]) == 1          # a single file: its one line only
+    assert capsys.readouterr().err == bad_line + "\n"
     assert "Traceback" not in err
     from ledger.db import Database
 
     assert Database(db_path).scalar("SELECT count(*) FROM payments") == 0
 
 
-def test_cli_delete(db_path, tmp_path, capsys):
+def test_cli_delete(db, db_path, tmp_path, capsys):
     one = tmp_path / "kl_to_1c.txt"
     one.write_bytes(F.kl_to_1c())
     main(["bank", "import", str(one)])

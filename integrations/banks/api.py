@@ -267,6 +267,14 @@ class ApiBankSource(BankSource):
             pass
 
 
+def source_names() -> list[str]:
+    """Every installed integration that reads statements from a bank's API (enabled or not)."""
+    from .. import registry
+
+    found, _ = registry.discover()
+    return sorted(n for n, cls in found.items() if isinstance(cls, type) and issubclass(cls, ApiBankSource))
+
+
 def sync_sources(db: Database, source: str | None = None, since: date | None = None,
                  actor: str | None = None) -> list[tuple[str, SyncResult | None, str | None]]:
     """Sync one named source or every enabled bank API source: (name, result or None, error or None) each."""
@@ -275,9 +283,13 @@ def sync_sources(db: Database, source: str | None = None, since: date | None = N
     if source:
         names = [source]
     else:
-        found, _ = registry.discover()
+        api_sources = set(source_names())
         names = [r[0] for r in db.fetchall("SELECT name FROM integrations WHERE enabled ORDER BY name")
-                 if isinstance(found.get(r[0]), type) and issubclass(found[r[0]], ApiBankSource)]
+                 if r[0] in api_sources]
+        if not names:
+            raise IntegrationError(
+                f"Не настроен ни один банк: coop integrations configure БАНК … и coop integrations enable БАНК "
+                f"(банки с выписками по API: {', '.join(sorted(api_sources)) or 'не установлены'})")
     out = []
     for name in names:
         try:

@@ -130,8 +130,56 @@ def received_contributions(db: Database, year: int) -> dict[str, Decimal]:
     return out
 
 
+def data_years(db: Database) -> tuple[int, int] | None:
+    """The first and last years the ledger has accounting data for (payments, charges, opening balances, a saved
+    form of this report); None for a ledger without any."""
+    row = db.fetchone("""
+        SELECT min(y), max(y) FROM (
+            SELECT min(year(doc_date)) AS y FROM payments UNION ALL SELECT max(year(doc_date)) FROM payments
+            UNION ALL SELECT min(year(coalesce(period_start, due_date))) FROM charges
+            UNION ALL SELECT max(year(coalesce(period_end, due_date))) FROM charges
+            UNION ALL SELECT min(year(as_of)) FROM opening_balances UNION ALL SELECT max(year(as_of)) FROM opening_balances
+            UNION ALL SELECT min(year) FROM report_forms WHERE kind = ? UNION ALL SELECT max(year) FROM report_forms
+            WHERE kind = ?)""", [KIND, KIND])
+    return (int(row[0]), int(row[1])) if row and row[0] is not None else None
+
+
+def registration_year(ogrn: str | None) -> int | None:
+    """The year of the record in ЕГРЮЛ: the 2nd and 3rd digits of the ОГРН (cooperatives registered before 2002 got
+    theirs on re-registration in 2002–2003)."""
+    if not ogrn or not re.fullmatch(r"\d{13}", ogrn):
+        return None
+    return 2000 + int(ogrn[1:3])
+
+
+def check_year(db: Database, year: int, today: date | None = None) -> None:
+    """Refuse a reporting year in the future or before the cooperative's accounting began: before its first data in
+    the ledger, or before its registration when the ОГРН is set (a year without data then is filled in by hand)."""
+    today = today or date.today()
+    years = data_years(db)
+    registered = registration_year(cooperative.get_settings(db).get("ogrn"))
+    first = min(y for y in (registered, years and years[0]) if y) if (registered or years) else None
+    if first is not None and first <= year <= today.year:
+        return
+    known = (f"данные в учёте есть за {years[0]}–{years[1]} гг." if years and years[0] != years[1] else
+             f"данные в учёте есть за {years[0]} г." if years else "в учёте ещё нет данных ни за один год")
+    if registered:
+        known += f"; кооператив зарегистрирован в {registered} г. (по ОГРН)"
+    if first is None:
+        allowed = "загрузите выписки или входящие остатки, начислите взносы или укажите ОГРН в реквизитах"
+    elif first > today.year:
+        allowed = "проверьте ОГРН в реквизитах"
+    else:
+        allowed = f"отчёт формируется за {first}–{today.year} гг." if first < today.year else \
+            f"отчёт формируется за {first} г."
+    when = "ещё не наступил" if year > today.year else "не подходит" if first is None else "раньше начала учёта"
+    raise InputError(f"Отчётный год {year} {when}: {known}; {allowed}")
+
+
 def prefill(db: Database, year: int) -> Form:
-    """This year's saved form, or one prefilled from last year's; contributions of the year from the ledger."""
+    """This year's saved form, or one prefilled from last year's; contributions of the year from the ledger.
+    A year outside the cooperative's accounting is refused (check_year)."""
+    check_year(db, year)
     settings = cooperative.get_settings(db)
     saved = load_form(db, KIND, year)
     if saved:
@@ -263,6 +311,8 @@ def build(db: Database, year: int, day: date | None = None, actor: str | None = 
           guid: str | None = None) -> tuple[ReportFile, list[str]]:
     """The report for a year (the saved or prefilled form unless one is given) and the problems its checks found.
     `day` is the date the document is made (ДатаДок and the file name); the caller gives it."""
+    if form is not None:
+        check_year(db, form.year)
     form = form or prefill(db, year)
     day = day or date.today()
     report = build_xml(db, form, day, guid)

@@ -33,6 +33,15 @@ def rows(db: Database, personal: bool) -> list[dict]:
     return out
 
 
+def pdf_bytes(title: str, columns, table: list[dict]) -> bytes:
+    pdf = pdf_document(title, landscape=True)
+    pdf_table(pdf, columns, table, widths={"no": 10, "reg_no": 14, "full_name": 48, "join_date": 20, "plots": 16,
+                                           "cadastral_nos": 36, "area": 16, "address": 52, "phones": 28, "emails": 36})
+    pdf.ln(4)
+    pdf.cell(0, 6, f"Всего членов: {len(table)}", new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
 def build(db: Database, fmt: str, personal: bool = True, actor: str | None = None,
           day: date | None = None, log: bool = True) -> ReportFile:
     """The register as .xlsx or .pdf; `day` is the date it is made as of (printed in the title)."""
@@ -45,13 +54,7 @@ def build(db: Database, fmt: str, personal: bool = True, actor: str | None = Non
     if fmt == "xlsx":
         report = ReportFile(name, xlsx_bytes(columns, table, sheet_title="Реестр членов"))
     elif fmt == "pdf":
-        pdf = pdf_document(title, landscape=True)
-        pdf_table(pdf, columns, table, widths={"no": 10, "reg_no": 14, "full_name": 48, "join_date": 20,
-                                               "plots": 16, "cadastral_nos": 36, "area": 16, "address": 52,
-                                               "phones": 28, "emails": 36})
-        pdf.ln(4)
-        pdf.cell(0, 6, f"Всего членов: {len(table)}", new_x="LMARGIN", new_y="NEXT")
-        report = ReportFile(name, bytes(pdf.output()))
+        report = ReportFile(name, pdf_bytes(title, columns, table))
     else:
         raise ValueError(fmt)
     if log:
