@@ -173,7 +173,7 @@ def test_bad_mapping_options(pairs, message):
 
 # -- CLI ----------------------------------------------------------------------------------------
 
-def test_cli_map_then_remembered_mapping_on_the_second_run(db_path, tmp_path, capsys):
+def test_cli_map_then_remembered_mapping_on_the_second_run(db, db_path, tmp_path, capsys):
     src = tmp_path / "Реестр.xlsx"
     src.write_bytes(owner_xlsx())
     assert cli.main(["members", "import", str(src)]) == 1
@@ -196,7 +196,7 @@ def test_cli_map_then_remembered_mapping_on_the_second_run(db_path, tmp_path, ca
     ("Хозяин=ФИО", "в строке заголовков 3 нет столбца «хозяин»"),
     ("Садовод", "ожидается «Заголовок=поле»"),
 ])
-def test_cli_bad_map_exits_2_with_a_russian_line(db_path, tmp_path, capsys, option, message):
+def test_cli_bad_map_exits_2_with_a_russian_line(db, db_path, tmp_path, capsys, option, message):
     src = tmp_path / "Реестр.xlsx"
     src.write_bytes(owner_xlsx())
     assert cli.main(["members", "import", str(src), "--map", "Моб.=Телефон", "--map", option]) == 2
@@ -204,7 +204,7 @@ def test_cli_bad_map_exits_2_with_a_russian_line(db_path, tmp_path, capsys, opti
     assert message in err and "Traceback" not in err
 
 
-def test_cli_explicit_map_overrides_the_remembered_one_and_says_what_it_kept(db_path, tmp_path, capsys):
+def test_cli_explicit_map_overrides_the_remembered_one_and_says_what_it_kept(db, db_path, tmp_path, capsys):
     src = tmp_path / "Реестр.xlsx"
     src.write_bytes(owner_xlsx())
     assert cli.main(["members", "import", str(src), "--map", "Садовод=ФИО", "--map", "Моб.=phones"]) == 0

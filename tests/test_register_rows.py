@@ -260,7 +260,7 @@ def coop(*args):
                           text=True)
 
 
-def test_cli_loads_a_register_without_reg_no_and_library_warnings_stay_silent(db_path, tmp_path):
+def test_cli_loads_a_register_without_reg_no_and_library_warnings_stay_silent(db, db_path, tmp_path):
     src = tmp_path / "реестр.xlsx"
     src.write_bytes(noisy_xlsx(SNT))
     # The file really makes the library warn (else this test could not fail).
@@ -310,7 +310,7 @@ def test_members_page_loads_a_register_without_reg_no(db):
             "в реестре по участкам, ФИО и телефону") in texts(at)
 
 
-def test_cli_object_kind_setting_names_premises_in_the_summary(db_path, tmp_path, capsys):
+def test_cli_object_kind_setting_names_premises_in_the_summary(db, db_path, tmp_path, capsys):
     from ledger import cli
 
     assert cli.main(["cooperative", "set", "type=ТСЖ", "object_kind=помещение"]) == 0
