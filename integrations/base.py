@@ -15,7 +15,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, BinaryIO, ClassVar, Iterator
+from typing import Any, BinaryIO, Callable, ClassVar, Iterator
 
 from ledger import audit
 from ledger.db import Database
@@ -506,6 +506,15 @@ class BackupStorage(Integration):
     kind = "backup"
     resumable: ClassVar[bool] = False
     fields: ClassVar[tuple[Field, ...]] = RETENTION_FIELDS
+    # The checksum the service keeps of a stored object, as a hashlib-like factory (update/hexdigest), computed
+    # by the caller while the object streams up; None where the service keeps none (WebDAV, a folder).
+    digest: ClassVar[Callable[[], Any] | None] = None
+
+    def stored_digest(self, name: str) -> str | None:
+        """The service's checksum of a stored object (hex, of the kind `digest` computes), or None if it has none.
+
+        Lets a backup be checked without downloading it again."""
+        return None
 
     def object_parts(self, name: str) -> tuple[str, ...]:
         """Path segments of an object name; IntegrationError for names that could leave the storage."""
