@@ -691,37 +691,42 @@ def _identity_for(db: Database, storage, passphrase: str | None):
 
 
 def _fetch_and_unpack(db: Database | None, storage, name: str, identity, dest: Path,
-                      progress: Progress | None) -> dict:
+                      progress: Progress | None, meter: Meter | None = None) -> dict:
+    meter = meter or Meter()
     if taken_at(name) is None:
         raise BackupError(f"«{name}» — не имя резервной копии (ожидается coop-ГГГГММДД-ЧЧММСС.tar.zst.age)")
     if not any(n == name for n, _ in storage.list(name)):
         raise BackupError(f"В хранилище {storage.name} нет копии {name}")
-    downloaded = _Produced(lambda w: storage.download(name, w), "backup-download")
-    try:
-        manifest = read_archive(downloaded.reader, identity, dest, progress)
-    except BaseException:
-        with contextlib.suppress(BaseException):
-            downloaded.close()
-        if downloaded.error is not None and not isinstance(downloaded.error, (BrokenPipeError, ValueError)):
-            raise downloaded.error from None
-        raise
-    downloaded.close()
-    check_database(dest / DB_PART, manifest)
+    with meter.stage("загрузка, расшифровка и распаковка") as stage:
+        downloaded = _Produced(lambda w: storage.download(name, w), "backup-download")
+        try:
+            manifest = read_archive(downloaded.reader, identity, dest, progress)
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                downloaded.close()
+            if downloaded.error is not None and not isinstance(downloaded.error, (BrokenPipeError, ValueError)):
+                raise downloaded.error from None
+            raise
+        stage.nbytes = downloaded.close()
+    with meter.stage("проверка базы"):
+        check_database(dest / DB_PART, manifest)
     return manifest
 
 
 def verify(db: Database, storage, name: str | None = None, passphrase: str | None = None,
-           progress: Progress | None = None) -> str:
+           progress: Progress | None = None, meter: Meter | None = None) -> str:
     """Download, decrypt, check every hash and open the database read-only; records the result."""
     if name is None:
         found = versions(db, storage)
         if not found:
             raise BackupError(f"В хранилище {storage.name} нет резервных копий")
         name = found[0].name
-    identity = _identity_for(db, storage, passphrase)
+    meter = meter or Meter()
+    with meter.stage("открытие ключа"):
+        identity = _identity_for(db, storage, passphrase)
     try:
         with tempfile.TemporaryDirectory(prefix=".coop-verify-", dir=db.path.parent) as tmp:
-            _fetch_and_unpack(db, storage, name, identity, Path(tmp), progress)
+            _fetch_and_unpack(db, storage, name, identity, Path(tmp), progress, meter)
     except BackupError as exc:
         _record_verify(db, storage, name, str(exc))
         raise
@@ -745,7 +750,7 @@ def _record_verify(db: Database, storage, name: str, error: str | None) -> None:
 
 
 def restore(storage, name: str, target: Path, passphrase: str | None, *, db: Database | None = None,
-            overwrite: bool = False, progress: Progress | None = None) -> dict:
+            overwrite: bool = False, progress: Progress | None = None, meter: Meter | None = None) -> dict:
     """Write the backup's database to `target` (a new file), its originals and master key beside it.
 
     `db` is the installation's database, if there is one (its vault may hold the identity); a fresh
@@ -755,12 +760,14 @@ def restore(storage, name: str, target: Path, passphrase: str | None, *, db: Dat
     target = Path(target).resolve()
     if target.exists() and not overwrite:
         raise BackupError(f"Файл {target} уже существует; выберите другой путь или подтвердите замену (--force)")
-    identity = _identity_for(db, storage, passphrase) if db is not None and db.path.exists() else \
-        unlock(_identity_object(storage), passphrase or env_passphrase())
+    meter = meter or Meter()
+    with meter.stage("открытие ключа"):
+        identity = _identity_for(db, storage, passphrase) if db is not None and db.path.exists() else \
+            unlock(_identity_object(storage), passphrase or env_passphrase())
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".coop-restore-", dir=target.parent) as tmp:
         unpacked = Path(tmp)
-        manifest = _fetch_and_unpack(db, storage, name, identity, unpacked, progress)
+        manifest = _fetch_and_unpack(db, storage, name, identity, unpacked, progress, meter)
         key_text = (unpacked / KEY_PART).read_text("ascii").strip()
         key_path = target.parent / "vault.key"
         if key_path.exists() and key_path.read_text("ascii").strip() != key_text and not overwrite:
@@ -790,7 +797,8 @@ def restore(storage, name: str, target: Path, passphrase: str | None, *, db: Dat
                         dst.parent.mkdir(parents=True, exist_ok=True)
                         if not dst.exists():
                             shutil.move(str(path), dst)
-    _seal_restored_audit(target, manifest)
+    with meter.stage("проверка цепочки аудита"):
+        _seal_restored_audit(target, manifest)
     return manifest
 
 
