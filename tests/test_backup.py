@@ -268,6 +268,36 @@ def test_cli_init_run_list_verify_restore_forget(ledger_with_data, tmp_path):
     assert [n for n in os.listdir(folder) if n.startswith("coop-")] == [backup_id]
 
 
+def test_run_checks_the_upload_by_the_checksum_the_storage_reports_without_downloading(ledger_with_data, monkeypatch):
+    """Yandex Disk keeps a SHA-256 of each file: the run compares it with the one computed while sending instead of
+    reading the backup back; a store that kept other bytes fails the run and nothing is forgotten."""
+    from tests.test_conformance import cloud_storage
+
+    db = ledger_with_data
+    monkeypatch.setenv("COOP_ALLOW_INSECURE_LOOPBACK", "1")
+    monkeypatch.delenv(backup.PASSPHRASE_ENV, raising=False)
+    backup.init_keys(db, PASSPHRASE, actor="test")
+    server, disk = cloud_storage("yandex_disk", db)
+    try:
+        name = backup.run(db, disk, actor="test")
+        operations = [e["operation"] for e in audit.entries(db, "external_call", integration="yandex_disk")]
+        assert "metadata" in operations
+        assert "download" not in operations and "download link" not in operations
+        assert db.scalar("SELECT sha256 FROM backups WHERE name = ?", [name]) == \
+            hashlib.sha256(server.files[f"app:/coop/копии/{name}"]).hexdigest()
+
+        server.damage_uploads = True
+        old = backup.object_name(datetime(2020, 1, 1))
+        disk.put(old, b"old")
+        disk.settings["keep_last"] = 1
+        with pytest.raises(BackupError, match="отличается от отправленной"):
+            backup.run(db, disk, actor="test")
+        assert db.scalar("SELECT ok FROM backup_runs ORDER BY id DESC LIMIT 1") is False
+        assert old in [n for n, _ in disk.list("coop-")]     # retention waits for a checked backup
+    finally:
+        server.stop()
+
+
 def test_one_backup_at_a_time(ledger_with_data, storage):
     import fcntl
 

@@ -7,6 +7,7 @@ token (short-lived access tokens cached in the vault). Two hosts: the RPC API an
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import BinaryIO
 
@@ -15,6 +16,31 @@ from ..http import HttpClient, OAuth2
 
 CHUNK = 8 << 20       # Dropbox accepts up to 150 MB per request; chunks are multiples of 4 MiB
 RESUME_TRIES = 5
+HASH_BLOCK = 4 << 20  # content_hash: SHA-256 of the concatenated SHA-256 of each 4 MiB block
+
+
+class ContentHasher:
+    """Dropbox's content_hash (https://www.dropbox.com/developers/reference/content-hash), computed as the bytes
+    pass: hashlib-like (update, hexdigest)."""
+
+    def __init__(self) -> None:
+        self._overall, self._block, self._left = hashlib.sha256(), hashlib.sha256(), HASH_BLOCK
+
+    def update(self, data) -> None:
+        view = memoryview(data).cast("B")
+        while len(view):
+            take = min(self._left, len(view))
+            self._block.update(view[:take])
+            view, self._left = view[take:], self._left - take
+            if not self._left:
+                self._overall.update(self._block.digest())
+                self._block, self._left = hashlib.sha256(), HASH_BLOCK
+
+    def hexdigest(self) -> str:
+        overall = self._overall.copy()
+        if self._left < HASH_BLOCK:
+            overall.update(self._block.digest())
+        return overall.hexdigest()
 
 
 class DropboxStorage(BackupStorage):
@@ -40,6 +66,17 @@ class DropboxStorage(BackupStorage):
                           attempts=attempts)
         http.seed_refresh_token(self.setting("refresh_token"))
         return http
+
+    digest = ContentHasher
+
+    def stored_digest(self, name: str) -> str | None:
+        """files/get_metadata: the content_hash of the stored file."""
+        with self._client() as http:
+            r = http.post("/2/files/get_metadata", json={"path": self._path(name)}, operation="get_metadata",
+                          retry_safe=True, raise_for_status=False)
+        if r.status_code != 200:
+            raise self._fail("get_metadata", r)
+        return r.json().get("content_hash") or None
 
     def _path(self, name: str) -> str:
         return f"{self.setting('folder').rstrip('/')}/{'/'.join(self.object_parts(name))}"

@@ -21,6 +21,31 @@ _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 PART_SIZE = 16 << 20      # S3 parts are at least 5 MiB (except the last); 16 MiB keeps memory low
 
 
+class ETagHasher:
+    """The ETag S3 gives an object put() stored, computed as the bytes pass (hashlib-like): the MD5 of a single
+    PUT, or for a multipart upload the MD5 of the parts' MD5s followed by "-<number of parts>"."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._part, self._left = hashlib.md5(), PART_SIZE
+
+    def update(self, data) -> None:
+        view = memoryview(data).cast("B")
+        while len(view):
+            take = min(self._left, len(view))
+            self._part.update(view[:take])
+            view, self._left = view[take:], self._left - take
+            if not self._left:
+                self._parts.append(self._part.digest())
+                self._part, self._left = hashlib.md5(), PART_SIZE
+
+    def hexdigest(self) -> str:
+        parts = self._parts + ([self._part.digest()] if self._left < PART_SIZE or not self._parts else [])
+        if len(parts) == 1:
+            return parts[0].hex()
+        return f"{hashlib.md5(b''.join(parts)).hexdigest()}-{len(parts)}"
+
+
 def _xml(body: bytes) -> ET.Element:
     try:
         return ET.fromstring(body)
@@ -81,6 +106,20 @@ class S3Storage(BackupStorage):
         Field("region", "Регион", default="ru-central1"),
         Field("ca_file", "Файл доверенного сертификата (CA)", "path"),
     ) + RETENTION_FIELDS
+
+    digest = ETagHasher
+
+    def stored_digest(self, name: str) -> str | None:
+        """HEAD: the object's ETag; None where it is not an MD5 (objects encrypted with SSE-KMS or SSE-C)."""
+        self.object_parts(name)
+        with self._client() as http:
+            r = http.request("HEAD", self._url(name), operation="head", raise_for_status=False)
+        if r.status_code != 200:
+            raise IntegrationError(f"Интеграция s3, head: сервер ответил {r.status_code}")
+        if r.headers.get("x-amz-server-side-encryption") == "aws:kms" or \
+                r.headers.get("x-amz-server-side-encryption-customer-algorithm"):
+            return None
+        return r.headers.get("ETag", "").strip('"') or None
 
     def _client(self) -> HttpClient:
         auth = SigV4(self.setting("access_key"), self.setting("secret_key"), self.setting("region"))
