@@ -497,6 +497,29 @@ class CountingSink:
         return self.sink.write(piece)
 
 
+class BlockDigest:
+    """A service's checksum made of fixed-size blocks, computed as the bytes pass (hashlib-like: update,
+    hexdigest): each block hashed with `block_hash`, then `combine` turns the blocks' digests into the result."""
+
+    def __init__(self, size: int, block_hash: Callable[[], Any], combine: Callable[[list[bytes]], str]):
+        self._size, self._new, self._combine = size, block_hash, combine
+        self._digests: list[bytes] = []
+        self._block, self._left = block_hash(), size
+
+    def update(self, data) -> None:
+        view = memoryview(data).cast("B")
+        while len(view):
+            take = min(self._left, len(view))
+            self._block.update(view[:take])
+            view, self._left = view[take:], self._left - take
+            if not self._left:
+                self._digests.append(self._block.digest())
+                self._block, self._left = self._new(), self._size
+
+    def hexdigest(self) -> str:
+        return self._combine(self._digests + ([self._block.digest()] if self._left < self._size else []))
+
+
 class BackupStorage(Integration):
     """Where backups go. Streaming: put() reads a stream, download() writes one, never a whole backup in memory.
 

@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import BinaryIO
 
-from ..base import RETENTION_FIELDS, BackupStorage, CountingSink, Field, IntegrationError, fill
+from ..base import RETENTION_FIELDS, BackupStorage, BlockDigest, CountingSink, Field, IntegrationError, fill
 from ..http import HttpClient, OAuth2
 
 CHUNK = 8 << 20       # Dropbox accepts up to 150 MB per request; chunks are multiples of 4 MiB
@@ -19,28 +19,9 @@ RESUME_TRIES = 5
 HASH_BLOCK = 4 << 20  # content_hash: SHA-256 of the concatenated SHA-256 of each 4 MiB block
 
 
-class ContentHasher:
-    """Dropbox's content_hash (https://www.dropbox.com/developers/reference/content-hash), computed as the bytes
-    pass: hashlib-like (update, hexdigest)."""
-
-    def __init__(self) -> None:
-        self._overall, self._block, self._left = hashlib.sha256(), hashlib.sha256(), HASH_BLOCK
-
-    def update(self, data) -> None:
-        view = memoryview(data).cast("B")
-        while len(view):
-            take = min(self._left, len(view))
-            self._block.update(view[:take])
-            view, self._left = view[take:], self._left - take
-            if not self._left:
-                self._overall.update(self._block.digest())
-                self._block, self._left = hashlib.sha256(), HASH_BLOCK
-
-    def hexdigest(self) -> str:
-        overall = self._overall.copy()
-        if self._left < HASH_BLOCK:
-            overall.update(self._block.digest())
-        return overall.hexdigest()
+def content_hasher() -> BlockDigest:
+    """Dropbox's content_hash (https://www.dropbox.com/developers/reference/content-hash), computed as the bytes pass."""
+    return BlockDigest(HASH_BLOCK, hashlib.sha256, lambda blocks: hashlib.sha256(b"".join(blocks)).hexdigest())
 
 
 class DropboxStorage(BackupStorage):
@@ -67,7 +48,7 @@ class DropboxStorage(BackupStorage):
         http.seed_refresh_token(self.setting("refresh_token"))
         return http
 
-    digest = ContentHasher
+    digest = staticmethod(content_hasher)
 
     def stored_digest(self, name: str) -> str | None:
         """files/get_metadata: the content_hash of the stored file."""

@@ -14,36 +14,23 @@ from urllib.parse import quote
 
 import httpx
 
-from ..base import RETENTION_FIELDS, BackupStorage, CountingSink, Field, IntegrationError, fill
+from ..base import RETENTION_FIELDS, BackupStorage, BlockDigest, CountingSink, Field, IntegrationError, fill
 from ..http import HttpClient
 
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 PART_SIZE = 16 << 20      # S3 parts are at least 5 MiB (except the last); 16 MiB keeps memory low
 
 
-class ETagHasher:
-    """The ETag S3 gives an object put() stored, computed as the bytes pass (hashlib-like): the MD5 of a single
-    PUT, or for a multipart upload the MD5 of the parts' MD5s followed by "-<number of parts>"."""
+def _etag(parts: list[bytes]) -> str:
+    if len(parts) <= 1:
+        return parts[0].hex() if parts else hashlib.md5(b"").hexdigest()
+    return f"{hashlib.md5(b''.join(parts)).hexdigest()}-{len(parts)}"
 
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
-        self._part, self._left = hashlib.md5(), PART_SIZE
 
-    def update(self, data) -> None:
-        view = memoryview(data).cast("B")
-        while len(view):
-            take = min(self._left, len(view))
-            self._part.update(view[:take])
-            view, self._left = view[take:], self._left - take
-            if not self._left:
-                self._parts.append(self._part.digest())
-                self._part, self._left = hashlib.md5(), PART_SIZE
-
-    def hexdigest(self) -> str:
-        parts = self._parts + ([self._part.digest()] if self._left < PART_SIZE or not self._parts else [])
-        if len(parts) == 1:
-            return parts[0].hex()
-        return f"{hashlib.md5(b''.join(parts)).hexdigest()}-{len(parts)}"
+def etag_hasher() -> BlockDigest:
+    """The ETag S3 gives an object put() stored, computed as the bytes pass: the MD5 of a single PUT, or for a
+    multipart upload (parts of PART_SIZE) the MD5 of the parts' MD5s followed by "-<number of parts>"."""
+    return BlockDigest(PART_SIZE, hashlib.md5, _etag)
 
 
 def _xml(body: bytes) -> ET.Element:
@@ -107,7 +94,7 @@ class S3Storage(BackupStorage):
         Field("ca_file", "Файл доверенного сертификата (CA)", "path"),
     ) + RETENTION_FIELDS
 
-    digest = ETagHasher
+    digest = staticmethod(etag_hasher)
 
     def stored_digest(self, name: str) -> str | None:
         """HEAD: the object's ETag; None where it is not an MD5 (objects encrypted with SSE-KMS or SSE-C)."""
