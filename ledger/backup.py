@@ -108,13 +108,26 @@ def sealed_identity(db: Database) -> bytes | None:
 # age's scrypt costs what its work factor says (rage sets it at encryption so that it takes about a second:
 # logN 18-19 = 256-512 MB). It runs in a short-lived child process, so that memory is the child's and is given
 # back before the backup streams; the streaming process stays small. Protocol: stdin = passphrase line + sealed
-# file; stdout = the identity; exit 2 = wrong passphrase.
+# file; stdout = the identity; exit 2 = not decrypted (stderr: pyrage's reason).
 _UNLOCK = ("import sys, pyrage\n"
            "phrase, _, sealed = sys.stdin.buffer.read().partition(b'\\n')\n"
            "try:\n"
            "    sys.stdout.buffer.write(pyrage.passphrase.decrypt(sealed, phrase.decode('utf-8')))\n"
-           "except pyrage.DecryptError:\n"
+           "except pyrage.DecryptError as exc:\n"
+           "    sys.stderr.write(str(exc))\n"
            "    sys.exit(2)\n")
+
+
+def _not_decrypted(sealed: bytes, reason: str) -> BackupError:
+    """rage refuses a work factor far above what this machine computes in about a second right now ("Excessive
+    work parameter"): that is not a wrong passphrase, and saying so would mislead."""
+    if "xcessive work" not in reason:
+        return BackupError("Неверная парольная фраза резервных копий")
+    found = re.search(rb"-> scrypt \S+ (\d+)", sealed)
+    factor = f" (log2 N = {found.group(1).decode()})" if found else ""
+    return BackupError(f"Ключ резервных копий защищён рабочим фактором scrypt{factor}, который эта машина сейчас "
+                       f"считала бы слишком долго; повторите, когда она менее загружена, или откройте ключ "
+                       f"программой age на другой машине (см. README, «Без программы»)")
 
 
 def _scrypt_decrypt(sealed: bytes, passphrase: str) -> bytes:
@@ -125,12 +138,12 @@ def _scrypt_decrypt(sealed: bytes, passphrase: str) -> bytes:
     if not sys.executable:
         try:
             return pyrage.passphrase.decrypt(sealed, passphrase)
-        except pyrage.DecryptError:
-            raise BackupError("Неверная парольная фраза резервных копий") from None
+        except pyrage.DecryptError as exc:
+            raise _not_decrypted(sealed, str(exc)) from None
     done = subprocess.run([sys.executable, "-c", _UNLOCK], input=passphrase.encode("utf-8") + b"\n" + sealed,
                           capture_output=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     if done.returncode == 2:
-        raise BackupError("Неверная парольная фраза резервных копий")
+        raise _not_decrypted(sealed, done.stderr.decode("utf-8", "replace"))
     if done.returncode != 0:
         raise BackupError(f"Не удалось открыть ключ резервных копий (код {done.returncode})")
     return done.stdout

@@ -170,6 +170,24 @@ def test_wrong_passphrase_tampered_and_truncated_backups_are_refused(ledger_with
     assert row[0] is not None and "обрезана" in row[1]   # the good verify is remembered, and the last failure
 
 
+def test_unlock_runs_apart_and_tells_an_excessive_work_factor_from_a_wrong_passphrase():
+    """The scrypt unlock runs in a child process; rage refuses a work factor far above what the machine computes
+    in about a second (e.g. a key sealed on a quiet machine, opened on a loaded one): that is said as such."""
+    import re
+
+    import pyrage
+
+    identity = pyrage.x25519.Identity.generate()
+    sealed = pyrage.passphrase.encrypt(str(identity).encode() + b"\n", PASSPHRASE)
+    assert str(backup.unlock(sealed, PASSPHRASE)) == str(identity)
+    with pytest.raises(BackupError, match="Неверная парольная фраза"):
+        backup.unlock(sealed, "другая фраза копий")
+    heavy = re.sub(rb"(-> scrypt \S+) \d+", rb"\1 30", sealed, count=1)
+    with pytest.raises(BackupError, match=r"рабочим фактором scrypt \(log2 N = 30\)") as refused:
+        backup.unlock(heavy, PASSPHRASE)
+    assert "Неверная" not in str(refused.value)
+
+
 def test_a_part_swapped_inside_a_validly_encrypted_archive_is_refused(ledger_with_data, storage, tmp_path):
     """Someone holding only the public key can encrypt a forged archive; the manifest's hashes catch it."""
     import pyrage
