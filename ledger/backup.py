@@ -105,8 +105,8 @@ def sealed_identity(db: Database) -> bytes | None:
     return Vault(db).get_bytes(VAULT_IDENTITY)
 
 
-# age's scrypt costs what its work factor says (rage sets it at encryption so that it takes about a second:
-# logN 18-19 = 256-512 MB). It runs in a short-lived child process, so that memory is the child's and is given
+# age's scrypt costs what its work factor says: rage picks it at encryption so that it takes about a second on
+# the machine as it is then (log2 N 15-20 seen on the 2-vCPU test machine, loaded or quiet: 32 MB-1 GB). It runs in a short-lived child process, so that memory is the child's and is given
 # back before the backup streams; the streaming process stays small. Protocol: stdin = passphrase line + sealed
 # file; stdout = the identity; exit 2 = not decrypted (stderr: pyrage's reason).
 _UNLOCK = ("import sys, pyrage\n"
