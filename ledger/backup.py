@@ -2,7 +2,7 @@
 
 A backup is one object `coop-<YYYYMMDD-HHMMSS>.tar.zst.age`: a tar (zstd-compressed, age-encrypted to an
 X25519 recipient) of
-- `coop.duckdb`   a consistent snapshot of the database (COPY FROM DATABASE, taken while the app runs),
+- `coop.duckdb`   a consistent snapshot of the database (a copy of the file after a CHECKPOINT, see snapshot()),
 - `originals/…`   the kept original files (statements, signed reports, receipts), as stored beside the database,
 - `vault.key`     the vault's master key (without it the encrypted member fields and secrets cannot be read),
 - `manifest.json` (last) the SHA-256 and size of every other part, app and schema version, the audit chain's head.
@@ -10,7 +10,8 @@ X25519 recipient) of
 The age identity (private key) exists only encrypted with the backup passphrase (age scrypt): in the vault and
 as `backup-identity.age` beside the backups. Writing a backup needs only the public recipient, so the scheduled
 job holds no secret; reading one needs the storage and the passphrase. Everything is streamed through OS
-pipes between threads (producer → compressor → encryptor → upload), so memory stays bounded.
+pipes (tar + zstd in a thread → age in a child process, since pyrage holds the GIL while it encrypts → upload
+in the caller's thread, hashing as it goes), so memory stays bounded.
 
 The storage is any `integrations.base.BackupStorage` (duck-typed here: put/download/list/delete).
 """
@@ -25,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import tarfile
 import tempfile
 import threading
@@ -173,7 +175,8 @@ def env_passphrase() -> str | None:
 
 @dataclass
 class Stage:
-    """One stage of a run: wall seconds, CPU seconds of this whole process (all its threads), bytes, peak memory."""
+    """One stage of a run: wall seconds, CPU seconds of this process (all its threads) and of the child processes
+    it waited for (encryption, the scrypt unlock), bytes, peak memory of this process."""
     name: str
     seconds: float = 0.0
     cpu: float = 0.0
@@ -200,16 +203,24 @@ class Meter:
 
         _reset_peak()
         record = Stage(name)
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall, cpu = time.perf_counter(), time.process_time() + _children_cpu()
         try:
             yield record
         finally:
-            record.seconds, record.cpu = time.perf_counter() - wall, time.process_time() - cpu
+            record.seconds = time.perf_counter() - wall
+            record.cpu = time.process_time() + _children_cpu() - cpu
             record.peak_mb = _peak_mb()
             self.stages.append(record)
 
     def summary(self) -> str:
         return "; ".join(s.summary() for s in self.stages)
+
+
+def _children_cpu() -> float:
+    import resource
+
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def _reset_peak() -> None:
@@ -409,12 +420,50 @@ def write_archive(db: Database, out: BinaryIO, recipient_text: str, progress: Pr
             body = json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8")
             tar.addfile(_member(MANIFEST_PART, len(body)), io.BytesIO(body))
 
+    if _fileno(out) is not None and sys.executable:
+        _encrypt_apart(pack, out, recipient_text)
+        return manifest
     packed = _Produced(pack, "backup-pack")
     try:
         pyrage.encrypt_io(packed.reader, out, [recipient_key])
     finally:
         packed.close()
     return manifest
+
+
+# pyrage holds the GIL while it encrypts; in a child process the encryption runs beside this process's threads
+# (packing, hashing, TLS) instead of taking turns with them. stdin: tar.zst; stdout: the age file.
+_ENCRYPT = ("import sys, pyrage\n"
+            "pyrage.encrypt_io(sys.stdin.buffer, sys.stdout.buffer, [pyrage.x25519.Recipient.from_str(sys.argv[1])])\n"
+            "sys.stdout.buffer.flush()\n")
+
+
+def _fileno(out) -> int | None:
+    try:
+        return out.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _encrypt_apart(pack: Callable[[BinaryIO], None], out: BinaryIO, recipient_text: str) -> None:
+    """Pack in this thread into a child that encrypts straight into `out` (a file or pipe)."""
+    import subprocess
+
+    out.flush()
+    child = subprocess.Popen([sys.executable, "-c", _ENCRYPT, recipient_text], stdin=subprocess.PIPE,
+                             stdout=_fileno(out), stderr=subprocess.PIPE, bufsize=CHUNK)
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(child.stdin.fileno(), fcntl.F_SETPIPE_SZ, CHUNK)
+    try:
+        pack(child.stdin)
+        child.stdin.close()
+    except BaseException:
+        child.kill()
+        child.wait()
+        raise
+    error = child.stderr.read()
+    if child.wait() != 0:
+        raise BackupError(f"Шифрование копии не удалось: {error.decode('utf-8', 'replace').strip()[-300:]}")
 
 
 def _member(name: str, size: int) -> tarfile.TarInfo:

@@ -316,6 +316,30 @@ def test_run_checks_the_upload_by_the_checksum_the_storage_reports_without_downl
         server.stop()
 
 
+def test_an_upload_that_fails_mid_way_stops_the_encryption_process_and_fails_the_run(ledger_with_data, tmp_path):
+    """Encryption runs in a child process: when the upload gives up after its first 64 KB, the run reports the
+    storage's error, the child is gone, no snapshot is left behind and the run is recorded as failed."""
+    from integrations.base import IntegrationError
+
+    class GivesUp(LocalStorage):
+        def put(self, name, source):
+            if isinstance(source, bytes):   # the identity file
+                return super().put(name, source)
+            source.read(64 << 10)
+            raise IntegrationError("Интеграция local: связь оборвалась")
+
+    db = ledger_with_data
+    backup.init_keys(db, PASSPHRASE, actor="test")
+    storage = GivesUp({"path": str(tmp_path / "копии")}, Context(db, actor="test"))
+    with pytest.raises(IntegrationError, match="связь оборвалась"):
+        backup.run(db, storage, actor="test")
+    children = [p for p in Path("/proc").iterdir() if p.name.isdigit() and (p / "stat").exists()
+                and (p / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(os.getpid())]
+    assert not [p for p in children if b"encrypt_io" in (p / "cmdline").read_bytes()]
+    assert not list(db.path.parent.glob(".coop-backup-*"))
+    assert db.scalar("SELECT ok FROM backup_runs ORDER BY id DESC LIMIT 1") is False
+
+
 def test_one_backup_at_a_time(ledger_with_data, storage):
     import fcntl
 
