@@ -15,7 +15,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, BinaryIO, ClassVar, Iterator
+from typing import Any, BinaryIO, Callable, ClassVar, Iterator
 
 from ledger import audit
 from ledger.db import Database
@@ -530,6 +530,29 @@ class CountingSink:
         return self.sink.write(piece)
 
 
+class BlockDigest:
+    """A service's checksum made of fixed-size blocks, computed as the bytes pass (hashlib-like: update,
+    hexdigest): each block hashed with `block_hash`, then `combine` turns the blocks' digests into the result."""
+
+    def __init__(self, size: int, block_hash: Callable[[], Any], combine: Callable[[list[bytes]], str]):
+        self._size, self._new, self._combine = size, block_hash, combine
+        self._digests: list[bytes] = []
+        self._block, self._left = block_hash(), size
+
+    def update(self, data) -> None:
+        view = memoryview(data).cast("B")
+        while len(view):
+            take = min(self._left, len(view))
+            self._block.update(view[:take])
+            view, self._left = view[take:], self._left - take
+            if not self._left:
+                self._digests.append(self._block.digest())
+                self._block, self._left = self._new(), self._size
+
+    def hexdigest(self) -> str:
+        return self._combine(self._digests + ([self._block.digest()] if self._left < self._size else []))
+
+
 class BackupStorage(Integration):
     """Where backups go. Streaming: put() reads a stream, download() writes one, never a whole backup in memory.
 
@@ -539,6 +562,15 @@ class BackupStorage(Integration):
     kind = "backup"
     resumable: ClassVar[bool] = False
     fields: ClassVar[tuple[Field, ...]] = RETENTION_FIELDS
+    # The checksum the service keeps of a stored object, as a hashlib-like factory (update/hexdigest), computed
+    # by the caller while the object streams up; None where the service keeps none (WebDAV, a folder).
+    digest: ClassVar[Callable[[], Any] | None] = None
+
+    def stored_digest(self, name: str) -> str | None:
+        """The service's checksum of a stored object (hex, of the kind `digest` computes), or None if it has none.
+
+        Lets a backup be checked without downloading it again."""
+        return None
 
     def object_parts(self, name: str) -> tuple[str, ...]:
         """Path segments of an object name; IntegrationError for names that could leave the storage."""

@@ -242,7 +242,7 @@ class HttpClient:
             response = self._client.send(request, stream=sink is not None)
             if sink is not None and 200 <= response.status_code < 300:
                 try:
-                    for piece in response.iter_bytes(1 << 20):
+                    for piece in response.iter_bytes():   # as received: no re-chunking copies
                         sink.write(piece)
                         received += len(piece)
                 finally:

@@ -22,8 +22,27 @@ except ImportError:  # pragma: no cover - older typer on top of click
     from click import core as cli_core, decorators as cli_decorators, exceptions as cli_errors, \
         formatting as cli_formatting
 
-from . import (accruals, column_maps, cooperative, debts, demo, fields, formats, matching, members, opening, statements,
-               tariffs, users, vault)
+from . import column_maps, cooperative, fields, formats, opening, statements, tariffs, users, vault
+
+
+def _lazy(name: str):
+    """A ledger module loaded on its first use (importlib's LazyLoader): these pull in numpy and pandas (≈ 80 MB),
+    which commands such as the nightly `coop backup run` never need."""
+    import importlib.util
+
+    full = f"{__package__}.{name}"
+    if full in sys.modules:
+        return sys.modules[full]
+    spec = importlib.util.find_spec(full)
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[full] = module
+    spec.loader.exec_module(module)
+    setattr(sys.modules[__package__], name, module)
+    return module
+
+
+accruals, debts, demo, matching, members = (_lazy(n) for n in ("accruals", "debts", "demo", "matching", "members"))
 from .db import Database, default_path
 from .errors import InputError, LedgerError
 
@@ -842,8 +861,10 @@ def backup_run(ctx: typer.Context, to: str = typer.Option(..., "--to", help="х�
     from . import backup
 
     db = db_of(ctx)
-    name = backup.run(db, _backup_storage(db, to), actor=actor(), progress=_progress)
+    meter = backup.Meter()
+    name = backup.run(db, _backup_storage(db, to), actor=actor(), progress=_progress, meter=meter)
     say(f"{to}: копия {name} сохранена")
+    say(f"Время: {meter.summary()}")
 
 
 @backup_app.command("list")
@@ -873,8 +894,11 @@ def backup_verify(ctx: typer.Context, to: str = typer.Option(..., "--to", help="
 
     db = db_of(ctx)
     storage = _backup_storage(db, to)
-    name = backup.verify(db, storage, backup_id, _read_passphrase("Парольная фраза копий: "), progress=_progress)
+    meter = backup.Meter()
+    name = backup.verify(db, storage, backup_id, _read_passphrase("Парольная фраза копий: "), progress=_progress,
+                         meter=meter)
     say(f"{to}: копия {name} проверена, всё сходится")
+    say(f"Время: {meter.summary()}")
 
 
 @backup_app.command("restore")
@@ -888,10 +912,12 @@ def backup_restore(ctx: typer.Context, source: str = typer.Option(..., "--from",
 
     db = db_of(ctx)
     storage = _backup_storage(db, source)
+    meter = backup.Meter()
     manifest = backup.restore(storage, backup_id, to, _read_passphrase("Парольная фраза копий: "), db=db,
-                              overwrite=force, progress=_progress)
+                              overwrite=force, progress=_progress, meter=meter)
     say(f"{to}: восстановлено из {backup_id} (схема {manifest.get('schema_version')}, "
         f"частей {len(manifest['parts'])})")
+    say(f"Время: {meter.summary()}")
     say(f"Запуск с восстановленной базой: coop --db {to} … или COOP_DB={to}")
 
 

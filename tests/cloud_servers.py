@@ -7,6 +7,7 @@ mid-upload."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import socket
@@ -138,6 +139,7 @@ class YandexDisk(FakeServer):
         self.dirs = {"app:", "disk:"}
         self.uploads: dict[str, str] = {}
         self.operations: dict[str, int] = {}
+        self.damage_uploads = False     # tests: store each upload with its last byte changed (a faulty store)
         super().__init__()
 
     def _error(self, status, name, text):
@@ -148,7 +150,7 @@ class YandexDisk(FakeServer):
             target = self.uploads.pop(path.rsplit("/", 1)[1], None)
             if target is None:
                 return 404, {}, b""
-            self.files[target] = body
+            self.files[target] = body[:-1] + bytes([body[-1] ^ 1]) if self.damage_uploads and body else body
             return 201, {}, b""
         if path.startswith("/download-target/"):
             return 302, {"Location": f"{self.url}/storage/{path.rsplit('/', 1)[1]}"}, b""
@@ -205,6 +207,10 @@ class YandexDisk(FakeServer):
                     return 204, {}, b""
                 return self._error(404, "DiskNotFoundError", "Не удалось найти запрошенный ресурс.")
             if method == "GET":
+                if p in self.files:     # a file's metadata: its size and checksums
+                    data = self.files[p]
+                    return 200, {}, {"name": p.rsplit("/", 1)[1], "path": p, "type": "file", "size": len(data),
+                                     "md5": hashlib.md5(data).hexdigest(), "sha256": hashlib.sha256(data).hexdigest()}
                 if p not in self.dirs:
                     return self._error(404, "DiskNotFoundError", "Не удалось найти запрошенный ресурс.")
                 children = sorted({k for k in list(self.files) + list(self.dirs)
@@ -281,6 +287,14 @@ class GoogleDrive(FakeServer, _OAuth):
         if m and m.group(1) in self.files:
             if method == "GET" and q.get("alt") == "media":
                 return 200, {"Content-Type": "application/octet-stream"}, self.files[m.group(1)]["data"]
+            if method == "GET":     # files.get: the metadata, only the fields asked for (when asked)
+                f = self.files[m.group(1)]
+                meta = {"kind": "drive#file", "id": f["id"], "name": f["name"], "size": str(len(f["data"])),
+                        "md5Checksum": hashlib.md5(f["data"]).hexdigest(),
+                        "sha1Checksum": hashlib.sha1(f["data"]).hexdigest(),
+                        "sha256Checksum": hashlib.sha256(f["data"]).hexdigest()}
+                wanted = [k.strip() for k in q.get("fields", "").split(",") if k.strip()]
+                return 200, {}, {k: v for k, v in meta.items() if not wanted or k in wanted}
             if method == "DELETE":
                 del self.files[m.group(1)]
                 return 204, {}, b""
@@ -346,6 +360,11 @@ class Dropbox(FakeServer, _OAuth):
         if path == "/2/files/list_folder/continue":
             keys, start = json.loads(bytes.fromhex(payload["cursor"]).decode())
             return 200, {}, self._page(keys, start)
+        if path == "/2/files/get_metadata":
+            key = payload["path"].lower()
+            if key not in self.files:
+                return self._conflict("path/not_found/", {".tag": "path", "path": {".tag": "not_found"}})
+            return 200, {}, self._meta(key)
         if path == "/2/files/delete_v2":
             key = payload["path"].lower()
             if key not in self.files:
@@ -358,8 +377,11 @@ class Dropbox(FakeServer, _OAuth):
 
     def _meta(self, key: str) -> dict:
         display = getattr(self, "display", {}).get(key, key)
+        data = self.files[key]
+        # content_hash (developers/reference/content-hash): SHA-256 over the SHA-256 of each 4 MiB block
+        blocks = b"".join(hashlib.sha256(data[i:i + (4 << 20)]).digest() for i in range(0, len(data), 4 << 20))
         return {".tag": "file", "name": display.rsplit("/", 1)[1], "path_lower": key, "path_display": display,
-                "id": "id:" + key.encode().hex()[:16], "size": len(self.files[key])}
+                "id": "id:" + key.encode().hex()[:16], "size": len(data), "content_hash": hashlib.sha256(blocks).hexdigest()}
 
     def _page(self, keys: list[str], start: int) -> dict:
         page = keys[start:start + 2]     # small pages, so that list_folder/continue is exercised

@@ -170,6 +170,24 @@ def test_wrong_passphrase_tampered_and_truncated_backups_are_refused(ledger_with
     assert row[0] is not None and "обрезана" in row[1]   # the good verify is remembered, and the last failure
 
 
+def test_unlock_runs_apart_and_tells_an_excessive_work_factor_from_a_wrong_passphrase():
+    """The scrypt unlock runs in a child process; rage refuses a work factor far above what the machine computes
+    in about a second (e.g. a key sealed on a quiet machine, opened on a loaded one): that is said as such."""
+    import re
+
+    import pyrage
+
+    identity = pyrage.x25519.Identity.generate()
+    sealed = pyrage.passphrase.encrypt(str(identity).encode() + b"\n", PASSPHRASE)
+    assert str(backup.unlock(sealed, PASSPHRASE)) == str(identity)
+    with pytest.raises(BackupError, match="Неверная парольная фраза"):
+        backup.unlock(sealed, "другая фраза копий")
+    heavy = re.sub(rb"(-> scrypt \S+) \d+", rb"\1 30", sealed, count=1)
+    with pytest.raises(BackupError, match=r"рабочим фактором scrypt \(log2 N = 30\)") as refused:
+        backup.unlock(heavy, PASSPHRASE)
+    assert "Неверная" not in str(refused.value)
+
+
 def test_a_part_swapped_inside_a_validly_encrypted_archive_is_refused(ledger_with_data, storage, tmp_path):
     """Someone holding only the public key can encrypt a forged archive; the manifest's hashes catch it."""
     import pyrage
@@ -266,6 +284,60 @@ def test_cli_init_run_list_verify_restore_forget(ledger_with_data, tmp_path):
     forgot = coop(db.path, "backup", "forget", "--to", "local")
     assert forgot.returncode == 0 and "coop-20200101-000000" in forgot.stdout
     assert [n for n in os.listdir(folder) if n.startswith("coop-")] == [backup_id]
+
+
+def test_run_checks_the_upload_by_the_checksum_the_storage_reports_without_downloading(ledger_with_data, monkeypatch):
+    """Yandex Disk keeps a SHA-256 of each file: the run compares it with the one computed while sending instead of
+    reading the backup back; a store that kept other bytes fails the run and nothing is forgotten."""
+    from tests.test_conformance import cloud_storage
+
+    db = ledger_with_data
+    monkeypatch.setenv("COOP_ALLOW_INSECURE_LOOPBACK", "1")
+    monkeypatch.delenv(backup.PASSPHRASE_ENV, raising=False)
+    backup.init_keys(db, PASSPHRASE, actor="test")
+    server, disk = cloud_storage("yandex_disk", db)
+    try:
+        name = backup.run(db, disk, actor="test")
+        operations = [e["operation"] for e in audit.entries(db, "external_call", integration="yandex_disk")]
+        assert "metadata" in operations
+        assert "download" not in operations and "download link" not in operations
+        assert db.scalar("SELECT sha256 FROM backups WHERE name = ?", [name]) == \
+            hashlib.sha256(server.files[f"app:/coop/копии/{name}"]).hexdigest()
+
+        server.damage_uploads = True
+        old = backup.object_name(datetime(2020, 1, 1))
+        disk.put(old, b"old")
+        disk.settings["keep_last"] = 1
+        with pytest.raises(BackupError, match="отличается от отправленной"):
+            backup.run(db, disk, actor="test")
+        assert db.scalar("SELECT ok FROM backup_runs ORDER BY id DESC LIMIT 1") is False
+        assert old in [n for n, _ in disk.list("coop-")]     # retention waits for a checked backup
+    finally:
+        server.stop()
+
+
+def test_an_upload_that_fails_mid_way_stops_the_encryption_process_and_fails_the_run(ledger_with_data, tmp_path):
+    """Encryption runs in a child process: when the upload gives up after its first 64 KB, the run reports the
+    storage's error, the child is gone, no snapshot is left behind and the run is recorded as failed."""
+    from integrations.base import IntegrationError
+
+    class GivesUp(LocalStorage):
+        def put(self, name, source):
+            if isinstance(source, bytes):   # the identity file
+                return super().put(name, source)
+            source.read(64 << 10)
+            raise IntegrationError("Интеграция local: связь оборвалась")
+
+    db = ledger_with_data
+    backup.init_keys(db, PASSPHRASE, actor="test")
+    storage = GivesUp({"path": str(tmp_path / "копии")}, Context(db, actor="test"))
+    with pytest.raises(IntegrationError, match="связь оборвалась"):
+        backup.run(db, storage, actor="test")
+    children = [p for p in Path("/proc").iterdir() if p.name.isdigit() and (p / "stat").exists()
+                and (p / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(os.getpid())]
+    assert not [p for p in children if b"encrypt_io" in (p / "cmdline").read_bytes()]
+    assert not list(db.path.parent.glob(".coop-backup-*"))
+    assert db.scalar("SELECT ok FROM backup_runs ORDER BY id DESC LIMIT 1") is False
 
 
 def test_one_backup_at_a_time(ledger_with_data, storage):

@@ -315,6 +315,25 @@ def test_storage_put_get_list_delete(storage):
             storage.put(bad, b"x")
 
 
+def test_storage_checksum_of_what_it_stored_matches_the_one_computed_while_sending(storage):
+    """Where the service keeps a checksum (S3 ETag, Dropbox content_hash, Drive sha256Checksum, Yandex Disk
+    sha256), the one computed as the bytes went up equals the one the service reports: the run checks a backup
+    without downloading it. Sizes cross the blocks those checksums are made of (S3 parts, Dropbox 4 MiB)."""
+    data = (bytes(range(251)) * 140_000)[:34_000_007]   # > 2 S3 parts of 16 MiB, > 8 Dropbox blocks
+    storage.put("coop-20260101-000000.tar.zst.age", io.BytesIO(data))
+    reported = storage.stored_digest("coop-20260101-000000.tar.zst.age")
+    if storage.digest is None:
+        assert reported is None
+        return
+    computed = storage.digest()
+    for start in range(0, len(data), 1_000_003):         # pieces that do not line up with the blocks
+        computed.update(data[start:start + 1_000_003])
+    assert reported == computed.hexdigest()
+    other = storage.digest()
+    other.update(data[:-1] + b"?")
+    assert other.hexdigest() != reported
+
+
 @pytest.mark.parametrize("kind", CLOUDS)
 def test_cloud_upload_cut_mid_way_never_looks_like_a_backup(kind, db, monkeypatch):
     """The connection is cut in the middle of the upload: Drive and Dropbox resume the session from what the

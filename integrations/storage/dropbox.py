@@ -7,14 +7,21 @@ token (short-lived access tokens cached in the vault). Two hosts: the RPC API an
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import BinaryIO
 
-from ..base import RETENTION_FIELDS, BackupStorage, CountingSink, Field, IntegrationError, fill
+from ..base import RETENTION_FIELDS, BackupStorage, BlockDigest, CountingSink, Field, IntegrationError, fill
 from ..http import HttpClient, OAuth2
 
 CHUNK = 8 << 20       # Dropbox accepts up to 150 MB per request; chunks are multiples of 4 MiB
 RESUME_TRIES = 5
+HASH_BLOCK = 4 << 20  # content_hash: SHA-256 of the concatenated SHA-256 of each 4 MiB block
+
+
+def content_hasher() -> BlockDigest:
+    """Dropbox's content_hash (https://www.dropbox.com/developers/reference/content-hash), computed as the bytes pass."""
+    return BlockDigest(HASH_BLOCK, hashlib.sha256, lambda blocks: hashlib.sha256(b"".join(blocks)).hexdigest())
 
 
 class DropboxStorage(BackupStorage):
@@ -40,6 +47,17 @@ class DropboxStorage(BackupStorage):
                           attempts=attempts)
         http.seed_refresh_token(self.setting("refresh_token"))
         return http
+
+    digest = staticmethod(content_hasher)
+
+    def stored_digest(self, name: str) -> str | None:
+        """files/get_metadata: the content_hash of the stored file."""
+        with self._client() as http:
+            r = http.post("/2/files/get_metadata", json={"path": self._path(name)}, operation="get_metadata",
+                          retry_safe=True, raise_for_status=False)
+        if r.status_code != 200:
+            raise self._fail("get_metadata", r)
+        return r.json().get("content_hash") or None
 
     def _path(self, name: str) -> str:
         return f"{self.setting('folder').rstrip('/')}/{'/'.join(self.object_parts(name))}"

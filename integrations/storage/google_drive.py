@@ -9,6 +9,7 @@ Names are not unique in Drive: a new upload of a name replaces the older files o
 
 from __future__ import annotations
 
+import hashlib
 from typing import BinaryIO
 from urllib.parse import quote
 
@@ -57,6 +58,18 @@ class GoogleDriveStorage(BackupStorage):
             token = body.get("nextPageToken")
             if not token:
                 return out
+
+    digest = hashlib.sha256     # files with binary content carry sha256Checksum (and md5Checksum)
+
+    def stored_digest(self, name: str) -> str | None:
+        """files.get?fields=sha256Checksum: Drive's SHA-256 of the stored file."""
+        with self._client() as http:
+            file_id = self._one(http, name)["id"]
+            r = http.get(f"/drive/v3/files/{quote(file_id)}", params={"fields": "id,size,sha256Checksum"},
+                         operation="metadata", raise_for_status=False)
+        if r.status_code != 200:
+            raise IntegrationError(f"Интеграция google_drive, metadata: сервер ответил {r.status_code}")
+        return r.json().get("sha256Checksum") or None
 
     def _flat(self, name: str) -> str:
         self.object_parts(name)

@@ -14,11 +14,23 @@ from urllib.parse import quote
 
 import httpx
 
-from ..base import RETENTION_FIELDS, BackupStorage, CountingSink, Field, IntegrationError, fill
+from ..base import RETENTION_FIELDS, BackupStorage, BlockDigest, CountingSink, Field, IntegrationError, fill
 from ..http import HttpClient
 
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 PART_SIZE = 16 << 20      # S3 parts are at least 5 MiB (except the last); 16 MiB keeps memory low
+
+
+def _etag(parts: list[bytes]) -> str:
+    if len(parts) <= 1:
+        return parts[0].hex() if parts else hashlib.md5(b"").hexdigest()
+    return f"{hashlib.md5(b''.join(parts)).hexdigest()}-{len(parts)}"
+
+
+def etag_hasher() -> BlockDigest:
+    """The ETag S3 gives an object put() stored, computed as the bytes pass: the MD5 of a single PUT, or for a
+    multipart upload (parts of PART_SIZE) the MD5 of the parts' MD5s followed by "-<number of parts>"."""
+    return BlockDigest(PART_SIZE, hashlib.md5, _etag)
 
 
 def _xml(body: bytes) -> ET.Element:
@@ -81,6 +93,20 @@ class S3Storage(BackupStorage):
         Field("region", "Регион", default="ru-central1"),
         Field("ca_file", "Файл доверенного сертификата (CA)", "path"),
     ) + RETENTION_FIELDS
+
+    digest = staticmethod(etag_hasher)
+
+    def stored_digest(self, name: str) -> str | None:
+        """HEAD: the object's ETag; None where it is not an MD5 (objects encrypted with SSE-KMS or SSE-C)."""
+        self.object_parts(name)
+        with self._client() as http:
+            r = http.request("HEAD", self._url(name), operation="head", raise_for_status=False)
+        if r.status_code != 200:
+            raise IntegrationError(f"Интеграция s3, head: сервер ответил {r.status_code}")
+        if r.headers.get("x-amz-server-side-encryption") == "aws:kms" or \
+                r.headers.get("x-amz-server-side-encryption-customer-algorithm"):
+            return None
+        return r.headers.get("ETag", "").strip('"') or None
 
     def _client(self) -> HttpClient:
         auth = SigV4(self.setting("access_key"), self.setting("secret_key"), self.setting("region"))

@@ -7,6 +7,7 @@ for the asynchronous operation when the API answers 202. An interrupted upload l
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import BinaryIO
 
@@ -26,8 +27,19 @@ class YandexDiskStorage(BackupStorage):
         Field("base_url", "Адрес API", "url", default="https://cloud-api.yandex.net"),
     ) + RETENTION_FIELDS
 
+    digest = hashlib.sha256     # the Disk keeps "sha256" (and "md5") in a file's metadata
+
     def _client(self) -> HttpClient:
         return HttpClient(self, base_url=self.setting("base_url").rstrip("/"), attempts=3)
+
+    def stored_digest(self, name: str) -> str | None:
+        """GET /v1/disk/resources?path=…&fields=sha256: the Disk's SHA-256 of the stored file."""
+        with self._client() as http:
+            r = http.get("/v1/disk/resources", params={"path": self._path(name), "fields": "sha256,size"},
+                         headers=self._headers(), operation="metadata", raise_for_status=False)
+        if r.status_code != 200:
+            raise self._fail("metadata", r)
+        return r.json().get("sha256") or None
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"OAuth {self.setting('token')}", "Accept": "application/json"}
