@@ -214,7 +214,7 @@ def test_cli_explicit_map_overrides_the_remembered_one_and_says_what_it_kept(db,
     assert "Применено сохранённое сопоставление столбцов: «Садовод» → ФИО\n" in out
 
 
-def test_library_warnings_never_reach_the_output(db_path, tmp_path):
+def test_library_warnings_never_reach_the_output(db, db_path, tmp_path):
     wb = openpyxl.Workbook()
     wb.active.append(["№ л/с", "ФИО", "Участок", "Дата вступления"])
     wb.active.append(["1", "Иванов Иван", "2", 10 ** 9])   # a date serial openpyxl warns about (in English)
