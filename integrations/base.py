@@ -375,11 +375,13 @@ class Channel(Integration):
             seal = lambda r: vault.encrypt_field(key, r, "channel_messages.address") if r and "*" not in r else None  # noqa: E731
         else:
             seal = lambda r: None  # noqa: E731
-        with self.ctx.db.transaction() as con:
-            con.executemany("INSERT INTO channel_messages (message_id, integration, recipient, status, detail, sent_at, "
-                            "notify_key, address) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                            [[d.message_id, self.name, mask(r), d.status, d.detail, now, k or None, seal(r)]
-                             for d, r, k in answers])
+        from ledger.db import insert_rows
+
+        with self.ctx.db.transaction() as con:   # one Arrow insert: executemany costs ~2 ms a row in DuckDB
+            insert_rows(con, "channel_messages",
+                        [{"message_id": d.message_id, "integration": self.name, "recipient": mask(r), "status": d.status,
+                          "detail": d.detail, "sent_at": now, "notify_key": k or None, "address": seal(r)}
+                         for d, r, k in answers], skip_existing=True)
 
     # A batch records its answers in one transaction at the end; until then each answer is appended (and flushed)
     # to a small journal file next to the database, so a process that dies mid-batch loses no answer: the next

@@ -379,19 +379,20 @@ def _columns_of(rows: list[dict], columns: list[str]) -> dict[str, list]:
 
 
 def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict], columns: list[str] | None = None,
-                returning: str | None = None) -> list[tuple]:
+                returning: str | None = None, skip_existing: bool = False) -> list[tuple]:
     """Insert many rows at once through Arrow (row-by-row INSERTs are slow in DuckDB).
 
     Columns default to the keys of the first row; values are Python objects (str, int, Decimal, date, None).
+    `skip_existing`: rows that clash with a unique key already there are left out (ON CONFLICT DO NOTHING).
     """
     if not rows:
         return []
     columns = columns or list(rows[0])
-    return insert_columns(con, table, _columns_of(rows, columns), returning)
+    return insert_columns(con, table, _columns_of(rows, columns), returning, skip_existing)
 
 
 def insert_columns(con: duckdb.DuckDBPyConnection, table: str, values: dict[str, list],
-                   returning: str | None = None) -> list[tuple]:
+                   returning: str | None = None, skip_existing: bool = False) -> list[tuple]:
     """insert_rows for values already held column by column (no dict per row): column -> list of values."""
     columns = list(values)
     if not columns or not len(values[columns[0]]):
@@ -400,6 +401,8 @@ def insert_columns(con: duckdb.DuckDBPyConnection, table: str, values: dict[str,
     try:
         cols = ", ".join(columns)
         sql = f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _rows_in"
+        if skip_existing:
+            sql += " ON CONFLICT DO NOTHING"
         if returning:
             sql += f" RETURNING {returning}"
         cur = con.execute(sql)

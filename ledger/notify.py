@@ -25,7 +25,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from . import audit, consent, cooperative, debts, members, vault
 from .accruals import fmt_money
-from .db import Database, insert_rows, utcnow
+from .db import Database, insert_rows, update_rows, utcnow
 from .errors import InputError
 from .spreadsheets import Column, write_table
 
@@ -529,11 +529,13 @@ def record_outcomes(db: Database, outcomes: list[tuple[int, Any]], now: datetime
     if not outcomes:
         return
     now = now or utcnow()
-    with db.transaction() as con:
-        con.executemany("UPDATE notify_outbox SET status = ?, message_id = ?, detail = ?, sent_at = ?, "
-                        "next_try_at = NULL WHERE id = ?",
-                        [[{"delivered": "delivered", "failed": "failed"}.get(d.status, "sent"), d.message_id, d.detail,
-                          now, row_id] for row_id, d in outcomes])
+    rows = [{"id": row_id, "status": {"delivered": "delivered", "failed": "failed"}.get(d.status, "sent"),
+             "message_id": None if d.message_id is None else str(d.message_id), "detail": d.detail, "sent_at": now}
+            for row_id, d in outcomes]
+    with db.transaction() as con:   # one UPDATE … FROM an Arrow table: executemany costs ~2 ms a row in DuckDB
+        update_rows(con, "notify_outbox", ["id"], rows, ["status", "message_id", "detail", "sent_at"])
+        con.execute(f"UPDATE notify_outbox SET next_try_at = NULL WHERE id IN ({', '.join('?' * len(rows))}) "
+                    "AND next_try_at IS NOT NULL", [r["id"] for r in rows])
 
 
 def mark_failed_attempt(db: Database, row_id: int, reason: str, now: datetime | None = None,
