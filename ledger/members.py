@@ -1201,6 +1201,9 @@ EXPORT_COLUMNS = [
     Column("shares", "Доля"),
     Column("inn", "ИНН"), Column("phones", "Телефон"), Column("emails", "Эл. почта"),
     Column("telegram_chat_id", "Telegram"), Column("address", "Адрес"), Column("notes", "Примечание"),
+    # Consents as the register import reads them back: да / нет / the date consent was given; empty = none recorded.
+    Column("consent_email", "Согласие e-mail"), Column("consent_sms", "Согласие на SMS"),
+    Column("consent_telegram", "Согласие Telegram"), Column("consent_max", "Согласие MAX"),
 ]
 
 
@@ -1222,8 +1225,15 @@ def export_rows(db: Database) -> list[dict]:
         GROUP BY ALL""")
     rows.sort(key=lambda r: reg_no_key(r["reg_no"]))
     _open_rows(vault.master_key(db), rows)
+    consents = {(m, c): (g, s) for m, c, g, s in db.fetchall(
+        "SELECT member_id, channel, arg_max(granted, id), arg_max(since, id) FROM member_consents "
+        "GROUP BY member_id, channel")}
     for r in rows:
         r["status_label"] = STATUSES.get(r["status"], r["status"])
+        for channel in consent.CHANNELS:
+            state = consents.get((r["id"], channel))
+            r[f"consent_{channel}"] = None if state is None else \
+                ("нет" if not state[0] else f"{state[1]:%d.%m.%Y}" if state[1] else "да")
         if r["areas"] and not r["areas"].replace(";", "").strip():
             r["areas"] = None
         if r["cadastral_nos"] and not r["cadastral_nos"].replace(";", "").strip():

@@ -279,6 +279,22 @@ def test_register_consent_columns(db, make_xlsx):
     assert states_of(db, "1")["sms"] == (False, None)
 
 
+def test_register_export_carries_consents_and_loads_back_unchanged(db, make_xlsx, tmp_path):
+    members.import_register(db, make_xlsx(REGISTER), "реестр.xlsx")
+    rows = {r["reg_no"]: r for r in members.export_rows(db)}
+    # what the card says, in the words the import reads: a date when the consent has one, else да / нет;
+    # nothing recorded stays empty (the default of the channel applies)
+    assert [rows["1"][f"consent_{c}"] for c in ("email", "sms", "telegram", "max")] == ["да", "15.03.2024", "да", "да"]
+    assert [rows["2"][f"consent_{c}"] for c in ("email", "sms", "telegram", "max")] == ["нет", "нет", "да", None]
+    assert [rows["4"][f"consent_{c}"] for c in ("email", "sms", "telegram", "max")] == [None] * 4
+    out = tmp_path / "выгрузка.xlsx"
+    members.export_register(db, out)
+    before = db.scalar("SELECT count(*) FROM member_consents")
+    again = members.import_register(db, out.read_bytes(), out.name)
+    assert again.consents == 0 and again.updated == 0
+    assert db.scalar("SELECT count(*) FROM member_consents") == before
+
+
 def test_register_with_a_bad_consent_cell_changes_nothing(db, make_xlsx):
     bad = [row[:] for row in REGISTER]
     bad[3][4] = "может быть"
