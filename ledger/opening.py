@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from . import audit, fields
-from .accruals import fmt_money
+from .formats import money as fmt_money
 from .db import Database, utcnow
 from .errors import InputError
 from .spreadsheets import Need, Sheet, data_rows, find_header, normalize_header, parse_pairs, read_sheet
