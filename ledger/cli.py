@@ -814,10 +814,10 @@ def report_status(ctx: typer.Context, submission_id: int = typer.Argument(..., h
 def _backup_storage(db: Database, name: str):
     from integrations import registry
 
-    storage = registry.build(db, name, actor(), require_enabled=False)
-    if storage.kind != "backup":
-        raise InputError(f"«{name}» — не хранилище резервных копий; см. coop integrations list")
-    return storage
+    storages = [n for n, cls in registry.discover()[0].items() if cls.kind == "backup"]
+    if name not in storages:
+        raise InputError(f"«{name}» — не хранилище резервных копий; хранилища: {', '.join(storages)}")
+    return registry.build(db, name, actor(), require_enabled=False)
 
 
 def _read_passphrase(prompt: str) -> str:
@@ -879,8 +879,9 @@ def backup_list(ctx: typer.Context, to: str = typer.Option(..., "--to", help="х
 
     def local(when) -> str:
         return when.replace(tzinfo=__import__("datetime").timezone.utc).astimezone(tz).strftime("%d.%m.%Y %H:%M")
+    found = backup.versions(db, _backup_storage(db, to))
     say("ID\tДата\tРазмер\tПроверена")
-    for v in backup.versions(db, _backup_storage(db, to)):
+    for v in found:
         say(f"{v.name}\t{local(v.taken_at)}\t{backup.human_size(v.size)}\t"
             f"{local(v.verified_at) if v.verified_at else 'нет'}")
 

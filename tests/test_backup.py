@@ -248,6 +248,17 @@ def test_forget_applies_the_policy_of_the_storage(ledger_with_data, storage):
     assert [v.taken_at.day for v in backup.versions(db, storage)] == [5, 4]
 
 
+@pytest.mark.parametrize("name", ["nothing", "smtp", "retention"])
+def test_cli_backup_to_what_is_not_a_storage_names_the_storages(ledger_with_data, name):
+    db = ledger_with_data
+    db.release()
+    result = coop(db.path, "backup", "list", "--to", name)
+    assert result.returncode == 1 and result.stdout == ""            # no table header before the refusal
+    (line,) = result.stderr.splitlines()
+    assert f"«{name}» — не хранилище резервных копий" in line
+    assert "local" in line and "webdav" in line and "smtp" not in line.split("хранилища:")[1]
+
+
 def test_cli_init_run_list_verify_restore_forget(ledger_with_data, tmp_path):
     db = ledger_with_data
     db.release()
