@@ -562,7 +562,7 @@ def integrations_disable(ctx: typer.Context, name: str = typer.Argument(...)):
 
 @integrations_app.command("configure")
 def integrations_configure(ctx: typer.Context, name: str = typer.Argument(...),
-                           pairs: list[str] = typer.Argument(..., metavar="KEY=VALUE…",
+                           pairs: list[str] = typer.Argument(..., metavar="КЛЮЧ=ЗНАЧЕНИЕ…",
                                                              help="секрет: KEY=@- (значение читается из stdin)")):
     """Задать параметры; пустое значение (KEY=) удаляет параметр."""
     from integrations import registry
@@ -578,7 +578,7 @@ def integrations_configure(ctx: typer.Context, name: str = typer.Argument(...),
         key, eq, value = pair.partition("=")
         key = key.strip()
         if not eq or not key:
-            problems.append(f"«{pair.split('=')[0]}»: нужно KEY=VALUE")
+            problems.append(f"«{pair.split('=')[0]}»: нужно КЛЮЧ=ЗНАЧЕНИЕ")
             continue
         if value == "@-":
             value = sys.stdin.read() if sys.stdin is not None else ""
