@@ -940,9 +940,12 @@ def backup_forget(ctx: typer.Context, to: str = typer.Option(..., "--to", help="
 def notify_plan(ctx: typer.Context):
     """Поставить в очередь сообщения, которых требуют включённые правила (повторный запуск ничего не добавит)."""
     from integrations import notify as sender
+    from ledger import notify as notify_words
 
     result = sender.plan(db_of(ctx), actor=actor())
-    say(f"{result.planned} сообщений")
+    say(f"{result.planned} сообщений")   # the line issue #14 spells: other tools read it
+    if result.no_channels:
+        say(f"Внимание: {notify_words.NO_CHANNELS}")
     for channel, n in sorted(result.by_channel.items()):
         say(f"{channel}\t{n}")
     if result.no_address:

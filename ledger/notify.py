@@ -278,6 +278,10 @@ def not_before(now_utc: datetime, zone: ZoneInfo, quiet_from: int, quiet_to: int
 
 # -- planning -------------------------------------------------------------------------------------
 
+NO_CHANNELS = ("не включён ни один канал уведомлений: Администрирование → Интеграции или "
+               "coop integrations enable smtp (smsru, smsc, telegram, max)")
+
+
 @dataclass
 class Plan:
     planned: int = 0
@@ -286,9 +290,12 @@ class Plan:
     no_consent: dict[str, int] = field(default_factory=dict)   # channel -> members passed over there: no consent
     capped: int = 0               # skipped by the monthly cap
     already: int = 0              # planned before (same key)
+    no_channels: bool = False     # no notice channel is enabled: nobody can be reached
 
     def summary(self) -> str:
-        parts = [f"{self.planned} сообщений"]
+        parts = [f"{self.planned} сообщений"]   # «N сообщений»: the form issue #14 spells for `coop notify plan`
+        if self.no_channels:
+            parts.append(NO_CHANNELS)
         parts += [f"{ch}: {n}" for ch, n in sorted(self.by_channel.items())]
         if self.no_address:
             parts.append(f"без адреса: {self.no_address}")
@@ -400,7 +407,7 @@ def plan(db: Database, available: dict[str, str], now: datetime | None = None, a
     local_today = now.replace(tzinfo=timezone.utc).astimezone(zone).date()
     month_start = datetime.combine(local_today.replace(day=1), time(0), tzinfo=zone) \
         .astimezone(timezone.utc).replace(tzinfo=None)
-    result = Plan()
+    result = Plan(no_channels=not available)
     active = rules(db, enabled_only=True)
     if not active:
         return result

@@ -238,6 +238,17 @@ def test_templates_are_sandboxed_and_bad_ones_are_named():
     assert "«Событие»" in text and "«Долг больше, ₽»" in text and "«Текст», строка 1" in text
 
 
+def test_plan_with_no_channel_enabled_says_so_instead_of_counting_everyone_unreachable(db):
+    ledger_with_debtors(db, 3)
+    debt_rule(db, quiet_from=0, quiet_to=0)
+    db.release()
+    plan = coop(db, "notify", "plan")
+    assert plan.returncode == 0, plan.stderr
+    lines = plan.stdout.splitlines()
+    assert lines[0] == "0 сообщений"
+    assert "Внимание: не включён ни один канал уведомлений" in lines[1] and "coop integrations enable smtp" in lines[1]
+
+
 def test_cli_plan_send_and_log(db, smtp, tmp_path):
     ledger_with_debtors(db, 3)
     smtp_on(db, smtp, tmp_path)
