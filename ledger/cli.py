@@ -7,6 +7,7 @@ an option that does not fit, such as a column mapping naming no column of the fi
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 import warnings
@@ -1018,9 +1019,10 @@ def notify_receipts(ctx: typer.Context, out: Path = typer.Option(..., "--out", h
 
 class _RussianHelpFormatter(cli_formatting.HelpFormatter):
     def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
-        super().write_usage(prog, args.replace("[OPTIONS]", "[ПАРАМЕТРЫ]").replace("COMMAND [ARGS]...",
-                                                                                 "КОМАНДА [АРГУМЕНТЫ]..."),
-                            "Вызов: " if prefix is None else prefix)
+        args = args.replace("[OPTIONS]", "[ПАРАМЕТРЫ]").replace("COMMAND [ARGS]...", "КОМАНДА [АРГУМЕНТЫ]...")
+        # this typer writes an argument without a metavar as «{file}», which reads like an unfilled template
+        args = re.sub(r"\{(\w+)\}", lambda m: m.group(1).upper(), args)
+        super().write_usage(prog, args, "Вызов: " if prefix is None else prefix)
 
 
 def _russian_help_option(names):

@@ -194,6 +194,8 @@ def test_help_is_russian(args):
 def test_help_marks_required_arguments_in_russian():
     out = coop("bank", "import", "--help").stdout
     assert "Аргументы" in out and "[обязательный]" in out and "Параметры" in out
+    usage = next(line for line in out.splitlines() if "Вызов:" in line)
+    assert "FILES..." in usage and "{" not in usage     # not «{files}», which reads like an unfilled template
 
 
 @pytest.mark.parametrize("args, expected", [
