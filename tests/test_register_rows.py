@@ -323,3 +323,15 @@ def test_cli_object_kind_setting_names_premises_in_the_summary(db, db_path, tmp_
     assert cli.main(["cooperative", "set", "object_kind=подвал"]) == 1
     assert "Поле «Объекты членов (пусто — по типу: участок, квартира или бокс)»: «подвал» — не вид объекта" in \
         capsys.readouterr().err
+
+
+def test_row_with_a_plot_but_no_name_is_refused_not_dropped(db):
+    """A second plot written under its owner without repeating the name was skipped silently; the numbered blank
+    rows of a form and a totals row of areas still are."""
+    rows = [SNT_HEAD, [1, "100", "Иванов Иван Иванович", None, 600], [2, "101", None, None, 400],
+            [3, None, None, None, None], [None, None, None, None, 1000]]
+    with pytest.raises(InputError) as err:
+        members.import_register(db, xlsx_bytes(rows), "r.xlsx")
+    assert err.value.problems == ["r.xlsx, строка 3: не указано ФИО, а в строке есть данные («Номер участка»: 101); "
+                                  "если это ещё один участок члена из строки выше, впишите ФИО и в эту строку"]
+    assert db.scalar("SELECT count(*) FROM members") == 0
