@@ -116,6 +116,16 @@ def read_table(sheet: Sheet) -> list[Balance]:
             if value < 0:
                 problems.append(f"{where}, столбец «{header.titles[name]}»: сумма не может быть отрицательной")
             setattr(b, name, value)
+        if b.plot:      # written as the register writes it: «Уч. 12» → "12", «12А» → "12а"
+            try:
+                numbers = fields.plot_numbers(b.plot)
+            except ValueError as exc:
+                problems.append(f"{where}, столбец «{header.titles['plot']}»: {exc}")
+            else:
+                if len(numbers) > 1:
+                    problems.append(f"{where}, столбец «{header.titles['plot']}»: «{b.plot}» — несколько участков; "
+                                    f"остаток укажите по каждому участку отдельной строкой")
+                b.plot = numbers[0] if numbers else ""
         if not b.contribution:
             problems.append(f"{where}: не указан взнос")
         if not b.reg_no and not b.plot:

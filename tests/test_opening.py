@@ -249,3 +249,14 @@ def test_the_date_must_follow_the_period_the_osv_states(coop):
         opening.import_balances(coop, data, "осв76.xlsx", AS_OF)
     opening.import_balances(coop, data, "осв76.xlsx", date(2025, 7, 1))
     assert coop.fetchall("SELECT DISTINCT as_of FROM opening_balances") == [(date(2025, 7, 1),)]
+
+
+def test_table_plots_written_as_the_register_writes_them(coop):
+    """«Уч. 36» and «12А» are the register's plots 36 and 12а; the plot was looked up as written and not found."""
+    lb.member(coop, 3, plots=[("12а", "600", (1, 1))], name="Сидоров Сидор")
+    data = table_csv([["", "Уч. 36", "member", "100,00", "", ""], ["", "12А", "member", "200,00", "", ""]])
+    opening.import_balances(coop, data, "остатки.csv", AS_OF)
+    assert [(m, a) for m, _, a, _ in open_charges(coop)] == [(1, D("100.00")), (3, D("200.00"))]
+    bad = table_csv([["", "36, 12а", "member", "100,00", "", ""]])
+    with pytest.raises(InputError, match="остатки.csv, строка 2, столбец «участок»: «36, 12а» — несколько участков"):
+        opening.import_balances(coop, bad, "остатки.csv", AS_OF)
