@@ -4,6 +4,7 @@ of other СНТ software, and what the message says when no header row is found.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -169,6 +170,14 @@ def test_mapping_fields_by_key_label_or_spelling(given, field):
 def test_bad_mapping_options(pairs, message):
     with pytest.raises(MappingError, match=message):
         column_maps.resolve(pairs, members.REGISTER_SYNONYMS, members.REGISTER_LABELS)
+
+
+def test_unknown_field_lists_only_russian_names():
+    """The list of fields named the ordinal column by its key, «row_no»."""
+    with pytest.raises(MappingError) as err:
+        column_maps.resolve(["Садовод=Хозяин"], members.REGISTER_SYNONYMS, members.REGISTER_LABELS)
+    assert str(err.value).endswith("Адрес, Примечание, или «не загружать»")
+    assert not re.search(r"[a-z]", str(err.value).split("поля:")[1].replace("Telegram", ""))
 
 
 # -- CLI ----------------------------------------------------------------------------------------
