@@ -301,3 +301,12 @@ def test_page_maps_a_file_whose_headers_are_all_unknown(db):
     at.button(key="do_import").click().run()
     assert "Готово: добавлено 2" in texts(at)
     assert members.find_by_reg_no(db, "2")["plots"] == "13"
+
+
+def test_page_names_the_ordinal_column_in_russian(db):
+    """«№ п/п» is recognised (not reported as unknown) and was listed as the field «row_no»."""
+    rows = [["№ п/п", "ФИО", "Участок"], [1, "Иванов Иван", "12"]]
+    at = page_test("pages/members.py").run()
+    at.file_uploader(key="register_file").set_value(("r.xlsx", xlsx_bytes(rows), XLSX)).run()
+    assert not at.exception
+    assert list(at.table[0].value["Поле реестра"]) == ["№ п/п (не загружается)", "ФИО", "Участки"]
