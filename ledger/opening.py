@@ -431,13 +431,20 @@ def import_balances(db: Database, data: bytes, name: str, as_of: date, mapping: 
         codes = _contribution_codes(con, balances, mapping or {}, name)
         names = {c.code: c.name for c in contributions(con)}
         target: dict[tuple[int, str], list] = {}
+        unknown: list[str] = []     # every row whose member is not found, not just the first
         for b in balances:
-            member, plot = _member_of(con, b, day, name)
+            try:
+                member, plot = _member_of(con, b, day, name)
+            except InputError as exc:
+                unknown += exc.problems
+                continue
             code = codes[normalize_header(b.contribution)]
             t = target.setdefault((member, code), [plot, ZERO, ZERO, ZERO])
             t[1] += b.debt
             t[2] += b.penalty
             t[3] += b.advance
+        if unknown:
+            raise InputError(unknown)
         for t in target.values():   # debit and credit of one contribution are netted, as 1С does at period end
             net = t[1] - t[3]
             t[1], t[3] = max(net, ZERO), max(-net, ZERO)

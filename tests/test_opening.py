@@ -260,3 +260,14 @@ def test_table_plots_written_as_the_register_writes_them(coop):
     bad = table_csv([["", "36, 12а", "member", "100,00", "", ""]])
     with pytest.raises(InputError, match="остатки.csv, строка 2, столбец «участок»: «36, 12а» — несколько участков"):
         opening.import_balances(coop, bad, "остатки.csv", AS_OF)
+
+
+def test_every_row_whose_member_is_not_found_is_listed(coop):
+    """Only the first unknown plot or л/с was reported: a file with ten of them took ten runs."""
+    data = table_csv([["", "999", "member", "100,00", "", ""], ["77", "", "member", "100,00", "", ""],
+                      ["", "36", "member", "100,00", "", ""]])
+    with pytest.raises(InputError) as err:
+        opening.import_balances(coop, data, "остатки.csv", AS_OF)
+    assert err.value.problems == ["остатки.csv, строка 2: участок 999 не найден в реестре",
+                                  "остатки.csv, строка 3: л/с 77 не найден в реестре"]
+    assert open_charges(coop) == []
