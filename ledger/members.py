@@ -353,8 +353,11 @@ def parse_register(data: bytes, name: str, mapping: dict[str, str] | None = None
                 problems.append(f"{where}: л/с {reg_no} повторяется (уже в строке {prev.row})")
                 continue
             # A member spread over several rows (a merged name cell, one plot per row): gather plots.
-            if plots:
-                prev.plots = (prev.plots or []) + plots
+            # A plot listed again (a repeated row) is the same plot, as in _same_persons: its first row wins.
+            listed = {p.number for p in prev.plots or []}
+            more = [p for p in plots or [] if p.number not in listed]
+            if more:
+                prev.plots = (prev.plots or []) + more
             prev.rows.append(number)
             continue
         item = MemberRow(row=number, reg_no=reg_no, values=values, plots=plots, area=area, rows=[number])

@@ -335,3 +335,13 @@ def test_row_with_a_plot_but_no_name_is_refused_not_dropped(db):
     assert err.value.problems == ["r.xlsx, строка 3: не указано ФИО, а в строке есть данные («Номер участка»: 101); "
                                   "если это ещё один участок члена из строки выше, впишите ФИО и в эту строку"]
     assert db.scalar("SELECT count(*) FROM members") == 0
+
+
+def test_a_repeated_row_of_a_member_with_reg_no_is_the_same_plot(db):
+    """Two equal rows of л/с 50 listed plot 50 twice for one member and were refused as shares adding up over 1
+    («указан у л/с 50, л/с 50»); a register without л/с already takes a repeated plot once."""
+    rows = [["№ л/с", "ФИО", "Участок", "Площадь"], ["50", "Дубов Дмитрий", "50", 600], ["50", "Дубов Дмитрий", "50", 600],
+            ["50", "Дубов Дмитрий", "51", 400]]
+    members.import_register(db, xlsx_bytes(rows), "r.xlsx")
+    assert members.find_by_reg_no(db, "50")["plots"] == "50, 51"
+    assert db.scalar("SELECT count(*) FROM plot_owners") == 2
