@@ -111,6 +111,16 @@ def read_table(sheet: Sheet) -> list[Balance]:
         where = f"{sheet.name}, строка {line}"
         b = Balance(line, fields.clean_text(r.get("reg_no")), fields.clean_text(r.get("plot")),
                     fields.clean_text(r.get("contribution")))
+        if any(t.lower().startswith(("итого", "всего")) for t in (b.reg_no, b.plot, b.contribution)):
+            # A totals row under the table: checked against the rows above, not loaded.
+            for name in ("debt", "penalty", "advance"):
+                if name in header.columns and fields.clean_text(r.get(name)):
+                    total = _amount(r.get(name), f"{where}, столбец «{header.titles[name]}»", problems)
+                    rows_sum = sum((getattr(x, name) for x in result), ZERO)
+                    if total != rows_sum:
+                        problems.append(f"{where}, столбец «{header.titles[name]}»: итог {fmt_money(total)} не "
+                                        f"равен сумме строк выше {fmt_money(rows_sum)}")
+            continue
         for name in ("debt", "penalty", "advance"):
             value = _amount(r.get(name), f"{where}, столбец «{header.titles.get(name, name)}»", problems)
             if value < 0:

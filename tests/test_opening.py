@@ -271,3 +271,13 @@ def test_every_row_whose_member_is_not_found_is_listed(coop):
     assert err.value.problems == ["остатки.csv, строка 2: участок 999 не найден в реестре",
                                   "остатки.csv, строка 3: л/с 77 не найден в реестре"]
     assert open_charges(coop) == []
+
+
+def test_a_totals_row_under_the_table_is_checked_not_loaded(coop):
+    """«Итого» under the balances was refused as a row with no contribution."""
+    rows = [["", "36", "member", "100,00", "", ""], ["2", "", "member", "50,00", "", ""]]
+    opening.import_balances(coop, table_csv(rows + [["Итого", "", "", "150,00", "", ""]]), "остатки.csv", AS_OF)
+    assert [a for _, _, a, _ in open_charges(coop)] == [D("100.00"), D("50.00")]
+    with pytest.raises(InputError) as err:
+        opening.read_balances(table_csv(rows + [["", "Итого:", "", "160,00", "", ""]]), "остатки.csv")
+    assert err.value.problems == ["остатки.csv, строка 4, столбец «долг»: итог 160,00 не равен сумме строк выше 150,00"]
