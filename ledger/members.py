@@ -483,6 +483,8 @@ def _parse_row(rec: dict[str, Any], cols: dict[str, int], titles: dict[str, str]
     else:
         name = " ".join(normalize_name(rec.get(k)) for k in ("last_name", "first_name", "middle_name")
                         if normalize_name(rec.get(k)))
+    if any(t.lower().startswith(("итого", "всего")) for t in (reg_no, name)):
+        return None         # a totals row under the register («Итого: 58 участков, 35 000 м²»)
     if not reg_no and not name:
         # A row of the ordinal alone (a numbered blank form) or of areas alone (a totals row) is no member; any
         # other data without a name would be lost silently.

@@ -345,3 +345,11 @@ def test_a_repeated_row_of_a_member_with_reg_no_is_the_same_plot(db):
     members.import_register(db, xlsx_bytes(rows), "r.xlsx")
     assert members.find_by_reg_no(db, "50")["plots"] == "50, 51"
     assert db.scalar("SELECT count(*) FROM plot_owners") == 2
+
+
+@pytest.mark.parametrize("total", [[None, None, "ИТОГО", None, 1000], [None, None, "Всего членов: 1", None, 1000]])
+def test_a_totals_row_under_the_register_is_not_a_member(db, total):
+    """«Итого» in the name column was read as a member and refused for its area with no plot."""
+    rows = [SNT_HEAD, [1, "100", "Иванов Иван Иванович", None, 600], total]
+    members.import_register(db, xlsx_bytes(rows), "r.xlsx")
+    assert db.scalar("SELECT count(*) FROM members") == 1
