@@ -281,3 +281,11 @@ def test_a_totals_row_under_the_table_is_checked_not_loaded(coop):
     with pytest.raises(InputError) as err:
         opening.read_balances(table_csv(rows + [["", "Итого:", "", "160,00", "", ""]]), "остатки.csv")
     assert err.value.problems == ["остатки.csv, строка 4, столбец «долг»: итог 160,00 не равен сумме строк выше 150,00"]
+
+
+def test_a_plot_of_co_owners_goes_to_the_largest_share(coop):
+    """The owners of every plot are read once per file (not three queries a row): the largest share still wins."""
+    lb.member(coop, 3, plots=[("50", "600", (1, 3))], name="Малая Доля")
+    lb.member(coop, 4, plots=[("50", "600", (2, 3))], name="Большая Доля")
+    opening.import_balances(coop, table_csv([["", "50", "member", "100,00", "", ""]]), "остатки.csv", AS_OF)
+    assert [m for m, _, _, _ in open_charges(coop)] == [coop.scalar("SELECT id FROM members WHERE reg_no = '4'")]
