@@ -26,7 +26,7 @@ def resolve(pairs: Iterable[str], synonyms: dict[str, Sequence[str]], labels: di
     for header, written in parse_pairs(pairs, "--map", "Заголовок=поле").items():
         fld = field_of(written, synonyms, labels)
         if fld is None:
-            names = ", ".join(labels.get(f, f) for f in synonyms)
+            names = ", ".join(labels[f] for f in synonyms if f in labels)   # unlabelled ones (row_no) not offered
             raise MappingError(f"--map «{written}»: такого поля нет; поля: {names}, или «{SKIP_LABEL}»")
         result[header] = fld
     return result

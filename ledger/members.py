@@ -335,7 +335,7 @@ def parse_register(data: bytes, name: str, mapping: dict[str, str] | None = None
             continue
         try:
             _check_texts(rec)
-            parsed = _parse_row(rec, cols)
+            parsed = _parse_row(rec, cols, header.titles)
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
             continue
@@ -353,8 +353,11 @@ def parse_register(data: bytes, name: str, mapping: dict[str, str] | None = None
                 problems.append(f"{where}: л/с {reg_no} повторяется (уже в строке {prev.row})")
                 continue
             # A member spread over several rows (a merged name cell, one plot per row): gather plots.
-            if plots:
-                prev.plots = (prev.plots or []) + plots
+            # A plot listed again (a repeated row) is the same plot, as in _same_persons: its first row wins.
+            listed = {p.number for p in prev.plots or []}
+            more = [p for p in plots or [] if p.number not in listed]
+            if more:
+                prev.plots = (prev.plots or []) + more
             prev.rows.append(number)
             continue
         item = MemberRow(row=number, reg_no=reg_no, values=values, plots=plots, area=area, rows=[number])
@@ -473,15 +476,25 @@ def _check_texts(rec: dict[str, Any]) -> None:
         raise ValueError("; ".join(errors))
 
 
-def _parse_row(rec: dict[str, Any], cols: dict[str, int]):
+def _parse_row(rec: dict[str, Any], cols: dict[str, int], titles: dict[str, str] | None = None):
     reg_no = fields.clean_text(rec.get("reg_no"))
     if "full_name" in cols:
         name = normalize_name(rec.get("full_name"))
     else:
         name = " ".join(normalize_name(rec.get(k)) for k in ("last_name", "first_name", "middle_name")
                         if normalize_name(rec.get(k)))
+    if any(t.lower().startswith(("итого", "всего")) for t in (reg_no, name)):
+        return None         # a totals row under the register («Итого: 58 участков, 35 000 м²»)
     if not reg_no and not name:
-        return None
+        # A row of the ordinal alone (a numbered blank form) or of areas alone (a totals row) is no member; any
+        # other data without a name would be lost silently.
+        filled = [f for f, v in rec.items() if fields.clean_text(v) and f not in ("row_no", "area")]
+        if not filled:
+            return None
+        titles = titles or {}
+        shown = ", ".join(f"«{titles.get(f) or _label(f)}»: {fields.clean_text(rec[f])[:40]}" for f in filled)
+        raise ValueError(f"не указано ФИО, а в строке есть данные ({shown}); если это ещё один участок члена "
+                         f"из строки выше, впишите ФИО и в эту строку")
     if not reg_no and "reg_no" in cols:
         raise ValueError("не указан номер л/с")
     if not name:

@@ -111,11 +111,31 @@ def read_table(sheet: Sheet) -> list[Balance]:
         where = f"{sheet.name}, строка {line}"
         b = Balance(line, fields.clean_text(r.get("reg_no")), fields.clean_text(r.get("plot")),
                     fields.clean_text(r.get("contribution")))
+        if any(t.lower().startswith(("итого", "всего")) for t in (b.reg_no, b.plot, b.contribution)):
+            # A totals row under the table: checked against the rows above, not loaded.
+            for name in ("debt", "penalty", "advance"):
+                if name in header.columns and fields.clean_text(r.get(name)):
+                    total = _amount(r.get(name), f"{where}, столбец «{header.titles[name]}»", problems)
+                    rows_sum = sum((getattr(x, name) for x in result), ZERO)
+                    if total != rows_sum:
+                        problems.append(f"{where}, столбец «{header.titles[name]}»: итог {fmt_money(total)} не "
+                                        f"равен сумме строк выше {fmt_money(rows_sum)}")
+            continue
         for name in ("debt", "penalty", "advance"):
             value = _amount(r.get(name), f"{where}, столбец «{header.titles.get(name, name)}»", problems)
             if value < 0:
                 problems.append(f"{where}, столбец «{header.titles[name]}»: сумма не может быть отрицательной")
             setattr(b, name, value)
+        if b.plot:      # written as the register writes it: «Уч. 12» → "12", «12А» → "12а"
+            try:
+                numbers = fields.plot_numbers(b.plot)
+            except ValueError as exc:
+                problems.append(f"{where}, столбец «{header.titles['plot']}»: {exc}")
+            else:
+                if len(numbers) > 1:
+                    problems.append(f"{where}, столбец «{header.titles['plot']}»: «{b.plot}» — несколько участков; "
+                                    f"остаток укажите по каждому участку отдельной строкой")
+                b.plot = numbers[0] if numbers else ""
         if not b.contribution:
             problems.append(f"{where}: не указан взнос")
         if not b.reg_no and not b.plot:
@@ -325,26 +345,37 @@ def _contribution_codes(con, balances: list[Balance], mapping: dict[str, str], n
     return result
 
 
-def _member_of(con, b: Balance, day: date, name: str) -> tuple[int, int | None]:
-    """(member id, plot id): by л/с, else the plot's owner on `day` (the largest share, then the smallest л/с)."""
-    plot_id = None
-    if b.plot:
-        row = con.execute("SELECT id FROM plots WHERE number = ?", [b.plot]).fetchone()
-        if row is None:
-            raise InputError(f"{name}, строка {b.line}: участок {b.plot} не найден в реестре")
-        plot_id = row[0]
-    if b.reg_no:
-        row = con.execute("SELECT id FROM members WHERE reg_no = ?", [b.reg_no]).fetchone()
-        if row is None:
-            raise InputError(f"{name}, строка {b.line}: л/с {b.reg_no} не найден в реестре")
-        return row[0], plot_id
-    row = con.execute("""
-        SELECT o.member_id FROM plot_owners o JOIN members m ON m.id = o.member_id
-        WHERE o.plot_id = ? AND (o.owned_from IS NULL OR o.owned_from <= ?) AND (o.owned_to IS NULL OR o.owned_to >= ?)
-        ORDER BY o.share_num::DOUBLE / o.share_den DESC, m.reg_no LIMIT 1""", [plot_id, day, day]).fetchone()
-    if row is None:
-        raise InputError(f"{name}, строка {b.line}: у участка {b.plot} нет собственника на {day:%d.%m.%Y}")
-    return row[0], plot_id
+class _Register:
+    """Plots, л/с and each plot's owner on one day, read once per import (not three queries a row)."""
+
+    def __init__(self, con, day: date):
+        self.day = day
+        self.plots = dict(con.execute("SELECT number, id FROM plots").fetchall())
+        self.members = dict(con.execute("SELECT reg_no, id FROM members").fetchall())
+        # the largest share, then the smallest л/с
+        self.owners = dict(con.execute("""
+            SELECT o.plot_id, o.member_id FROM plot_owners o JOIN members m ON m.id = o.member_id
+            WHERE (o.owned_from IS NULL OR o.owned_from <= ?) AND (o.owned_to IS NULL OR o.owned_to >= ?)
+            QUALIFY row_number() OVER (PARTITION BY o.plot_id
+                                       ORDER BY o.share_num::DOUBLE / o.share_den DESC, m.reg_no) = 1""",
+                                       [day, day]).fetchall())
+
+    def member_of(self, b: Balance, name: str) -> tuple[int, int | None]:
+        """(member id, plot id): by л/с, else the plot's owner on the day."""
+        plot_id = None
+        if b.plot:
+            plot_id = self.plots.get(b.plot)
+            if plot_id is None:
+                raise InputError(f"{name}, строка {b.line}: участок {b.plot} не найден в реестре")
+        if b.reg_no:
+            member = self.members.get(b.reg_no)
+            if member is None:
+                raise InputError(f"{name}, строка {b.line}: л/с {b.reg_no} не найден в реестре")
+            return member, plot_id
+        member = self.owners.get(plot_id)
+        if member is None:
+            raise InputError(f"{name}, строка {b.line}: у участка {b.plot} нет собственника на {self.day:%d.%m.%Y}")
+        return member, plot_id
 
 
 # -- writing the ledger entries -----------------------------------------------------------------
@@ -421,13 +452,21 @@ def import_balances(db: Database, data: bytes, name: str, as_of: date, mapping: 
         codes = _contribution_codes(con, balances, mapping or {}, name)
         names = {c.code: c.name for c in contributions(con)}
         target: dict[tuple[int, str], list] = {}
+        unknown: list[str] = []     # every row whose member is not found, not just the first
+        register = _Register(con, day)
         for b in balances:
-            member, plot = _member_of(con, b, day, name)
+            try:
+                member, plot = register.member_of(b, name)
+            except InputError as exc:
+                unknown += exc.problems
+                continue
             code = codes[normalize_header(b.contribution)]
             t = target.setdefault((member, code), [plot, ZERO, ZERO, ZERO])
             t[1] += b.debt
             t[2] += b.penalty
             t[3] += b.advance
+        if unknown:
+            raise InputError(unknown)
         for t in target.values():   # debit and credit of one contribution are netted, as 1С does at period end
             net = t[1] - t[3]
             t[1], t[3] = max(net, ZERO), max(-net, ZERO)

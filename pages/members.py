@@ -272,7 +272,7 @@ with tab_import:
             if register is not None:
                 header = register.header
                 st.markdown(f"Строка заголовков: **{header.row}**. Распознаны столбцы:")
-                labels = {**REGISTER_LABELS, "plots": words.Many}
+                labels = {**REGISTER_LABELS, "plots": words.Many, "row_no": "№ п/п (не загружается)"}
                 st.table({"Столбец в файле": [ui.plain(t) for t in header.titles.values()],
                           "Поле реестра": [labels.get(f, f) for f in header.titles]})
                 for w in register.warnings:

@@ -249,3 +249,43 @@ def test_the_date_must_follow_the_period_the_osv_states(coop):
         opening.import_balances(coop, data, "осв76.xlsx", AS_OF)
     opening.import_balances(coop, data, "осв76.xlsx", date(2025, 7, 1))
     assert coop.fetchall("SELECT DISTINCT as_of FROM opening_balances") == [(date(2025, 7, 1),)]
+
+
+def test_table_plots_written_as_the_register_writes_them(coop):
+    """«Уч. 36» and «12А» are the register's plots 36 and 12а; the plot was looked up as written and not found."""
+    lb.member(coop, 3, plots=[("12а", "600", (1, 1))], name="Сидоров Сидор")
+    data = table_csv([["", "Уч. 36", "member", "100,00", "", ""], ["", "12А", "member", "200,00", "", ""]])
+    opening.import_balances(coop, data, "остатки.csv", AS_OF)
+    assert [(m, a) for m, _, a, _ in open_charges(coop)] == [(1, D("100.00")), (3, D("200.00"))]
+    bad = table_csv([["", "36, 12а", "member", "100,00", "", ""]])
+    with pytest.raises(InputError, match="остатки.csv, строка 2, столбец «участок»: «36, 12а» — несколько участков"):
+        opening.import_balances(coop, bad, "остатки.csv", AS_OF)
+
+
+def test_every_row_whose_member_is_not_found_is_listed(coop):
+    """Only the first unknown plot or л/с was reported: a file with ten of them took ten runs."""
+    data = table_csv([["", "999", "member", "100,00", "", ""], ["77", "", "member", "100,00", "", ""],
+                      ["", "36", "member", "100,00", "", ""]])
+    with pytest.raises(InputError) as err:
+        opening.import_balances(coop, data, "остатки.csv", AS_OF)
+    assert err.value.problems == ["остатки.csv, строка 2: участок 999 не найден в реестре",
+                                  "остатки.csv, строка 3: л/с 77 не найден в реестре"]
+    assert open_charges(coop) == []
+
+
+def test_a_totals_row_under_the_table_is_checked_not_loaded(coop):
+    """«Итого» under the balances was refused as a row with no contribution."""
+    rows = [["", "36", "member", "100,00", "", ""], ["2", "", "member", "50,00", "", ""]]
+    opening.import_balances(coop, table_csv(rows + [["Итого", "", "", "150,00", "", ""]]), "остатки.csv", AS_OF)
+    assert [a for _, _, a, _ in open_charges(coop)] == [D("100.00"), D("50.00")]
+    with pytest.raises(InputError) as err:
+        opening.read_balances(table_csv(rows + [["", "Итого:", "", "160,00", "", ""]]), "остатки.csv")
+    assert err.value.problems == ["остатки.csv, строка 4, столбец «долг»: итог 160,00 не равен сумме строк выше 150,00"]
+
+
+def test_a_plot_of_co_owners_goes_to_the_largest_share(coop):
+    """The owners of every plot are read once per file (not three queries a row): the largest share still wins."""
+    lb.member(coop, 3, plots=[("50", "600", (1, 3))], name="Малая Доля")
+    lb.member(coop, 4, plots=[("50", "600", (2, 3))], name="Большая Доля")
+    opening.import_balances(coop, table_csv([["", "50", "member", "100,00", "", ""]]), "остатки.csv", AS_OF)
+    assert [m for m, _, _, _ in open_charges(coop)] == [coop.scalar("SELECT id FROM members WHERE reg_no = '4'")]

@@ -4,6 +4,7 @@ of other СНТ software, and what the message says when no header row is found.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -171,6 +172,14 @@ def test_bad_mapping_options(pairs, message):
         column_maps.resolve(pairs, members.REGISTER_SYNONYMS, members.REGISTER_LABELS)
 
 
+def test_unknown_field_lists_only_russian_names():
+    """The list of fields named the ordinal column by its key, «row_no»."""
+    with pytest.raises(MappingError) as err:
+        column_maps.resolve(["Садовод=Хозяин"], members.REGISTER_SYNONYMS, members.REGISTER_LABELS)
+    assert str(err.value).endswith("Адрес, Примечание, или «не загружать»")
+    assert not re.search(r"[a-z]", str(err.value).split("поля:")[1].replace("Telegram", ""))
+
+
 # -- CLI ----------------------------------------------------------------------------------------
 
 def test_cli_map_then_remembered_mapping_on_the_second_run(db, db_path, tmp_path, capsys):
@@ -292,3 +301,12 @@ def test_page_maps_a_file_whose_headers_are_all_unknown(db):
     at.button(key="do_import").click().run()
     assert "Готово: добавлено 2" in texts(at)
     assert members.find_by_reg_no(db, "2")["plots"] == "13"
+
+
+def test_page_names_the_ordinal_column_in_russian(db):
+    """«№ п/п» is recognised (not reported as unknown) and was listed as the field «row_no»."""
+    rows = [["№ п/п", "ФИО", "Участок"], [1, "Иванов Иван", "12"]]
+    at = page_test("pages/members.py").run()
+    at.file_uploader(key="register_file").set_value(("r.xlsx", xlsx_bytes(rows), XLSX)).run()
+    assert not at.exception
+    assert list(at.table[0].value["Поле реестра"]) == ["№ п/п (не загружается)", "ФИО", "Участки"]

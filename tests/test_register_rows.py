@@ -323,3 +323,33 @@ def test_cli_object_kind_setting_names_premises_in_the_summary(db, db_path, tmp_
     assert cli.main(["cooperative", "set", "object_kind=подвал"]) == 1
     assert "Поле «Объекты членов (пусто — по типу: участок, квартира или бокс)»: «подвал» — не вид объекта" in \
         capsys.readouterr().err
+
+
+def test_row_with_a_plot_but_no_name_is_refused_not_dropped(db):
+    """A second plot written under its owner without repeating the name was skipped silently; the numbered blank
+    rows of a form and a totals row of areas still are."""
+    rows = [SNT_HEAD, [1, "100", "Иванов Иван Иванович", None, 600], [2, "101", None, None, 400],
+            [3, None, None, None, None], [None, None, None, None, 1000]]
+    with pytest.raises(InputError) as err:
+        members.import_register(db, xlsx_bytes(rows), "r.xlsx")
+    assert err.value.problems == ["r.xlsx, строка 3: не указано ФИО, а в строке есть данные («Номер участка»: 101); "
+                                  "если это ещё один участок члена из строки выше, впишите ФИО и в эту строку"]
+    assert db.scalar("SELECT count(*) FROM members") == 0
+
+
+def test_a_repeated_row_of_a_member_with_reg_no_is_the_same_plot(db):
+    """Two equal rows of л/с 50 listed plot 50 twice for one member and were refused as shares adding up over 1
+    («указан у л/с 50, л/с 50»); a register without л/с already takes a repeated plot once."""
+    rows = [["№ л/с", "ФИО", "Участок", "Площадь"], ["50", "Дубов Дмитрий", "50", 600], ["50", "Дубов Дмитрий", "50", 600],
+            ["50", "Дубов Дмитрий", "51", 400]]
+    members.import_register(db, xlsx_bytes(rows), "r.xlsx")
+    assert members.find_by_reg_no(db, "50")["plots"] == "50, 51"
+    assert db.scalar("SELECT count(*) FROM plot_owners") == 2
+
+
+@pytest.mark.parametrize("total", [[None, None, "ИТОГО", None, 1000], [None, None, "Всего членов: 1", None, 1000]])
+def test_a_totals_row_under_the_register_is_not_a_member(db, total):
+    """«Итого» in the name column was read as a member and refused for its area with no plot."""
+    rows = [SNT_HEAD, [1, "100", "Иванов Иван Иванович", None, 600], total]
+    members.import_register(db, xlsx_bytes(rows), "r.xlsx")
+    assert db.scalar("SELECT count(*) FROM members") == 1
