@@ -337,6 +337,8 @@ def show_error(exc: LedgerError) -> None:
     if len(problems) > 50:
         lines.append(f"… и ещё {len(problems) - 50}")
     st.error("\n".join(f"- {line}" for line in lines) if len(lines) > 1 else lines[0])
+    if getattr(exc, "hint", None):
+        st.info(plain(exc.hint))
 
 
 def attempt(action: Callable[[], T], success: str | None = None) -> T | None:

@@ -1108,6 +1108,8 @@ def main(argv: list[str] | None = None) -> int:
     except LedgerError as exc:
         for line in str(exc).splitlines():
             typer.echo(f"Ошибка: {line}", err=True)
+        if getattr(exc, "hint", None):
+            typer.echo(f"Подсказка: {exc.hint}", err=True)
         return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code

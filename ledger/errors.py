@@ -27,11 +27,12 @@ class DatabaseMissing(LedgerError):
 class InputError(LedgerError):
     """Bad input (a file, a setting, an answer). Carries the problems found, each naming its place."""
 
-    def __init__(self, problems: list[str] | str, source: str | None = None):
+    def __init__(self, problems: list[str] | str, source: str | None = None, hint: str | None = None):
         if isinstance(problems, str):
             problems = [problems]
         self.problems = list(problems)
         self.source = source
+        self.hint = hint          # what to do about it: not a problem of its own (CLI «Подсказка:», page note)
         super().__init__(self.summary())
 
     def summary(self, limit: int = 20) -> str:

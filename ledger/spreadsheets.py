@@ -239,8 +239,8 @@ class HeaderNotFound(InputError):
     """No row names the columns a file needs; `header` is the best candidate row (with no known name at all,
     the widest row; None for an empty sheet), whose columns a page offers to map."""
 
-    def __init__(self, problems: list[str] | str, header: Header | None = None):
-        super().__init__(problems)
+    def __init__(self, problems: list[str] | str, header: Header | None = None, hint: str | None = None):
+        super().__init__(problems, hint=hint)
         self.header = header
 
 
@@ -334,12 +334,11 @@ def find_header(sheet: Sheet, synonyms: dict[str, Sequence[str]], required: Iter
             widest = header
     label = {f: labels.get(f) or synonyms[f][0] for f in synonyms}
     needs = [r if isinstance(r, Need) else Need((r,), f"«{label[r]}»") for r in required]
-    tail = [hint] if hint else []
     if best is None:
         wanted = "; ".join(f"нет столбца {n.what}" for n in needs)
         raise HeaderNotFound([f"{sheet.name}: не найдена строка заголовков — в первых {HEADER_SCAN_ROWS} строках "
-                              f"нет известных названий столбцов" + (f" ({wanted})" if wanted else "")] + tail,
-                             widest if widest is not None and widest.cells else None)
+                              f"нет известных названий столбцов" + (f" ({wanted})" if wanted else "")],
+                             widest if widest is not None and widest.cells else None, hint)
     present = {normalize_header(t) for _, t in best.cells}
     absent = [n for n in mapping if n not in present]
     if absent:
@@ -351,9 +350,9 @@ def find_header(sheet: Sheet, synonyms: dict[str, Sequence[str]], required: Iter
     missing = [f"нет столбца {n.what}" for n in needs if not set(n.fields) & set(best.columns)]
     if len(best.columns) < min_fields:
         lack = "; ".join(missing) if missing else f"нужно не меньше {min_fields} известных столбцов"
-        raise HeaderNotFound([f"{sheet.name}: не найдена строка заголовков — {found_text}; {lack}"] + tail, best)
+        raise HeaderNotFound([f"{sheet.name}: не найдена строка заголовков — {found_text}; {lack}"], best, hint)
     if missing:
-        raise HeaderNotFound([f"{sheet.name}, строка {best.row}: {'; '.join(missing)} ({found_text})"] + tail, best)
+        raise HeaderNotFound([f"{sheet.name}, строка {best.row}: {'; '.join(missing)} ({found_text})"], best, hint)
     if best.conflicts:
         raise MappingError([f"{sheet.name}, строка {best.row}: столбец «{_text_at(best, j)}» ({sheet.cell_name(best.row, j)}) "
                             f"нельзя загрузить как «{label[f]}» — это поле уже у столбца «{_text_at(best, i)}» "

@@ -70,9 +70,22 @@ def test_no_header_row_names_the_found_column_its_cell_and_the_missing_group(db)
     first = err.value.problems[0]
     assert first.startswith("Реестр.xlsx: не найдена строка заголовков — найден столбец ФИО (B3); "
                             "нет столбца участка или помещения"), first
-    assert "--map" in err.value.problems[-1] and "сопоставлении столбцов" in err.value.problems[-1]
+    assert err.value.problems == [first]                 # one problem; what to do is a hint, not a second error
+    assert "--map" in err.value.hint and "сопоставлении столбцов" in err.value.hint
     assert err.value.header.row == 3
     assert db.scalar("SELECT count(*) FROM members") == 0
+
+
+def test_cli_prints_the_header_problem_once_and_the_hint_as_a_hint(db, db_path, tmp_path):
+    path = tmp_path / "Реестр.xlsx"
+    path.write_bytes(xlsx_bytes([["Реестр садоводов"], [], ["", "ФИО", "Долг"], ["", "Иванов Иван", "100"]]))
+    db.release()
+    done = subprocess.run([sys.executable, "-m", "ledger.cli", "--db", str(db_path), "members", "import", str(path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["Ошибка", "Подсказка"], lines
+    assert "--map" in lines[1]
 
 
 def test_header_row_without_a_required_group_names_it_and_what_was_found(db):
