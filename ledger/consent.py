@@ -209,6 +209,11 @@ def parse_cell(value: Any) -> tuple[bool, date | None] | None:
     return True, day
 
 
+def _said(parsed: tuple) -> str:
+    """A parsed register cell in words: «да», «нет», «да с 01.02.2024»."""
+    return ("да" if parsed[0] else "нет") + (f" с {parsed[1]:%d.%m.%Y}" if parsed[1] else "")
+
+
 def import_from_register(con, register, member_ids: dict[str, int], name: str, actor: str | None) -> tuple[int, list[str]]:
     """The register's consent columns, inside the import's transaction and set-based: a row is written only where
     the state (or the given date) changes, so importing the same file again writes nothing; withdrawals cancel the
@@ -227,24 +232,37 @@ def import_from_register(con, register, member_ids: dict[str, int], name: str, a
         "GROUP BY member_id, channel").fetchall()}
     problems, rows, now = [], [], utcnow()
     for item in register.members:
-        values = cells.get(item.row, [])
-        per_channel: dict[str, tuple[bool, date | None, str]] = {}
-        for ch, (idx, title) in sorted(columns.items(), key=lambda kv: kv[0] != "*"):   # '*' first, own wins
-            try:
-                parsed = parse_cell(values[idx] if idx < len(values) else None)
-            except ValueError as exc:
-                problems.append(f"{sheet.name}, строка {item.row}, столбец «{title}»: {exc}")
-                continue
-            if parsed is not None:
-                for target in (CHANNELS if ch == "*" else [ch]):
-                    per_channel[target] = (*parsed, title)
+        # A member spread over several rows (one plot per row) may have the consent on any of them; rows that
+        # disagree are refused rather than one of them silently winning.
+        per_channel: dict[str, tuple[bool, date | None, str, int]] = {}
+        for number in item.rows or [item.row]:
+            values = cells.get(number, [])
+            in_row: dict[str, tuple[bool, date | None, str, int]] = {}
+            for ch, (idx, title) in sorted(columns.items(), key=lambda kv: kv[0] != "*"):   # '*' first, own wins
+                try:
+                    parsed = parse_cell(values[idx] if idx < len(values) else None)
+                except ValueError as exc:
+                    problems.append(f"{sheet.name}, строка {number}, столбец «{title}»: {exc}")
+                    continue
+                if parsed is not None:
+                    for target in (CHANNELS if ch == "*" else [ch]):
+                        in_row[target] = (*parsed, title, number)
+            for ch, found in in_row.items():
+                seen = per_channel.get(ch)
+                if seen is None or (seen[0] == found[0] and seen[1] is None):
+                    per_channel[ch] = found
+                elif seen[0] != found[0] or (found[1] is not None and found[1] != seen[1]):
+                    where = f"«{seen[2]}»" if seen[2] == found[2] else f"«{seen[2]}» и «{found[2]}»"
+                    problems.append(f"{sheet.name}, строки {seen[3]} и {found[3]}, столбец {where}: л/с {item.reg_no} — "
+                                    f"согласие на {CHANNELS[ch]} указано по-разному ({_said(seen)} и {_said(found)}), "
+                                    "оставьте одно")
         member_id = member_ids[item.reg_no]
-        for ch, (granted, since, title) in per_channel.items():
+        for ch, (granted, since, title, number) in per_channel.items():
             before = last.get((member_id, ch))
             if before is not None and before[0] == granted and (since is None or since == before[1]):
                 continue
             rows.append({"member_id": member_id, "channel": ch, "granted": granted, "since": since,
-                         "basis": "register", "basis_text": f"{name}, строка {item.row}, «{title}»",
+                         "basis": "register", "basis_text": f"{name}, строка {number}, «{title}»",
                          "recorded_at": now, "recorded_by": actor})
     if problems:
         raise InputError(problems, source=name)
