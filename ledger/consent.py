@@ -110,9 +110,11 @@ def record(db: Database, member_id: int, channel: str, granted: bool, basis: str
 
 def _record(con, member_id: int, channel: str, granted: bool, basis: str, text: str | None, since: date | None,
             actor: str | None) -> bool:
-    row = con.execute("SELECT reg_no FROM members WHERE id = ?", [member_id]).fetchone()
+    row = con.execute("SELECT reg_no, anonymized_at FROM members WHERE id = ?", [member_id]).fetchone()
     if row is None:
         raise InputError(f"Член №{member_id} не найден")
+    if row[1] is not None:   # nobody to notify, and the basis text would bring personal data back
+        raise InputError(f"л/с {row[0]} обезличен {row[1]:%d.%m.%Y}: согласие на уведомления не записывается")
     last = con.execute("SELECT granted, since FROM member_consents WHERE member_id = ? AND channel = ? "
                        "ORDER BY id DESC LIMIT 1", [member_id, channel]).fetchone()
     state = (channel in DEFAULT_ALLOWED) if last is None else last[0]

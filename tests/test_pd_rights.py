@@ -351,3 +351,18 @@ def test_rewrite_waits_for_other_threads_and_keeps_everything(db):
     assert members.find_by_reg_no(db, "1")["inn"] == INN   # decrypts: the key check and the data came through
     assert members.add_member(db, {"reg_no": "2", "full_name": "Второй"}) == 2   # the sequence went on
     assert audit.verify(db).ok
+
+
+def test_no_consent_is_recorded_for_an_anonymized_member(coop, capsys):
+    from ledger import consent
+
+    db, _ = coop
+    personal_data.anonymize(db, "7", "истёк срок хранения", actor="admin")
+    mid = members.find_by_reg_no(db, "7")["id"]
+    before = db.scalar("SELECT count(*) FROM member_consents")
+    capsys.readouterr()
+    assert main(["members", "consent", "7", "--channel", "sms", "--yes", "--basis", "заявление Иванова И. И."]) != 0
+    assert "л/с 7 обезличен" in capsys.readouterr().err
+    with pytest.raises(InputError, match="согласие на уведомления не записывается"):
+        consent.record(db, mid, "telegram", True, "other", "слова члена")
+    assert db.scalar("SELECT count(*) FROM member_consents") == before
