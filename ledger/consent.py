@@ -23,6 +23,7 @@ from .errors import InputError
 CHANNELS = {"email": "Эл. почта", "sms": "SMS", "telegram": "Telegram", "max": "MAX"}
 BASES = {"form": "подписанное заявление", "bot": "член сам запустил бота", "register": "колонка реестра",
          "other": "другое"}
+BASIS_LIMIT = 500                    # characters of a consent's basis text (a form's number and date, the member's words)
 DEFAULT_ALLOWED = {"email"}          # channels allowed without a recorded consent (see the module's docstring)
 CHARTER_BASIS = "устав: уведомления по своему счёту по e-mail (согласие не записано)"
 # The consent channel of each kind of address a notification channel needs (integrations' Channel.address).
@@ -99,7 +100,10 @@ def record(db: Database, member_id: int, channel: str, granted: bool, basis: str
     channel = channel_of(channel)
     if basis not in BASES:
         raise InputError(f"Основание «{basis}» неизвестно: допустимы {', '.join(BASES)}")
-    text = (text or "").strip() or None
+    text = " ".join((text or "").split()) or None
+    if text and len(text) > BASIS_LIMIT:
+        raise InputError(f"Основание согласия длиннее {BASIS_LIMIT} знаков ({len(text)}): оставьте № и дату заявления "
+                         "или коротко слова члена")
     if basis == "other" and not text:
         raise InputError("Согласие: укажите основание (текстом)")
     if con is None:

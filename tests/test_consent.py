@@ -371,7 +371,9 @@ def test_cli_consent(db):
     assert withdrawn.returncode == 0 and "согласие отозвано" in withdrawn.stdout
     for args, words in ((["1", "--channel", "sms", "--yes"], "Укажите основание"),
                         (["1", "--channel", "fax", "--yes", "--basis", "x"], "Канал «fax» неизвестен"),
-                        (["99", "--channel", "sms", "--yes", "--basis", "x"], "л/с 99 не найден")):
+                        (["99", "--channel", "sms", "--yes", "--basis", "x"], "л/с 99 не найден"),
+                        (["1", "--channel", "telegram", "--yes", "--basis", "слова " * 200],
+                         "Основание согласия длиннее 500 знаков (1199)")):
         bad = cli(db, "members", "consent", *args)
         assert bad.returncode != 0 and words in bad.stdout + bad.stderr and "Traceback" not in bad.stderr
     assert [r["granted"] for r in consent.history(Database(db.path), 1)] == [False, True]
