@@ -452,6 +452,9 @@ def _rewrite(db: Database, label: str) -> None:
                           f"свободных блоках файла — повторите обезличивание позже, оно только перепишет файл") from None
 
 
+REASON_LIMIT = 500     # characters of an anonymisation's reason (kept in the audit log and the member's history)
+
+
 def anonymize(db: Database, reg_no: str, reason: str, actor: str | None = None, today: date | None = None) -> dict:
     """Replace the former member's personal data by a pseudonym, keep his money records, remove his own
     originals, and rewrite the database file so the old values are gone from it. Refused for a current
@@ -460,9 +463,12 @@ def anonymize(db: Database, reg_no: str, reason: str, actor: str | None = None, 
     today = today or date.today()
     member = _find(db, reg_no)
     label = f"л/с {member['reg_no']}"
-    reason = (reason or "").strip()
+    reason = " ".join((reason or "").split())
     if not reason:
         raise InputError("Укажите основание обезличивания (например: истёк срок хранения, заявление члена)")
+    if len(reason) > REASON_LIMIT:
+        raise InputError(f"Основание обезличивания длиннее {REASON_LIMIT} знаков ({len(reason)}): оно хранится в "
+                         "журнале — укажите коротко (истёк срок хранения, заявление № … от …)")
     if member.get("anonymized_at"):   # done before: only the file is rewritten again (if that failed then)
         _rewrite(db, label)
         return {"reg_no": member["reg_no"], "pseudonym": member["full_name"], "already": member["anonymized_at"],

@@ -180,7 +180,8 @@ def test_anonymize_refused_for_current_member_debtor_and_without_reason(coop, ca
     before = db.path.read_bytes()
     for reg_no, reason, words in (("8", "истёк срок", "действующий член"), ("9", "истёк срок", "открытый долг"),
                                   ("7", " ", "Укажите основание"),
-                                  ("7", f"заявление {NAME}", "не должно содержать ФИО")):
+                                  ("7", f"заявление {NAME}", "не должно содержать ФИО"),
+                                  ("7", "истёк срок " * 60, r"длиннее 500 знаков \(659\)")):
         with pytest.raises(InputError, match=words):
             personal_data.anonymize(db, reg_no, reason, actor="admin")
     assert main(["members", "anonymize", "8", "--reason", "истёк срок"]) == 1
