@@ -626,7 +626,11 @@ def export_log(db: Database, path: Path, actor: str | None = None) -> int:
     if path.suffix.lower() not in (".csv", ".xlsx"):
         raise InputError(f"{path.name}: журнал выгружается в .xlsx или .csv")
     rows = log_rows(db)
-    write_table(path, LOG_COLUMNS, rows, "Уведомления")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_table(path, LOG_COLUMNS, rows, "Уведомления")
+    except OSError as exc:
+        raise InputError(f"{path}: не удалось записать файл ({exc.strerror})") from None
     audit.record(db, actor, "export_personal_data", path.name, what="журнал уведомлений", rows=len(rows))
     return len(rows)
 

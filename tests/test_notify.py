@@ -280,6 +280,9 @@ def test_cli_plan_send_and_log(db, smtp, tmp_path):
     assert [r["Статус"] for r in rows] == ["отправлено", "отправлено"]
     bad = coop(db, "notify", "log", "--out", str(tmp_path / "журнал.txt"))
     assert bad.returncode == 1 and "журнал.txt" in bad.stderr and "Traceback" not in bad.stderr
+    (tmp_path / "папка.csv").mkdir()      # a folder where the file should go: a message, not an internal error
+    bad = coop(db, "notify", "log", "--out", str(tmp_path / "папка.csv"))
+    assert bad.returncode == 1 and "папка.csv: не удалось записать файл" in bad.stderr, bad.stderr
 
 
 def test_scheduled_channel_run_plans_and_sends(db, smtp, tmp_path):
