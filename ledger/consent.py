@@ -236,6 +236,7 @@ def import_from_register(con, register, member_ids: dict[str, int], name: str, a
     last = {(m, c): (g, s) for m, c, g, s in con.execute(
         "SELECT member_id, channel, arg_max(granted, id), arg_max(since, id) FROM member_consents "
         "GROUP BY member_id, channel").fetchall()}
+    anonymized = {m for (m,) in con.execute("SELECT id FROM members WHERE anonymized_at IS NOT NULL").fetchall()}
     problems, rows, now = [], [], utcnow()
     for item in register.members:
         # A member spread over several rows (one plot per row) may have the consent on any of them; rows that
@@ -266,6 +267,10 @@ def import_from_register(con, register, member_ids: dict[str, int], name: str, a
         for ch, (granted, since, title, number) in per_channel.items():
             before = last.get((member_id, ch))
             if before is not None and before[0] == granted and (since is None or since == before[1]):
+                continue
+            if member_id in anonymized:      # as consent.record: nobody to notify (an unchanged state is let be)
+                problems.append(f"{sheet.name}, строка {number}, столбец «{title}»: л/с {item.reg_no} обезличен — "
+                                "согласие не записывается, очистите ячейку")
                 continue
             rows.append({"member_id": member_id, "channel": ch, "granted": granted, "since": since,
                          "basis": "register", "basis_text": f"{name}, строка {number}, «{title}»",

@@ -367,3 +367,19 @@ def test_no_consent_is_recorded_for_an_anonymized_member(coop, capsys):
     with pytest.raises(InputError, match="согласие на уведомления не записывается"):
         consent.record(db, mid, "telegram", True, "other", "слова члена")
     assert db.scalar("SELECT count(*) FROM member_consents") == before
+
+
+def test_register_import_brings_no_personal_data_back_to_an_anonymized_member(coop):
+    db, _ = coop
+    personal_data.anonymize(db, "7", "истёк срок хранения", actor="admin")
+    pseudonym = members.find_by_reg_no(db, "7")["full_name"]
+    before = db.scalar("SELECT count(*) FROM member_consents")
+    for data, words in (("Л/с;ФИО\r\n7;" + NAME + "\r\n", "строка 2: л/с 7 обезличен"),
+                        ("Л/с;ФИО;Согласие на SMS\r\n7;" + pseudonym + ";да\r\n",
+                         "строка 2, столбец «Согласие на SMS»: л/с 7 обезличен")):
+        with pytest.raises(InputError, match=words):
+            members.import_register(db, data.encode("cp1251"), "реестр.csv")
+    assert members.find_by_reg_no(db, "7")["full_name"] == pseudonym
+    assert db.scalar("SELECT count(*) FROM member_consents") == before
+    # the same values as the card (an export loaded back) change nothing and are let through
+    assert members.import_register(db, f"Л/с;ФИО\r\n7;{pseudonym}\r\n".encode("cp1251"), "реестр.csv").updated == 0
