@@ -592,11 +592,6 @@ def release_many(db: Database, row_ids: list[int]) -> None:
                     f"WHERE id IN ({', '.join('?' * len(row_ids))}) AND status = 'sending'", row_ids)
 
 
-def pending_counts(db: Database) -> dict[str, int]:
-    return dict(db.fetchall("SELECT channel, count(*) FROM notify_outbox WHERE status = 'planned' GROUP BY channel "
-                            "ORDER BY channel"))
-
-
 def log_rows(db: Database, status: str | None = None, channel: str | None = None, search: str = "") -> list[dict]:
     """The delivery log, newest first, with the rule's name and the member's л/с."""
     cond, params = [], []
