@@ -156,6 +156,11 @@ def test_pdf_report_and_bad_extension(coop, tmp_path, capsys):
     assert "только в .pdf или .json" in capsys.readouterr().err
     assert not (tmp_path / "копия.docx").exists()
     assert main(["members", "pd-report", "999", "--out", str(tmp_path / "x.json")]) == 1
+    made = len(audit.entries(db, action="pd_report_made"))
+    (tmp_path / "папка.json").mkdir()      # the file cannot be written: no copy handed out, none logged
+    assert main(["members", "pd-report", "7", "--out", str(tmp_path / "папка.json")]) == 1
+    assert "папка.json: не удалось записать файл" in capsys.readouterr().err
+    assert len(audit.entries(db, action="pd_report_made")) == made
 
 
 def test_retention_lists_former_members_whose_period_is_over_and_who_owe_nothing(coop, capsys):
