@@ -371,6 +371,7 @@ def test_cli_consent(db):
     assert withdrawn.returncode == 0 and "согласие отозвано" in withdrawn.stdout
     for args, words in ((["1", "--channel", "sms", "--yes"], "Укажите основание"),
                         (["1", "--channel", "fax", "--yes", "--basis", "x"], "Канал «fax» неизвестен"),
+                        (["1", "--channel", "sms", "--no", "--yes", "--basis", "x"], "что-то одно: --yes"),
                         (["99", "--channel", "sms", "--yes", "--basis", "x"], "л/с 99 не найден"),
                         (["1", "--channel", "telegram", "--yes", "--basis", "слова " * 200],
                          "Основание согласия длиннее 500 знаков (1199)")):
