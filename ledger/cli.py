@@ -164,13 +164,17 @@ def members_import(ctx: typer.Context, file: Path = typer.Argument(..., help=".x
 @members_app.command("consent")
 def members_consent(ctx: typer.Context, reg_no: str = typer.Argument(..., help="Номер л/с члена"),
                     channel: Optional[str] = typer.Option(None, "--channel", help="email, sms, telegram или max"),
-                    granted: Optional[bool] = typer.Option(None, "--yes/--no", help="дал согласие / отозвал его"),
+                    yes: bool = typer.Option(False, "--yes", help="дал согласие"),
+                    no: bool = typer.Option(False, "--no", help="отозвал согласие"),
                     basis: Optional[str] = typer.Option(None, "--basis", help="Основание: № и дата заявления, слова члена"),
                     kind: str = typer.Option("other", "--kind", help="form — подписанное заявление, other — другое"),
                     on: Optional[str] = typer.Option(None, "--date", help="Дата согласия или отзыва (если известна)")):
     """Согласие члена на уведомления по каналу (без --yes/--no — показать согласия)."""
     from . import consent
 
+    if yes and no:     # one flag would silently win over the other: a withdrawal recorded as a consent or back
+        raise InputError("Укажите что-то одно: --yes (согласие дано) или --no (отозвано)")
+    granted = True if yes else False if no else None
     db = db_of(ctx)
     found = members.find_by_reg_no(db, reg_no)
     if found is None:

@@ -23,6 +23,7 @@ from .errors import InputError
 CHANNELS = {"email": "Эл. почта", "sms": "SMS", "telegram": "Telegram", "max": "MAX"}
 BASES = {"form": "подписанное заявление", "bot": "член сам запустил бота", "register": "колонка реестра",
          "other": "другое"}
+BASIS_LIMIT = 500                    # characters of a consent's basis text (a form's number and date, the member's words)
 DEFAULT_ALLOWED = {"email"}          # channels allowed without a recorded consent (see the module's docstring)
 CHARTER_BASIS = "устав: уведомления по своему счёту по e-mail (согласие не записано)"
 # The consent channel of each kind of address a notification channel needs (integrations' Channel.address).
@@ -99,7 +100,10 @@ def record(db: Database, member_id: int, channel: str, granted: bool, basis: str
     channel = channel_of(channel)
     if basis not in BASES:
         raise InputError(f"Основание «{basis}» неизвестно: допустимы {', '.join(BASES)}")
-    text = (text or "").strip() or None
+    text = " ".join((text or "").split()) or None
+    if text and len(text) > BASIS_LIMIT:
+        raise InputError(f"Основание согласия длиннее {BASIS_LIMIT} знаков ({len(text)}): оставьте № и дату заявления "
+                         "или коротко слова члена")
     if basis == "other" and not text:
         raise InputError("Согласие: укажите основание (текстом)")
     if con is None:
@@ -110,9 +114,11 @@ def record(db: Database, member_id: int, channel: str, granted: bool, basis: str
 
 def _record(con, member_id: int, channel: str, granted: bool, basis: str, text: str | None, since: date | None,
             actor: str | None) -> bool:
-    row = con.execute("SELECT reg_no FROM members WHERE id = ?", [member_id]).fetchone()
+    row = con.execute("SELECT reg_no, anonymized_at FROM members WHERE id = ?", [member_id]).fetchone()
     if row is None:
         raise InputError(f"Член №{member_id} не найден")
+    if row[1] is not None:   # nobody to notify, and the basis text would bring personal data back
+        raise InputError(f"л/с {row[0]} обезличен {row[1]:%d.%m.%Y}: согласие на уведомления не записывается")
     last = con.execute("SELECT granted, since FROM member_consents WHERE member_id = ? AND channel = ? "
                        "ORDER BY id DESC LIMIT 1", [member_id, channel]).fetchone()
     state = (channel in DEFAULT_ALLOWED) if last is None else last[0]
@@ -209,6 +215,11 @@ def parse_cell(value: Any) -> tuple[bool, date | None] | None:
     return True, day
 
 
+def _said(parsed: tuple) -> str:
+    """A parsed register cell in words: «да», «нет», «да с 01.02.2024»."""
+    return ("да" if parsed[0] else "нет") + (f" с {parsed[1]:%d.%m.%Y}" if parsed[1] else "")
+
+
 def import_from_register(con, register, member_ids: dict[str, int], name: str, actor: str | None) -> tuple[int, list[str]]:
     """The register's consent columns, inside the import's transaction and set-based: a row is written only where
     the state (or the given date) changes, so importing the same file again writes nothing; withdrawals cancel the
@@ -225,26 +236,44 @@ def import_from_register(con, register, member_ids: dict[str, int], name: str, a
     last = {(m, c): (g, s) for m, c, g, s in con.execute(
         "SELECT member_id, channel, arg_max(granted, id), arg_max(since, id) FROM member_consents "
         "GROUP BY member_id, channel").fetchall()}
+    anonymized = {m for (m,) in con.execute("SELECT id FROM members WHERE anonymized_at IS NOT NULL").fetchall()}
     problems, rows, now = [], [], utcnow()
     for item in register.members:
-        values = cells.get(item.row, [])
-        per_channel: dict[str, tuple[bool, date | None, str]] = {}
-        for ch, (idx, title) in sorted(columns.items(), key=lambda kv: kv[0] != "*"):   # '*' first, own wins
-            try:
-                parsed = parse_cell(values[idx] if idx < len(values) else None)
-            except ValueError as exc:
-                problems.append(f"{sheet.name}, строка {item.row}, столбец «{title}»: {exc}")
-                continue
-            if parsed is not None:
-                for target in (CHANNELS if ch == "*" else [ch]):
-                    per_channel[target] = (*parsed, title)
+        # A member spread over several rows (one plot per row) may have the consent on any of them; rows that
+        # disagree are refused rather than one of them silently winning.
+        per_channel: dict[str, tuple[bool, date | None, str, int]] = {}
+        for number in item.rows or [item.row]:
+            values = cells.get(number, [])
+            in_row: dict[str, tuple[bool, date | None, str, int]] = {}
+            for ch, (idx, title) in sorted(columns.items(), key=lambda kv: kv[0] != "*"):   # '*' first, own wins
+                try:
+                    parsed = parse_cell(values[idx] if idx < len(values) else None)
+                except ValueError as exc:
+                    problems.append(f"{sheet.name}, строка {number}, столбец «{title}»: {exc}")
+                    continue
+                if parsed is not None:
+                    for target in (CHANNELS if ch == "*" else [ch]):
+                        in_row[target] = (*parsed, title, number)
+            for ch, found in in_row.items():
+                seen = per_channel.get(ch)
+                if seen is None or (seen[0] == found[0] and seen[1] is None):
+                    per_channel[ch] = found
+                elif seen[0] != found[0] or (found[1] is not None and found[1] != seen[1]):
+                    where = f"«{seen[2]}»" if seen[2] == found[2] else f"«{seen[2]}» и «{found[2]}»"
+                    problems.append(f"{sheet.name}, строки {seen[3]} и {found[3]}, столбец {where}: л/с {item.reg_no} — "
+                                    f"согласие на {CHANNELS[ch]} указано по-разному ({_said(seen)} и {_said(found)}), "
+                                    "оставьте одно")
         member_id = member_ids[item.reg_no]
-        for ch, (granted, since, title) in per_channel.items():
+        for ch, (granted, since, title, number) in per_channel.items():
             before = last.get((member_id, ch))
             if before is not None and before[0] == granted and (since is None or since == before[1]):
                 continue
+            if member_id in anonymized:      # as consent.record: nobody to notify (an unchanged state is let be)
+                problems.append(f"{sheet.name}, строка {number}, столбец «{title}»: л/с {item.reg_no} обезличен — "
+                                "согласие не записывается, очистите ячейку")
+                continue
             rows.append({"member_id": member_id, "channel": ch, "granted": granted, "since": since,
-                         "basis": "register", "basis_text": f"{name}, строка {item.row}, «{title}»",
+                         "basis": "register", "basis_text": f"{name}, строка {number}, «{title}»",
                          "recorded_at": now, "recorded_by": actor})
     if problems:
         raise InputError(problems, source=name)

@@ -599,7 +599,7 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
     member_cols = [k for k in MEMBER_FIELDS if k != "reg_no"]
     key = vault.master_key(db)
     with db.transaction() as con:
-        cur = con.execute(f"SELECT id, reg_no, {', '.join(member_cols)} FROM members")
+        cur = con.execute(f"SELECT id, reg_no, anonymized_at, {', '.join(member_cols)} FROM members")
         names = [d[0] for d in cur.description]
         existing = {r["reg_no"]: r for r in _open_rows(key, [dict(zip(names, r)) for r in cur.fetchall()])}
         plots = {r[1]: {"id": r[0], "area": r[2], "cadastral_no": r[3]}
@@ -612,7 +612,7 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
         _place_areas(register, existing, plots, open_owners, result)
 
         # Members: new ones, and changed fields of known ones.
-        new_rows, updates, changes, statuses = [], [], [], []
+        new_rows, updates, changes, statuses, refused = [], [], [], [], []
         touched: set[int] = set()
         for item in register.members:
             values = item.values
@@ -633,6 +633,11 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
                 result.warnings.append(_left_without_date(register, item, effective))
             if not diff:
                 continue
+            if old.get("anonymized_at"):     # his personal data is gone on purpose (152-ФЗ): none comes back
+                refused.append(f"{register.sheet.name}, строка {item.row}: л/с {item.reg_no} обезличен "
+                               f"{old['anonymized_at']:%d.%m.%Y} — его сведения не меняются (поля: "
+                               f"{', '.join(_label(k) for k in diff)}); уберите строку или верните прежние значения")
+                continue
             touched.add(old["id"])
             updates.append(_sealed(key, {**old, **diff, "updated_at": now}))
             changes += [_change(old["id"], k, old.get(k), v, now, actor, source) for k, v in diff.items()]
@@ -641,6 +646,8 @@ def import_register(db: Database, data: bytes, name: str, actor: str | None = No
                     if diff["status"] not in ACTIVE_STATUSES else effective
                 statuses.append({"member_id": old["id"], "status": diff["status"], "valid_from": valid_from,
                                  "recorded_at": now, "source": source})
+        if refused:
+            raise InputError(refused, source=name)
         inserted = insert_rows(con, "members", [_sealed(key, r) for r in new_rows], returning="id, reg_no")
         member_ids = {reg: m["id"] for reg, m in existing.items()}
         member_ids.update({reg: mid for mid, reg in inserted})

@@ -12,6 +12,8 @@ before it is ever sent again.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
@@ -79,14 +81,39 @@ def _compiled(template: str):
     return _env.from_string(template)
 
 
+_JINJA_WORDS = [
+    (re.compile(r"'([^']*)' is undefined"), "поле «{{{{ {0} }}}}» неизвестно"),
+    (re.compile(r"'[^']*' has no attribute '([^']*)'"), "поле «{0}» неизвестно"),
+    (re.compile(r"No filter named '([^']*)'"), "фильтр «{0}» неизвестен"),
+    (re.compile(r"No test named '([^']*)'"), "проверка «{0}» неизвестна"),
+    (re.compile(r"unsafe"), "такое обращение в шаблоне запрещено"),
+    (re.compile(r"unexpected end of template"), "шаблон оборван: не закрыт тег {{{{ … }}}} или {{% … %}}"),
+    (re.compile(r"unexpected '([^']*)'"), "лишний символ «{0}»"),
+    (re.compile(r"[Ee]ncountered unknown tag '([^']*)'"), "неизвестный тег «{0}»"),
+]
+
+
+def template_problem(exc: Exception) -> str:
+    """A template's error (syntax, unknown field, a failed operation while rendering) in Russian: «, строка N: …»
+    or «: …», to follow the place's name."""
+    line = getattr(exc, "lineno", None)
+    at = f", строка {line}: " if line else ": "
+    message = getattr(exc, "message", None) or str(exc)
+    for pattern, words in _JINJA_WORDS:
+        found = pattern.search(message)
+        if found:
+            return at + words.format(*found.groups())
+    if isinstance(exc, TemplateError):
+        return at + "ошибка в записи шаблона (проверьте скобки {{ }} и {% %})"
+    return at + "выражение в шаблоне не вычисляется (поля шаблона — текст, арифметика с ними недоступна)"
+
+
 def render(template: str, context: dict[str, Any], where: str = "шаблон") -> str:
     """The template filled in; InputError naming the place and the line if it is bad."""
     try:
         return _compiled(template).render(**context).strip()
-    except TemplateError as exc:
-        line = getattr(exc, "lineno", None)
-        at = f", строка {line}" if line else ""
-        raise InputError(f"{where}{at}: {exc.message or type(exc).__name__}") from None
+    except Exception as exc:   # noqa: BLE001 — a user's template may fail any way while rendering
+        raise InputError(f"{where}{template_problem(exc)}") from None
 
 
 def coop_context(db: Database) -> dict[str, Any]:
@@ -172,8 +199,7 @@ def validate_rule(values: dict[str, Any]) -> dict[str, Any]:
                     try:
                         _env.parse(value)
                     except TemplateError as exc:
-                        raise ValueError(f"«Короткий текст», строка {getattr(exc, 'lineno', '?')}: {exc.message}") \
-                            from None
+                        raise ValueError(f"«Короткий текст»{template_problem(exc)}") from None
             elif key in ("name", "subject", "body"):
                 value = str(value or "").strip()
                 if not value:
@@ -184,8 +210,7 @@ def validate_rule(values: dict[str, Any]) -> dict[str, Any]:
             problems.append(str(exc))
             continue
         except TemplateError as exc:
-            problems.append(f"«{'Тема' if key == 'subject' else 'Текст'}», строка {getattr(exc, 'lineno', '?')}: "
-                            f"{exc.message}")
+            problems.append(f"«{'Тема' if key == 'subject' else 'Текст'}»{template_problem(exc)}")
             continue
         out[key] = value
     if problems:
@@ -574,11 +599,6 @@ def release_many(db: Database, row_ids: list[int]) -> None:
                     f"WHERE id IN ({', '.join('?' * len(row_ids))}) AND status = 'sending'", row_ids)
 
 
-def pending_counts(db: Database) -> dict[str, int]:
-    return dict(db.fetchall("SELECT channel, count(*) FROM notify_outbox WHERE status = 'planned' GROUP BY channel "
-                            "ORDER BY channel"))
-
-
 def log_rows(db: Database, status: str | None = None, channel: str | None = None, search: str = "") -> list[dict]:
     """The delivery log, newest first, with the rule's name and the member's л/с."""
     cond, params = [], []
@@ -608,7 +628,11 @@ def export_log(db: Database, path: Path, actor: str | None = None) -> int:
     if path.suffix.lower() not in (".csv", ".xlsx"):
         raise InputError(f"{path.name}: журнал выгружается в .xlsx или .csv")
     rows = log_rows(db)
-    write_table(path, LOG_COLUMNS, rows, "Уведомления")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_table(path, LOG_COLUMNS, rows, "Уведомления")
+    except OSError as exc:
+        raise InputError(f"{path}: не удалось записать файл ({exc.strerror})") from None
     audit.record(db, actor, "export_personal_data", path.name, what="журнал уведомлений", rows=len(rows))
     return len(rows)
 

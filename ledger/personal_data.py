@@ -207,8 +207,9 @@ def _audit_section(con, member: dict) -> dict:
             "rows": rows}
 
 
-def pd_report(db: Database, reg_no: str, actor: str | None = None) -> dict:
-    """Everything held about the member, section by section (tables named), decrypted; the copy is logged."""
+def pd_report(db: Database, reg_no: str, actor: str | None = None, log: bool = True) -> dict:
+    """Everything held about the member, section by section (tables named), decrypted; the copy is logged
+    (log=False: the caller logs it once the copy is handed out)."""
     member = _find(db, reg_no)
     key = vault.master_key(db)
     accruals.refresh(db)   # allocations and charge states as of the ledger now
@@ -228,7 +229,8 @@ def pd_report(db: Database, reg_no: str, actor: str | None = None) -> dict:
         sections.append(_audit_section(con, member))
     settings = cooperative.get_settings(db)
     made_at = utcnow()
-    audit.record(db, actor, "pd_report_made", f"л/с {member['reg_no']}", member_id=member["id"])
+    if log:
+        _log_made(db, actor, member["reg_no"], member["id"])
     return {"title": "Сведения о персональных данных члена кооператива (152-ФЗ, ст. 14)",
             "operator": settings.get("name"), "operator_inn": settings.get("inn"),
             "member": {"reg_no": member["reg_no"], "full_name": member["full_name"]},
@@ -294,21 +296,28 @@ def report_pdf(report: dict) -> bytes:
     return bytes(pdf.output())
 
 
-def pd_report_bytes(db: Database, reg_no: str, fmt: str, actor: str | None = None) -> tuple[dict, bytes]:
-    """The copy (logged) and its file: fmt "pdf" or "json"."""
-    report = pd_report(db, reg_no, actor)
+def _log_made(db: Database, actor: str | None, reg_no: str, member_id: int) -> None:
+    audit.record(db, actor, "pd_report_made", f"л/с {reg_no}", member_id=member_id)
+
+
+def pd_report_bytes(db: Database, reg_no: str, fmt: str, actor: str | None = None,
+                    log: bool = True) -> tuple[dict, bytes]:
+    """The copy (logged unless log=False) and its file: fmt "pdf" or "json"."""
+    report = pd_report(db, reg_no, actor, log)
     return report, report_pdf(report) if fmt == "pdf" else report_json(report)
 
 
 def write_pd_report(db: Database, reg_no: str, path: Path, actor: str | None = None) -> dict:
     """`coop members pd-report`: .pdf or .json by the extension (checked by the caller)."""
     path = Path(path)
-    report, data = pd_report_bytes(db, reg_no, path.suffix.lower().lstrip("."), actor)
+    report, data = pd_report_bytes(db, reg_no, path.suffix.lower().lstrip("."), actor, log=False)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     except OSError as exc:
         raise InputError(f"{path}: не удалось записать файл ({exc.strerror})") from None
+    member = _find(db, reg_no)     # logged once the file exists: a copy that was not written was not handed out
+    _log_made(db, actor, member["reg_no"], member["id"])
     return report
 
 
@@ -452,6 +461,9 @@ def _rewrite(db: Database, label: str) -> None:
                           f"свободных блоках файла — повторите обезличивание позже, оно только перепишет файл") from None
 
 
+REASON_LIMIT = 500     # characters of an anonymisation's reason (kept in the audit log and the member's history)
+
+
 def anonymize(db: Database, reg_no: str, reason: str, actor: str | None = None, today: date | None = None) -> dict:
     """Replace the former member's personal data by a pseudonym, keep his money records, remove his own
     originals, and rewrite the database file so the old values are gone from it. Refused for a current
@@ -460,9 +472,12 @@ def anonymize(db: Database, reg_no: str, reason: str, actor: str | None = None, 
     today = today or date.today()
     member = _find(db, reg_no)
     label = f"л/с {member['reg_no']}"
-    reason = (reason or "").strip()
+    reason = " ".join((reason or "").split())
     if not reason:
         raise InputError("Укажите основание обезличивания (например: истёк срок хранения, заявление члена)")
+    if len(reason) > REASON_LIMIT:
+        raise InputError(f"Основание обезличивания длиннее {REASON_LIMIT} знаков ({len(reason)}): оно хранится в "
+                         "журнале — укажите коротко (истёк срок хранения, заявление № … от …)")
     if member.get("anonymized_at"):   # done before: only the file is rewritten again (if that failed then)
         _rewrite(db, label)
         return {"reg_no": member["reg_no"], "pseudonym": member["full_name"], "already": member["anonymized_at"],

@@ -305,6 +305,23 @@ def test_register_with_a_bad_consent_cell_changes_nothing(db, make_xlsx):
     assert db.scalar("SELECT count(*) FROM member_consents") == 0
 
 
+def test_register_member_over_several_rows_reads_consent_from_every_row(db, make_xlsx):
+    # One plot per row: the consent may be written on the member's second row only; rows that disagree are refused.
+    spread = [REGISTER[0], ["5", "Орлов Ян", "", "", "", "", ""], ["5", "Орлов Ян", "", "", "01.02.2024", "", ""]]
+    members.import_register(db, make_xlsx(spread), "реестр.xlsx")
+    assert states_of(db, "5")["sms"] == (True, date(2024, 2, 1))
+    basis = db.scalar("SELECT basis_text FROM member_consents WHERE channel = 'sms'")
+    assert basis == "реестр.xlsx, строка 3, «Согласие на SMS»"
+    before = db.scalar("SELECT count(*) FROM member_consents")
+    clash = [REGISTER[0], ["6", "Белов Ян", "", "да", "", "", ""], ["6", "Белов Ян", "", "", "нет", "", ""]]
+    with pytest.raises(InputError) as caught:
+        members.import_register(db, make_xlsx(clash), "реестр-2.xlsx")
+    assert "строки 2 и 3, столбец «Согласие на рассылку» и «Согласие на SMS»: л/с 6 — согласие на SMS указано " \
+           "по-разному (да и нет), оставьте одно" in str(caught.value)
+    assert members.find_by_reg_no(db, "6") is None
+    assert db.scalar("SELECT count(*) FROM member_consents") == before
+
+
 # -- the member card and the CLI ------------------------------------------------------------------
 
 def test_card_shows_and_edits_consents(db):
@@ -354,7 +371,10 @@ def test_cli_consent(db):
     assert withdrawn.returncode == 0 and "согласие отозвано" in withdrawn.stdout
     for args, words in ((["1", "--channel", "sms", "--yes"], "Укажите основание"),
                         (["1", "--channel", "fax", "--yes", "--basis", "x"], "Канал «fax» неизвестен"),
-                        (["99", "--channel", "sms", "--yes", "--basis", "x"], "л/с 99 не найден")):
+                        (["1", "--channel", "sms", "--no", "--yes", "--basis", "x"], "что-то одно: --yes"),
+                        (["99", "--channel", "sms", "--yes", "--basis", "x"], "л/с 99 не найден"),
+                        (["1", "--channel", "telegram", "--yes", "--basis", "слова " * 200],
+                         "Основание согласия длиннее 500 знаков (1199)")):
         bad = cli(db, "members", "consent", *args)
         assert bad.returncode != 0 and words in bad.stdout + bad.stderr and "Traceback" not in bad.stderr
     assert [r["granted"] for r in consent.history(Database(db.path), 1)] == [False, True]

@@ -230,7 +230,7 @@ def test_templates_are_sandboxed_and_bad_ones_are_named():
         notify.render("{{ ''.__class__.__mro__[1].__subclasses__() }}", ctx)
     with pytest.raises(InputError, match="строка 2"):
         notify.render("строка\n{{ member.reg_no ", ctx)
-    with pytest.raises(InputError, match="undefined"):
+    with pytest.raises(InputError, match="поле «{{ debt }}» неизвестно"):
         notify.render("{{ debt.total }}", ctx)
     with pytest.raises(InputError) as bad:
         notify.validate_rule({"trigger": "birthday", "min_debt": "abc", "body": "{% if %}"})
@@ -247,6 +247,27 @@ def test_plan_with_no_channel_enabled_says_so_instead_of_counting_everyone_unrea
     lines = plan.stdout.splitlines()
     assert lines[0] == "0 сообщений"
     assert "Внимание: не включён ни один канал уведомлений" in lines[1] and "coop integrations enable smtp" in lines[1]
+
+
+def test_template_errors_are_russian_and_runtime_failures_are_input_errors():
+    ctx = {"debt": {"total": "1 500,00"}, "member": {"short_name": "Иванов И. П."}}
+    # A failed operation while rendering (arithmetic on a text field) was a bare TypeError / ZeroDivisionError.
+    for template in ("{{ debt.total + 1 }}", "{{ 1 / 0 }}"):
+        with pytest.raises(InputError, match="^Текст: выражение в шаблоне не вычисляется"):
+            notify.render(template, ctx, "Текст")
+    cases = {"{{ member.short_name ": "шаблон оборван", "{{ member.nope }}": "поле «nope» неизвестно",
+             "{{ member.short_name|shout }}": "фильтр «shout» неизвестен", "{% foo %}": "неизвестный тег «foo»",
+             "{{ ''.__class__ }}": "запрещено"}
+    for template, words in cases.items():
+        with pytest.raises(InputError) as bad:
+            notify.render(template, ctx)
+        assert words in str(bad.value) and not any(w in str(bad.value) for w in ("undefined", "unexpected", "unsafe",
+                                                                                  "No filter", "tag"))
+    with pytest.raises(InputError) as bad:
+        notify.validate_rule({"subject": "{{ a", "body": "{{ b }", "short_body": "{% if %}"})
+    assert bad.value.problems == ["«Тема», строка 1: шаблон оборван: не закрыт тег {{ … }} или {% … %}",
+                                  "«Текст», строка 1: лишний символ «}»",
+                                  "«Короткий текст», строка 1: ошибка в записи шаблона (проверьте скобки {{ }} и {% %})"]
 
 
 def test_cli_plan_send_and_log(db, smtp, tmp_path):
@@ -270,6 +291,9 @@ def test_cli_plan_send_and_log(db, smtp, tmp_path):
     assert [r["Статус"] for r in rows] == ["отправлено", "отправлено"]
     bad = coop(db, "notify", "log", "--out", str(tmp_path / "журнал.txt"))
     assert bad.returncode == 1 and "журнал.txt" in bad.stderr and "Traceback" not in bad.stderr
+    (tmp_path / "папка.csv").mkdir()      # a folder where the file should go: a message, not an internal error
+    bad = coop(db, "notify", "log", "--out", str(tmp_path / "папка.csv"))
+    assert bad.returncode == 1 and "папка.csv: не удалось записать файл" in bad.stderr, bad.stderr
 
 
 def test_scheduled_channel_run_plans_and_sends(db, smtp, tmp_path):

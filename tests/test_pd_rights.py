@@ -156,6 +156,11 @@ def test_pdf_report_and_bad_extension(coop, tmp_path, capsys):
     assert "только в .pdf или .json" in capsys.readouterr().err
     assert not (tmp_path / "копия.docx").exists()
     assert main(["members", "pd-report", "999", "--out", str(tmp_path / "x.json")]) == 1
+    made = len(audit.entries(db, action="pd_report_made"))
+    (tmp_path / "папка.json").mkdir()      # the file cannot be written: no copy handed out, none logged
+    assert main(["members", "pd-report", "7", "--out", str(tmp_path / "папка.json")]) == 1
+    assert "папка.json: не удалось записать файл" in capsys.readouterr().err
+    assert len(audit.entries(db, action="pd_report_made")) == made
 
 
 def test_retention_lists_former_members_whose_period_is_over_and_who_owe_nothing(coop, capsys):
@@ -180,7 +185,8 @@ def test_anonymize_refused_for_current_member_debtor_and_without_reason(coop, ca
     before = db.path.read_bytes()
     for reg_no, reason, words in (("8", "истёк срок", "действующий член"), ("9", "истёк срок", "открытый долг"),
                                   ("7", " ", "Укажите основание"),
-                                  ("7", f"заявление {NAME}", "не должно содержать ФИО")):
+                                  ("7", f"заявление {NAME}", "не должно содержать ФИО"),
+                                  ("7", "истёк срок " * 60, r"длиннее 500 знаков \(659\)")):
         with pytest.raises(InputError, match=words):
             personal_data.anonymize(db, reg_no, reason, actor="admin")
     assert main(["members", "anonymize", "8", "--reason", "истёк срок"]) == 1
@@ -351,3 +357,34 @@ def test_rewrite_waits_for_other_threads_and_keeps_everything(db):
     assert members.find_by_reg_no(db, "1")["inn"] == INN   # decrypts: the key check and the data came through
     assert members.add_member(db, {"reg_no": "2", "full_name": "Второй"}) == 2   # the sequence went on
     assert audit.verify(db).ok
+
+
+def test_no_consent_is_recorded_for_an_anonymized_member(coop, capsys):
+    from ledger import consent
+
+    db, _ = coop
+    personal_data.anonymize(db, "7", "истёк срок хранения", actor="admin")
+    mid = members.find_by_reg_no(db, "7")["id"]
+    before = db.scalar("SELECT count(*) FROM member_consents")
+    capsys.readouterr()
+    assert main(["members", "consent", "7", "--channel", "sms", "--yes", "--basis", "заявление Иванова И. И."]) != 0
+    assert "л/с 7 обезличен" in capsys.readouterr().err
+    with pytest.raises(InputError, match="согласие на уведомления не записывается"):
+        consent.record(db, mid, "telegram", True, "other", "слова члена")
+    assert db.scalar("SELECT count(*) FROM member_consents") == before
+
+
+def test_register_import_brings_no_personal_data_back_to_an_anonymized_member(coop):
+    db, _ = coop
+    personal_data.anonymize(db, "7", "истёк срок хранения", actor="admin")
+    pseudonym = members.find_by_reg_no(db, "7")["full_name"]
+    before = db.scalar("SELECT count(*) FROM member_consents")
+    for data, words in (("Л/с;ФИО\r\n7;" + NAME + "\r\n", "строка 2: л/с 7 обезличен"),
+                        ("Л/с;ФИО;Согласие на SMS\r\n7;" + pseudonym + ";да\r\n",
+                         "строка 2, столбец «Согласие на SMS»: л/с 7 обезличен")):
+        with pytest.raises(InputError, match=words):
+            members.import_register(db, data.encode("cp1251"), "реестр.csv")
+    assert members.find_by_reg_no(db, "7")["full_name"] == pseudonym
+    assert db.scalar("SELECT count(*) FROM member_consents") == before
+    # the same values as the card (an export loaded back) change nothing and are let through
+    assert members.import_register(db, f"Л/с;ФИО\r\n7;{pseudonym}\r\n".encode("cp1251"), "реестр.csv").updated == 0
